@@ -1,0 +1,171 @@
+//! `profile.pb.gz`: the pprof profile `go tool pprof`, pprof.me and Pyroscope read.
+//!
+//! Sample types `samples/count` and `cpu/nanoseconds` (the default); one location per address
+//! with one line per inlined function; every mapping with its build-id so pprof can re-symbolize;
+//! labels `thread`, `thread_id`, `thread_role` and the attribution labels of the sample.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use prost::Message;
+
+use super::proto;
+use super::ExportMeta;
+use crate::labels::{merged, LabelSet};
+use crate::profile::RawProfile;
+use crate::symbolize::{Frame, Symbolized, SymbolStatus};
+
+#[derive(Default)]
+struct Strings {
+    table: Vec<String>,
+    index: HashMap<String, i64>,
+}
+
+impl Strings {
+    fn new() -> Strings {
+        let mut s = Strings::default();
+        s.get(""); // index 0 must be the empty string
+        s
+    }
+
+    fn get(&mut self, s: &str) -> i64 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.table.len() as i64;
+        self.table.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+}
+
+/// Builds the profile message (exposed for tests that inspect it without gzip).
+pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta) -> proto::Profile {
+    let mut strings = Strings::new();
+    let mut profile = proto::Profile {
+        sample_type: vec![
+            proto::ValueType { r#type: strings.get("samples"), unit: strings.get("count") },
+            proto::ValueType { r#type: strings.get("cpu"), unit: strings.get("nanoseconds") },
+        ],
+        period_type: Some(proto::ValueType { r#type: strings.get("cpu"), unit: strings.get("nanoseconds") }),
+        period: (1_000_000_000 / u64::from(raw.frequency.max(1))) as i64,
+        time_nanos: raw.start_unix_ns as i64,
+        duration_nanos: raw.duration_ns() as i64,
+        default_sample_type: 1,
+        ..Default::default()
+    };
+
+    for (i, m) in sym.modules.iter().enumerate() {
+        let has_functions = m.symbols != SymbolStatus::Stripped && m.symbols != SymbolStatus::Unreadable;
+        let has_lines = m.symbols == SymbolStatus::Dwarf;
+        profile.mapping.push(proto::Mapping {
+            id: i as u64 + 1,
+            memory_start: m.module.start,
+            memory_limit: m.module.limit,
+            file_offset: m.module.file_offset,
+            filename: strings.get(&m.module.path),
+            build_id: strings.get(m.module.build_id.as_deref().unwrap_or("")),
+            has_functions,
+            has_filenames: has_lines,
+            has_line_numbers: has_lines,
+            has_inline_frames: has_lines,
+        });
+    }
+
+    let mut functions: HashMap<(String, Option<String>), u64> = HashMap::new();
+    let mut function_id = |f: &Frame, strings: &mut Strings, out: &mut Vec<proto::Function>| -> u64 {
+        let key = (f.function.clone(), f.file.clone());
+        *functions.entry(key).or_insert_with(|| {
+            let id = out.len() as u64 + 1;
+            let name = strings.get(&f.function);
+            out.push(proto::Function {
+                id,
+                name,
+                system_name: name,
+                filename: strings.get(f.file.as_deref().unwrap_or("")),
+                start_line: 0,
+            });
+            id
+        })
+    };
+    for (i, loc) in sym.locations.iter().enumerate() {
+        let line = loc
+            .frames
+            .iter()
+            .map(|f| proto::Line {
+                function_id: function_id(f, &mut strings, &mut profile.function),
+                line: f.line.map_or(0, i64::from),
+                column: 0,
+            })
+            .collect();
+        profile.location.push(proto::Location {
+            id: i as u64 + 1,
+            mapping_id: loc.module.map_or(0, |m| m as u64 + 1),
+            address: loc.address,
+            line,
+            is_folded: false,
+        });
+    }
+
+    // One pprof sample per distinct (stack, thread, labels): per-sample times live in the trace.
+    let mut aggregated: HashMap<(u32, u32, u32, u32), (i64, i64)> = HashMap::new();
+    for s in &raw.samples {
+        let e = aggregated.entry((s.stack, s.thread, s.process_labels, s.thread_labels)).or_default();
+        e.0 += 1;
+        e.1 += s.weight_ns as i64;
+    }
+    let mut keys: Vec<_> = aggregated.keys().copied().collect();
+    keys.sort_unstable();
+    let (k_thread, k_tid, k_role) = (strings.get("thread"), strings.get("thread_id"), strings.get("thread_role"));
+    for key in keys {
+        let (count, cpu) = aggregated[&key];
+        let (stack, thread, process_labels, thread_labels) = key;
+        let info = &raw.threads[thread as usize];
+        let role = sym.roles.get(thread as usize).copied().unwrap_or(info.role);
+        let mut label = vec![
+            proto::Label { key: k_thread, str: strings.get(&info.name), ..Default::default() },
+            proto::Label { key: k_tid, num: i64::from(info.tid), ..Default::default() },
+            proto::Label { key: k_role, str: strings.get(role.as_str()), ..Default::default() },
+        ];
+        for (k, v) in merged(label_sets, process_labels, thread_labels) {
+            label.push(proto::Label { key: strings.get(k), str: strings.get(v), ..Default::default() });
+        }
+        profile.sample.push(proto::Sample {
+            location_id: sym.stacks[stack as usize].iter().map(|&l| u64::from(l) + 1).collect(),
+            value: vec![count, cpu],
+            label,
+        });
+    }
+
+    let mut comments = vec![
+        format!("rspack-perfprobe {}", meta.probe_version),
+        format!("frequency {} Hz (per thread CPU-second), signal {}", raw.frequency, raw.signal),
+        format!(
+            "samples {}, dropped {} (store full), leaf-only {} (unwinder busy) + {} (unknown stack), truncated {}, lost in flight {}",
+            raw.samples.len(),
+            raw.stats.dropped_store_full,
+            raw.stats.unwind_cache_busy,
+            raw.stats.unknown_stack_region,
+            raw.stats.truncated_stacks,
+            raw.stats.lost_in_flight
+        ),
+    ];
+    comments.extend(meta.comments.iter().cloned());
+    for m in &sym.modules {
+        comments.push(format!("module {} symbols={:?} build_id={}", m.module.path, m.symbols, m.module.build_id.as_deref().unwrap_or("-")));
+    }
+    if let Some(reason) = &raw.partial_reason {
+        comments.push(format!("partial: {reason}"));
+    }
+    profile.comment = comments.iter().map(|c| strings.get(c)).collect();
+    profile.string_table = strings.table;
+    profile
+}
+
+/// The gzipped, encoded profile.
+pub fn encode(profile: &proto::Profile) -> Vec<u8> {
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&profile.encode_to_vec()).expect("writing to memory");
+    gz.finish().expect("writing to memory")
+}

@@ -1,0 +1,157 @@
+//! `summary.json`: the numbers a person reads first (schema documented in `index.d.ts`).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::ExportMeta;
+use crate::labels::{merged, LabelSet};
+use crate::profile::{RawProfile, SamplerStats};
+use crate::symbolize::{ModuleSymbols, Symbolized};
+
+/// Entries kept in each "top" list.
+const TOP: usize = 30;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub schema_version: u32,
+    pub name: String,
+    pub partial: bool,
+    pub partial_reason: Option<String>,
+    pub versions: HashMap<String, String>,
+    pub frequency: u32,
+    pub signal: i32,
+    pub start_unix_ms: f64,
+    pub duration_ms: f64,
+    pub process_cpu_ms: f64,
+    pub sampled_cpu_ms: f64,
+    /// Sampled CPU / CPU of the sampled threads (process CPU less the sampler thread's own).
+    pub fidelity: f64,
+    pub samples: u64,
+    pub stats: SamplerStats,
+    pub threads: Vec<ThreadSummary>,
+    pub top_functions_self: Vec<Entry>,
+    pub top_functions_cumulative: Vec<Entry>,
+    /// For each label key (phase, hook, plugin, loader, binding, ...), its values by sampled CPU.
+    pub labels: HashMap<String, Vec<Entry>>,
+    pub modules: Vec<ModuleSymbols>,
+    pub post_processing_ms: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadSummary {
+    pub tid: i32,
+    pub name: String,
+    pub role: &'static str,
+    /// CPU the thread used during the session (its CPU clock).
+    pub cpu_ms: f64,
+    /// CPU its samples stand for.
+    pub sampled_cpu_ms: f64,
+    pub samples: u64,
+    /// cpu_ms / time the session watched it.
+    pub utilization: f64,
+    pub exited: bool,
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub name: String,
+    pub cpu_ms: f64,
+    pub samples: u64,
+    /// Share of all sampled CPU, in percent.
+    pub percent: f64,
+}
+
+fn ms(ns: u64) -> f64 {
+    (ns as f64 / 1e4).round() / 100.0
+}
+
+fn top(map: HashMap<String, (u64, u64)>, total_ns: u64) -> Vec<Entry> {
+    let mut v: Vec<Entry> = map
+        .into_iter()
+        .map(|(name, (ns, n))| Entry { name, cpu_ms: ms(ns), samples: n, percent: pct(ns, total_ns) })
+        .collect();
+    v.sort_by(|a, b| b.cpu_ms.total_cmp(&a.cpu_ms).then_with(|| a.name.cmp(&b.name)));
+    v.truncate(TOP);
+    v
+}
+
+fn pct(part: u64, total: u64) -> f64 {
+    if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
+}
+
+pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta, post_processing_ns: u64) -> Summary {
+    let sampled = raw.sampled_cpu_ns();
+    let watched_cpu = raw.process_cpu_ns.saturating_sub(raw.stats.sampler_cpu_ns);
+    let mut per_thread: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
+    let mut self_fn: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut cum_fn: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut labels: HashMap<String, HashMap<String, (u64, u64)>> = HashMap::new();
+    for s in &raw.samples {
+        let e = &mut per_thread[s.thread as usize];
+        e.0 += s.weight_ns;
+        e.1 += 1;
+        let frames: Vec<&str> = sym.frames_root_first(s.stack).map(|f| f.function.as_str()).collect();
+        if let Some(leaf) = frames.last() {
+            let e = self_fn.entry(leaf.to_string()).or_default();
+            e.0 += s.weight_ns;
+            e.1 += 1;
+        }
+        let mut seen: Vec<&str> = frames.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        for f in seen {
+            let e = cum_fn.entry(f.to_string()).or_default();
+            e.0 += s.weight_ns;
+            e.1 += 1;
+        }
+        for (k, v) in merged(label_sets, s.process_labels, s.thread_labels) {
+            let e = labels.entry(k.to_string()).or_default().entry(v.to_string()).or_default();
+            e.0 += s.weight_ns;
+            e.1 += 1;
+        }
+    }
+    let threads = raw
+        .threads
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let watched = if t.exited { t.last_seen_ns.saturating_sub(t.first_seen_ns) } else { raw.end_ns.saturating_sub(t.first_seen_ns) };
+            ThreadSummary {
+                tid: t.tid,
+                name: t.name.clone(),
+                role: sym.roles[i].as_str(),
+                cpu_ms: ms(t.cpu_ns),
+                sampled_cpu_ms: ms(per_thread[i].0),
+                samples: per_thread[i].1,
+                utilization: if watched == 0 { 0.0 } else { ((t.cpu_ns as f64 / watched as f64) * 1000.0).round() / 1000.0 },
+                exited: t.exited,
+            }
+        })
+        .collect();
+    Summary {
+        schema_version: 1,
+        name: meta.name.clone(),
+        partial: raw.partial_reason.is_some() || meta.partial_reason.is_some(),
+        partial_reason: meta.partial_reason.clone().or_else(|| raw.partial_reason.clone()),
+        versions: meta.versions.clone(),
+        frequency: raw.frequency,
+        signal: raw.signal,
+        start_unix_ms: raw.start_unix_ns as f64 / 1e6,
+        duration_ms: ms(raw.duration_ns()),
+        process_cpu_ms: ms(raw.process_cpu_ns),
+        sampled_cpu_ms: ms(sampled),
+        fidelity: if watched_cpu == 0 { 0.0 } else { (sampled as f64 / watched_cpu as f64 * 1000.0).round() / 1000.0 },
+        samples: raw.samples.len() as u64,
+        stats: raw.stats.clone(),
+        threads,
+        top_functions_self: top(self_fn, sampled),
+        top_functions_cumulative: top(cum_fn, sampled),
+        labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
+        modules: sym.modules.clone(),
+        post_processing_ms: ms(post_processing_ns),
+    }
+}

@@ -1,0 +1,136 @@
+//! What a profile is, independent of how its samples were taken (samply's `shared/` idea): the
+//! sampler produces a [`RawProfile`]; symbolization and export only read it.
+
+use serde::Serialize;
+
+/// The role of a thread in an Rspack process, derived from how the thread was first seen
+/// (its name, whether that name was inherited from an older thread) and refined from its stacks
+/// after symbolization. Names alone mislead: rayon threads inherit their spawner's `tokio-N` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreadRole {
+    JsMain,
+    Tokio,
+    Rayon,
+    Libuv,
+    V8,
+    Other,
+}
+
+impl ThreadRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadRole::JsMain => "js-main",
+            ThreadRole::Tokio => "tokio",
+            ThreadRole::Rayon => "rayon",
+            ThreadRole::Libuv => "libuv",
+            ThreadRole::V8 => "v8",
+            ThreadRole::Other => "other",
+        }
+    }
+}
+
+/// One OS thread seen during a session.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadInfo {
+    pub tid: i32,
+    pub name: String,
+    pub role: ThreadRole,
+    /// The role was guessed because the thread's name equals an older thread's (clone inheritance);
+    /// symbolization may replace it with what the stacks show.
+    #[serde(skip)]
+    pub role_is_guess: bool,
+    /// CPU time the thread used while the session watched it (from its CPU clock).
+    pub cpu_ns: u64,
+    /// Monotonic time the thread was first and last seen.
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    pub exited: bool,
+}
+
+/// One executable mapping of a loaded module (ELF object), as pprof's `Mapping` wants it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleInfo {
+    pub path: String,
+    /// Load bias: runtime address minus the address stated in the file (0 for non-PIE executables).
+    pub base_avma: u64,
+    /// Runtime range of the executable segment.
+    pub start: u64,
+    pub limit: u64,
+    /// File offset of the executable segment.
+    pub file_offset: u64,
+    pub build_id: Option<String>,
+}
+
+impl ModuleInfo {
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// One sample: a thread, a moment, the CPU time it stands for, the labels in force, a stack.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Index into [`RawProfile::threads`].
+    pub thread: u32,
+    pub time_ns: u64,
+    pub weight_ns: u64,
+    /// Label set of the thread (the JS thread's hook/plugin/loader/binding) and of the process
+    /// (phase): ids into [`crate::labels`]' registry, 0 for none.
+    pub thread_labels: u32,
+    pub process_labels: u32,
+    /// Index into [`RawProfile::stacks`].
+    pub stack: u32,
+}
+
+/// Counters the sampler keeps about itself, reported in every output.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SamplerStats {
+    /// Signals sent to threads.
+    pub signals: u64,
+    /// Samples lost because the lock-free store was full (counted, never hidden).
+    pub dropped_store_full: u64,
+    /// Samples taken while every unwinder cache was busy: kept with the leaf frame only.
+    pub unwind_cache_busy: u64,
+    /// Stacks cut at the frame limit.
+    pub truncated_stacks: u64,
+    /// Stacks whose stack pointer lay in no known stack region: kept with the leaf frame only.
+    pub unknown_stack_region: u64,
+    /// Signals whose sample never arrived (thread exited first); their weight is lost.
+    pub lost_in_flight: u64,
+    /// CPU time the sampler thread itself used: the probe's direct cost.
+    pub sampler_cpu_ns: u64,
+}
+
+/// Everything a session recorded, before symbolization.
+#[derive(Clone, Debug, Default)]
+pub struct RawProfile {
+    pub frequency: u32,
+    pub signal: i32,
+    pub start_unix_ns: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Process CPU time (all threads) during the session.
+    pub process_cpu_ns: u64,
+    pub threads: Vec<ThreadInfo>,
+    pub samples: Vec<Sample>,
+    /// Raw stacks, leaf first: instruction pointer, then return addresses.
+    pub stacks: Vec<Box<[u64]>>,
+    pub modules: Vec<ModuleInfo>,
+    pub stats: SamplerStats,
+    /// Why the session ended early or is incomplete, if it did.
+    pub partial_reason: Option<String>,
+}
+
+impl RawProfile {
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    pub fn sampled_cpu_ns(&self) -> u64 {
+        self.samples.iter().map(|s| s.weight_ns).sum()
+    }
+}

@@ -1,0 +1,415 @@
+//! The Linux sampler: a thread that wakes at the asked rate on absolute deadlines, reads every
+//! thread's own CPU clock, and signals each thread that used a sampling period's worth of CPU since
+//! its last sample; the handler records the stack, weighted by exactly that CPU. This reaches the
+//! asked rate where per-thread POSIX CPU timers cap at the scheduler tick (HZ=250 here) and where
+//! a process-wide ITIMER_PROF loses most signals at 1 kHz (DESIGN.md §3).
+
+mod handler;
+mod signal;
+pub mod threads;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
+use crate::profile::{RawProfile, Sample, ThreadInfo};
+use crate::sampler::{Sampler, SamplerConfig, StartError};
+use crate::store::Store;
+use crate::unwind;
+use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
+use handler::{encode_value, PID, RECORDING};
+use threads::{SlotAllocator, SLOTS};
+
+pub use handler::on_signal;
+
+/// The sampler thread's name: also how a second copy of the addon sees that one already runs.
+pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
+/// How often the thread list is re-read at most (threads that live shorter may be missed whole).
+const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
+/// How often stack regions are re-read when no thread appeared.
+const REGIONS_INTERVAL_NS: u64 = 100_000_000;
+/// Longest single sleep, so that stop is prompt even at 1 Hz.
+const MAX_SLEEP_NS: u64 = 20_000_000;
+
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+pub struct LinuxSampler {
+    stop: Arc<AtomicBool>,
+    finished: Arc<AtomicBool>,
+    thread: Option<JoinHandle<RawProfile>>,
+}
+
+impl LinuxSampler {
+    pub fn start(config: SamplerConfig) -> Result<LinuxSampler, StartError> {
+        if RUNNING.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(StartError::AlreadyRunning);
+        }
+        let started = Self::start_inner(config);
+        if started.is_err() {
+            RUNNING.store(false, Ordering::Release);
+        }
+        started
+    }
+
+    fn start_inner(config: SamplerConfig) -> Result<LinuxSampler, StartError> {
+        if another_probe_samples() {
+            return Err(StartError::OtherProbeRunning);
+        }
+        // SAFETY: getpid cannot fail.
+        PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+        // Everything the handler touches exists before the first signal can be sent.
+        Store::global().drain(|_, _| {});
+        Store::global().take_dropped();
+        unwind::prepare();
+        unwind::regions::refresh();
+        let signal = signal::install(config.signal)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let (stop2, finished2) = (stop.clone(), finished.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(SAMPLER_THREAD_NAME.into())
+            .spawn(move || {
+                let mut run = SamplerRun::new(config, signal);
+                let _ = ready_tx.send(());
+                run.run(&stop2, &finished2)
+            })
+            .map_err(|e| StartError::Os(format!("cannot start the sampler thread: {e}")))?;
+        let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+        Ok(LinuxSampler { stop, finished, thread: Some(thread) })
+    }
+}
+
+impl Sampler for LinuxSampler {
+    fn stop(mut self: Box<Self>) -> RawProfile {
+        self.stop.store(true, Ordering::Release);
+        let profile = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
+        RUNNING.store(false, Ordering::Release);
+        profile
+    }
+
+    fn finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for LinuxSampler {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.store(true, Ordering::Release);
+            let _ = thread.join();
+            RUNNING.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// True when a thread named like ours runs in this process while this copy has none: a second
+/// install of the addon was loaded and already samples.
+fn another_probe_samples() -> bool {
+    threads::list_tids().into_iter().any(|tid| threads::thread_name(tid) == SAMPLER_THREAD_NAME)
+}
+
+/// A thread as the sampler thread tracks it.
+struct Tracked {
+    tid: i32,
+    slot: usize,
+    clock: libc::clockid_t,
+    last_cpu_ns: u64,
+    /// CPU used since the last signal was sent, not yet carried by one.
+    pending_ns: u64,
+    /// Index into the profile's thread list.
+    info: usize,
+}
+
+/// The sampler thread's state for one session.
+struct SamplerRun {
+    config: SamplerConfig,
+    signal: i32,
+    pid: i32,
+    own_tid: i32,
+    period_ns: u64,
+    slots: SlotAllocator,
+    tracked: HashMap<i32, Tracked>,
+    by_slot: HashMap<usize, i32>,
+    stacks: HashMap<Box<[u64]>, u32>,
+    profile: RawProfile,
+    last_discovery_ns: u64,
+    last_regions_ns: u64,
+    start_process_cpu_ns: u64,
+}
+
+impl SamplerRun {
+    fn new(config: SamplerConfig, signal: i32) -> SamplerRun {
+        let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
+        let now = monotonic_ns();
+        let profile = RawProfile {
+            frequency: config.frequency,
+            signal,
+            start_unix_ns: unix_ns(),
+            start_ns: now,
+            ..Default::default()
+        };
+        // SAFETY: plain syscalls without failure modes.
+        let (pid, own_tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        SamplerRun {
+            config,
+            signal,
+            pid,
+            own_tid,
+            period_ns,
+            slots: SlotAllocator::default(),
+            tracked: HashMap::new(),
+            by_slot: HashMap::new(),
+            stacks: HashMap::new(),
+            profile,
+            last_discovery_ns: 0,
+            last_regions_ns: now,
+            start_process_cpu_ns: process_cpu_ns(),
+        }
+    }
+
+    fn run(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
+        RECORDING.store(true, Ordering::Release);
+        let mut deadline = monotonic_ns();
+        while !stop.load(Ordering::Acquire) {
+            let now = monotonic_ns();
+            if now >= deadline {
+                self.tick(now);
+                deadline += self.period_ns;
+                if deadline < now {
+                    // Fell behind (the machine was overloaded): skip the missed ticks, the CPU
+                    // they stand for is still carried by the next signals' weights.
+                    deadline = now + self.period_ns;
+                }
+                if self.bound_reached() {
+                    finished.store(true, Ordering::Release);
+                    break;
+                }
+            }
+            sleep_until(deadline.min(monotonic_ns() + MAX_SLEEP_NS));
+        }
+        self.finish()
+    }
+
+    fn bound_reached(&mut self) -> bool {
+        match self.config.max_samples {
+            Some(max) if self.profile.samples.len() as u64 >= max => {
+                self.profile.partial_reason = Some(format!("maxSamples ({max}) reached"));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn tick(&mut self, now: u64) {
+        // Drain before threads are forgotten, so a recycled slot never receives an old record.
+        self.drain();
+        if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS {
+            self.last_discovery_ns = now;
+            let appeared = self.discover(now);
+            if appeared || now - self.last_regions_ns >= REGIONS_INTERVAL_NS {
+                self.last_regions_ns = now;
+                unwind::regions::refresh();
+                if unwind::refresh_modules() {
+                    self.profile.modules = unwind::known_modules();
+                }
+            }
+        }
+        self.signal_busy_threads(now);
+    }
+
+    /// Reads the thread list: tracks new threads, forgets exited ones.
+    fn discover(&mut self, now: u64) -> bool {
+        let tids = threads::list_tids();
+        let gone: Vec<i32> = self.tracked.keys().copied().filter(|t| !tids.contains(t)).collect();
+        for tid in gone {
+            self.forget(tid, now);
+        }
+        let mut appeared = false;
+        let mut new_tids: Vec<i32> = tids.into_iter().filter(|t| *t != self.own_tid && !self.tracked.contains_key(t)).collect();
+        new_tids.sort_unstable();
+        if new_tids.is_empty() {
+            return false;
+        }
+        let mut names: HashMap<String, i32> = HashMap::new();
+        for t in self.tracked.values() {
+            let info = &self.profile.threads[t.info];
+            let e = names.entry(info.name.clone()).or_insert(t.tid);
+            *e = (*e).min(t.tid);
+        }
+        for tid in new_tids {
+            let clock = threads::cpu_clock_of(tid);
+            let Some(cpu) = clock_ns(clock) else { continue };
+            let label_word = if tid == self.pid {
+                &LABEL_WORDS[JS_THREAD_WORD] as *const _ as *mut _
+            } else {
+                std::ptr::null_mut()
+            };
+            let Some(slot) = self.slots.allocate(tid, label_word) else { continue };
+            let name = threads::thread_name(tid);
+            let (role, role_is_guess) = threads::initial_role(tid, self.pid, &name, &names);
+            names.entry(name.clone()).or_insert(tid);
+            self.profile.threads.push(ThreadInfo {
+                tid,
+                name,
+                role,
+                role_is_guess,
+                cpu_ns: 0,
+                first_seen_ns: now,
+                last_seen_ns: now,
+                exited: false,
+            });
+            let info = self.profile.threads.len() - 1;
+            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns: cpu, pending_ns: 0, info });
+            self.by_slot.insert(slot, tid);
+            appeared = true;
+        }
+        appeared
+    }
+
+    fn forget(&mut self, tid: i32, now: u64) {
+        let Some(t) = self.tracked.remove(&tid) else { return };
+        let slot = &SLOTS[t.slot];
+        if slot.sent.load(Ordering::Acquire) != slot.delivered.load(Ordering::Acquire) {
+            self.profile.stats.lost_in_flight += 1;
+        }
+        let info = &mut self.profile.threads[t.info];
+        info.exited = true;
+        info.last_seen_ns = now;
+        self.by_slot.remove(&t.slot);
+        self.slots.release(t.slot);
+    }
+
+    /// Signals every thread that used at least one period of CPU since its last sample.
+    fn signal_busy_threads(&mut self, now: u64) {
+        let mut gone = Vec::new();
+        for t in self.tracked.values_mut() {
+            let Some(cpu) = clock_ns(t.clock) else {
+                gone.push(t.tid);
+                continue;
+            };
+            let delta = cpu.saturating_sub(t.last_cpu_ns);
+            t.last_cpu_ns = cpu;
+            let info = &mut self.profile.threads[t.info];
+            info.cpu_ns += delta;
+            if delta > 0 {
+                info.last_seen_ns = now;
+            }
+            t.pending_ns += delta;
+            if t.pending_ns < self.period_ns {
+                continue;
+            }
+            let slot = &SLOTS[t.slot];
+            let sent = slot.sent.load(Ordering::Relaxed);
+            if sent != slot.delivered.load(Ordering::Acquire) {
+                // The last signal is still queued: let the next one carry this CPU too.
+                continue;
+            }
+            let weight = sample_weight(t.pending_ns, self.period_ns);
+            slot.sent.store(sent + 1, Ordering::Relaxed);
+            match signal::send(self.pid, t.tid, self.signal, encode_value(t.slot, weight)) {
+                Ok(()) => {
+                    t.pending_ns -= weight;
+                    self.profile.stats.signals += 1;
+                }
+                Err(e) => {
+                    slot.sent.store(sent, Ordering::Relaxed);
+                    if e.raw_os_error() == Some(libc::ESRCH) {
+                        gone.push(t.tid);
+                    }
+                }
+            }
+        }
+        for tid in gone {
+            self.forget(tid, now);
+        }
+    }
+
+    fn drain(&mut self) {
+        let SamplerRun { by_slot, tracked, stacks, profile, .. } = self;
+        Store::global().drain(|header, frames| {
+            let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get(tid)) else {
+                return;
+            };
+            let stats = &mut profile.stats;
+            stats.truncated_stacks += u64::from(header.truncated);
+            stats.unwind_cache_busy += u64::from(header.cache_busy);
+            stats.unknown_stack_region += u64::from(header.unknown_region);
+            let next_id = stacks.len() as u32;
+            let stack = match stacks.get(frames) {
+                Some(&id) => id,
+                None => {
+                    let key: Box<[u64]> = frames.into();
+                    profile.stacks.push(key.clone());
+                    stacks.insert(key, next_id);
+                    next_id
+                }
+            };
+            profile.samples.push(Sample {
+                thread: t.info as u32,
+                time_ns: header.time_ns,
+                weight_ns: header.weight_ns,
+                thread_labels: header.thread_labels,
+                process_labels: header.process_labels,
+                stack,
+            });
+        });
+        self.profile.stats.dropped_store_full += Store::global().take_dropped();
+    }
+
+    fn finish(&mut self) -> RawProfile {
+        // Let signals already queued land (a handler takes microseconds), then take their records.
+        let deadline = monotonic_ns() + 50_000_000;
+        while monotonic_ns() < deadline
+            && self.tracked.values().any(|t| {
+                let s = &SLOTS[t.slot];
+                s.sent.load(Ordering::Acquire) != s.delivered.load(Ordering::Acquire)
+            })
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        RECORDING.store(false, Ordering::Release);
+        let now = monotonic_ns();
+        self.drain();
+        // Account the CPU used since the last tick, so thread totals cover the whole session.
+        for t in self.tracked.values() {
+            if let Some(cpu) = clock_ns(t.clock) {
+                self.profile.threads[t.info].cpu_ns += cpu.saturating_sub(t.last_cpu_ns);
+            }
+        }
+        let tids: Vec<i32> = self.tracked.keys().copied().collect();
+        for tid in tids {
+            let t = self.tracked.remove(&tid).expect("tracked");
+            self.by_slot.remove(&t.slot);
+            self.slots.release(t.slot);
+        }
+        self.profile.end_ns = now;
+        self.profile.process_cpu_ns = process_cpu_ns().saturating_sub(self.start_process_cpu_ns);
+        self.profile.stats.sampler_cpu_ns = thread_cpu_ns();
+        self.profile.modules = unwind::known_modules();
+        std::mem::take(&mut self.profile)
+    }
+}
+
+/// The CPU one sample stands for. One period, like a hardware counter overflow, so a thread is
+/// sampled `frequency` times per CPU-second whatever its duty cycle; the rest carries over to the
+/// next sample. When the sampler falls behind (ticks delayed on a loaded machine), the carry is
+/// capped at two periods by letting this sample take the excess: weights stay exact, the rate dips.
+fn sample_weight(pending_ns: u64, period_ns: u64) -> u64 {
+    const MAX_CARRY_PERIODS: u64 = 2;
+    if pending_ns > (MAX_CARRY_PERIODS + 1) * period_ns {
+        pending_ns - MAX_CARRY_PERIODS * period_ns
+    } else {
+        period_ns.min(pending_ns)
+    }
+}
+
+fn sleep_until(deadline_ns: u64) {
+    let ts = libc::timespec { tv_sec: (deadline_ns / 1_000_000_000) as _, tv_nsec: (deadline_ns % 1_000_000_000) as _ };
+    // SAFETY: absolute sleep on the monotonic clock; EINTR just ends the sleep early.
+    unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
+}

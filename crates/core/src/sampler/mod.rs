@@ -1,0 +1,90 @@
+//! Sampling: which threads to interrupt, when, and what the interrupt records.
+//!
+//! One platform trait, [`Sampler`], hides how samples are taken; the rest of the crate only sees the
+//! [`RawProfile`](crate::profile::RawProfile) a stopped sampler returns. Linux: a sampler thread
+//! reads every thread's CPU clock and signals the threads that used a period's worth of CPU
+//! (DESIGN.md §3). macOS (thread_suspend + thread_get_state + frame-pointer walk) is a later port
+//! of the same shape.
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+use crate::profile::RawProfile;
+
+/// What a sampler is asked to do.
+#[derive(Clone, Debug)]
+pub struct SamplerConfig {
+    /// Samples per CPU-second of each thread (1..=10000).
+    pub frequency: u32,
+    /// Real-time signal to use (Linux); `None` picks the first free one above SIGRTMIN+4.
+    pub signal: Option<i32>,
+    /// Stop recording after this many samples (the session ends cleanly, marked partial).
+    pub max_samples: Option<u64>,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig { frequency: 99, signal: None, max_samples: None }
+    }
+}
+
+/// Why a sampler could not start. Each variant names what to change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartError {
+    AlreadyRunning,
+    /// Another copy of the probe (a second install loaded in the same process) owns sampling.
+    OtherProbeRunning,
+    SignalTaken { signal: i32 },
+    NoFreeSignal,
+    InvalidSignal { signal: i32, min: i32, max: i32 },
+    Unsupported(&'static str),
+    Os(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::AlreadyRunning => write!(f, "a perfprobe session is already running in this process"),
+            StartError::OtherProbeRunning => write!(
+                f,
+                "another copy of rspack-perfprobe is already sampling this process (two installs loaded?); this copy will not start a second sampler"
+            ),
+            StartError::SignalTaken { signal } => write!(
+                f,
+                "option `signal`: signal {signal} already has a handler installed by someone else; pick another real-time signal or leave `signal` unset to choose a free one"
+            ),
+            StartError::NoFreeSignal => write!(
+                f,
+                "every real-time signal already has a handler; set option `signal` to one you can spare"
+            ),
+            StartError::InvalidSignal { signal, min, max } => write!(
+                f,
+                "option `signal`: {signal} is not a real-time signal; accepted values are {min}..={max}"
+            ),
+            StartError::Unsupported(what) => write!(f, "not supported on this platform: {what}"),
+            StartError::Os(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A platform's sampler: started once per session, stopped into a profile.
+pub trait Sampler: Send {
+    fn stop(self: Box<Self>) -> RawProfile;
+    /// Whether it stopped by itself (a bound such as `max_samples` was reached).
+    fn finished(&self) -> bool;
+}
+
+/// Starts the platform's sampler.
+pub fn start(config: SamplerConfig) -> Result<Box<dyn Sampler>, StartError> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::LinuxSampler::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = config;
+        Err(StartError::Unsupported("the native sampler is implemented for Linux only so far"))
+    }
+}

@@ -1,0 +1,25 @@
+//! A profiling session: sampler plus the moment it started, stopped into a [`RawProfile`].
+
+use crate::profile::RawProfile;
+use crate::sampler::{self, Sampler, SamplerConfig, StartError};
+
+pub type SessionOptions = SamplerConfig;
+
+pub struct Session {
+    sampler: Box<dyn Sampler>,
+}
+
+impl Session {
+    pub fn start(options: SessionOptions) -> Result<Session, StartError> {
+        Ok(Session { sampler: sampler::start(options)? })
+    }
+
+    /// Whether the session ended by itself (a bound was reached).
+    pub fn finished(&self) -> bool {
+        self.sampler.finished()
+    }
+
+    pub fn stop(self) -> RawProfile {
+        self.sampler.stop()
+    }
+}

@@ -1,0 +1,181 @@
+//! Naming addresses, after the session and off the JS thread: ELF symbols and DWARF lines with
+//! inline frames (addr2line + object), Rust (v0 and legacy) and C++ demangling, V8 JIT names from
+//! `/tmp/perf-<pid>.map`. An address nothing names becomes `module+0xoffset`, never dropped.
+
+pub mod demangle;
+pub mod elf;
+pub mod perfmap;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::profile::{ModuleInfo, RawProfile, ThreadRole};
+
+/// One source-level frame of an address; an address has several when calls were inlined.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    pub function: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+}
+
+/// What an address resolved to: its frames (innermost first) and the module it belongs to.
+#[derive(Clone, Debug)]
+pub struct Location {
+    /// The address looked up: the instruction pointer for a leaf, return address - 1 for callers.
+    pub address: u64,
+    /// Index into [`Symbolized::modules`], if the address lies in a module.
+    pub module: Option<usize>,
+    pub frames: Vec<Frame>,
+}
+
+/// How much a module could tell about its code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolStatus {
+    /// Only exported symbols, if any: frames read `module+0x...`.
+    Stripped,
+    /// A symbol table: function names, no lines.
+    Symbols,
+    /// DWARF: function names, file:line, inline frames.
+    Dwarf,
+    /// The file could not be read (deleted, permission).
+    Unreadable,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleSymbols {
+    #[serde(flatten)]
+    pub module: ModuleInfo,
+    pub symbols: SymbolStatus,
+}
+
+/// A profile with names: `stacks[i]` lists indexes into `locations`, leaf first.
+pub struct Symbolized {
+    pub locations: Vec<Location>,
+    pub stacks: Vec<Vec<u32>>,
+    pub modules: Vec<ModuleSymbols>,
+    /// Thread roles after the stacks settled the guesses (same order as the raw profile's threads).
+    pub roles: Vec<ThreadRole>,
+}
+
+/// The address to look up for frame `index` of a stack: return addresses point after the call,
+/// and the call instruction is what belongs to the caller's line.
+pub fn lookup_address(index: usize, address: u64) -> u64 {
+    if index == 0 { address } else { address.saturating_sub(1) }
+}
+
+pub fn symbolize(raw: &RawProfile) -> Symbolized {
+    let mut modules: Vec<ModuleInfo> = raw.modules.clone();
+    modules.sort_by_key(|m| m.start);
+    let module_of = |addr: u64| -> Option<usize> {
+        let i = modules.partition_point(|m| m.start <= addr);
+        (i > 0 && addr < modules[i - 1].limit).then(|| i - 1)
+    };
+
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut addresses: Vec<u64> = Vec::new();
+    let stacks: Vec<Vec<u32>> = raw
+        .stacks
+        .iter()
+        .map(|stack| {
+            stack
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| {
+                    let a = lookup_address(i, a);
+                    *index.entry(a).or_insert_with(|| {
+                        addresses.push(a);
+                        addresses.len() as u32 - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+
+    let mut by_module: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
+    for (i, &a) in addresses.iter().enumerate() {
+        by_module.entry(module_of(a)).or_default().push(i);
+    }
+    let mut locations: Vec<Location> =
+        addresses.iter().map(|&address| Location { address, module: None, frames: Vec::new() }).collect();
+    let mut statuses = vec![SymbolStatus::Unreadable; modules.len()];
+    let perf_map = perfmap::PerfMap::load_for_pid(std::process::id());
+    for (module, members) in by_module {
+        match module {
+            Some(m) => {
+                let symbols = elf::ModuleSymbolizer::open(&modules[m]);
+                statuses[m] = symbols.status();
+                for i in members {
+                    locations[i].module = Some(m);
+                    locations[i].frames = symbols.frames(addresses[i]);
+                }
+            }
+            None => {
+                for i in members {
+                    locations[i].frames = vec![perf_map
+                        .as_ref()
+                        .and_then(|p| p.lookup(addresses[i]))
+                        .map(|name| Frame { function: name.to_string(), file: None, line: None })
+                        .unwrap_or_else(|| Frame { function: format!("[unknown] {:#x}", addresses[i]), file: None, line: None })];
+                }
+            }
+        }
+    }
+    // Modules nobody sampled still report their status, so a user sees which ones are stripped.
+    for (m, status) in statuses.iter_mut().enumerate() {
+        if *status == SymbolStatus::Unreadable {
+            *status = elf::status_of(&modules[m].path);
+        }
+    }
+    let roles = settle_roles(raw, &stacks, &locations);
+    Symbolized {
+        locations,
+        stacks,
+        modules: modules.into_iter().zip(statuses).map(|(module, symbols)| ModuleSymbols { module, symbols }).collect(),
+        roles,
+    }
+}
+
+/// Replaces guessed roles by what a thread's stacks show (its outermost frames name the runtime
+/// that started it: rayon's registry, tokio's runtime, libuv's worker loop, V8's platform workers).
+fn settle_roles(raw: &RawProfile, stacks: &[Vec<u32>], locations: &[Location]) -> Vec<ThreadRole> {
+    let mut roles: Vec<ThreadRole> = raw.threads.iter().map(|t| t.role).collect();
+    let mut decided = vec![false; roles.len()];
+    for sample in &raw.samples {
+        let t = sample.thread as usize;
+        if decided[t] || !raw.threads[t].role_is_guess {
+            continue;
+        }
+        let stack = &stacks[sample.stack as usize];
+        let found = stack.iter().rev().flat_map(|&l| locations[l as usize].frames.iter()).find_map(|f| role_of_function(&f.function));
+        if let Some(role) = found {
+            roles[t] = role;
+            decided[t] = true;
+        }
+    }
+    roles
+}
+
+fn role_of_function(name: &str) -> Option<ThreadRole> {
+    if name.starts_with("rayon_core::registry") {
+        Some(ThreadRole::Rayon)
+    } else if name.starts_with("tokio::runtime") {
+        Some(ThreadRole::Tokio)
+    } else if name.starts_with("uv__") || name == "worker" {
+        Some(ThreadRole::Libuv)
+    } else if name.contains("PlatformWorker") || name.starts_with("v8::platform") {
+        Some(ThreadRole::V8)
+    } else {
+        None
+    }
+}
+
+impl Symbolized {
+    /// The source-level frames of a stack from the root down to the leaf, inline frames expanded.
+    pub fn frames_root_first(&self, stack: u32) -> impl Iterator<Item = &Frame> {
+        self.stacks[stack as usize].iter().rev().flat_map(move |&l| self.locations[l as usize].frames.iter().rev())
+    }
+}

@@ -1,0 +1,55 @@
+//! V8's JIT symbol file, `/tmp/perf-<pid>.map` (written with `--perf-basic-prof[-only-functions]`):
+//! lines `START SIZE name`, hex without `0x`. Later lines win for the same range (code is reused).
+
+pub struct PerfMap {
+    /// (start, end, name), sorted by start.
+    entries: Vec<(u64, u64, String)>,
+}
+
+impl PerfMap {
+    pub fn load_for_pid(pid: u32) -> Option<PerfMap> {
+        let text = std::fs::read_to_string(format!("/tmp/perf-{pid}.map")).ok()?;
+        Some(PerfMap::parse(&text))
+    }
+
+    /// Parses a map, skipping malformed lines instead of failing: the file is written while V8
+    /// runs and may end mid-line.
+    pub fn parse(text: &str) -> PerfMap {
+        let mut entries: Vec<(u64, u64, String)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let start = u64::from_str_radix(parts.next()?.trim_start_matches("0x"), 16).ok()?;
+                let size = u64::from_str_radix(parts.next()?.trim_start_matches("0x"), 16).ok()?;
+                let name = parts.next()?.trim();
+                if name.is_empty() || size == 0 {
+                    return None;
+                }
+                Some((start, start.checked_add(size)?, name.to_string()))
+            })
+            .collect();
+        // Stable sort keeps file order among equal starts; lookups take the last one.
+        entries.sort_by_key(|e| e.0);
+        PerfMap { entries }
+    }
+
+    pub fn lookup(&self, address: u64) -> Option<&str> {
+        let end = self.entries.partition_point(|e| e.0 <= address);
+        self.entries[..end].iter().rev().take(64).find(|e| address < e.1).map(|e| e.2.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_skips_garbage() {
+        let map = PerfMap::parse("1000 10 JS:~foo file.js:1:1\nzz 10 bad\n2000 20 JS:*bar x.js:2:3\n2000 8 Builtin:Newer\n30");
+        assert_eq!(map.lookup(0x1005), Some("JS:~foo file.js:1:1"));
+        assert_eq!(map.lookup(0x2004), Some("Builtin:Newer"));
+        assert_eq!(map.lookup(0x2010), Some("JS:*bar x.js:2:3"));
+        assert_eq!(map.lookup(0x1010), None);
+        assert_eq!(map.lookup(0x10), None);
+    }
+}

@@ -1,0 +1,224 @@
+//! The sampler against threads of known CPU use, in one process (sessions are process-wide, so
+//! the tests take turns through a lock).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use perfprobe_core::profile::RawProfile;
+use perfprobe_core::session::{Session, SessionOptions};
+use perfprobe_core::symbolize::symbolize;
+use perfprobe_core::util::thread_cpu_ns;
+
+/// Counts allocations made on one watched thread: the busy thread allocates nothing itself, so
+/// anything counted while it is sampled was allocated by the signal handler.
+struct CountingAllocator;
+static WATCHED_TID: AtomicI32 = AtomicI32::new(0);
+static ALLOCATIONS_ON_WATCHED: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let watched = WATCHED_TID.load(Ordering::Relaxed);
+        if watched != 0 && libc::gettid() == watched {
+            ALLOCATIONS_ON_WATCHED.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Burns `ms` of this thread's CPU without allocating.
+#[inline(never)]
+fn chain_leaf(ms: u64) -> u64 {
+    let until = thread_cpu_ns() + ms * 1_000_000;
+    let mut x = 0x9e3779b97f4a7c15u64;
+    while thread_cpu_ns() < until {
+        for _ in 0..2000 {
+            x = std::hint::black_box(x.rotate_left(5) ^ x.wrapping_mul(0x100000001b3));
+        }
+    }
+    x
+}
+
+#[inline(never)]
+fn chain_b(ms: u64) -> u64 {
+    std::hint::black_box(chain_leaf(ms)).wrapping_add(1)
+}
+
+#[inline(never)]
+fn chain_a(ms: u64) -> u64 {
+    std::hint::black_box(chain_b(ms)).wrapping_add(1)
+}
+
+#[inline(never)]
+fn chain_entry(ms: u64) -> u64 {
+    std::hint::black_box(chain_a(ms)).wrapping_add(1)
+}
+
+/// Spawns `n` threads that each burn `ms` through the chain; returns (tid, own CPU ns) of each.
+fn burn_threads(n: usize, ms: u64) -> Vec<(i32, u64)> {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            std::thread::Builder::new()
+                .name(format!("burner-{i}"))
+                .spawn(move || {
+                    let tid = unsafe { libc::gettid() };
+                    let before = thread_cpu_ns();
+                    chain_entry(ms);
+                    (tid, thread_cpu_ns() - before)
+                })
+                .unwrap()
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn sampled_for(raw: &RawProfile, tid: i32) -> (u64, usize) {
+    let t = raw.threads.iter().position(|t| t.tid == tid).expect("burner thread was seen") as u32;
+    raw.samples.iter().filter(|s| s.thread == t).fold((0, 0), |(w, n), s| (w + s.weight_ns, n + 1))
+}
+
+fn profile_burners(frequency: u32, threads: usize, ms: u64) -> (RawProfile, Vec<(i32, u64)>) {
+    let session = Session::start(SessionOptions { frequency, ..Default::default() }).expect("start");
+    // Give the sampler a discovery pass before the burners start; they are found within 10 ms anyway.
+    std::thread::sleep(Duration::from_millis(20));
+    let burners = burn_threads(threads, ms);
+    (session.stop(), burners)
+}
+
+#[test]
+fn each_thread_is_sampled_in_proportion_to_its_cpu_at_99_999_and_4999_hz() {
+    let _guard = serial();
+    for (frequency, ms) in [(99u32, 1500u64), (999, 700), (4999, 500)] {
+        let (raw, burners) = profile_burners(frequency, 2, ms);
+        for (tid, cpu) in burners {
+            let (sampled, count) = sampled_for(&raw, tid);
+            let ratio = sampled as f64 / cpu as f64;
+            let rate = count as f64 / (cpu as f64 / 1e9);
+            eprintln!("{frequency} Hz tid {tid}: cpu {cpu} sampled {sampled} ratio {ratio:.3}, {count} samples = {rate:.0}/cpu-s");
+            assert!((0.95..=1.05).contains(&ratio), "{frequency} Hz: sampled/CPU = {ratio:.3}");
+            assert!(
+                (rate - f64::from(frequency)).abs() <= 0.10 * f64::from(frequency),
+                "{frequency} Hz: {rate:.0} samples per CPU-second"
+            );
+        }
+        assert_eq!(raw.stats.dropped_store_full, 0);
+    }
+}
+
+#[test]
+fn stacks_show_the_whole_chain_by_name() {
+    let _guard = serial();
+    let (raw, burners) = profile_burners(999, 1, 400);
+    let sym = symbolize(&raw);
+    let tid = burners[0].0;
+    let t = raw.threads.iter().position(|t| t.tid == tid).unwrap() as u32;
+    let samples: Vec<_> = raw.samples.iter().filter(|s| s.thread == t).collect();
+    assert!(samples.len() > 200, "{} samples", samples.len());
+    let with_chain = samples
+        .iter()
+        .filter(|s| {
+            let names: Vec<&str> = sym.frames_root_first(s.stack).map(|f| f.function.as_str()).collect();
+            let pos = |n: &str| names.iter().position(|f| *f == n);
+            matches!((pos("sampler::chain_entry"), pos("sampler::chain_a"), pos("sampler::chain_b"), pos("sampler::chain_leaf")),
+                (Some(e), Some(a), Some(b), Some(l)) if e < a && a < b && b < l)
+        })
+        .count();
+    if with_chain < samples.len() {
+        let s = samples[0];
+        let names: Vec<String> = sym.frames_root_first(s.stack).map(|f| format!("{} {:?}:{:?}", f.function, f.file, f.line)).collect();
+        eprintln!("example stack without the chain: {names:#?}");
+    }
+    let share = with_chain as f64 / samples.len() as f64;
+    assert!(share >= 0.95, "full chain in {:.1}% of samples", share * 100.0);
+}
+
+#[test]
+fn the_handler_allocates_nothing() {
+    let _guard = serial();
+    let session = Session::start(SessionOptions { frequency: 4999, ..Default::default() }).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let handle = std::thread::spawn(|| {
+        let tid = unsafe { libc::gettid() };
+        WATCHED_TID.store(tid, Ordering::SeqCst);
+        chain_entry(400);
+        WATCHED_TID.store(0, Ordering::SeqCst);
+        tid
+    });
+    let tid = handle.join().unwrap();
+    let raw = session.stop();
+    let (_, count) = sampled_for(&raw, tid);
+    assert!(count > 1000, "only {count} samples of the watched thread");
+    assert_eq!(ALLOCATIONS_ON_WATCHED.load(Ordering::SeqCst), 0, "allocations while being sampled");
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap()
+}
+
+#[test]
+fn short_lived_threads_and_many_sessions_leak_nothing() {
+    let _guard = serial();
+    let session = Session::start(SessionOptions { frequency: 999, ..Default::default() }).unwrap();
+    let mut total_cpu = 0u64;
+    for _ in 0..250 {
+        let batch: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(|| {
+                let before = thread_cpu_ns();
+                chain_entry(2);
+                thread_cpu_ns() - before
+            }))
+            .collect();
+        total_cpu += batch.into_iter().map(|h| h.join().unwrap()).sum::<u64>();
+    }
+    let raw = session.stop();
+    let exited = raw.threads.iter().filter(|t| t.exited).count();
+    let churn_samples = raw.samples.iter().filter(|s| raw.threads[s.thread as usize].exited).count();
+    let stats = &raw.stats;
+    eprintln!("2000 threads: {exited} seen and exited, {churn_samples} samples of them; {stats:?}");
+    // Threads shorter than the discovery interval (10 ms) can end unseen; those seen are sampled.
+    assert!(exited >= 1000, "only {exited} of 2000 short threads were seen");
+    assert!(churn_samples > 0);
+    // Every signal became a kept sample, unless its thread exited first or the store was full.
+    assert_eq!(raw.samples.len() as u64 + stats.lost_in_flight + stats.dropped_store_full, stats.signals);
+    let _ = total_cpu;
+    assert_eq!(std::fs::read_to_string("/proc/self/timers").unwrap_or_default(), "");
+
+    let (fds, rss) = (open_fds(), rss_kb());
+    for _ in 0..50 {
+        let s = Session::start(SessionOptions { frequency: 999, ..Default::default() }).unwrap();
+        chain_entry(5);
+        let raw = s.stop();
+        std::hint::black_box(raw);
+    }
+    let (fds_after, rss_after) = (open_fds(), rss_kb());
+    eprintln!("50 sessions: fds {fds} -> {fds_after}, RSS {rss} -> {rss_after} kB");
+    assert_eq!(fds, fds_after);
+    assert!(rss_after < rss + 8 * 1024, "RSS grew from {rss} to {rss_after} kB");
+}
+
+#[test]
+fn a_second_session_is_refused_while_one_runs() {
+    let _guard = serial();
+    let first = Session::start(SessionOptions::default()).unwrap();
+    let second = Session::start(SessionOptions::default());
+    assert!(matches!(second, Err(perfprobe_core::sampler::StartError::AlreadyRunning)));
+    first.stop();
+}
