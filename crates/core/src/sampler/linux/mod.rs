@@ -31,6 +31,9 @@ pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
 /// How often stack regions are re-read when no thread appeared.
 const REGIONS_INTERVAL_NS: u64 = 100_000_000;
+/// Thread start times are in clock ticks (10 ms): a thread that started within one tick of the
+/// session's start counts as born during it.
+const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
 /// Longest single sleep, so that stop is prompt even at 1 Hz.
 const MAX_SLEEP_NS: u64 = 20_000_000;
 
@@ -140,6 +143,7 @@ struct SamplerRun {
     last_discovery_ns: u64,
     last_regions_ns: u64,
     start_process_cpu_ns: u64,
+    start_boottime_ns: u64,
 }
 
 impl SamplerRun {
@@ -169,6 +173,7 @@ impl SamplerRun {
             last_discovery_ns: 0,
             last_regions_ns: now,
             start_process_cpu_ns: process_cpu_ns(),
+            start_boottime_ns: clock_ns(libc::CLOCK_BOOTTIME).unwrap_or(0),
         }
     }
 
@@ -244,6 +249,10 @@ impl SamplerRun {
         for tid in new_tids {
             let clock = threads::cpu_clock_of(tid);
             let Some(cpu) = clock_ns(clock) else { continue };
+            // A thread born during the session is owed all its CPU: it ran before we saw it.
+            let born_during_session = threads::start_time_ns(tid)
+                .is_some_and(|t| t + BIRTH_TOLERANCE_NS >= self.start_boottime_ns);
+            let last_cpu_ns = if born_during_session { 0 } else { cpu };
             let label_word = if tid == self.pid {
                 &LABEL_WORDS[JS_THREAD_WORD] as *const _ as *mut _
             } else {
@@ -264,7 +273,7 @@ impl SamplerRun {
                 exited: false,
             });
             let info = self.profile.threads.len() - 1;
-            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns: cpu, pending_ns: 0, info });
+            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info });
             self.by_slot.insert(slot, tid);
             appeared = true;
         }

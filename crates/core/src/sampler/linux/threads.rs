@@ -73,6 +73,17 @@ pub fn thread_name(tid: i32) -> String {
         .unwrap_or_default()
 }
 
+/// When a thread started, in CLOCK_BOOTTIME nanoseconds (field 22 of its `stat`, in clock ticks).
+pub fn start_time_ns(tid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after_name.split_ascii_whitespace().nth(19)?.parse().ok()?;
+    // SAFETY: sysconf has no side effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(ticks * (1_000_000_000 / hz))
+}
+
 /// The Linux CPU clock of another thread of this process: what glibc's `pthread_getcpuclockid`
 /// returns for it (CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED, tid in the upper bits).
 pub fn cpu_clock_of(tid: i32) -> libc::clockid_t {
@@ -116,6 +127,14 @@ mod tests {
         assert_eq!(initial_role(1, 1, "node", &older), (ThreadRole::JsMain, false));
         assert_eq!(initial_role(7, 1, "libuv-worker", &older), (ThreadRole::Libuv, false));
         assert_eq!(initial_role(8, 1, "node", &older), (ThreadRole::Other, true));
+    }
+
+    #[test]
+    fn a_new_thread_started_after_a_moment_ago() {
+        let before = crate::util::clock_ns(libc::CLOCK_BOOTTIME).unwrap();
+        let started = std::thread::spawn(|| start_time_ns(unsafe { libc::gettid() })).join().unwrap().unwrap();
+        // Clock ticks are 10 ms wide.
+        assert!(started + 20_000_000 >= before, "{started} vs {before}");
     }
 
     #[test]

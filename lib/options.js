@@ -1,0 +1,73 @@
+'use strict';
+// Validation of the public options. Every error is a TypeError that names the option, the value
+// given and what is accepted, so a typo in rspack.config.js is fixed from the message alone.
+
+const path = require('path');
+
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The options, their defaults and their rules: the one place index.d.ts and README mirror. */
+const SPEC = {
+  outDir: { default: '.perfprobe', check: (v) => typeof v === 'string' && v.length > 0, accepted: 'a non-empty path string' },
+  frequency: { default: 99, check: (v) => Number.isInteger(v) && v >= 1 && v <= 10000, accepted: 'an integer from 1 to 10000 (Hz)' },
+  name: { default: 'profile', check: (v) => typeof v === 'string' && NAME_PATTERN.test(v), accepted: '1-64 characters from A-Z a-z 0-9 . _ -' },
+  signal: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v > 0 && v < 128), accepted: 'a real-time signal number (SIGRTMIN..SIGRTMAX), or unset to pick a free one' },
+  maxSamples: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1), accepted: 'a positive integer, or unset for no bound' },
+  quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
+};
+
+function describe(value) {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * Returns complete, validated options (defaults filled in, outDir absolute against `cwd`).
+ * @param {object|undefined} options
+ * @param {string} where  what the options belong to, for messages ("perfprobe.start", "PerfprobePlugin")
+ */
+function normalizeOptions(options, where, cwd = process.cwd()) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!Object.prototype.hasOwnProperty.call(SPEC, key)) {
+      throw new TypeError(`${where}: unknown option \`${key}\`; accepted options are ${Object.keys(SPEC).join(', ')}`);
+    }
+  }
+  const out = {};
+  for (const [key, rule] of Object.entries(SPEC)) {
+    const value = options[key] === undefined ? rule.default : options[key];
+    if (!rule.check(value)) {
+      throw new TypeError(`${where}: option \`${key}\` is ${describe(options[key])}; accepted: ${rule.accepted}`);
+    }
+    out[key] = value;
+  }
+  out.outDir = path.resolve(cwd, out.outDir);
+  return out;
+}
+
+/** Options from the PERFPROBE_* environment (register.js, the CLI). Same rules, env names in errors. */
+function optionsFromEnv(env = process.env) {
+  const options = {};
+  if (env.PERFPROBE_OUT) options.outDir = env.PERFPROBE_OUT;
+  if (env.PERFPROBE_NAME) options.name = env.PERFPROBE_NAME;
+  if (env.PERFPROBE_QUIET) options.quiet = env.PERFPROBE_QUIET === '1';
+  if (env.PERFPROBE_FREQUENCY) {
+    const n = Number(env.PERFPROBE_FREQUENCY);
+    if (!/^\d+$/.test(env.PERFPROBE_FREQUENCY)) {
+      throw new TypeError(`PERFPROBE_FREQUENCY is ${JSON.stringify(env.PERFPROBE_FREQUENCY)}; accepted: ${SPEC.frequency.accepted}`);
+    }
+    options.frequency = n;
+  }
+  if (env.PERFPROBE_SIGNAL) options.signal = Number(env.PERFPROBE_SIGNAL);
+  return normalizeOptions(options, 'rspack-perfprobe (PERFPROBE_* environment)');
+}
+
+module.exports = { normalizeOptions, optionsFromEnv, SPEC };

@@ -1,0 +1,84 @@
+'use strict';
+// The Rspack plugin: one profile folder per finished build (per rebuild in watch mode), and one on
+// compiler close for a build that never finished. If a session already runs in the process
+// (register.js, the CLI wrapper, perfprobe.start()), the plugin attaches to it and leaves writing
+// to its owner.
+
+const { normalizeOptions } = require('./options');
+const { startSession, current } = require('./session');
+
+const PLUGIN_NAME = 'PerfprobePlugin';
+
+class PerfprobePlugin {
+  /** @param {import('../index').PerfprobeOptions} [options] */
+  constructor(options) {
+    this.options = normalizeOptions(options, PLUGIN_NAME);
+    this.session = null;
+    this.results = [];
+  }
+
+  apply(compiler) {
+    const logger = compiler.getInfrastructureLogger(PLUGIN_NAME);
+    const quiet = this.options.quiet || process.env.PERFPROBE_QUIET === '1';
+    const say = (level, message) => {
+      if (!quiet) logger[level](message);
+    };
+    const rspackVersion = (compiler.rspack && compiler.rspack.rspackVersion) || (compiler.webpack && compiler.webpack.rspackVersion);
+
+    const begin = () => {
+      if (this.session || current()) return; // ours is running, or someone else's: attach
+      try {
+        this.session = startSession({ ...this.options, quiet: true });
+        if (!this.session.running) {
+          say('warn', 'profiling is off for this build: the sampler could not start (see PERFPROBE docs)');
+          this.session = null;
+        }
+      } catch (e) {
+        say('warn', `profiling is off for this build: ${e.message}`);
+        this.session = null;
+      }
+    };
+
+    const finish = async (extra) => {
+      const session = this.session;
+      this.session = null;
+      if (!session) return;
+      try {
+        const result = await session.stop({ ...extra, versions: rspackVersion ? { rspack: rspackVersion } : {} });
+        this.results.push(result);
+        for (const w of result.warnings) say('warn', w);
+        if (result.dir) say('info', describe(result));
+      } catch (e) {
+        say('warn', `could not write the profile: ${e.message}`);
+      }
+    };
+
+    compiler.hooks.beforeRun.tap(PLUGIN_NAME, begin);
+    compiler.hooks.watchRun.tap(PLUGIN_NAME, begin);
+    compiler.hooks.done.tapPromise(PLUGIN_NAME, async (stats) => {
+      const failed = stats && typeof stats.hasErrors === 'function' && stats.hasErrors();
+      await finish(failed ? { partialReason: 'the build failed with compilation errors' } : {});
+    });
+    compiler.hooks.failed.tap(PLUGIN_NAME, (error) => {
+      // No promise hook here: stop synchronously so the folder exists before rspack reports.
+      const session = this.session;
+      this.session = null;
+      if (!session) return;
+      try {
+        const result = session.stopSync({ partialReason: `the build failed: ${error && error.message}` });
+        this.results.push(result);
+      } catch (e) {
+        say('warn', `could not write the profile: ${e.message}`);
+      }
+    });
+    compiler.hooks.shutdown.tapPromise(PLUGIN_NAME, () => finish({ partialReason: 'the compiler closed before the build finished' }));
+  }
+}
+
+function describe(result) {
+  const s = result.summary || {};
+  const fidelity = typeof s.fidelity === 'number' ? `, fidelity ${s.fidelity}` : '';
+  return `profile written to ${result.dir} (${s.samples || 0} samples over ${s.durationMs || 0} ms${fidelity})`;
+}
+
+module.exports = { PerfprobePlugin, describeResult: describe };

@@ -1,0 +1,178 @@
+'use strict';
+// A profiling session as JS sees it: options in, one profile folder out. The native sampler is
+// process-wide, so the running session is kept on a process-global symbol: copies of this package
+// loaded twice (register.js from the CLI, the plugin from the project) find the same session.
+
+const fs = require('fs');
+const path = require('path');
+const { loadNative } = require('./native');
+
+const CURRENT = Symbol.for('rspack-perfprobe.current-session');
+const PROBE_VERSION = require('../package.json').version;
+
+/** stderr, prefixed, unless quiet: the profiler's warnings never throw. */
+function stderrWarn(quiet) {
+  return (message) => {
+    if (!quiet) process.stderr.write(`[perfprobe] warning: ${message}\n`);
+  };
+}
+
+function pad(n) {
+  return String(n).padStart(2, '0');
+}
+
+function timestamp(date) {
+  return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
+}
+
+/** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
+function createProfileDir(outDir, name, startedAt) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const base = path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
+  for (let n = 0; n < 10000; n++) {
+    const dir = n === 0 ? base : `${base}-${n}`;
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+  }
+  throw new Error(`too many profile folders named ${base}-*`);
+}
+
+function rspackVersion() {
+  try {
+    return require(require.resolve('@rspack/core/package.json', { paths: [process.cwd()] })).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function emptyResult(warnings) {
+  return { dir: null, files: { pprof: null, trace: null, flamegraph: null, summary: null }, summary: null, warnings };
+}
+
+class Session {
+  /** @private use start() */
+  constructor(options, nativeSession, warn) {
+    this.options = options;
+    this.startedAt = new Date();
+    this.native = nativeSession;
+    this.warn = warn;
+    this.stopped = false;
+    this.versions = { node: process.versions.node, v8: process.versions.v8, probe: PROBE_VERSION };
+    const rspack = rspackVersion();
+    if (rspack) this.versions.rspack = rspack;
+  }
+
+  /** True until stop() is called (and while the sampler is not running, false). */
+  get running() {
+    return !this.stopped && this.native !== null;
+  }
+
+  /** Whether the sampler ended by itself (maxSamples reached). */
+  get finished() {
+    return this.native ? this.native.finished : true;
+  }
+
+  _prepareStop(extra) {
+    if (this.stopped) throw new Error('this perfprobe session was already stopped');
+    this.stopped = true;
+    if (globalThis[CURRENT] === this) globalThis[CURRENT] = undefined;
+    if (!this.native) return { error: emptyResult(['the sampler was not running']) };
+    let dir;
+    try {
+      dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
+    } catch (e) {
+      const message = `cannot create a profile folder under ${this.options.outDir}: ${e.code || ''} ${e.message}`.trim();
+      this.warn(message);
+      try {
+        this.native.cancel();
+      } catch {}
+      return { error: emptyResult([message]) };
+    }
+    return { dir, meta: this._meta(extra) };
+  }
+
+  _meta(extra = {}) {
+    return {
+      name: this.options.name,
+      probeVersion: PROBE_VERSION,
+      versions: { ...this.versions, ...(extra.versions || {}) },
+      comments: extra.comments || [],
+      partialReason: extra.partialReason || (this.native.finished ? 'maxSamples reached' : undefined),
+      traceEvents: extra.traceEvents || [],
+    };
+  }
+
+  _result(dir, written) {
+    const warnings = written.errors || [];
+    for (const w of warnings) this.warn(`could not write ${w}`);
+    return {
+      dir,
+      files: { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null },
+      summary: written.summary_json || null,
+      warnings,
+    };
+  }
+
+  /**
+   * Stops sampling and writes the profile folder. Symbolization and writing run on a worker
+   * thread. Never rejects for I/O problems: they come back as `warnings`.
+   */
+  async stop(extra = {}) {
+    const prepared = this._prepareStop(extra);
+    if (prepared.error) return prepared.error;
+    try {
+      const written = JSON.parse(await this.native.stop(prepared.dir, prepared.meta));
+      return this._result(prepared.dir, written);
+    } catch (e) {
+      this.warn(`writing the profile failed: ${e.message}`);
+      return { ...emptyResult([e.message]), dir: prepared.dir };
+    }
+  }
+
+  /** The same, synchronously: for process exit, where no promise would settle. */
+  stopSync(extra = {}) {
+    const prepared = this._prepareStop(extra);
+    if (prepared.error) return prepared.error;
+    try {
+      return this._result(prepared.dir, this.native.stopSync(prepared.dir, prepared.meta));
+    } catch (e) {
+      this.warn(`writing the profile failed: ${e.message}`);
+      return { ...emptyResult([e.message]), dir: prepared.dir };
+    }
+  }
+}
+
+/** The session running in this process, if any. */
+function current() {
+  const s = globalThis[CURRENT];
+  return s && s.running ? s : undefined;
+}
+
+/**
+ * Starts a session with validated options. If the sampler cannot start (no native build for this
+ * platform, no free signal, another copy sampling), it warns and returns a session whose stop()
+ * writes nothing: profiling is never a reason for the program to fail.
+ */
+function startSession(options) {
+  const warn = stderrWarn(options.quiet);
+  const { binding, error } = loadNative();
+  let nativeSession = null;
+  if (!binding) {
+    warn(error.message);
+  } else {
+    try {
+      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples });
+    } catch (e) {
+      warn(`profiling is off: ${e.message}`);
+    }
+  }
+  const session = new Session(options, nativeSession, warn);
+  if (nativeSession) globalThis[CURRENT] = session;
+  return session;
+}
+
+module.exports = { startSession, current, createProfileDir, PROBE_VERSION };

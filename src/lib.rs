@@ -1,0 +1,146 @@
+//! The Node-API surface of rspack-perfprobe, and nothing else: start a session, stop it into files
+//! (off the JS thread), intern label sets, and expose the label words JS writes. Everything behind
+//! it is plain Rust in `perfprobe-core`, tested without node.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use perfprobe_core::export::{write_profile, ExportMeta, Written};
+use perfprobe_core::labels::{self, LABEL_WORDS, LABEL_WORD_COUNT};
+use perfprobe_core::session::{Session, SessionOptions};
+
+#[napi(object)]
+pub struct NativeStartOptions {
+    /// Samples per CPU-second of each thread.
+    pub frequency: u32,
+    /// Real-time signal number to sample with; unset picks a free one.
+    pub signal: Option<i32>,
+    /// Stop recording after this many samples.
+    pub max_samples: Option<i64>,
+}
+
+/// A running session; `stop` ends it and writes its profile folder.
+#[napi]
+pub struct NativeSession {
+    session: Option<Session>,
+}
+
+#[napi]
+impl NativeSession {
+    /// Stops sampling and writes the four files into `dir` on a libuv worker thread, so the JS
+    /// thread (a dev server, the next build) keeps running meanwhile.
+    /// Resolves to the JSON text of what was written (paths, errors, summary).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn stop(&mut self, dir: String, meta: serde_json::Value) -> Result<AsyncTask<StopTask>> {
+        let session = self.take()?;
+        Ok(AsyncTask::new(StopTask { session: Some(session), dir, meta: parse_meta(meta)? }))
+    }
+
+    /// The same, on the calling thread: for `process.on('exit')`, where nothing async runs.
+    #[napi]
+    pub fn stop_sync(&mut self, dir: String, meta: serde_json::Value) -> Result<serde_json::Value> {
+        let session = self.take()?;
+        Ok(to_json(stop_and_write(session, &dir, &parse_meta(meta)?)))
+    }
+
+    /// Stops sampling and discards what was recorded (the profile folder could not be created).
+    #[napi]
+    pub fn cancel(&mut self) -> Result<()> {
+        drop(self.take()?.stop());
+        Ok(())
+    }
+
+    /// Whether the session ended by itself (a bound such as maxSamples was reached).
+    #[napi(getter)]
+    pub fn finished(&self) -> bool {
+        self.session.as_ref().is_none_or(Session::finished)
+    }
+
+    /// Whether `stop` has not been called yet.
+    #[napi(getter)]
+    pub fn active(&self) -> bool {
+        self.session.is_some()
+    }
+}
+
+impl NativeSession {
+    fn take(&mut self) -> Result<Session> {
+        self.session.take().ok_or_else(|| Error::from_reason("this perfprobe session was already stopped"))
+    }
+}
+
+fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
+    serde_json::from_value(meta).map_err(|e| Error::new(Status::InvalidArg, format!("profile metadata: {e}")))
+}
+
+fn stop_and_write(session: Session, dir: &str, meta: &ExportMeta) -> Written {
+    let raw = session.stop();
+    write_profile(std::path::Path::new(dir), &raw, meta)
+}
+
+fn to_json(written: Written) -> serde_json::Value {
+    serde_json::to_value(written).unwrap_or_default()
+}
+
+pub struct StopTask {
+    session: Option<Session>,
+    dir: String,
+    meta: ExportMeta,
+}
+
+impl Task for StopTask {
+    type Output = Written;
+    // JSON text: napi's async tasks cannot hand back a serde value directly.
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<Written> {
+        let session = self.session.take().ok_or_else(|| Error::from_reason("session already stopped"))?;
+        Ok(stop_and_write(session, &self.dir, &self.meta))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Written) -> Result<String> {
+        Ok(to_json(output).to_string())
+    }
+}
+
+/// Starts the process's sampler. Fails (with a message naming what to change) if one runs already,
+/// another copy of the addon samples, or no real-time signal is free.
+#[napi]
+pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
+    let config = SessionOptions {
+        frequency: options.frequency,
+        signal: options.signal,
+        max_samples: options.max_samples.map(|n| n.max(1) as u64),
+    };
+    Session::start(config)
+        .map(|session| NativeSession { session: Some(session) })
+        .map_err(|e| Error::from_reason(e.to_string()))
+}
+
+/// The words the signal handler reads label-set ids from (index 0: the JS thread's, 1: the
+/// process's). Call once per process: V8 refuses two buffers over the same memory.
+#[napi]
+pub fn label_words() -> Int32Array {
+    let ptr = LABEL_WORDS.as_ptr() as *mut i32;
+    // SAFETY: static memory that lives as long as the process; AtomicI32 has i32's layout, and JS
+    // stores are plain 32-bit stores the handler reads with relaxed loads.
+    unsafe { Int32Array::with_external_data(ptr, LABEL_WORD_COUNT, |_, _| {}) }
+}
+
+/// Interns a label set given as `[key, value]` pairs; returns its id for the label words.
+#[napi]
+pub fn intern_labels(pairs: Vec<Vec<String>>) -> Result<u32> {
+    let set = pairs
+        .into_iter()
+        .map(|p| match <[String; 2]>::try_from(p) {
+            Ok([k, v]) => Ok((k, v)),
+            Err(_) => Err(Error::new(Status::InvalidArg, "internLabels: each label is a [key, value] pair")),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(labels::intern(set))
+}
+
+/// The sampler's version, for the profile metadata.
+#[napi]
+pub fn native_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
