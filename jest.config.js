@@ -1,0 +1,1 @@
+module.exports = { testEnvironment: 'node', testTimeout: 600000, testMatch: ['**/__tests__/**/*.test.js'] };

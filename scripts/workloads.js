@@ -1,0 +1,478 @@
+#!/usr/bin/env node
+'use strict';
+// Generates synthetic Rspack apps used as profiling workloads by tests, the
+// demo and the benchmarks.
+//
+//   node scripts/workloads.js <react|js-loaders|js-plugins> <N> [--out DIR]
+//
+// prints the app directory. As a module: generate({ kind, n, outDir }) -> dir.
+//
+// Output is deterministic (same kind + N => same bytes), so profiles of two
+// runs are comparable and a finished app can be reused: a `.complete` marker
+// holding the generator version and parameters is written last, and a dir
+// whose marker matches is returned untouched.
+//
+// Build-time knobs, read by the generated rspack.config.js (not baked in, so
+// one generated app serves every test):
+//   PERFPROBE_WORKLOAD_REQUIRE   module required before anything else
+//   PERFPROBE_WORKLOAD_PLUGINS   JS file exporting an array of extra plugins
+//                                (or a function (rspack) => array)
+//   PERFPROBE_WORKLOAD_MINIMIZE  "0" turns minification off (quick tests)
+//   PERFPROBE_LOADER_BURN_MS     js-loaders: CPU ms per module (default 0.5)
+//   PERFPROBE_PLUGIN_BURN_MS     js-plugins: CPU ms in processAssets (default 50)
+
+const fs = require('fs');
+const path = require('path');
+
+// Bump whenever generated output changes, so stale apps are regenerated.
+const GENERATOR_VERSION = 1;
+const KINDS = ['react', 'js-loaders', 'js-plugins'];
+const ROOT = path.resolve(__dirname, '..');
+const ICON_PKG = '@iconify-icons/material-symbols';
+
+// Route roots: enough lazy chunks for realistic chunk graph work.
+const MAX_ROUTES = 8;
+// Children rendered per non-leaf component; gives a component tree ~log4(N) deep.
+const BRANCHING = 4;
+// Component files per leaf folder of the depth-4 folder tree.
+const PER_LEAF_DIR = 8;
+const DIR_DEPTH = 4;
+
+function defaultOutDir(kind, n) {
+  return path.join(ROOT, '.work', 'workloads', `${kind}-${n}`);
+}
+
+function iconNames(n) {
+  const dir = path.dirname(require.resolve(`${ICON_PKG}/package.json`, { paths: [ROOT] }));
+  // Plain code-unit sort: locale-independent, hence the same list everywhere.
+  const names = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => f.slice(0, -3))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (names.length === 0) throw new Error(`no icon modules found in ${dir}`);
+  // Past the set's size (~24k icons) icons repeat; modules still differ.
+  return Array.from({ length: n }, (_, i) => names[i % names.length]);
+}
+
+function toPosix(p) {
+  return p.split(path.sep).join('/');
+}
+
+function relImport(fromFile, toFile) {
+  const rel = toPosix(path.relative(path.dirname(fromFile), toFile));
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+// Folder of component i: leaf folders hold PER_LEAF_DIR components each and
+// are addressed by DIR_DEPTH base-`fanout` digits, e.g. src/components/d0/d1/d3/d2.
+function componentDirs(n) {
+  const leaves = Math.ceil(n / PER_LEAF_DIR);
+  let fanout = 2;
+  while (fanout ** DIR_DEPTH < leaves) fanout++;
+  return (i) => {
+    let leaf = Math.floor(i / PER_LEAF_DIR);
+    const digits = [];
+    for (let d = 0; d < DIR_DEPTH; d++) {
+      digits.unshift(`d${leaf % fanout}`);
+      leaf = Math.floor(leaf / fanout);
+    }
+    return path.join('src', 'components', ...digits);
+  };
+}
+
+// Components 0..routes-1 are route roots; every later component hangs under
+// an earlier one, so each component belongs to exactly one route's subtree.
+function childrenOf(n, routes) {
+  const kids = Array.from({ length: n }, () => []);
+  for (let i = routes; i < n; i++) kids[Math.floor((i - routes) / BRANCHING)].push(i);
+  return kids;
+}
+
+function componentSource({ i, file, icon, children, files }) {
+  const name = `Comp${i}`;
+  const imports = children
+    .map((c) => `import Comp${c} from '${relImport(file, files[c])}';`)
+    .join('\n');
+  const rendered = children.map((c) => `          <Comp${c} depth={depth + 1} />`).join('\n');
+  return `import React from 'react';
+import { Icon } from '@iconify/react';
+import icon from '${ICON_PKG}/${icon}';
+${imports}
+
+const LABEL = '${name} (${icon})';
+
+export default function ${name}({ depth = 0 }) {
+  const [open, setOpen] = React.useState(depth < 2);
+  const title = React.useMemo(() => LABEL.toUpperCase() + ' #' + depth, [depth]);
+  return (
+    <section className="comp comp-${i}" data-depth={depth}>
+      <button type="button" onClick={() => setOpen((o) => !o)} title={title}>
+        <Icon icon={icon} width="24" height="24" />
+        <span>{LABEL}</span>
+      </button>
+${
+  children.length
+    ? `      {open && (
+        <div className="children">
+${rendered}
+        </div>
+      )}`
+    : `      {open && <p className="leaf">leaf at depth {depth}</p>}`
+}
+    </section>
+  );
+}
+`;
+}
+
+function routesSource(routes, files) {
+  const file = path.join('src', 'routes.jsx');
+  const lazies = [];
+  const entries = [];
+  for (let r = 0; r < routes; r++) {
+    lazies.push(`const Route${r} = React.lazy(() => import('${relImport(file, files[r])}'));`);
+    entries.push(`  { path: '/route-${r}', element: withSuspense(<Route${r} />) },`);
+  }
+  return `import React from 'react';
+import { Link, Outlet } from 'react-router-dom';
+
+${lazies.join('\n')}
+
+function withSuspense(element) {
+  return <React.Suspense fallback={<p>loading…</p>}>{element}</React.Suspense>;
+}
+
+function Layout() {
+  return (
+    <div>
+      <nav>
+${Array.from({ length: routes }, (_, r) => `        <Link to="/route-${r}">Route ${r}</Link>`).join('\n')}
+      </nav>
+      <main>
+        <Outlet />
+      </main>
+    </div>
+  );
+}
+
+export const routes = [
+  {
+    path: '/',
+    element: <Layout />,
+    children: [
+      { index: true, element: <p>Pick a route.</p> },
+${entries.map((e) => `    ${e}`).join('\n')}
+    ],
+  },
+];
+`;
+}
+
+const INDEX_SOURCE = `import React from 'react';
+import { createRoot } from 'react-dom/client';
+import { createBrowserRouter, RouterProvider } from 'react-router-dom';
+import { routes } from './routes.jsx';
+
+const router = createBrowserRouter(routes);
+
+createRoot(document.getElementById('root') || document.body.appendChild(document.createElement('div'))).render(
+  <React.StrictMode>
+    <RouterProvider router={router} />
+  </React.StrictMode>,
+);
+`;
+
+function configSource(kind) {
+  const componentUse =
+    kind === 'js-loaders'
+      ? // Loaders run right to left: work-loader sees the raw JSX, then swc.
+        `[swcLoader, { loader: path.join(__dirname, 'loaders', 'work-loader.js') }]`
+      : `[swcLoader]`;
+  const kindPlugins =
+    kind === 'js-plugins'
+      ? `const { WorkPlugin } = require('./plugins/work-plugins.js');\nconst kindPlugins = [new WorkPlugin()];`
+      : `const kindPlugins = [];`;
+  return `'use strict';
+// Generated by rspack-perfprobe scripts/workloads.js (kind: ${kind}). Do not edit.
+// Lets a test preload instrumentation before @rspack/core is loaded.
+if (process.env.PERFPROBE_WORKLOAD_REQUIRE) {
+  const req = process.env.PERFPROBE_WORKLOAD_REQUIRE;
+  require(req.startsWith('.') ? require('path').resolve(req) : req);
+}
+
+const path = require('path');
+
+// Apps generated outside the repo still resolve the repo's node_modules.
+const FALLBACK_MODULES = ${JSON.stringify(path.join(ROOT, 'node_modules'))};
+const rspack = require(require.resolve('@rspack/core', { paths: [__dirname, FALLBACK_MODULES] }));
+
+function extraPlugins() {
+  const file = process.env.PERFPROBE_WORKLOAD_PLUGINS;
+  if (!file) return [];
+  const exported = require(path.resolve(file));
+  const list = typeof exported === 'function' ? exported(rspack) : exported;
+  if (!Array.isArray(list)) throw new Error('PERFPROBE_WORKLOAD_PLUGINS must export an array of plugins: ' + file);
+  return list;
+}
+
+${kindPlugins}
+
+const swcLoader = {
+  loader: 'builtin:swc-loader',
+  options: {
+    jsc: {
+      parser: { syntax: 'ecmascript', jsx: true },
+      transform: { react: { runtime: 'automatic' } },
+    },
+  },
+};
+
+module.exports = {
+  mode: 'production',
+  context: __dirname,
+  entry: './src/index.jsx',
+  output: {
+    path: path.join(__dirname, 'dist'),
+    clean: true,
+  },
+  module: {
+    rules: [
+      {
+        test: /\\.jsx?$/,
+        include: path.join(__dirname, 'src', 'components'),
+        use: ${componentUse},
+      },
+      {
+        test: /\\.jsx?$/,
+        include: path.join(__dirname, 'src'),
+        exclude: path.join(__dirname, 'src', 'components'),
+        use: [swcLoader],
+      },
+    ],
+  },
+  resolve: {
+    extensions: ['.js', '.jsx'],
+    modules: ['node_modules', FALLBACK_MODULES],
+  },
+  resolveLoader: {
+    modules: ['node_modules', FALLBACK_MODULES],
+  },
+  optimization: {
+    minimize: process.env.PERFPROBE_WORKLOAD_MINIMIZE !== '0',
+  },
+  // Size hints are noise for a synthetic app.
+  performance: { hints: false },
+  plugins: [new rspack.HtmlRspackPlugin({ title: 'perfprobe workload ${kind}' }), ...kindPlugins, ...extraPlugins()],
+};
+`;
+}
+
+const WORK_LOADER_SOURCE = `'use strict';
+// Generated by rspack-perfprobe scripts/workloads.js. A JS loader that does
+// real CPU work per module, so profiles have loader time to attribute.
+// PERFPROBE_LOADER_BURN_MS: busy time per module in ms (default 0.5).
+
+const TOKEN = /[A-Za-z_$][\\w$]*|\\d+|\\S/g;
+
+function fnv1a(h, s) {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h;
+}
+
+// Kept module-level so V8 cannot discard the busy loop as dead code.
+let sink = 0;
+
+module.exports = function workLoader(source) {
+  const burnMs = Number(process.env.PERFPROBE_LOADER_BURN_MS ?? 0.5);
+  const tokens = source.match(TOKEN) || [];
+  let hash = 2166136261;
+  for (const t of tokens) hash = fnv1a(hash, t);
+
+  // Keep hashing until the budget is spent; the emitted hash stays the
+  // one-pass value so output (and chunk hashes) are deterministic.
+  const start = process.hrtime.bigint();
+  const budget = BigInt(Math.round(burnMs * 1e6));
+  let spin = hash;
+  while (process.hrtime.bigint() - start < budget) {
+    for (let i = 0; i < tokens.length; i++) spin = fnv1a(spin, tokens[i]);
+    if (tokens.length === 0) spin = fnv1a(spin, 'x');
+  }
+  sink ^= spin;
+
+  return source + '\\n/* work-loader: ' + tokens.length + ' tokens, fnv1a ' + hash.toString(16) + ' */\\n';
+};
+`;
+
+const WORK_PLUGINS_SOURCE = `'use strict';
+// Generated by rspack-perfprobe scripts/workloads.js. A JS plugin whose taps
+// burn CPU on several hooks, so profiles have plugin/hook time to attribute.
+// PERFPROBE_PLUGIN_BURN_MS: ms burnt in processAssets (default 50); the other
+// taps burn a fraction of it.
+
+const PLUGIN_NAME = 'WorkPlugin';
+
+let sink = 0;
+
+function burn(ms) {
+  const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+  let x = 1;
+  while (process.hrtime.bigint() < end) {
+    for (let i = 0; i < 1000; i++) x = Math.imul(x ^ i, 2654435761) >>> 0;
+  }
+  sink ^= x;
+}
+
+class WorkPlugin {
+  constructor(options = {}) {
+    const env = Number(process.env.PERFPROBE_PLUGIN_BURN_MS ?? 50);
+    this.burnMs = options.burnMs ?? env;
+  }
+
+  apply(compiler) {
+    const ms = this.burnMs;
+    const { Compilation, sources } = compiler.webpack;
+
+    compiler.hooks.compilation.tap(PLUGIN_NAME, (compilation) => {
+      burn(ms * 0.2);
+      compilation.hooks.processAssets.tapPromise(
+        { name: PLUGIN_NAME, stage: Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL },
+        async (assets) => {
+          burn(ms);
+          // A binding call too: plugins that emit reports are common.
+          const names = Object.keys(assets).sort();
+          compilation.emitAsset('work-plugin-report.json', new sources.RawSource(JSON.stringify({ assets: names }, null, 2)));
+        },
+      );
+    });
+
+    compiler.hooks.make.tapAsync(PLUGIN_NAME, (compilation, callback) => {
+      burn(ms * 0.4);
+      setImmediate(callback);
+    });
+
+    compiler.hooks.emit.tapPromise(PLUGIN_NAME, async () => {
+      burn(ms * 0.4);
+    });
+
+    compiler.hooks.done.tap(PLUGIN_NAME, () => {
+      burn(ms * 0.2);
+    });
+  }
+}
+
+module.exports = { WorkPlugin };
+`;
+
+function buildFiles(kind, n) {
+  const routes = Math.min(MAX_ROUTES, n);
+  const dirOf = componentDirs(n);
+  const componentFiles = Array.from({ length: n }, (_, i) => path.join(dirOf(i), `Comp${i}.jsx`));
+  const icons = iconNames(n);
+  const kids = childrenOf(n, routes);
+
+  const files = new Map();
+  files.set('rspack.config.js', configSource(kind));
+  files.set(path.join('src', 'index.jsx'), INDEX_SOURCE);
+  files.set(path.join('src', 'routes.jsx'), routesSource(routes, componentFiles));
+  for (let i = 0; i < n; i++) {
+    files.set(
+      componentFiles[i],
+      componentSource({ i, file: componentFiles[i], icon: icons[i], children: kids[i], files: componentFiles }),
+    );
+  }
+  if (kind === 'js-loaders') files.set(path.join('loaders', 'work-loader.js'), WORK_LOADER_SOURCE);
+  if (kind === 'js-plugins') files.set(path.join('plugins', 'work-plugins.js'), WORK_PLUGINS_SOURCE);
+  return files;
+}
+
+function readMarker(dir) {
+  try {
+    return fs.readFileSync(path.join(dir, '.complete'), 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Generate (or reuse) a workload app.
+ * @param {{ kind: 'react'|'js-loaders'|'js-plugins', n: number, outDir?: string }} opts
+ * @returns {string} absolute app directory
+ */
+function generate({ kind, n, outDir } = {}) {
+  if (!KINDS.includes(kind)) throw new Error(`unknown workload kind ${JSON.stringify(kind)}; expected one of ${KINDS.join(', ')}`);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`workload size must be a positive integer, got ${JSON.stringify(n)}`);
+  const dir = path.resolve(outDir || defaultOutDir(kind, n));
+  const marker = JSON.stringify({ generator: GENERATOR_VERSION, kind, n }) + '\n';
+  if (readMarker(dir) === marker) return dir;
+
+  // Build beside the target and rename into place, so a concurrent caller
+  // (e.g. parallel Jest workers) never sees a half-written app.
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  for (const [rel, content] of buildFiles(kind, n)) {
+    const file = path.join(tmp, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, content);
+  }
+  fs.writeFileSync(path.join(tmp, '.complete'), marker);
+
+  if (readMarker(dir) === marker) {
+    // Someone else finished first.
+    fs.rmSync(tmp, { recursive: true, force: true });
+    return dir;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (readMarker(dir) !== marker) throw err;
+  }
+  return dir;
+}
+
+function usage() {
+  return `usage: node scripts/workloads.js <${KINDS.join('|')}> <N> [--out DIR]`;
+}
+
+function cli(argv) {
+  const positional = [];
+  let outDir;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') {
+      console.log(usage());
+      return 0;
+    } else if (a === '--out') {
+      outDir = argv[++i];
+      if (!outDir) {
+        console.error(`workloads: --out needs a directory\n${usage()}`);
+        return 2;
+      }
+    } else if (a.startsWith('--out=')) {
+      outDir = a.slice('--out='.length);
+    } else if (a.startsWith('-')) {
+      console.error(`workloads: unknown flag ${a}\n${usage()}`);
+      return 2;
+    } else {
+      positional.push(a);
+    }
+  }
+  const [kind, nText] = positional;
+  const n = Number(nText);
+  if (positional.length !== 2 || !KINDS.includes(kind) || !/^\d+$/.test(nText || '') || n < 1) {
+    console.error(usage());
+    return 2;
+  }
+  console.log(generate({ kind, n, outDir }));
+  return 0;
+}
+
+module.exports = { generate, KINDS, GENERATOR_VERSION };
+
+if (require.main === module) process.exitCode = cli(process.argv.slice(2));
