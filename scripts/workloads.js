@@ -18,6 +18,7 @@
 //   PERFPROBE_WORKLOAD_PLUGINS   JS file exporting an array of extra plugins
 //                                (or a function (rspack) => array)
 //   PERFPROBE_WORKLOAD_MINIMIZE  "0" turns minification off (quick tests)
+//   PERFPROBE_RSPACK_CORE        path of the @rspack/core to build with
 //   PERFPROBE_LOADER_BURN_MS     js-loaders: CPU ms per module (default 0.5)
 //   PERFPROBE_PLUGIN_BURN_MS     js-plugins: CPU ms in processAssets (default 50)
 
@@ -25,7 +26,7 @@ const fs = require('fs');
 const path = require('path');
 
 // Bump whenever generated output changes, so stale apps are regenerated.
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 const KINDS = ['react', 'js-loaders', 'js-plugins'];
 const ROOT = path.resolve(__dirname, '..');
 const ICON_PKG = '@iconify-icons/material-symbols';
@@ -205,7 +206,8 @@ const path = require('path');
 
 // Apps generated outside the repo still resolve the repo's node_modules.
 const FALLBACK_MODULES = ${JSON.stringify(path.join(ROOT, 'node_modules'))};
-const rspack = require(require.resolve('@rspack/core', { paths: [__dirname, FALLBACK_MODULES] }));
+// PERFPROBE_RSPACK_CORE picks another @rspack/core (e.g. the debug-binding 2.2.7 the tests pin).
+const rspack = require(process.env.PERFPROBE_RSPACK_CORE || require.resolve('@rspack/core', { paths: [__dirname, FALLBACK_MODULES] }));
 
 function extraPlugins() {
   const file = process.env.PERFPROBE_WORKLOAD_PLUGINS;

@@ -47,6 +47,8 @@ pub struct ThreadInfo {
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
     pub exited: bool,
+    /// Samples kept with their leaf frame only: the stack pointer lay outside every known stack.
+    pub leaf_only_samples: u64,
 }
 
 /// One executable mapping of a loaded module (ELF object), as pprof's `Mapping` wants it.

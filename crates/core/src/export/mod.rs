@@ -46,8 +46,10 @@ pub struct Written {
 /// Symbolizes `raw` and writes `profile.pb.gz`, `trace.json`, `flamegraph.svg` and `summary.json`
 /// into `dir` (which must exist).
 pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written {
-    let started = monotonic_ns();
+    let mut timings = summary::PostProcessing::default();
+    let mut lap = Lap::new();
     let sym = symbolize(raw);
+    timings.symbolize_ms = lap.ms();
     let label_sets = crate::labels::snapshot();
     let mut written = Written::default();
     let mut put = |name: &str, bytes: Result<Vec<u8>, String>| -> Option<PathBuf> {
@@ -62,12 +64,15 @@ pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written
     };
     let pprof = pprof::build(raw, &sym, &label_sets, meta);
     let pprof_path = put("profile.pb.gz", Ok(pprof::encode(&pprof)));
+    timings.pprof_ms = lap.ms();
     let trace = chrome::build(raw, &sym, &meta.trace_events);
     let trace_path = put("trace.json", serde_json::to_vec(&trace).map_err(|e| e.to_string()));
+    timings.trace_ms = lap.ms();
     let lines = flamegraph::folded(raw, &sym, &label_sets, None);
     let title = format!("{} — CPU, all threads", if meta.name.is_empty() { "perfprobe" } else { &meta.name });
     let flame_path = put("flamegraph.svg", flamegraph::render(&title, &lines));
-    let summary = summary::build(raw, &sym, &label_sets, meta, monotonic_ns() - started);
+    timings.flamegraph_ms = lap.ms();
+    let summary = summary::build(raw, &sym, &label_sets, meta, timings);
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     let summary_path = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.pprof = pprof_path;
@@ -76,4 +81,20 @@ pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written
     written.summary = summary_path;
     written.summary_json = summary_json;
     written
+}
+
+/// Milliseconds between successive calls.
+struct Lap(u64);
+
+impl Lap {
+    fn new() -> Lap {
+        Lap(monotonic_ns())
+    }
+
+    fn ms(&mut self) -> f64 {
+        let now = monotonic_ns();
+        let ms = (now - self.0) as f64 / 1e6;
+        self.0 = now;
+        (ms * 10.0).round() / 10.0
+    }
 }

@@ -52,7 +52,6 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         period: (1_000_000_000 / u64::from(raw.frequency.max(1))) as i64,
         time_nanos: raw.start_unix_ns as i64,
         duration_nanos: raw.duration_ns() as i64,
-        default_sample_type: 1,
         ..Default::default()
     };
 
@@ -138,6 +137,8 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         });
     }
 
+    // The default view is CPU time, not sample counts (weights differ when the sampler fell behind).
+    profile.default_sample_type = strings.get("cpu");
     let mut comments = vec![
         format!("rspack-perfprobe {}", meta.probe_version),
         format!("frequency {} Hz (per thread CPU-second), signal {}", raw.frequency, raw.signal),

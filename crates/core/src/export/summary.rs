@@ -36,7 +36,19 @@ pub struct Summary {
     /// For each label key (phase, hook, plugin, loader, binding, ...), its values by sampled CPU.
     pub labels: HashMap<String, Vec<Entry>>,
     pub modules: Vec<ModuleSymbols>,
-    pub post_processing_ms: f64,
+    /// Time spent after the session stopped, by stage (the probe's own cost beside sampling).
+    pub post_processing: PostProcessing,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+pub struct PostProcessing {
+    pub symbolize_ms: f64,
+    pub pprof_ms: f64,
+    pub trace_ms: f64,
+    pub flamegraph_ms: f64,
+    /// All stages, summary included.
+    pub total_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -53,6 +65,8 @@ pub struct ThreadSummary {
     /// cpu_ms / time the session watched it.
     pub utilization: f64,
     pub exited: bool,
+    /// Samples kept with their leaf frame only (stack outside every known stack region).
+    pub leaf_only_samples: u64,
 }
 
 #[derive(Serialize, Clone)]
@@ -83,7 +97,8 @@ fn pct(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
 }
 
-pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta, post_processing_ns: u64) -> Summary {
+pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta, mut post_processing: PostProcessing) -> Summary {
+    let started = crate::util::monotonic_ns();
     let sampled = raw.sampled_cpu_ns();
     let watched_cpu = raw.process_cpu_ns.saturating_sub(raw.stats.sampler_cpu_ns);
     let mut per_thread: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
@@ -129,6 +144,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
                 samples: per_thread[i].1,
                 utilization: if watched == 0 { 0.0 } else { ((t.cpu_ns as f64 / watched as f64) * 1000.0).round() / 1000.0 },
                 exited: t.exited,
+                leaf_only_samples: t.leaf_only_samples,
             }
         })
         .collect();
@@ -152,6 +168,11 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         top_functions_cumulative: top(cum_fn, sampled),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
         modules: sym.modules.clone(),
-        post_processing_ms: ms(post_processing_ns),
+        post_processing: {
+            let p = &mut post_processing;
+            let own = (crate::util::monotonic_ns() - started) as f64 / 1e6;
+            p.total_ms = ((p.symbolize_ms + p.pprof_ms + p.trace_ms + p.flamegraph_ms + own) * 10.0).round() / 10.0;
+            post_processing
+        },
     }
 }

@@ -128,12 +128,13 @@ pub fn walk(start: StartRegs, frames: &mut [u64]) -> WalkResult {
     result.depth = 1;
 
     let unwinder = UNWINDER.load(Ordering::Acquire);
-    let Some((stack_lo, stack_hi)) = regions::find(start.sp) else {
-        result.unknown_region = true;
-        return result;
-    };
     // SAFETY: published unwinders are never freed (see publish_modules).
     let Some(unwinder) = (unsafe { unwinder.as_ref() }) else { return result };
+    // Outside the known stack regions (a segment `stacker` mapped for deep recursion since the last
+    // refresh, say), memory is read through the kernel, which fails instead of faulting.
+    let region = regions::find(start.sp);
+    result.unknown_region = region.is_none();
+    let (stack_lo, stack_hi) = region.unwrap_or((start.sp, start.sp));
     let Some(slot) = cache_pool().iter().find(|s| {
         s.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }) else {
@@ -143,12 +144,16 @@ pub fn walk(start: StartRegs, frames: &mut [u64]) -> WalkResult {
     // SAFETY: we own the slot until we clear `busy`.
     let cache = unsafe { &mut *slot.cache.get() };
 
+    let mut checked = CheckedReader::new();
     let mut read_stack = |addr: u64| -> Result<u64, ()> {
-        if addr < stack_lo || addr.checked_add(8).is_none_or(|end| end > stack_hi) || addr % 8 != 0 {
+        if addr % 8 != 0 {
             return Err(());
         }
-        // SAFETY: the address lies in a mapped, readable stack region and is aligned.
-        Ok(unsafe { std::ptr::read_volatile(addr as *const u64) })
+        if addr >= stack_lo && addr.checked_add(8).is_some_and(|end| end <= stack_hi) {
+            // SAFETY: the address lies in a mapped, readable stack region and is aligned.
+            return Ok(unsafe { std::ptr::read_volatile(addr as *const u64) });
+        }
+        checked.read(addr)
     };
     let mut iter = unwinder.iter_frames(start.pc, native_regs(start), cache, &mut read_stack);
     // The first item is the pc we already stored.
@@ -172,6 +177,41 @@ pub fn walk(start: StartRegs, frames: &mut [u64]) -> WalkResult {
     result
 }
 
+/// Reads memory that is not known to be mapped through `process_vm_readv` on our own pid: the
+/// kernel answers EFAULT for unmapped or protected pages instead of delivering SIGSEGV. One chunk is
+/// cached, so a walk through an unknown stack costs a syscall per chunk, not per word.
+struct CheckedReader {
+    base: u64,
+    valid: bool,
+    chunk: [u64; CHECKED_CHUNK_WORDS],
+}
+
+const CHECKED_CHUNK_WORDS: usize = 128;
+const CHECKED_CHUNK_BYTES: u64 = (CHECKED_CHUNK_WORDS * 8) as u64;
+
+impl CheckedReader {
+    fn new() -> CheckedReader {
+        CheckedReader { base: 0, valid: false, chunk: [0; CHECKED_CHUNK_WORDS] }
+    }
+
+    fn read(&mut self, addr: u64) -> Result<u64, ()> {
+        let base = addr & !(CHECKED_CHUNK_BYTES - 1);
+        if !self.valid || base != self.base {
+            self.valid = false;
+            let local = libc::iovec { iov_base: self.chunk.as_mut_ptr().cast(), iov_len: CHECKED_CHUNK_BYTES as usize };
+            let remote = libc::iovec { iov_base: base as *mut libc::c_void, iov_len: CHECKED_CHUNK_BYTES as usize };
+            // SAFETY: a syscall (async-signal-safe) writing only into our own buffer.
+            let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+            if n != CHECKED_CHUNK_BYTES as isize {
+                return Err(());
+            }
+            self.base = base;
+            self.valid = true;
+        }
+        Ok(self.chunk[((addr - base) / 8) as usize])
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn native_regs(start: StartRegs) -> UnwindRegsNative {
     UnwindRegsNative::new(start.pc, start.sp, start.fp)
@@ -182,9 +222,17 @@ fn native_regs(start: StartRegs) -> UnwindRegsNative {
     UnwindRegsNative::new(start.lr, start.sp, start.fp)
 }
 
+/// Tests that publish region tables take turns: the table is process-wide.
+#[cfg(test)]
+pub(crate) static TEST_LOCK: Mutex<()> = Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lock() -> std::sync::MutexGuard<'static, ()> {
+        TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     #[inline(never)]
     fn walk_here(frames: &mut [u64]) -> WalkResult {
@@ -206,11 +254,19 @@ mod tests {
 
     #[test]
     fn walks_its_own_stack_through_dwarf_cfi() {
+        let _guard = lock();
         prepare();
         regions::refresh();
         let mut frames = [0u64; 128];
         let r = nested_a(&mut frames);
         assert!(!r.unknown_region && !r.cache_busy);
+        // Without a region for sp, the walk goes through checked reads and still gets the chain.
+        let mut frames2 = [0u64; 128];
+        super::regions::publish_for_test(&[]);
+        let r2 = nested_a(&mut frames2);
+        regions::refresh();
+        assert!(r2.unknown_region);
+        assert!(r2.depth >= 5, "only {} frames through checked reads", r2.depth);
         // walk_here, nested_a, this test, the test harness, std's thread start...
         assert!(r.depth >= 5, "only {} frames", r.depth);
         let caller = nested_a as usize as u64;
@@ -222,7 +278,16 @@ mod tests {
     }
 
     #[test]
+    fn checked_reads_fail_instead_of_faulting() {
+        let mut reader = CheckedReader::new();
+        let value = 0x1234_5678_u64;
+        assert_eq!(reader.read(&value as *const u64 as u64), Ok(value));
+        assert_eq!(reader.read(8), Err(()));
+    }
+
+    #[test]
     fn a_short_buffer_truncates_cleanly() {
+        let _guard = lock();
         prepare();
         regions::refresh();
         let mut frames = [0u64; 3];

@@ -11,6 +11,8 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 /// Mappings kept; a node process running Rspack has 1-3 thousand mappings in all, fewer are stacks.
 const CAPACITY: usize = 16384;
+/// How far below its top the main thread's stack may grow (the usual 8 MiB RLIMIT_STACK).
+const MAIN_STACK_EXTENT: u64 = 8 << 20;
 
 struct Table {
     seq: AtomicU64,
@@ -63,6 +65,11 @@ pub fn refresh() -> bool {
     publish(&regions)
 }
 
+#[cfg(test)]
+pub(crate) fn publish_for_test(regions: &[(u64, u64)]) {
+    publish(regions);
+}
+
 fn publish(regions: &[(u64, u64)]) -> bool {
     let len = regions.len().min(CAPACITY);
     let current = TABLE.len.load(Ordering::Relaxed);
@@ -97,7 +104,13 @@ fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
             continue;
         }
         let Some((s, e)) = range.split_once('-') else { continue };
-        let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16)) else { continue };
+        let (Ok(mut s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16)) else { continue };
+        if path.starts_with("[stack") {
+            // The main thread's stack grows down on demand: by the time a sample lands, its mapping
+            // may reach below what we read here. Whatever lies between a running thread's sp and
+            // the stack's top is mapped, so admit sp anywhere in the stack's maximum extent.
+            s = s.min(e.saturating_sub(MAIN_STACK_EXTENT));
+        }
         match out.last_mut() {
             Some(last) if last.1 == s => last.1 = e,
             _ => out.push((s, e)),
@@ -122,12 +135,13 @@ mod tests {
 7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 [stack]\n";
         assert_eq!(
             parse_maps(maps),
-            vec![(0x7f0000001000, 0x7f0000802000), (0x7ffc00000000, 0x7ffc00021000)]
+            vec![(0x7f0000001000, 0x7f0000802000), (0x7ffc00021000 - (8 << 20), 0x7ffc00021000)]
         );
     }
 
     #[test]
     fn finds_the_region_of_a_live_stack() {
+        let _guard = crate::unwind::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         refresh();
         let local = 0u64;
         let sp = &local as *const u64 as u64;

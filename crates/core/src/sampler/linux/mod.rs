@@ -271,6 +271,7 @@ impl SamplerRun {
                 first_seen_ns: now,
                 last_seen_ns: now,
                 exited: false,
+                leaf_only_samples: 0,
             });
             let info = self.profile.threads.len() - 1;
             self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info });
@@ -348,6 +349,7 @@ impl SamplerRun {
             stats.truncated_stacks += u64::from(header.truncated);
             stats.unwind_cache_busy += u64::from(header.cache_busy);
             stats.unknown_stack_region += u64::from(header.unknown_region);
+            profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy);
             let next_id = stacks.len() as u32;
             let stack = match stacks.get(frames) {
                 Some(&id) => id,

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+'use strict';
+// Builds a generated workload app with Rspack's JS API in this process:
+//   node scripts/build-app.js <appDir>
+// Exit code 0 on success, 1 on compilation errors. Honours PERFPROBE_RSPACK_CORE (which
+// @rspack/core to use) like the generated config does. Used by tests, the demo and the bench.
+
+const path = require('path');
+
+const appDir = path.resolve(process.argv[2] || '.');
+const corePath = process.env.PERFPROBE_RSPACK_CORE || require.resolve('@rspack/core', { paths: [appDir, path.join(__dirname, '..')] });
+const { rspack } = require(corePath);
+const config = require(path.join(appDir, 'rspack.config.js'));
+
+const started = process.hrtime.bigint();
+const compiler = rspack(config);
+compiler.run((err, stats) => {
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  compiler.close(() => {
+    if (err) {
+      console.error(err.stack || err);
+      process.exitCode = 1;
+      return;
+    }
+    if (stats.hasErrors()) {
+      console.error(stats.toString({ all: false, errors: true }));
+      process.exitCode = 1;
+    }
+    if (process.env.PERFPROBE_BUILD_REPORT !== '0') {
+      console.log(JSON.stringify({ buildMs: Math.round(ms), errors: stats.hasErrors() }));
+    }
+  });
+});

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+'use strict';
+// Everything a fresh clone needs, idempotent and quick the second time:
+//   node scripts/setup.js          npm packages + the native addon (what `npm run demo` needs)
+//   node scripts/setup.js --test   also the test fixture addon, Go (for `go tool pprof`) and the
+//                                  pinned Rspack 2.2.7 with its debug (symbolized) binding
+// Debian packages are installed with apt-get when running as root; otherwise the missing
+// command is named with the package to install.
+
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const ROOT = path.join(__dirname, '..');
+const WORK = path.join(ROOT, '.work');
+const DEBUG_RSPACK_DIR = path.join(WORK, 'rspack-debug');
+const DEBUG_RSPACK_VERSION = '2.2.7';
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...opts });
+  if (r.error) throw new Error(`cannot run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`\`${cmd} ${args.join(' ')}\` failed with exit code ${r.status}`);
+}
+
+function has(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function step(title, fn) {
+  const t0 = Date.now();
+  fn();
+  console.log(`setup: ${title} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+function npmPackages() {
+  const marker = path.join(ROOT, 'node_modules', '.package-lock.json');
+  const lock = path.join(ROOT, 'package-lock.json');
+  if (fs.existsSync(marker) && fs.statSync(marker).mtimeMs >= fs.statSync(lock).mtimeMs) return;
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+let aptUpdated = false;
+function aptInstall(command, pkg) {
+  if (has(command)) return;
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0 || !has('apt-get')) {
+    throw new Error(`\`${command}\` is needed by the tests: install the Debian package \`${pkg}\` (or its equivalent)`);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    run('apt-get', ['update', '-qq'], { env });
+    aptUpdated = true;
+  }
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { env });
+}
+
+/** Rspack 2.2.7 with the symbolized debug binding, kept apart from the project's 2.3.2. */
+function debugRspack() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return;
+  const marker = path.join(DEBUG_RSPACK_DIR, '.complete');
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === DEBUG_RSPACK_VERSION) return;
+  fs.mkdirSync(DEBUG_RSPACK_DIR, { recursive: true });
+  fs.writeFileSync(
+    path.join(DEBUG_RSPACK_DIR, 'package.json'),
+    JSON.stringify({
+      private: true,
+      dependencies: {
+        '@rspack/core': DEBUG_RSPACK_VERSION,
+        '@rspack-debug/binding-linux-x64-gnu': DEBUG_RSPACK_VERSION,
+      },
+    }),
+  );
+  run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: DEBUG_RSPACK_DIR });
+  fs.writeFileSync(marker, DEBUG_RSPACK_VERSION);
+}
+
+function main() {
+  const forTests = process.argv.includes('--test');
+  const { buildAddon, buildFixture } = require('./build');
+  step('npm packages', npmPackages);
+  step('native addon', () => buildAddon({ quiet: true }));
+  if (!forTests) return;
+  step('test fixture addon', () => buildFixture({ quiet: true }));
+  step('go (go tool pprof)', () => aptInstall('go', 'golang-go'));
+  step(`rspack ${DEBUG_RSPACK_VERSION} + debug binding`, debugRspack);
+}
+
+module.exports = { DEBUG_RSPACK_DIR };
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (e) {
+    console.error(`setup failed: ${e.message}`);
+    process.exit(1);
+  }
+}
