@@ -12,22 +12,31 @@ const corePath = process.env.PERFPROBE_RSPACK_CORE || require.resolve('@rspack/c
 const { rspack } = require(corePath);
 const config = require(path.join(appDir, 'rspack.config.js'));
 
-const started = process.hrtime.bigint();
-const compiler = rspack(config);
-compiler.run((err, stats) => {
+// RSPACK_PROFILE as @rspack/cli reads it: Rspack's own tracing (which also starts V8's profiler),
+// so tests can check that perfprobe coexists with it.
+async function main() {
+  const traceOutput = process.env.RSPACK_TRACE_OUTPUT || path.join(appDir, 'rspack-trace.log');
+  if (process.env.RSPACK_PROFILE) {
+    await rspack.experiments.globalTrace.register(process.env.RSPACK_PROFILE, process.env.RSPACK_TRACE_LAYER || 'logger', traceOutput);
+  }
+  const started = process.hrtime.bigint();
+  const compiler = rspack(config);
+  const { err, stats } = await new Promise((resolve) => compiler.run((err, stats) => resolve({ err, stats })));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  compiler.close(() => {
-    if (err) {
-      console.error(err.stack || err);
-      process.exitCode = 1;
-      return;
-    }
-    if (stats.hasErrors()) {
-      console.error(stats.toString({ all: false, errors: true }));
-      process.exitCode = 1;
-    }
-    if (process.env.PERFPROBE_BUILD_REPORT !== '0') {
-      console.log(JSON.stringify({ buildMs: Math.round(ms), errors: stats.hasErrors() }));
-    }
-  });
-});
+  await new Promise((resolve) => compiler.close(resolve));
+  if (process.env.RSPACK_PROFILE) await rspack.experiments.globalTrace.cleanup();
+  if (err) {
+    console.error(err.stack || err);
+    process.exitCode = 1;
+    return;
+  }
+  if (stats.hasErrors()) {
+    console.error(stats.toString({ all: false, errors: true }));
+    process.exitCode = 1;
+  }
+  if (process.env.PERFPROBE_BUILD_REPORT !== '0') {
+    console.log(JSON.stringify({ buildMs: Math.round(ms), errors: stats.hasErrors() }));
+  }
+}
+
+main();

@@ -81,7 +81,9 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
             out.push(proto::Function {
                 id,
                 name,
-                system_name: name,
+                // Left empty on purpose: pprof re-"demangles" a function whose system name equals its
+                // name, stripping everything in <...> (Rust's `<Type as Trait>::method` became `::method`).
+                system_name: 0,
                 filename: strings.get(f.file.as_deref().unwrap_or("")),
                 start_line: 0,
             });

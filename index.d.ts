@@ -1,0 +1,163 @@
+// rspack-perfprobe: a sampling CPU profiler over every thread of an Rspack build (Rust tokio and
+// rayon workers, the JS thread, libuv and V8 helpers), writing pprof, a Chrome trace, a flame
+// graph and a summary. This file is the contract: every option and field is documented here.
+//
+//   // rspack.config.js
+//   const { PerfprobePlugin } = require('rspack-perfprobe');
+//   module.exports = { plugins: [new PerfprobePlugin({ outDir: '.perfprobe', frequency: 99 })] };
+//
+//   // or around any code
+//   const perfprobe = require('rspack-perfprobe');
+//   const session = perfprobe.start({ name: 'build' });
+//   const result = await session.stop(); // { dir, files, summary, warnings }
+//
+//   // or the whole process: node -r rspack-perfprobe/register, or `perfprobe -- rspack build`
+
+/** Options of `start()` and `new PerfprobePlugin()`. Unknown keys and bad values throw a TypeError. */
+export interface PerfprobeOptions {
+  /** Folder under which each profile gets its own folder. Relative to the working directory. Default `.perfprobe`. */
+  outDir?: string;
+  /**
+   * Samples per CPU-second of each thread, 1..10000. Default 99. A thread is sampled each time it has
+   * used 1/frequency s of CPU, and each sample is weighted by the CPU time it stands for.
+   */
+  frequency?: number;
+  /** Name of the profile: the folder prefix and the title of the outputs. `[A-Za-z0-9._-]{1,64}`. Default `profile`. */
+  name?: string;
+  /**
+   * Linux: the real-time signal to sample with. Default: the first of SIGRTMIN+4..SIGRTMAX-1 that has no
+   * handler. SIGPROF is never used (V8's CPU profiler owns it). Set this only if another library
+   * installs a handler on the signal perfprobe picked after perfprobe started.
+   */
+  signal?: number;
+  /** Stop recording after this many samples; the profile is then marked partial. Default: no bound. */
+  maxSamples?: number;
+  /** Print nothing (warnings included). Default false; `PERFPROBE_QUIET=1` has the same effect. */
+  quiet?: boolean;
+}
+
+/** The files of one profile folder (null: not written, see `warnings`). */
+export interface ProfileFiles {
+  /** `profile.pb.gz`: gzipped pprof; `go tool pprof`, pprof.me, Pyroscope. */
+  pprof: string | null;
+  /** `trace.json`: Chrome trace (Perfetto, DevTools, speedscope), a flame chart per thread. */
+  trace: string | null;
+  /** `flamegraph.svg`: all threads, grouped by `[phase]`, `[plugin]` and `[thread role]`. */
+  flamegraph: string | null;
+  /** `summary.json`: see {@link Summary}. */
+  summary: string | null;
+}
+
+export interface ProfileResult {
+  /** `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]`, or null when nothing could be written. */
+  dir: string | null;
+  files: ProfileFiles;
+  summary: Summary | null;
+  /** What went wrong without stopping anything (unwritable folder, a file that failed). */
+  warnings: string[];
+}
+
+export type ThreadRole = 'js-main' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'other';
+
+export interface SummaryEntry {
+  name: string;
+  cpuMs: number;
+  samples: number;
+  /** Share of all sampled CPU, in percent. */
+  percent: number;
+}
+
+export interface ThreadSummary {
+  tid: number;
+  name: string;
+  /** From how the thread was first seen, settled by its stacks (rayon threads inherit `tokio-N` names). */
+  role: ThreadRole;
+  /** CPU the thread used while watched (its CPU clock). */
+  cpuMs: number;
+  /** CPU its samples stand for; equals cpuMs up to less than two sampling periods. */
+  sampledCpuMs: number;
+  samples: number;
+  /** cpuMs / time the thread was watched. */
+  utilization: number;
+  exited: boolean;
+  /** Samples whose stack could not be walked (kept with the leaf frame). */
+  leafOnlySamples: number;
+}
+
+/** `summary.json`, schema version 1. */
+export interface Summary {
+  schemaVersion: 1;
+  name: string;
+  /** True when the session ended early (signal, exit code, failed build, maxSamples); `partialReason` says why. */
+  partial: boolean;
+  partialReason: string | null;
+  /** node, v8, probe and (when found) rspack versions. */
+  versions: Record<string, string>;
+  frequency: number;
+  signal: number;
+  startUnixMs: number;
+  durationMs: number;
+  /** CPU of the whole process during the session, sampler thread included. */
+  processCpuMs: number;
+  sampledCpuMs: number;
+  /** sampledCpuMs / (processCpuMs - the sampler thread's own CPU). */
+  fidelity: number;
+  samples: number;
+  stats: {
+    signals: number;
+    /** Lost because the sample store was full (never hidden). */
+    droppedStoreFull: number;
+    unwindCacheBusy: number;
+    truncatedStacks: number;
+    /** Stacks outside the known stack regions, walked through checked reads. */
+    unknownStackRegion: number;
+    lostInFlight: number;
+    /** CPU the sampler thread used: the probe's direct cost. */
+    samplerCpuNs: number;
+  };
+  threads: ThreadSummary[];
+  topFunctionsSelf: SummaryEntry[];
+  topFunctionsCumulative: SummaryEntry[];
+  /** Per label key (`phase`, `hook`, `plugin`, `loader`, `binding`, ...), its values by sampled CPU. */
+  labels: Record<string, SummaryEntry[]>;
+  /** Every loaded module: path, build id, and what its symbols allow. */
+  modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable' }>;
+  /** Time spent after the session, by stage. */
+  postProcessing: { symbolizeMs: number; pprofMs: number; traceMs: number; flamegraphMs: number; totalMs: number };
+}
+
+export interface Session {
+  /** True until `stop()`; false if the sampler could not start (a warning said why). */
+  readonly running: boolean;
+  /** Whether the sampler ended by itself (maxSamples reached). */
+  readonly finished: boolean;
+  /**
+   * Stops sampling and writes the profile folder. Symbolization and writing run off the JS thread.
+   * Never rejects for I/O problems: they come back in `warnings`.
+   */
+  stop(): Promise<ProfileResult>;
+  /** The same, synchronously (for `process.on('exit')`). */
+  stopSync(): ProfileResult;
+}
+
+/**
+ * Starts profiling every thread of this process. There is one sampler per process: if a session
+ * already runs (register, the CLI wrapper, the plugin), that session is returned.
+ * If the sampler cannot start, a warning is printed and the returned session writes nothing.
+ */
+export function start(options?: PerfprobeOptions): Session;
+
+/** The session running in this process, if any. */
+export function current(): Session | undefined;
+
+/**
+ * Rspack plugin: profiles each build (each rebuild in watch mode) into its own folder, and a build
+ * interrupted by compiler close into a folder marked partial. Attaches to a session that already
+ * runs instead of starting another (the owner writes it then).
+ */
+export class PerfprobePlugin {
+  constructor(options?: PerfprobeOptions);
+  apply(compiler: unknown): void;
+  /** The profiles this plugin wrote, in order. */
+  readonly results: ProfileResult[];
+}
