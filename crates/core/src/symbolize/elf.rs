@@ -12,6 +12,8 @@ use crate::profile::ModuleInfo;
 pub struct ModuleSymbolizer {
     module: ModuleInfo,
     status: SymbolStatus,
+    /// Breakpad's code id for a module without a GNU build-id (see [`text_hash_id`]).
+    pub fallback_id: Option<String>,
     /// (start, end, raw name), sorted by start; demangled when hit (most symbols never are).
     symbols: Vec<(u64, u64, String)>,
     dwarf: Option<addr2line::Loader>,
@@ -19,10 +21,13 @@ pub struct ModuleSymbolizer {
 
 impl ModuleSymbolizer {
     pub fn open(module: &ModuleInfo) -> ModuleSymbolizer {
-        let mut me = ModuleSymbolizer { module: module.clone(), status: SymbolStatus::Unreadable, symbols: Vec::new(), dwarf: None };
+        let mut me = ModuleSymbolizer { module: module.clone(), status: SymbolStatus::Unreadable, fallback_id: None, symbols: Vec::new(), dwarf: None };
         let Some(map) = map_file(&module.path) else { return me };
         let Ok(file) = object::File::parse(&*map) else { return me };
         me.status = status_of_object(&file);
+        if module.build_id.is_none() {
+            me.fallback_id = text_hash_id(&file);
+        }
         me.symbols = function_symbols(&file);
         if me.status == SymbolStatus::Dwarf {
             me.dwarf = addr2line::Loader::new(&module.path).ok();
@@ -94,11 +99,23 @@ fn status_of_object(file: &object::File) -> SymbolStatus {
     }
 }
 
-/// How much a module on disk can tell, without symbolizing anything.
-pub fn status_of(path: &str) -> SymbolStatus {
+/// How much a module on disk can tell without symbolizing anything, and its fallback id.
+pub fn status_of(path: &str) -> (SymbolStatus, Option<String>) {
     map_file(path)
-        .and_then(|m| object::File::parse(&*m).ok().map(|f| status_of_object(&f)))
-        .unwrap_or(SymbolStatus::Unreadable)
+        .and_then(|m| object::File::parse(&*m).ok().map(|f| (status_of_object(&f), text_hash_id(&f))))
+        .unwrap_or((SymbolStatus::Unreadable, None))
+}
+
+/// An identifier for an ELF file that has no GNU build-id (Rspack's npm binding has none): Breakpad's
+/// convention, the first 4096 bytes of `.text` XOR-folded into 16 bytes, which symbol servers and
+/// samply also use, so a profile still names the exact binary it came from.
+pub fn text_hash_id(file: &object::File) -> Option<String> {
+    let text = file.section_by_name(".text")?.data().ok()?;
+    let mut id = [0u8; 16];
+    for (i, b) in text.iter().take(4096).enumerate() {
+        id[i % 16] ^= b;
+    }
+    Some(crate::util::hex(&id))
 }
 
 fn function_symbols(file: &object::File) -> Vec<(u64, u64, String)> {

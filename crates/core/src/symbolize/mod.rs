@@ -70,9 +70,10 @@ pub fn lookup_address(index: usize, address: u64) -> u64 {
 pub fn symbolize(raw: &RawProfile) -> Symbolized {
     let mut modules: Vec<ModuleInfo> = raw.modules.clone();
     modules.sort_by_key(|m| m.start);
+    let starts: Vec<(u64, u64)> = modules.iter().map(|m| (m.start, m.limit)).collect();
     let module_of = |addr: u64| -> Option<usize> {
-        let i = modules.partition_point(|m| m.start <= addr);
-        (i > 0 && addr < modules[i - 1].limit).then(|| i - 1)
+        let i = starts.partition_point(|m| m.0 <= addr);
+        (i > 0 && addr < starts[i - 1].1).then(|| i - 1)
     };
 
     let mut index: HashMap<u64, u32> = HashMap::new();
@@ -108,6 +109,9 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             Some(m) => {
                 let symbols = elf::ModuleSymbolizer::open(&modules[m]);
                 statuses[m] = symbols.status();
+                if modules[m].build_id.is_none() {
+                    modules[m].build_id = symbols.fallback_id.clone();
+                }
                 for i in members {
                     locations[i].module = Some(m);
                     locations[i].frames = symbols.frames(addresses[i]);
@@ -127,7 +131,11 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     // Modules nobody sampled still report their status, so a user sees which ones are stripped.
     for (m, status) in statuses.iter_mut().enumerate() {
         if *status == SymbolStatus::Unreadable {
-            *status = elf::status_of(&modules[m].path);
+            let (on_disk, fallback_id) = elf::status_of(&modules[m].path);
+            *status = on_disk;
+            if modules[m].build_id.is_none() {
+                modules[m].build_id = fallback_id;
+            }
         }
     }
     let roles = settle_roles(raw, &stacks, &locations);

@@ -408,14 +408,33 @@ impl SamplerRun {
 
 /// The CPU one sample stands for. One period, like a hardware counter overflow, so a thread is
 /// sampled `frequency` times per CPU-second whatever its duty cycle; the rest carries over to the
-/// next sample. When the sampler falls behind (ticks delayed on a loaded machine), the carry is
-/// capped at two periods by letting this sample take the excess: weights stay exact, the rate dips.
+/// next sample. When the sampler falls behind (its ticks delayed on a loaded machine), the carry is
+/// capped by letting this sample take the excess: weights stay exact and the rate dips. The cap is
+/// at least 5 ms, so at high rates a few late ticks cost no samples; what a thread carries when the
+/// session ends (at most the cap) is not sampled.
 fn sample_weight(pending_ns: u64, period_ns: u64) -> u64 {
-    const MAX_CARRY_PERIODS: u64 = 2;
-    if pending_ns > (MAX_CARRY_PERIODS + 1) * period_ns {
-        pending_ns - MAX_CARRY_PERIODS * period_ns
+    let max_carry = (2 * period_ns).max(5_000_000);
+    if pending_ns > max_carry + period_ns {
+        pending_ns - max_carry
     } else {
         period_ns.min(pending_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_weight;
+
+    #[test]
+    fn weights_are_one_period_until_the_carry_overflows() {
+        let p = 1_000_000;
+        assert_eq!(sample_weight(p, p), p);
+        assert_eq!(sample_weight(3 * p, p), p);
+        assert_eq!(sample_weight(6 * p, p), p);
+        assert_eq!(sample_weight(9 * p, p), 4 * p);
+        let slow = 10_101_010; // 99 Hz
+        assert_eq!(sample_weight(2 * slow, slow), slow);
+        assert_eq!(sample_weight(5 * slow, slow), 3 * slow);
     }
 }
 

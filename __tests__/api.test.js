@@ -1,0 +1,161 @@
+'use strict';
+// The public API as a user touches it: option errors, start/stop, the files, register.js exits.
+
+const fs = require('fs');
+const path = require('path');
+const perfprobe = require('..');
+const { ROOT, tmpDir, run, runNode, profileDirs, readPprof, rawSampleCount } = require('./helpers');
+
+describe('options are validated with errors that name the option, the value and what is accepted', () => {
+  const cases = [
+    [{ bogus: 1 }, /unknown option `bogus`; accepted options are outDir, frequency, name/],
+    [{ frequency: 0 }, /option `frequency` is 0; accepted: an integer from 1 to 10000/],
+    [{ frequency: 10001 }, /option `frequency` is 10001/],
+    [{ frequency: 2.5 }, /option `frequency` is 2.5/],
+    [{ frequency: '99' }, /option `frequency` is "99"/],
+    [{ name: 'a b' }, /option `name` is "a b"; accepted: 1-64 characters/],
+    [{ outDir: '' }, /option `outDir` is ""; accepted: a non-empty path/],
+    [{ outDir: 42 }, /option `outDir` is 42/],
+    [{ signal: 'SIGRTMIN' }, /option `signal` is "SIGRTMIN"; accepted: a real-time signal number/],
+    [{ maxSamples: 0 }, /option `maxSamples` is 0; accepted: a positive integer/],
+    [{ quiet: 'yes' }, /option `quiet` is "yes"; accepted: true or false/],
+    ['fast', /options must be an object, got "fast"/],
+  ];
+  test.each(cases)('start(%p)', (options, message) => {
+    expect(() => perfprobe.start(options)).toThrow(TypeError);
+    expect(() => perfprobe.start(options)).toThrow(message);
+  });
+  test.each(cases)('new PerfprobePlugin(%p)', (options, message) => {
+    expect(() => new perfprobe.PerfprobePlugin(options)).toThrow(message);
+  });
+  test('PERFPROBE_FREQUENCY is checked like the option', () => {
+    const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_FREQUENCY: 'fast' } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/PERFPROBE_FREQUENCY is "fast"; accepted: an integer from 1 to 10000/);
+  });
+});
+
+describe('start() and stop()', () => {
+  let out;
+  let result;
+  beforeAll(() => {
+    out = tmpDir('api');
+    const r = runNode(
+      `const p = require(${JSON.stringify(ROOT)});
+       const f = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'burner'))});
+       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, name: 'api' });
+       const again = p.start({ frequency: 99 });
+       if (again !== s || p.current() !== s) throw new Error('a second start() must return the running session');
+       f.burnJs(300);
+       f.burnRayon(300, 2).then(() => s.stop()).then((r) => console.log(JSON.stringify(r)));`,
+    );
+    expect(r.status).toBe(0);
+    result = r.json;
+  });
+
+  test('the result names the folder and its four files', () => {
+    expect(result.dir.startsWith(out)).toBe(true);
+    expect(path.basename(result.dir)).toMatch(/^api-\d{8}-\d{6}-\d+$/);
+    expect(Object.keys(result.files).sort()).toEqual(['flamegraph', 'pprof', 'summary', 'trace']);
+    for (const file of Object.values(result.files)) expect(fs.existsSync(file)).toBe(true);
+    expect(result.warnings).toEqual([]);
+  });
+
+  test('profile.pb.gz: samples/count and cpu/nanoseconds, thread labels, versions in comments', () => {
+    const p = readPprof(result.files.pprof);
+    expect(p.sampleTypes).toEqual(['samples/count', 'cpu/nanoseconds']);
+    expect(p.str(p.profile.defaultSampleType)).toBe('cpu');
+    const labels = p.labels(p.profile.sample[0]);
+    expect(Object.keys(labels)).toEqual(expect.arrayContaining(['thread', 'thread_id', 'thread_role']));
+    const comments = p.profile.comment.map((c) => p.str(c)).join('\n');
+    expect(comments).toMatch(/rspack-perfprobe \d+\.\d+\.\d+/);
+    expect(comments).toMatch(/frequency 499 Hz/);
+    expect(comments).toMatch(/module .*perfprobe_fixture\.node symbols=Dwarf build_id=[0-9a-f]+/);
+    expect(Number(p.profile.durationNanos)).toBeGreaterThan(0);
+    expect(rawSampleCount(result.files.pprof)).toBeGreaterThan(0);
+  });
+
+  test('summary.json matches the documented schema', () => {
+    const s = JSON.parse(fs.readFileSync(result.files.summary, 'utf8'));
+    expect(s).toEqual(result.summary);
+    expect(s.schemaVersion).toBe(1);
+    expect(s.name).toBe('api');
+    expect(s.partial).toBe(false);
+    expect(s.versions).toEqual(expect.objectContaining({ node: process.versions.node, probe: require('../package.json').version }));
+    expect(s.fidelity).toBeGreaterThan(0.9);
+    expect(s.threads.find((t) => t.role === 'js-main').samples).toBeGreaterThan(100);
+    expect(s.topFunctionsSelf[0].name).toMatch(/fixture_(js|rayon)_leaf/);
+    expect(s.postProcessing.totalMs).toBeGreaterThan(0);
+  });
+
+  test('trace.json: thread names with roles, and a V8-style profile per sampled thread', () => {
+    const trace = JSON.parse(fs.readFileSync(result.files.trace, 'utf8'));
+    const names = trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => e.args.name);
+    expect(names).toEqual(expect.arrayContaining(['node (js-main)']));
+    expect(names.some((n) => n.endsWith('(rayon)'))).toBe(true);
+    const chunks = trace.traceEvents.filter((e) => e.name === 'ProfileChunk');
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    for (const c of chunks) {
+      const { cpuProfile, timeDeltas } = c.args.data;
+      expect(cpuProfile.samples).toHaveLength(timeDeltas.length);
+      expect(cpuProfile.nodes[0].callFrame.functionName).toBe('(root)');
+    }
+  });
+
+  test('flamegraph.svg is an SVG with the fixture functions', () => {
+    const svg = fs.readFileSync(result.files.flamegraph, 'utf8');
+    expect(svg.startsWith('<?xml')).toBe(true);
+    expect(svg).toContain('<svg');
+    expect(svg).toContain('fixture_rayon_leaf');
+    expect(svg).toContain('[js-main]');
+  });
+});
+
+describe('maxSamples ends the session cleanly, marked partial', () => {
+  test('a bound of 50 samples', () => {
+    const out = tmpDir('max');
+    const r = runNode(
+      `const p = require(${JSON.stringify(ROOT)});
+       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 999, maxSamples: 50 });
+       require(${JSON.stringify(path.join(__dirname, 'fixtures', 'burner'))}).burnJs(300);
+       s.stop().then((r) => console.log(JSON.stringify(r.summary)));`,
+    );
+    expect(r.status).toBe(0);
+    expect(r.json.partial).toBe(true);
+    expect(r.json.partialReason).toMatch(/maxSamples/);
+    expect(r.json.samples).toBeGreaterThanOrEqual(50);
+    expect(r.json.samples).toBeLessThan(80);
+  });
+});
+
+describe('register.js writes the profile however the process ends', () => {
+  const register = path.join(ROOT, 'register.js');
+  const burn = 'const t = Date.now() + 300; while (Date.now() < t) {}';
+
+  test('process.exit(3): exit code kept, profile marked partial', () => {
+    const out = tmpDir('exit');
+    const r = runNode(`${burn}; process.exit(3)`, { env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out } });
+    expect(r.status).toBe(3);
+    const [dir] = profileDirs(out);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    expect(summary.partialReason).toMatch(/exited with code 3/);
+    expect(rawSampleCount(path.join(dir, 'profile.pb.gz'))).toBeGreaterThan(0);
+  });
+
+  test('SIGTERM: the process still dies of SIGTERM, after writing the profile', () => {
+    const out = tmpDir('sigterm');
+    const r = runNode(`${burn}; process.kill(process.pid, 'SIGTERM'); setTimeout(() => {}, 5000)`, {
+      env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out },
+    });
+    expect(r.signal).toBe('SIGTERM');
+    const [dir] = profileDirs(out);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')).partialReason).toMatch(/SIGTERM/);
+  });
+
+  test('PERFPROBE_DISABLE=1 turns it off', () => {
+    const out = tmpDir('disabled');
+    const r = runNode(burn, { env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_DISABLE: '1' } });
+    expect(r.status).toBe(0);
+    expect(profileDirs(out)).toEqual([]);
+  });
+});

@@ -1,0 +1,118 @@
+'use strict';
+// Shared by the Jest suites: real processes, real readers. Nothing here mocks the profiler.
+
+const { spawnSync, spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const zlib = require('zlib');
+const { Profile } = require('pprof-format');
+
+const ROOT = path.join(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'perfprobe.js');
+const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
+
+function tmpDir(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `perfprobe-${prefix}-`));
+}
+
+/** Runs a command to completion; returns { status, signal, stdout, stderr }. */
+function run(cmd, args, { env = {}, cwd = ROOT, timeout = 300000, input } = {}) {
+  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', timeout, input, maxBuffer: 256 << 20 });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs `node -e <script>` (the script may print one JSON line last, returned as `json`). */
+function runNode(script, opts = {}) {
+  const r = run(process.execPath, ['-e', script], opts);
+  const lastLine = r.stdout.trim().split('\n').pop();
+  try {
+    r.json = JSON.parse(lastLine);
+  } catch {
+    r.json = undefined;
+  }
+  return r;
+}
+
+/** Profile folders under outDir, oldest first. */
+function profileDirs(outDir) {
+  if (!fs.existsSync(outDir)) return [];
+  return fs
+    .readdirSync(outDir)
+    .filter((d) => fs.statSync(path.join(outDir, d)).isDirectory())
+    .sort()
+    .map((d) => path.join(outDir, d));
+}
+
+/** Decodes a profile.pb.gz with the pprof-format package, with helpers over its string table. */
+function readPprof(file) {
+  const profile = Profile.decode(zlib.gunzipSync(fs.readFileSync(file)));
+  const strings = profile.stringTable.strings || profile.stringTable;
+  const str = (i) => strings[Number(i)];
+  const functions = new Map(profile.function.map((f) => [Number(f.id), f]));
+  const locations = new Map(profile.location.map((l) => [Number(l.id), l]));
+  const sampleTypes = profile.sampleType.map((t) => `${str(t.type)}/${str(t.unit)}`);
+  const cpuIndex = sampleTypes.indexOf('cpu/nanoseconds');
+  /** Frames of a sample, leaf first, inline frames expanded: [{ name, file, line }]. */
+  const frames = (sample) =>
+    sample.locationId.flatMap((id) =>
+      locations.get(Number(id)).line.map((ln) => {
+        const f = functions.get(Number(ln.functionId));
+        return { name: str(f.name), file: str(f.filename), line: Number(ln.line) };
+      }),
+    );
+  const labels = (sample) => {
+    const out = {};
+    for (const l of sample.label) out[str(l.key)] = Number(l.str) ? str(l.str) : Number(l.num);
+    return out;
+  };
+  const cpu = (sample) => Number(sample.value[cpuIndex]);
+  return { profile, str, frames, labels, cpu, sampleTypes, locations, functions };
+}
+
+/** `go tool pprof <args>`; fails the test with go's stderr if it cannot read the profile. */
+function goPprof(args) {
+  const r = run('go', ['tool', 'pprof', ...args], { env: { PPROF_TMPDIR: os.tmpdir(), HOME: process.env.HOME || os.tmpdir() } });
+  if (r.status !== 0) throw new Error(`go tool pprof ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Samples listed by `go tool pprof -raw` (the count of lines in its Samples section). */
+function rawSampleCount(file) {
+  const out = goPprof(['-raw', file]);
+  const section = out.split(/^Samples:$/m)[1] || '';
+  return section.split('\n').filter((l) => /^\s+\d+\s+\d+:/.test(l)).length;
+}
+
+/** Environment that makes @rspack/core 2.2.7 load its symbolized debug binding. */
+function debugRspackEnv() {
+  const dir = path.join(ROOT, '.work', 'rspack-debug');
+  const core = require.resolve('@rspack/core', { paths: [dir] });
+  const bindingDir = path.join(dir, 'node_modules', '@rspack-debug', 'binding-linux-x64-gnu');
+  const binding = fs.readdirSync(bindingDir).find((f) => f.endsWith('.node'));
+  return { PERFPROBE_RSPACK_CORE: core, NAPI_RS_NATIVE_LIBRARY_PATH: path.join(bindingDir, binding) };
+}
+
+function workload(kind, n, outDir) {
+  return require(path.join(ROOT, 'scripts', 'workloads.js')).generate({ kind, n, outDir });
+}
+
+/** Starts a long-running child; resolves once `readyText` shows on its stdout. */
+function spawnUntil(cmd, args, readyText, opts = {}) {
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...(opts.env || {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const ready = new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes(readyText)) resolve();
+    });
+    child.on('exit', () => reject(new Error(`exited before "${readyText}": ${stderr}`)));
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, ready, exited };
+}
+
+module.exports = { ROOT, CLI, BUILD_APP, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };

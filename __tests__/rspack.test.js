@@ -1,0 +1,160 @@
+'use strict';
+// Real Rspack builds (@rspack/core from npm, in real node processes) of the generated `react`
+// workload, profiled by the plugin, by register.js through the CLI, and beside Rspack's own tracing.
+
+const fs = require('fs');
+const path = require('path');
+const { ROOT, CLI, BUILD_APP, tmpDir, run, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload } = require('./helpers');
+
+const PLUGINS = path.join(__dirname, 'fixtures', 'probe-plugins.js');
+const FOLDER = /^[A-Za-z0-9._-]+-\d{8}-\d{6}-\d+(-\d+)?$/;
+
+/** Builds `app` with a PerfprobePlugin configured by `options`; returns the process result. */
+function buildWithPlugin(app, options, env = {}) {
+  return run(process.execPath, [BUILD_APP, app], {
+    env: { PERFPROBE_WORKLOAD_PLUGINS: PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify(options), ...env },
+  });
+}
+
+function expectProfileFolder(dir) {
+  expect(path.basename(dir)).toMatch(FOLDER);
+  for (const f of ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json']) {
+    expect(fs.statSync(path.join(dir, f)).size).toBeGreaterThan(0);
+  }
+  expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  expect(rawSampleCount(path.join(dir, 'profile.pb.gz'))).toBeGreaterThan(0);
+}
+
+let app;
+beforeAll(() => {
+  app = workload('react', 1000);
+});
+
+describe('Rspack 2.3.2 (stripped release binding), PerfprobePlugin at 999 Hz', () => {
+  let dir;
+  let r;
+  beforeAll(() => {
+    const out = tmpDir('plugin');
+    r = buildWithPlugin(app, { outDir: out, frequency: 999, name: 'react' });
+    [dir] = profileDirs(out);
+  });
+
+  test('the build succeeds and writes one complete profile folder', () => {
+    expect(r.status).toBe(0);
+    expect(dir).toBeDefined();
+    expectProfileFolder(dir);
+  });
+
+  test('binding frames read rspack.linux-x64-gnu.node+0x..., and its mapping carries an id', () => {
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    const bindingNames = new Set();
+    for (const s of p.profile.sample) {
+      for (const f of p.frames(s)) if (f.name.startsWith('rspack.linux-x64-gnu.node+0x')) bindingNames.add(f.name);
+    }
+    expect(bindingNames.size).toBeGreaterThan(10);
+    const mapping = p.profile.mapping.find((m) => p.str(m.filename).endsWith('rspack.linux-x64-gnu.node'));
+    expect(p.str(mapping.buildId)).toMatch(/^[0-9a-f]{32,40}$/);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    expect(summary.modules.find((m) => m.path.endsWith('rspack.linux-x64-gnu.node')).symbols).toBe('stripped');
+  });
+
+  test("the pprof's total CPU is the process CPU of the session ±5% (the sampler thread's own CPU aside)", () => {
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    const total = p.profile.sample.reduce((a, s) => a + p.cpu(s), 0);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    const watched = summary.processCpuMs * 1e6 - summary.stats.samplerCpuNs;
+    expect(total / watched).toBeGreaterThan(0.95);
+    expect(total / watched).toBeLessThan(1.05);
+    // Every thread role of an Rspack process shows up.
+    const roles = new Set(p.profile.sample.map((s) => p.labels(s).thread_role));
+    expect([...roles]).toEqual(expect.arrayContaining(['js-main', 'tokio', 'rayon']));
+  });
+
+  test('go tool pprof can focus on a thread role', () => {
+    const out = goPprof(['-top', '-tagfocus=thread_role=rayon', path.join(dir, 'profile.pb.gz')]);
+    expect(out).toMatch(/rspack\.linux-x64-gnu\.node\+0x/);
+  });
+});
+
+describe('Rspack 2.2.7 with the symbolized debug binding', () => {
+  let dir;
+  beforeAll(() => {
+    const out = tmpDir('debug');
+    const r = buildWithPlugin(app, { outDir: out, frequency: 999 }, { ...debugRspackEnv(), PERFPROBE_WORKLOAD_MINIMIZE: '0' });
+    expect(r.status).toBe(0);
+    [dir] = profileDirs(out);
+  });
+
+  test('>=90% of tokio/rayon samples have >=5 frames', () => {
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    let all = 0;
+    let deep = 0;
+    for (const s of p.profile.sample) {
+      if (!['tokio', 'rayon'].includes(p.labels(s).thread_role)) continue;
+      all += Number(s.value[0]);
+      if (p.frames(s).length >= 5) deep += Number(s.value[0]);
+    }
+    expect(all).toBeGreaterThan(500);
+    expect(deep / all).toBeGreaterThanOrEqual(0.9);
+  });
+
+  test('rspack_core:: functions are among the top 20 of go tool pprof -top -cum', () => {
+    const out = goPprof(['-top', '-cum', '-nodecount=20', path.join(dir, 'profile.pb.gz')]);
+    const rows = out.split('\n').filter((l) => /^\s+\S+\s+\S+%\s+\S+%\s+\S+\s+\S+%\s/.test(l));
+    expect(rows).toHaveLength(20);
+    expect(rows.some((l) => l.includes('rspack_core::'))).toBe(true);
+  });
+});
+
+describe('register.js through the CLI wrapper', () => {
+  test('profiles the whole process into a folder under --out', () => {
+    const out = tmpDir('register');
+    const r = run(process.execPath, [CLI, '--out', out, '--frequency', '199', '--name', 'cli', '--', process.execPath, BUILD_APP, app]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/perfprobe: profile written to /);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(1);
+    expect(path.basename(dirs[0])).toMatch(/^cli-/);
+    expectProfileFolder(dirs[0]);
+  });
+});
+
+describe('the profiler never breaks the build', () => {
+  test('an outDir that cannot be created: the build succeeds, a warning names the path', () => {
+    const parent = path.join(tmpDir('unwritable'), 'a-file');
+    fs.writeFileSync(parent, 'not a folder');
+    const outDir = path.join(parent, 'profiles');
+    const r = buildWithPlugin(app, { outDir, frequency: 99 }, { PERFPROBE_WORKLOAD_MINIMIZE: '0' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/"errors":false/);
+    expect(r.stderr).toContain(outDir);
+    expect(r.stderr).toMatch(/ENOTDIR/);
+  });
+
+  test("with RSPACK_PROFILE=OVERVIEW (Rspack's tracing and V8's profiler) both outputs are written", () => {
+    const out = tmpDir('overview');
+    const traceOutput = path.join(out, 'rspack-trace.log');
+    const r = buildWithPlugin(app, { outDir: out, frequency: 999 }, { RSPACK_PROFILE: 'OVERVIEW', RSPACK_TRACE_OUTPUT: traceOutput, PERFPROBE_WORKLOAD_MINIMIZE: '0' });
+    expect(r.status).toBe(0);
+    expect(fs.statSync(traceOutput).size).toBeGreaterThan(0);
+    const [dir] = profileDirs(out);
+    expectProfileFolder(dir);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    expect(summary.fidelity).toBeGreaterThan(0.9);
+  });
+});
+
+describe('watch mode', () => {
+  test('one profile folder per build and rebuild', () => {
+    const small = workload('react', 50, path.join(tmpDir('watch-app'), 'react-50'));
+    const out = tmpDir('watch');
+    const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
+      env: { PERFPROBE_WORKLOAD_PLUGINS: PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, name: 'watch' }), PERFPROBE_WORKLOAD_MINIMIZE: '0' },
+    });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()).builds).toBe(3);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(3);
+    for (const d of dirs) expect(fs.existsSync(path.join(d, 'profile.pb.gz'))).toBe(true);
+  });
+});

@@ -1,0 +1,144 @@
+'use strict';
+// The native sampler against the fixture addon: CPU of every kind of thread (JS main, tokio,
+// rayon, a named thread), whole call chains, inline frames, V8's profiler alongside, thread churn.
+
+const path = require('path');
+const { ROOT, tmpDir, run, readPprof, rawSampleCount } = require('./helpers');
+
+const DRIVER = path.join(__dirname, 'fixtures', 'drive-fixture.js');
+
+function drive(args, nodeFlags = []) {
+  const r = run(process.execPath, [...nodeFlags, DRIVER, JSON.stringify(args)], { cwd: ROOT });
+  if (r.status !== 0) throw new Error(`fixture driver failed (${r.status} ${r.signal}):\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const KINDS = ['js', 'tokio', 'rayon', 'named', 'callback'];
+const kindOf = (report) => report.function.replace(/^fixture_/, '').replace(/_leaf$/, '');
+
+describe.each([99, 999, 4999])('at %i Hz', (frequency) => {
+  let out;
+  let pprof;
+  beforeAll(() => {
+    // At 99 Hz a 300 ms burn is 30 samples: burn longer so ±10% is not a one-sample question.
+    out = drive({ scenario: 'kinds', frequency, outDir: tmpDir(`kinds-${frequency}`), burnMs: frequency < 500 ? 1000 : 300 });
+    pprof = readPprof(out.result.files.pprof);
+  });
+
+  test('go tool pprof -raw reads the profile', () => {
+    expect(rawSampleCount(out.result.files.pprof)).toBeGreaterThan(0);
+  });
+
+  test.each(KINDS)('%s: sampled CPU is the thread\'s CPU ±5%, at the asked rate ±10%', (kind) => {
+    const reports = out.reports.filter((r) => kindOf(r) === kind);
+    expect(reports.length).toBeGreaterThan(0);
+    const tids = new Set(reports.map((r) => r.tid));
+    const leaf = `perfprobe_fixture::fixture_${kind}_leaf`;
+    let cpu = 0;
+    let count = 0;
+    for (const s of pprof.profile.sample) {
+      if (!tids.has(pprof.labels(s).thread_id)) continue;
+      if (!pprof.frames(s).some((f) => f.name === leaf)) continue;
+      cpu += pprof.cpu(s);
+      count += Number(s.value[0]);
+    }
+    const expectedCpu = reports.reduce((a, r) => a + r.cpuNs, 0);
+    const rate = count / (expectedCpu / 1e9);
+    expect(cpu / expectedCpu).toBeGreaterThan(0.95);
+    expect(cpu / expectedCpu).toBeLessThan(1.05);
+    expect(Math.abs(rate - frequency) / frequency).toBeLessThan(0.1);
+  });
+
+  test('every burning thread is sampled for ±5% of its CPU clock, and an idle thread not at all', () => {
+    for (const r of out.reports.filter((r) => kindOf(r) !== 'callback' && kindOf(r) !== 'js')) {
+      const t = out.result.summary.threads.find((t) => t.tid === r.tid);
+      expect(t).toBeDefined();
+      expect(t.sampledCpuMs / t.cpuMs).toBeGreaterThan(0.95);
+      expect(t.sampledCpuMs / t.cpuMs).toBeLessThanOrEqual(1.0 + 1e-9);
+    }
+    const idle = out.result.summary.threads.find((t) => t.tid === out.idleTid);
+    if (idle) expect(idle.samples).toBe(0);
+  });
+
+  test('thread roles: js-main, tokio, rayon (unnamed threads), other', () => {
+    const role = (tid) => out.result.summary.threads.find((t) => t.tid === tid).role;
+    for (const r of out.reports) {
+      const expected = { js: 'js-main', callback: 'js-main', tokio: 'tokio', rayon: 'rayon', named: 'other' }[kindOf(r)];
+      expect(role(r.tid)).toBe(expected);
+    }
+  });
+});
+
+describe('stacks', () => {
+  let out;
+  let pprof;
+  beforeAll(() => {
+    out = drive({ scenario: 'kinds', frequency: 999, outDir: tmpDir('stacks') });
+    pprof = readPprof(out.result.files.pprof);
+  });
+
+  test.each(KINDS)('%s: entry -> chain_a -> chain_b -> leaf in >=95%% of the leaf\'s samples', (kind) => {
+    const name = (f) => `perfprobe_fixture::fixture_${kind}_${f}`;
+    let withLeaf = 0;
+    let whole = 0;
+    for (const s of pprof.profile.sample) {
+      const names = pprof.frames(s).map((f) => f.name).reverse(); // root first
+      const pos = (f) => names.indexOf(name(f));
+      if (pos('leaf') < 0) continue;
+      withLeaf += Number(s.value[0]);
+      if (pos('entry') >= 0 && pos('entry') < pos('chain_a') && pos('chain_a') < pos('chain_b') && pos('chain_b') < pos('leaf')) {
+        whole += Number(s.value[0]);
+      }
+    }
+    expect(withLeaf).toBeGreaterThan(100);
+    expect(whole / withLeaf).toBeGreaterThanOrEqual(0.95);
+  });
+
+  test('the inlined frame shows with its file and line, inside its caller', () => {
+    const site = out.inlined;
+    const hits = [...pprof.locations.values()].filter((loc) => {
+      const lines = loc.line.map((ln) => {
+        const f = pprof.functions.get(Number(ln.functionId));
+        return { name: pprof.str(f.name), file: pprof.str(f.filename), line: Number(ln.line) };
+      });
+      const inlined = lines.findIndex((l) => l.name.endsWith(site.function) && l.file.endsWith(site.file));
+      return inlined >= 0 && lines.slice(inlined + 1).some((l) => l.name.endsWith(site.caller) && l.line === site.line);
+    });
+    expect(hits.length).toBeGreaterThan(0);
+  });
+
+  test('a JS callback called from native code sits above the native chain', () => {
+    const callback = pprof.profile.sample.filter((s) => pprof.frames(s).some((f) => f.name === 'perfprobe_fixture::fixture_callback_chain_a'));
+    expect(callback.length).toBeGreaterThan(0);
+  });
+});
+
+describe("V8's CPU profiler in the same process", () => {
+  let alone;
+  beforeAll(() => {
+    alone = drive({ scenario: 'v8:alone-v8', frequency: 999, outDir: tmpDir('v8') }).v8Samples;
+  });
+
+  test.each(['v8-v8', 'v8-probe', 'probe-v8', 'probe-probe'])('started %s first, stopped second-named first: both keep working', (order) => {
+    const [first, stopFirst] = order.split('-');
+    const out = drive({ scenario: `v8:${first}-${stopFirst}`, frequency: 999, outDir: tmpDir(`v8-${order}`) });
+    expect(out.v8Samples).toBeGreaterThanOrEqual(0.8 * alone);
+    const js = out.result.summary.threads.find((t) => t.role === 'js-main');
+    expect(js.sampledCpuMs / js.cpuMs).toBeGreaterThan(0.95);
+    expect(out.result.summary.fidelity).toBeGreaterThan(0.95);
+  });
+});
+
+describe('thread churn and repeated sessions', () => {
+  test('2000 short threads: no crash, no timer left; 50 sessions: fds and RSS flat', () => {
+    const out = drive({ scenario: 'churn', frequency: 999, outDir: tmpDir('churn'), cycles: 50 }, ['--expose-gc']);
+    expect(out.churn.threads).toBe(2000);
+    const { stats } = out.result.summary;
+    // Every signal became a kept sample unless its thread exited before handling it.
+    expect(out.result.summary.samples + stats.lostInFlight + stats.droppedStoreFull).toBe(stats.signals);
+    expect(out.result.summary.threads.filter((t) => t.exited).length).toBeGreaterThan(500);
+    expect(out.timers).toBe('');
+    expect(out.after.fds).toBe(out.before.fds);
+    expect(out.after.rss - out.before.rss).toBeLessThan(32 * 1024 * 1024);
+  });
+});
