@@ -84,7 +84,7 @@ describe('start() and stop()', () => {
     expect(s.versions).toEqual(expect.objectContaining({ node: process.versions.node, probe: require('../package.json').version }));
     expect(s.fidelity).toBeGreaterThan(0.9);
     expect(s.threads.find((t) => t.role === 'js-main').samples).toBeGreaterThan(100);
-    expect(s.topFunctionsSelf[0].name).toMatch(/fixture_(js|rayon)_leaf/);
+    expect(s.topFunctionsSelf.slice(0, 3).map((f) => f.name)).toEqual(expect.arrayContaining([expect.stringMatching(/fixture_(js|rayon)_leaf/)]));
     expect(s.postProcessing.totalMs).toBeGreaterThan(0);
   });
 

@@ -46,11 +46,25 @@ pub struct Written {
 /// Symbolizes `raw` and writes `profile.pb.gz`, `trace.json`, `flamegraph.svg` and `summary.json`
 /// into `dir` (which must exist).
 pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written {
+    let started = monotonic_ns();
     let mut timings = summary::PostProcessing::default();
-    let mut lap = Lap::new();
     let sym = symbolize(raw);
-    timings.symbolize_ms = lap.ms();
+    timings.symbolize_ms = since_ms(started);
     let label_sets = crate::labels::snapshot();
+    let title = format!("{} — CPU, all threads", if meta.name.is_empty() { "perfprobe" } else { &meta.name });
+    // The three encodings are independent: build them side by side (post-processing time is what a
+    // user waits for after the build).
+    let ((pprof, pprof_ms), (trace, trace_ms), (flame, flame_ms)) = std::thread::scope(|s| {
+        let pprof = s.spawn(|| timed(|| Ok(pprof::encode(&pprof::build(raw, &sym, &label_sets, meta)))));
+        let trace = s.spawn(|| timed(|| chrome::build(raw, &sym, &meta.trace_events).map_err(|e| e.to_string())));
+        let flame = timed(|| flamegraph::render(&title, &flamegraph::folded(raw, &sym, &label_sets, None)));
+        let join = |h: std::thread::ScopedJoinHandle<'_, (Result<Vec<u8>, String>, f64)>| {
+            h.join().unwrap_or_else(|_| (Err("the exporter panicked".to_string()), 0.0))
+        };
+        (join(pprof), join(trace), flame)
+    });
+    (timings.pprof_ms, timings.trace_ms, timings.flamegraph_ms) = (pprof_ms, trace_ms, flame_ms);
+
     let mut written = Written::default();
     let mut put = |name: &str, bytes: Result<Vec<u8>, String>| -> Option<PathBuf> {
         let path = dir.join(name);
@@ -62,39 +76,24 @@ pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written
             }
         }
     };
-    let pprof = pprof::build(raw, &sym, &label_sets, meta);
-    let pprof_path = put("profile.pb.gz", Ok(pprof::encode(&pprof)));
-    timings.pprof_ms = lap.ms();
-    let trace = chrome::build(raw, &sym, &meta.trace_events);
-    let trace_path = put("trace.json", serde_json::to_vec(&trace).map_err(|e| e.to_string()));
-    timings.trace_ms = lap.ms();
-    let lines = flamegraph::folded(raw, &sym, &label_sets, None);
-    let title = format!("{} — CPU, all threads", if meta.name.is_empty() { "perfprobe" } else { &meta.name });
-    let flame_path = put("flamegraph.svg", flamegraph::render(&title, &lines));
-    timings.flamegraph_ms = lap.ms();
-    let summary = summary::build(raw, &sym, &label_sets, meta, timings);
+    written.pprof = put("profile.pb.gz", pprof);
+    written.trace = put("trace.json", trace);
+    written.flamegraph = put("flamegraph.svg", flame);
+    timings.total_ms = since_ms(started);
+    let summary = summary::build(raw, &sym, &label_sets, meta, timings, started);
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
-    let summary_path = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
-    written.pprof = pprof_path;
-    written.trace = trace_path;
-    written.flamegraph = flame_path;
-    written.summary = summary_path;
+    written.summary = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;
     written
 }
 
-/// Milliseconds between successive calls.
-struct Lap(u64);
-
-impl Lap {
-    fn new() -> Lap {
-        Lap(monotonic_ns())
-    }
-
-    fn ms(&mut self) -> f64 {
-        let now = monotonic_ns();
-        let ms = (now - self.0) as f64 / 1e6;
-        self.0 = now;
-        (ms * 10.0).round() / 10.0
-    }
+fn since_ms(start_ns: u64) -> f64 {
+    ((monotonic_ns() - start_ns) as f64 / 1e5).round() / 10.0
 }
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = monotonic_ns();
+    let out = f();
+    (out, since_ms(start))
+}
+

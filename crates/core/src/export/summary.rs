@@ -47,7 +47,7 @@ pub struct PostProcessing {
     pub pprof_ms: f64,
     pub trace_ms: f64,
     pub flamegraph_ms: f64,
-    /// All stages, summary included.
+    /// Wall time of the whole export, summary included (the three encodings run in parallel).
     pub total_ms: f64,
 }
 
@@ -97,8 +97,7 @@ fn pct(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
 }
 
-pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta, mut post_processing: PostProcessing) -> Summary {
-    let started = crate::util::monotonic_ns();
+pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta, mut post_processing: PostProcessing, export_started_ns: u64) -> Summary {
     let sampled = raw.sampled_cpu_ns();
     let watched_cpu = raw.process_cpu_ns.saturating_sub(raw.stats.sampler_cpu_ns);
     let mut per_thread: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
@@ -169,9 +168,8 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
         modules: sym.modules.clone(),
         post_processing: {
-            let p = &mut post_processing;
-            let own = (crate::util::monotonic_ns() - started) as f64 / 1e6;
-            p.total_ms = ((p.symbolize_ms + p.pprof_ms + p.trace_ms + p.flamegraph_ms + own) * 10.0).round() / 10.0;
+            // Everything since the session stopped, this summary included.
+            post_processing.total_ms = ((crate::util::monotonic_ns() - export_started_ns) as f64 / 1e5).round() / 10.0;
             post_processing
         },
     }

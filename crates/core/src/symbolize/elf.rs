@@ -55,7 +55,7 @@ impl ModuleSymbolizer {
                         .or_else(|| symbol.clone());
                     let Some(function) = function else { continue };
                     let (file, line) = f.location.map(|l| (l.file.map(str::to_string), l.line)).unwrap_or((None, None));
-                    frames.push(Frame { function, file, line });
+                    frames.push(Frame { function, short: String::new(), file, line });
                 }
             }
         }
@@ -69,7 +69,7 @@ impl ModuleSymbolizer {
                 Some(name) => name,
                 None => format!("{}+{:#x}", self.module.file_name(), svma),
             };
-            frames.push(Frame { function, file: None, line: None });
+            frames.push(Frame { function, short: String::new(), file: None, line: None });
         }
         frames
     }

@@ -3,6 +3,7 @@
 //! `/tmp/perf-<pid>.map`. An address nothing names becomes `module+0xoffset`, never dropped.
 
 pub mod demangle;
+pub mod display;
 pub mod elf;
 pub mod perfmap;
 
@@ -16,6 +17,8 @@ use crate::profile::{ModuleInfo, RawProfile, ThreadRole};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
     pub function: String,
+    /// The name without generic arguments, for pictures (see [`display::short_name`]).
+    pub short: String,
     pub file: Option<String>,
     pub line: Option<u32>,
 }
@@ -122,8 +125,8 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
                     locations[i].frames = vec![perf_map
                         .as_ref()
                         .and_then(|p| p.lookup(addresses[i]))
-                        .map(|name| Frame { function: name.to_string(), file: None, line: None })
-                        .unwrap_or_else(|| Frame { function: format!("[unknown] {:#x}", addresses[i]), file: None, line: None })];
+                        .map(|name| Frame { function: name.to_string(), short: String::new(), file: None, line: None })
+                        .unwrap_or_else(|| Frame { function: format!("[unknown] {:#x}", addresses[i]), short: String::new(), file: None, line: None })];
                 }
             }
         }
@@ -136,6 +139,11 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             if modules[m].build_id.is_none() {
                 modules[m].build_id = fallback_id;
             }
+        }
+    }
+    for loc in &mut locations {
+        for f in &mut loc.frames {
+            f.short = display::short_name(&f.function);
         }
     }
     let roles = settle_roles(raw, &stacks, &locations);

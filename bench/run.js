@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+'use strict';
+// Overhead benchmark: cold Rspack builds of the generated React app, unprofiled and under each
+// profiler, in fresh node processes.
+//   node bench/run.js [sampler|all] [--n 10000] [--pairs 5] [--configs a,b]
+// Prints a Markdown table and writes bench/results.json (every raw run + machine info). Asserts nothing.
+//
+// Method: one untimed warm-up build (fills the OS file cache), then --pairs rounds; each round runs
+// every configuration once, in an order rotated per round, so slow drift (thermal, other tenants)
+// hits all configurations alike. Ratios compare a run with the baseline of its own round.
+
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const ROOT = path.join(__dirname, '..');
+const NODE = process.execPath;
+const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
+const PPROF_DIR = path.join(__dirname, 'pprof-baseline');
+const PPROF_ADDON = path.join(PPROF_DIR, 'pprof_baseline.node');
+const RESULTS = path.join(__dirname, 'results.json');
+
+const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json'];
+
+const probe = (hz) => ({
+  cmd: (app, tmp) => [NODE, path.join(ROOT, 'bin', 'perfprobe.js'), '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
+  env: () => ({}),
+  collect: collectProbe,
+});
+const pprof = (hz) => ({
+  cmd: (app) => [NODE, BUILD_APP, app],
+  env: (tmp) => ({ NODE_OPTIONS: `--require ${path.join(PPROF_DIR, 'register.js')}`, BENCH_PPROF_OUT: tmp, BENCH_PPROF_FREQUENCY: String(hz) }),
+  collect: collectPprof,
+});
+const CONFIGS = {
+  baseline: { cmd: (app) => [NODE, BUILD_APP, app], env: () => ({}), collect: () => ({}) },
+  'probe-99': probe(99),
+  'probe-999': probe(999),
+  'pprof-99': pprof(99),
+  'pprof-999': pprof(999),
+  'cpu-prof': { cmd: (app, tmp) => [NODE, '--cpu-prof', '--cpu-prof-dir', tmp, BUILD_APP, app], env: () => ({}), collect: collectFiles },
+  'rspack-profile': {
+    cmd: (app) => [NODE, BUILD_APP, app],
+    env: (tmp) => ({ RSPACK_PROFILE: 'OVERVIEW', RSPACK_TRACE_OUTPUT: path.join(tmp, 'trace.log') }),
+    collect: collectFiles,
+  },
+};
+const SETS = {
+  sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
+  all: Object.keys(CONFIGS),
+};
+
+function parseArgs(argv) {
+  const opts = { set: 'all', n: 10000, pairs: 5, configs: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a in SETS) opts.set = a;
+    else if (a === '--n') opts.n = Number(argv[++i]);
+    else if (a === '--pairs') opts.pairs = Number(argv[++i]);
+    else if (a === '--configs') opts.configs = argv[++i].split(',');
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|all] [--n 10000] [--pairs 5] [--configs a,b]`);
+  }
+  let ids = opts.configs || SETS[opts.set];
+  for (const id of ids) if (!CONFIGS[id]) throw new Error(`unknown configuration ${id}; known: ${Object.keys(CONFIGS).join(', ')}`);
+  // Every ratio is taken against the same round's baseline, so it always runs.
+  if (!ids.includes('baseline')) ids = ['baseline', ...ids];
+  if (!(opts.n > 0) || !(opts.pairs > 0)) throw new Error('--n and --pairs take positive numbers');
+  return { ...opts, ids };
+}
+
+/** The bench-only pprof-rs addon: cargo is a no-op when nothing changed; copy + rename installs it. */
+function buildPprofAddon() {
+  const r = spawnSync('cargo', ['build', '--release', '--quiet', '-p', 'perfprobe-bench-pprof'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('cargo build -p perfprobe-bench-pprof failed');
+  const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+  const tmp = `${PPROF_ADDON}.${process.pid}.tmp`;
+  fs.copyFileSync(path.join(targetDir, 'release', 'libperfprobe_bench_pprof.so'), tmp);
+  fs.renameSync(tmp, PPROF_ADDON);
+}
+
+function sizes(dir, names) {
+  const out = {};
+  for (const f of names) {
+    try {
+      out[f] = fs.statSync(path.join(dir, f)).size;
+    } catch {}
+  }
+  return out;
+}
+
+function collectFiles(tmp) {
+  return { sizes: sizes(tmp, fs.readdirSync(tmp)) };
+}
+
+function collectProbe(tmp, m) {
+  const folders = fs.readdirSync(tmp).filter((f) => fs.existsSync(path.join(tmp, f, 'summary.json')));
+  if (folders.length !== 1) return { error: `expected one profile folder, found ${folders.length}` };
+  const dir = path.join(tmp, folders[0]);
+  const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+  return {
+    fidelity: s.fidelity,
+    // Sampled CPU over all CPU of the measured command (CLI wrapper, node start-up and exit included).
+    fidelityVsChildCpu: s.sampledCpuMs / (m.cpuUserMs + m.cpuSysMs),
+    samples: s.samples,
+    postProcessingMs: s.postProcessing && s.postProcessing.totalMs,
+    partial: s.partial,
+    stats: s.stats,
+    sizes: sizes(dir, PROBE_FILES),
+  };
+}
+
+function collectPprof(tmp, m) {
+  const file = path.join(tmp, 'profile.pb');
+  if (!fs.existsSync(file)) return { error: 'no profile.pb written' };
+  const { Profile } = require('pprof-format');
+  const p = Profile.decode(fs.readFileSync(file));
+  const str = (i) => p.stringTable.strings[Number(i)];
+  // pprof-rs writes [samples/count, cpu/nanoseconds]; fall back to count x period otherwise.
+  const cpuIdx = p.sampleType.findIndex((t) => str(t.type) === 'cpu' && str(t.unit) === 'nanoseconds');
+  let sampledNs = 0;
+  let count = 0;
+  for (const s of p.sample) {
+    count += Number(s.value[0]);
+    sampledNs += cpuIdx >= 0 ? Number(s.value[cpuIdx]) : Number(s.value[0]) * Number(p.period);
+  }
+  const side = JSON.parse(fs.readFileSync(path.join(tmp, 'post-processing.json'), 'utf8'));
+  return {
+    // Sampled CPU over the process CPU between start and the exit handler: summary.json's definition.
+    fidelity: sampledNs / 1e6 / side.sessionCpuMs,
+    fidelityVsChildCpu: sampledNs / 1e6 / (m.cpuUserMs + m.cpuSysMs),
+    samples: count,
+    postProcessingMs: side.totalMs,
+    sizes: sizes(tmp, ['profile.pb']),
+  };
+}
+
+function runOne(id, app, round) {
+  const cfg = CONFIGS[id];
+  // Cold build: no output left from the previous run (the generated config has no persistent cache).
+  fs.rmSync(path.join(app, 'dist'), { recursive: true, force: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `perfprobe-bench-${id}-`));
+  // Children start clean: no inherited preload or profiler switches.
+  const env = { NODE_OPTIONS: null, PERFPROBE_OUT: null, PERFPROBE_FREQUENCY: null, PERFPROBE_DISABLE: null, RSPACK_PROFILE: null, ...cfg.env(tmp) };
+  const [cmd, ...args] = cfg.cmd(app, tmp);
+  const measureEnv = { ...process.env, BENCH_MEASURE_ENV: JSON.stringify(env) };
+  delete measureEnv.NODE_OPTIONS;
+  const r = spawnSync(NODE, [path.join(__dirname, 'measure.js'), cmd, ...args], { env: measureEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
+  // Load average at start: explains an outlier if something else ran on the machine meanwhile.
+  let run = { id, round, load1: os.loadavg()[0] };
+  try {
+    const m = JSON.parse(r.stdout.trim().split('\n').pop());
+    run = { ...run, ...m, cpuMs: m.cpuUserMs + m.cpuSysMs };
+    if (m.code !== 0) run.error = `exit ${m.code}${m.signal ? ` (${m.signal})` : ''}: ${m.stderrTail.slice(-400)}`;
+    else Object.assign(run, cfg.collect(tmp, run));
+  } catch (e) {
+    run.error = `measure failed: ${e.message}; ${(r.stderr || '').slice(-400)}`;
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  if (!run.error) delete run.stdoutTail;
+  return run;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const range = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+
+function summarize(ids, runs) {
+  const ok = runs.filter((r) => !r.error);
+  const base = Object.fromEntries(ok.filter((r) => r.id === 'baseline').map((r) => [r.round, r]));
+  const baseRss = median(ok.filter((r) => r.id === 'baseline').map((r) => r.peakRssKb));
+  return ids.map((id) => {
+    const mine = ok.filter((r) => r.id === id);
+    const paired = mine.filter((r) => base[r.round]);
+    const opt = (xs) => (xs.length ? range(xs) : null);
+    const fileNames = [...new Set(mine.flatMap((r) => Object.keys(r.sizes || {})))];
+    return {
+      id,
+      runs: mine.length,
+      failed: runs.filter((r) => r.id === id && r.error).length,
+      wallMs: opt(mine.map((r) => r.wallMs)),
+      wallRatio: opt(paired.map((r) => r.wallMs / base[r.round].wallMs)),
+      buildRatio: opt(paired.map((r) => r.buildMs / base[r.round].buildMs)),
+      cpuRatio: opt(paired.map((r) => r.cpuMs / base[r.round].cpuMs)),
+      peakRssDeltaMb: mine.length ? (median(mine.map((r) => r.peakRssKb)) - baseRss) / 1024 : null,
+      fidelity: opt(mine.filter((r) => r.fidelity != null).map((r) => r.fidelity)),
+      fidelityVsChildCpu: opt(mine.filter((r) => r.fidelityVsChildCpu != null).map((r) => r.fidelityVsChildCpu)),
+      postProcessingMs: opt(mine.filter((r) => r.postProcessingMs != null).map((r) => r.postProcessingMs)),
+      sizes: Object.fromEntries(fileNames.map((f) => [f, median(mine.filter((r) => r.sizes && f in r.sizes).map((r) => r.sizes[f]))])),
+    };
+  });
+}
+
+function fmtRange(x, digits, unit = '') {
+  if (!x) return '—';
+  const f = (v) => v.toFixed(digits);
+  return x.min === x.max ? `${f(x.median)}${unit}` : `${f(x.median)}${unit} (${f(x.min)}–${f(x.max)})`;
+}
+
+function fmtBytes(b) {
+  if (b >= 1 << 20) return `${(b / (1 << 20)).toFixed(1)} MB`;
+  if (b >= 1 << 10) return `${Math.round(b / (1 << 10))} kB`;
+  return `${b} B`;
+}
+
+function table(summary) {
+  const rows = [
+    '| configuration | wall / baseline | build / baseline | CPU / baseline | peak RSS Δ | fidelity | sampled / all CPU | post-processing | output |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of summary) {
+    const out = Object.entries(s.sizes)
+      // cpu-prof names its file after pid and time: show its kind, not its name.
+      .map(([f, b]) => `${f.endsWith('.cpuprofile') ? '*.cpuprofile' : f} ${fmtBytes(b)}`)
+      .join(', ');
+    const pp = s.postProcessingMs && { median: s.postProcessingMs.median / 1000, min: s.postProcessingMs.min / 1000, max: s.postProcessingMs.max / 1000 };
+    rows.push(
+      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : fmtRange(s.wallRatio, 3, 'x')} | ${fmtRange(s.buildRatio, 3, 'x')} | ${fmtRange(s.cpuRatio, 3, 'x')} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  if (opts.ids.some((id) => id.startsWith('pprof-'))) buildPprofAddon();
+  const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
+  const app = generate({ kind: 'react', n: opts.n });
+  console.log(`bench: react N=${opts.n}, ${opts.pairs} rounds of ${opts.ids.join(', ')}`);
+
+  const warm = runOne('baseline', app, -1);
+  console.log(`bench: warm-up ${warm.error ? `failed: ${warm.error}` : `${(warm.wallMs / 1000).toFixed(1)} s`}`);
+  const runs = [];
+  for (let round = 0; round < opts.pairs; round++) {
+    const k = round % opts.ids.length;
+    for (const id of [...opts.ids.slice(k), ...opts.ids.slice(0, k)]) {
+      const r = runOne(id, app, round);
+      runs.push(r);
+      const extra = r.fidelity != null ? `, fidelity ${r.fidelity.toFixed(3)}` : '';
+      console.log(`bench: round ${round + 1}/${opts.pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}`}`);
+    }
+  }
+
+  const summary = summarize(opts.ids, runs);
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0] && os.cpus()[0].model,
+    memGb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    platform: `${os.platform()} ${os.arch()}`,
+    kernel: os.release(),
+    node: process.version,
+    rspack: require(require.resolve('@rspack/core/package.json', { paths: [ROOT] })).version,
+    date: new Date().toISOString(),
+  };
+  const tmp = `${RESULTS}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify({ command, machine, params: { kind: 'react', n: opts.n, pairs: opts.pairs, configs: opts.ids }, summary, warmup: warm, runs }, null, 2)}\n`);
+  fs.renameSync(tmp, RESULTS);
+
+  console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; react N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
+  console.log(table(summary));
+  console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);
+}
+
+main();
