@@ -6,8 +6,10 @@
 
 const { normalizeOptions } = require('./options');
 const { startSession, current } = require('./session');
+const attribution = require('./attribution');
 
-const PLUGIN_NAME = 'PerfprobePlugin';
+const PLUGIN_NAME = attribution.PLUGIN_NAME;
+const LAST_STAGE = 2147483647;
 
 class PerfprobePlugin {
   /** @param {import('../index').PerfprobeOptions} [options] */
@@ -25,14 +27,31 @@ class PerfprobePlugin {
     };
     const rspackVersion = (compiler.rspack && compiler.rspack.rspackVersion) || (compiler.webpack && compiler.webpack.rspackVersion);
 
+    let spans = null;
+    try {
+      spans = attribution.attach(compiler, (message) => say('warn', message));
+    } catch (e) {
+      say('warn', `labels are off: ${e.message}`);
+    }
+    const contributor = { contribute: () => (spans ? spans.take() : { traceEvents: [], attribution: {} }) };
+
     const begin = () => {
-      if (this.session || current()) return; // ours is running, or someone else's: attach
+      if (this.session) return;
+      const running = current();
+      if (running) {
+        // Someone else's session (register, the CLI): attach our labels and spans to it.
+        running.addContributor(contributor);
+        return;
+      }
       try {
         this.session = startSession({ ...this.options, quiet: true });
         if (!this.session.running) {
-          say('warn', 'profiling is off for this build: the sampler could not start (see PERFPROBE docs)');
+          say('warn', 'profiling is off for this build: the sampler could not start');
           this.session = null;
+          return;
         }
+        if (spans) spans.reset();
+        this.session.addContributor(contributor);
       } catch (e) {
         say('warn', `profiling is off for this build: ${e.message}`);
         this.session = null;
@@ -55,7 +74,8 @@ class PerfprobePlugin {
 
     compiler.hooks.beforeRun.tap(PLUGIN_NAME, begin);
     compiler.hooks.watchRun.tap(PLUGIN_NAME, begin);
-    compiler.hooks.done.tapPromise(PLUGIN_NAME, async (stats) => {
+    // Last of all done taps: their work belongs to the build being profiled.
+    compiler.hooks.done.tapPromise({ name: PLUGIN_NAME, stage: LAST_STAGE }, async (stats) => {
       const failed = stats && typeof stats.hasErrors === 'function' && stats.hasErrors();
       await finish(failed ? { partialReason: 'the build failed with compilation errors' } : {});
     });

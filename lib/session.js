@@ -61,6 +61,7 @@ class Session {
     this.native = nativeSession;
     this.warn = warn;
     this.stopped = false;
+    this.contributors = new Set();
     this.versions = { node: process.versions.node, v8: process.versions.v8, probe: PROBE_VERSION };
     const rspack = rspackVersion();
     if (rspack) this.versions.rspack = rspack;
@@ -74,6 +75,14 @@ class Session {
   /** Whether the sampler ended by itself (maxSamples reached). */
   get finished() {
     return this.native ? this.native.finished : true;
+  }
+
+  /**
+   * Adds a source of trace events and attribution figures (a plugin's span recorder): at stop,
+   * `contribute()` returns `{ traceEvents, attribution }` to merge into the profile.
+   */
+  addContributor(contributor) {
+    this.contributors.add(contributor);
   }
 
   _prepareStop(extra) {
@@ -96,13 +105,27 @@ class Session {
   }
 
   _meta(extra = {}) {
+    const traceEvents = [...(extra.traceEvents || [])];
+    const attribution = {};
+    for (const c of this.contributors) {
+      try {
+        const part = c.contribute();
+        traceEvents.push(...part.traceEvents);
+        for (const [k, v] of Object.entries(part.attribution || {})) {
+          attribution[k] = Array.isArray(v) ? [...(attribution[k] || []), ...v] : typeof v === 'number' ? (attribution[k] || 0) + v : v;
+        }
+      } catch (e) {
+        this.warn(`attribution data was lost: ${e.message}`);
+      }
+    }
     return {
       name: this.options.name,
       probeVersion: PROBE_VERSION,
       versions: { ...this.versions, ...(extra.versions || {}) },
       comments: extra.comments || [],
       partialReason: extra.partialReason || (this.native.finished ? 'maxSamples reached' : undefined),
-      traceEvents: extra.traceEvents || [],
+      traceEvents,
+      attribution,
     };
   }
 

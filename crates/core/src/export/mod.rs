@@ -29,6 +29,8 @@ pub struct ExportMeta {
     pub partial_reason: Option<String>,
     /// Chrome trace events recorded outside the sampler (JS spans), appended as they are.
     pub trace_events: Vec<serde_json::Value>,
+    /// Figures the JS side measured (per-boundary calls and wall time), passed into the summary.
+    pub attribution: serde_json::Value,
 }
 
 /// Paths of the files written.

@@ -35,6 +35,8 @@ pub struct Summary {
     pub top_functions_cumulative: Vec<Entry>,
     /// For each label key (phase, hook, plugin, loader, binding, ...), its values by sampled CPU.
     pub labels: HashMap<String, Vec<Entry>>,
+    /// What the JS side measured at each boundary it instruments (calls, wall time), as it sent it.
+    pub attribution: serde_json::Value,
     pub modules: Vec<ModuleSymbols>,
     /// Time spent after the session stopped, by stage (the probe's own cost beside sampling).
     pub post_processing: PostProcessing,
@@ -166,6 +168,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         top_functions_self: top(self_fn, sampled),
         top_functions_cumulative: top(cum_fn, sampled),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
+        attribution: meta.attribution.clone(),
         modules: sym.modules.clone(),
         post_processing: {
             // Everything since the session stopped, this summary included.

@@ -1,0 +1,104 @@
+'use strict';
+// Labels on real Rspack builds: phases on every thread, hook/plugin/stage on the JS thread's samples
+// inside taps (sync, tapAsync, tapPromise), read back with the pprof-format decoder and go tool pprof.
+
+const fs = require('fs');
+const path = require('path');
+const { BUILD_APP, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
+
+const PLUGINS = path.join(__dirname, 'fixtures', 'attribution-plugins.js');
+const BURN_MS = 300;
+const BURST_MS = 150;
+
+let dir;
+let p;
+let summary;
+beforeAll(() => {
+  const app = workload('js-plugins', 1000);
+  const out = tmpDir('attribution');
+  const r = run(process.execPath, [BUILD_APP, app], {
+    env: {
+      PERFPROBE_WORKLOAD_PLUGINS: PLUGINS,
+      PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+      PERFPROBE_PLUGIN_BURN_MS: String(BURN_MS),
+      AWAITING_BURST_MS: String(BURST_MS),
+      PERFPROBE_WORKLOAD_MINIMIZE: '0',
+    },
+  });
+  expect(r.status).toBe(0);
+  expect(r.stderr).not.toMatch(/labels .* are off/);
+  [dir] = profileDirs(out);
+  p = readPprof(path.join(dir, 'profile.pb.gz'));
+  summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+});
+
+/** Sampled CPU (ms) of the samples whose labels match every given key. */
+function cpuMs(match) {
+  let ns = 0;
+  for (const s of p.profile.sample) {
+    const labels = p.labels(s);
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) ns += p.cpu(s);
+  }
+  return ns / 1e6;
+}
+
+test('a tapPromise burning in processAssets: hook=compilation.processAssets, plugin, stage, its CPU ±15%', () => {
+  const ms = cpuMs({ hook: 'compilation.processAssets', plugin: 'WorkPlugin' });
+  expect(ms).toBeGreaterThan(BURN_MS * 0.85);
+  expect(ms).toBeLessThan(BURN_MS * 1.15);
+  // The tap's stage (PROCESS_ASSETS_STAGE_ADDITIONAL) is a label too.
+  expect(cpuMs({ hook: 'compilation.processAssets', plugin: 'WorkPlugin', stage: '-2000' })).toBe(ms);
+});
+
+test('sync taps (compiler.compilation, compiler.done) and tapAsync (compiler.make) are labelled', () => {
+  for (const [hook, share] of [['compiler.compilation', 0.2], ['compiler.make', 0.4], ['compiler.done', 0.2], ['compiler.emit', 0.4]]) {
+    const ms = cpuMs({ hook, plugin: 'WorkPlugin' });
+    expect(ms).toBeGreaterThan(BURN_MS * share * 0.7);
+    expect(ms).toBeLessThan(BURN_MS * share * 1.3);
+  }
+});
+
+test('a tapPromise that awaits a timer between two bursts: only the bursts are attributed', () => {
+  const ms = cpuMs({ plugin: 'AwaitingPlugin' });
+  expect(ms).toBeGreaterThan(2 * BURST_MS * 0.85);
+  expect(ms).toBeLessThan(2 * BURST_MS * 1.15);
+  const boundary = summary.attribution.boundaries.find((b) => b.plugin === 'AwaitingPlugin');
+  expect(boundary.calls).toBe(1);
+  expect(boundary.wallMs).toBeGreaterThan(2 * BURST_MS + 250); // the await counts as wall time, not CPU
+});
+
+test('every tokio/rayon sample carries a phase, and the main phases are there', () => {
+  let workers = 0;
+  let withPhase = 0;
+  const phases = new Set();
+  for (const s of p.profile.sample) {
+    const labels = p.labels(s);
+    if (labels.phase) phases.add(labels.phase);
+    if (labels.thread_role !== 'tokio' && labels.thread_role !== 'rayon') continue;
+    workers += Number(s.value[0]);
+    if (labels.phase) withPhase += Number(s.value[0]);
+  }
+  expect(withPhase / workers).toBeGreaterThanOrEqual(0.99);
+  expect([...phases]).toEqual(expect.arrayContaining(['make', 'seal', 'process-assets']));
+});
+
+test('go tool pprof -tagfocus answers per hook, plugin and phase', () => {
+  for (const focus of ['hook=compilation.processAssets', 'plugin=WorkPlugin', 'phase=make', 'thread_role=js-main']) {
+    const out = goPprof(['-top', `-tagfocus=${focus}`, path.join(dir, 'profile.pb.gz')]);
+    expect(out).toMatch(/Showing nodes accounting for [\d.]+m?s/);
+  }
+});
+
+test('the Chrome trace has tap and phase spans on the JS thread and the process row', () => {
+  const trace = JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8'));
+  const taps = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'tap' && e.name === 'WorkPlugin');
+  expect(taps.map((e) => e.args.hook)).toEqual(expect.arrayContaining(['compilation.processAssets', 'compiler.make', 'compiler.done']));
+  const phases = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'phase').map((e) => e.name);
+  expect(phases).toEqual(expect.arrayContaining(['make', 'seal']));
+});
+
+test('summary: labels by CPU and boundaries by calls', () => {
+  expect(summary.labels.plugin.map((e) => e.name)).toContain('WorkPlugin');
+  expect(summary.labels.phase.length).toBeGreaterThan(3);
+  expect(summary.attribution.skippedHooks).toEqual([]);
+});

@@ -1,0 +1,96 @@
+'use strict';
+// Labels every tap of every hook of Rspack's hook objects with `hook`, `plugin` and `stage`, by
+// wrapping tap functions in a `register` interceptor. Only `register`: a call/done interceptor would
+// make Rspack call into JS for every hook call (QueriedHook.isUsed), changing what is measured.
+// Hooks are discovered at run time, so a hook a new Rspack version adds is covered too, and
+// `register` also sees taps added after the probe attached.
+
+// Hook objects may be frozen: remember what was instrumented beside them, not on them.
+const instrumented = new WeakSet();
+const wrappers = new WeakSet();
+
+/** Instruments every hook (and hook map) of `hooks`, naming them `<owner>.<key>`. */
+function instrumentHooks(hooks, owner, ctx) {
+  if (!hooks || instrumented.has(hooks)) return;
+  instrumented.add(hooks);
+  for (const key of Object.keys(hooks)) {
+    // Data properties only: deprecated hooks are getters that print a warning when read.
+    const descriptor = Object.getOwnPropertyDescriptor(hooks, key);
+    if (!descriptor || !('value' in descriptor)) continue;
+    const hook = descriptor.value;
+    // Fake hooks are compatibility shims over processAssets (their taps land there and are labelled
+    // there); they throw on intercept.
+    if (!hook || typeof hook.intercept !== 'function' || hook._fakeHook) continue;
+    const name = `${owner}.${key}`;
+    try {
+      if (typeof hook.for === 'function' && typeof hook.tap !== 'function') {
+        // A HookMap: instrument each hook it creates.
+        hook.intercept({ factory: (mapKey, created) => (instrumentHook(created, name, ctx), created) });
+      } else {
+        instrumentHook(hook, name, ctx);
+      }
+    } catch (e) {
+      // One odd hook costs its own labels, not the others'.
+      ctx.skipped.push(`${name}: ${e.message}`);
+    }
+  }
+}
+
+function instrumentHook(hook, name, ctx) {
+  if (!hook || typeof hook.intercept !== 'function' || instrumented.has(hook)) return;
+  instrumented.add(hook);
+  hook.intercept({ register: (tap) => wrapTap(tap, name, ctx) });
+}
+
+function wrapTap(tap, hookName, ctx) {
+  if (!tap || typeof tap.fn !== 'function' || wrappers.has(tap.fn) || ctx.ignore(tap)) return tap;
+  const { labels, spans } = ctx;
+  const plugin = tap.name;
+  const pairs = [['hook', hookName], ['plugin', plugin]];
+  if (typeof tap.stage === 'number' && tap.stage !== 0) pairs.push(['stage', String(tap.stage)]);
+  let id;
+  const labelId = () => (id === undefined ? (id = labels.id(pairs)) : id);
+  const original = tap.fn;
+  let fn;
+  if (tap.type === 'async') {
+    fn = function (...args) {
+      const callback = args.pop();
+      const span = spans.begin(hookName, plugin);
+      const { settled } = labels.runAsync(labelId(), () =>
+        original.call(this, ...args, (...result) => {
+          settled();
+          spans.end(span);
+          return callback(...result);
+        }),
+      );
+    };
+  } else if (tap.type === 'promise') {
+    fn = function (...args) {
+      const span = spans.begin(hookName, plugin);
+      const { result, settled } = labels.runAsync(labelId(), () => original.apply(this, args));
+      const finish = () => {
+        settled();
+        spans.end(span);
+      };
+      if (result && typeof result.then === 'function') {
+        result.then(finish, finish);
+      } else {
+        finish();
+      }
+      return result;
+    };
+  } else {
+    fn = function (...args) {
+      const span = spans.begin(hookName, plugin);
+      try {
+        return labels.runSync(labelId(), () => original.apply(this, args));
+      } finally {
+        spans.end(span);
+      }
+    };
+  }
+  wrappers.add(fn);
+  return { ...tap, fn };
+}
+
+module.exports = { instrumentHooks };

@@ -1,0 +1,101 @@
+'use strict';
+// The JS side of Go-style labels: a label set is interned once in native code and referred to by id;
+// the JS thread's current id is one word of memory the signal handler reads. Setting it is a plain
+// store into an Int32Array, no Node-API call per span edge.
+
+const { AsyncLocalStorage, createHook } = require('async_hooks');
+const { loadNative } = require('../native');
+
+const JS_THREAD_WORD = 0;
+const PROCESS_WORD = 1;
+const SHARED = Symbol.for('rspack-perfprobe.label-words');
+
+class Labels {
+  constructor(binding) {
+    // One buffer per process: V8 refuses two external buffers over the same memory, and a second
+    // copy of this package must write the same words.
+    globalThis[SHARED] = globalThis[SHARED] || binding.labelWords();
+    this.words = globalThis[SHARED];
+    this.binding = binding;
+    this.ids = new Map();
+    // Async taps (tapAsync / tapPromise) keep their labels across awaits: each continuation that
+    // belongs to a labelled tap sets the word before it runs and restores it after. The hook is
+    // only enabled while such a tap is in flight, so promise-heavy code pays nothing otherwise.
+    this.context = new AsyncLocalStorage();
+    this.inFlight = 0;
+    const saved = [];
+    this.hook = createHook({
+      before: () => {
+        saved.push(this.words[JS_THREAD_WORD]);
+        const id = this.context.getStore();
+        if (id !== undefined) this.words[JS_THREAD_WORD] = id;
+      },
+      after: () => {
+        if (saved.length) this.words[JS_THREAD_WORD] = saved.pop();
+      },
+    });
+  }
+
+  /** The id of a label set given as [[key, value], ...] (interned once, then cached). */
+  id(pairs) {
+    const key = pairs.map(([k, v]) => `${k}\u0001${v}`).join('\u0002');
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.binding.internLabels(pairs.map(([k, v]) => [String(k), String(v)]));
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+
+  get current() {
+    return this.words[JS_THREAD_WORD];
+  }
+
+  /** Runs fn with the JS thread labelled `id`; sync work only (see runAsync). */
+  runSync(id, fn) {
+    const previous = this.words[JS_THREAD_WORD];
+    this.words[JS_THREAD_WORD] = id;
+    try {
+      return fn();
+    } finally {
+      this.words[JS_THREAD_WORD] = previous;
+    }
+  }
+
+  /**
+   * Runs fn with the label `id` for its synchronous part and for every continuation of the async work
+   * it starts; `settled` must be called once that work is over.
+   */
+  runAsync(id, fn) {
+    if (this.inFlight++ === 0) this.hook.enable();
+    let done = false;
+    const settled = () => {
+      if (done) return;
+      done = true;
+      if (--this.inFlight === 0) this.hook.disable();
+    };
+    try {
+      return { result: this.context.run(id, () => this.runSync(id, fn)), settled };
+    } catch (e) {
+      settled();
+      throw e;
+    }
+  }
+
+  /** The process-wide label set (the build phase), which worker threads' samples carry. */
+  setProcess(id) {
+    this.words[PROCESS_WORD] = id;
+  }
+}
+
+let instance;
+
+/** The process's Labels, or null when the native addon is not available. */
+function labels() {
+  if (instance !== undefined) return instance;
+  const { binding } = loadNative();
+  instance = binding ? new Labels(binding) : null;
+  return instance;
+}
+
+module.exports = { labels };

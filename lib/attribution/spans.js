@@ -1,0 +1,62 @@
+'use strict';
+// Spans of what ran on the JS thread (phases, hook taps), as Chrome trace `X` events on the clock
+// the native sampler uses (process.hrtime is CLOCK_MONOTONIC), plus per-boundary call counts and
+// wall time for the summary.
+
+/** Spans kept per session at most; beyond it spans are counted, not stored. */
+const MAX_SPANS = 200000;
+
+const nowNs = () => process.hrtime.bigint();
+const us = (ns) => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
+
+class Spans {
+  constructor() {
+    /** Hooks that could not be instrumented, with the reason (reported in every summary). */
+    this.skippedHooks = [];
+    this.reset();
+  }
+
+  /** Forgets everything recorded (a new profile session starts). */
+  reset() {
+    this.events = [];
+    this.dropped = 0;
+    this.boundaries = new Map();
+    this.open = null;
+  }
+
+  begin(hook, plugin) {
+    return { hook, plugin, start: nowNs() };
+  }
+
+  end(span) {
+    const durNs = nowNs() - span.start;
+    const key = `${span.hook}\u0000${span.plugin}`;
+    const b = this.boundaries.get(key) || { kind: 'tap', hook: span.hook, plugin: span.plugin, calls: 0, wallNs: 0n };
+    b.calls++;
+    b.wallNs += durNs;
+    this.boundaries.set(key, b);
+    this.push({ name: span.plugin, cat: 'tap', ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { hook: span.hook } });
+  }
+
+  /** A phase span on the process row (phases are process-wide). */
+  phase(name, startNs, endNs) {
+    this.push({ name, cat: 'phase', ph: 'X', ts: us(startNs), dur: us(endNs - startNs), pid: process.pid, tid: 0 });
+  }
+
+  push(event) {
+    if (this.events.length < MAX_SPANS) this.events.push(event);
+    else this.dropped++;
+  }
+
+  /** What the exporters get: trace events and boundary statistics. */
+  take() {
+    const boundaries = [...this.boundaries.values()]
+      .map((b) => ({ ...b, wallMs: Number(b.wallNs) / 1e6, wallNs: undefined }))
+      .sort((a, b) => b.wallMs - a.wallMs);
+    const out = { traceEvents: this.events, attribution: { boundaries, droppedSpans: this.dropped, skippedHooks: [...this.skippedHooks] } };
+    this.reset();
+    return out;
+  }
+}
+
+module.exports = { Spans, nowNs };
