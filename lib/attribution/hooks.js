@@ -56,11 +56,13 @@ function wrapTap(tap, hookName, ctx) {
     fn = function (...args) {
       const callback = args.pop();
       const span = spans.begin(hookName, plugin);
+      const outer = labels.current;
       const { settled } = labels.runAsync(labelId(), () =>
         original.call(this, ...args, (...result) => {
           settled();
           spans.end(span);
-          return callback(...result);
+          // What Rspack does next is not this tap's work: leave its async context and labels.
+          return labels.outside(outer, () => callback(...result));
         }),
       );
     };

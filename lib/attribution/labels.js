@@ -32,8 +32,15 @@ class Labels {
       },
       after: () => {
         if (saved.length) this.words[JS_THREAD_WORD] = saved.pop();
+        // Disabled here, between callbacks, never inside one: a hook disabled between a `before` and
+        // its `after` would leave the word set to a tap that has finished.
+        if (this.inFlight === 0 && saved.length === 0 && this.enabled) {
+          this.enabled = false;
+          this.hook.disable();
+        }
       },
     });
+    this.enabled = false;
   }
 
   /** The id of a label set given as [[key, value], ...] (interned once, then cached). */
@@ -67,12 +74,15 @@ class Labels {
    * it starts; `settled` must be called once that work is over.
    */
   runAsync(id, fn) {
-    if (this.inFlight++ === 0) this.hook.enable();
+    if (this.inFlight++ === 0 && !this.enabled) {
+      this.enabled = true;
+      this.hook.enable();
+    }
     let done = false;
     const settled = () => {
       if (done) return;
       done = true;
-      if (--this.inFlight === 0) this.hook.disable();
+      this.inFlight--;
     };
     try {
       return { result: this.context.run(id, () => this.runSync(id, fn)), settled };
@@ -80,6 +90,11 @@ class Labels {
       settled();
       throw e;
     }
+  }
+
+  /** Runs fn outside any labelled async context, with the JS thread labelled `id`. */
+  outside(id, fn) {
+    return this.context.exit(() => this.runSync(id, fn));
   }
 
   /** The process-wide label set (the build phase), which worker threads' samples carry. */
