@@ -22,6 +22,7 @@ beforeAll(() => {
       PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
       PERFPROBE_PLUGIN_BURN_MS: String(BURN_MS),
       AWAITING_BURST_MS: String(BURST_MS),
+      PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
       PERFPROBE_WORKLOAD_MINIMIZE: '0',
     },
   });
@@ -101,4 +102,53 @@ test('summary: labels by CPU and boundaries by calls', () => {
   expect(summary.labels.plugin.map((e) => e.name)).toContain('WorkPlugin');
   expect(summary.labels.phase.length).toBeGreaterThan(3);
   expect(summary.attribution.skippedHooks).toEqual([]);
+});
+
+test('binding: compilation.getAssets() called 50 times by a plugin shows 50+ calls of JsCompilation.getAssets', () => {
+  const b = summary.attribution.boundaries.find((x) => x.kind === 'js->rust' && x.name === 'JsCompilation.getAssets');
+  expect(b.calls).toBeGreaterThanOrEqual(50);
+  // The async build call is timed until its callback.
+  const build = summary.attribution.boundaries.find((x) => x.name === 'JsCompiler.build');
+  expect(build.calls).toBe(1);
+  expect(build.wallMs).toBeGreaterThan(0.5 * summary.durationMs);
+  expect(summary.labels.binding.map((e) => e.name)).toContain('callback:tap');
+});
+
+describe('loaders', () => {
+  // Dominant over the loader's own tokenizing (~0.15 ms a module), so the known part is what is checked.
+  const LOADER_BURN_MS = 3;
+  const N = 1000;
+  let lp;
+  let ls;
+  beforeAll(() => {
+    const app = workload('js-loaders', N);
+    const out = tmpDir('loaders');
+    const r = run(process.execPath, [BUILD_APP, app], {
+      env: {
+        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
+        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+        PERFPROBE_LOADER_BURN_MS: String(LOADER_BURN_MS),
+        PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+        PERFPROBE_WORKLOAD_MINIMIZE: '0',
+      },
+    });
+    expect(r.status).toBe(0);
+    const [d] = profileDirs(out);
+    lp = readPprof(path.join(d, 'profile.pb.gz'));
+    ls = JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8'));
+  });
+
+  test('a JS loader burning a known CPU time per module: loader=<it> totals it ±15%', () => {
+    let ns = 0;
+    for (const s of lp.profile.sample) if (String(lp.labels(s).loader || '').endsWith('loaders/work-loader.js')) ns += lp.cpu(s);
+    const expected = N * LOADER_BURN_MS;
+    expect(ns / 1e6).toBeGreaterThan(expected * 0.85);
+    expect(ns / 1e6).toBeLessThan(expected * 1.15);
+  });
+
+  test('one loader call per module is counted, with its wall time', () => {
+    const b = ls.attribution.boundaries.find((x) => x.kind === 'rust->js' && x.name.endsWith('work-loader.js (normal)'));
+    expect(b.calls).toBe(N);
+    expect(b.wallMs).toBeGreaterThan(N * LOADER_BURN_MS * 0.9);
+  });
 });

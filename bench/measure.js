@@ -2,7 +2,7 @@
 'use strict';
 // Runs one command and prints one JSON line about it:
 //   node bench/measure.js <cmd> [args...]
-// { wallMs, cpuUserMs, cpuSysMs, peakRssKb, code, signal, buildMs, stdoutTail, stderrTail }
+// { wallMs, cpuUserMs, cpuSysMs, machineBusyMs, peakRssKb, code, signal, buildMs, stdoutTail, stderrTail }
 //
 // Why a process of its own: Node gives no rusage for children, but the kernel adds every waited-for
 // child's CPU (and, transitively, its waited-for descendants') to this process's cutime/cstime in
@@ -27,6 +27,15 @@ function childrenCpuMs(ticks) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state); cutime and cstime are fields 16 and 17.
   return { user: (Number(fields[13]) * 1000) / ticks, sys: (Number(fields[14]) * 1000) / ticks };
+}
+
+/** CPU time all CPUs of the machine spent busy (not idle/iowait), in ms: minus the command's own CPU,
+ *  it shows how much else ran during a run, i.e. whether the run was disturbed. */
+function machineBusyMs(ticks) {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user)
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0);
+  return (busy * 1000) / ticks;
 }
 
 /** pid and all its live descendants, via every thread's `children` list. */
@@ -81,6 +90,7 @@ function main() {
   let stdout = '';
   let stderr = '';
   let peakRssKb = 0;
+  const busy0 = machineBusyMs(ticks);
   const t0 = process.hrtime.bigint();
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => (stdout += d));
@@ -92,7 +102,7 @@ function main() {
   const timer = setInterval(poll, POLL_MS);
   let exit;
   child.on('exit', (code, signal) => {
-    exit = { code, signal, wallMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+    exit = { code, signal, wallMs: Number(process.hrtime.bigint() - t0) / 1e6, machineBusyMs: machineBusyMs(ticks) - busy0 };
     clearInterval(timer);
   });
   child.on('close', () => {
@@ -101,6 +111,7 @@ function main() {
       wallMs: exit.wallMs,
       cpuUserMs: cpu.user,
       cpuSysMs: cpu.sys,
+      machineBusyMs: exit.machineBusyMs,
       peakRssKb,
       code: exit.code,
       signal: exit.signal,

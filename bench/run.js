@@ -21,6 +21,8 @@ const PPROF_DIR = path.join(__dirname, 'pprof-baseline');
 const PPROF_ADDON = path.join(PPROF_DIR, 'pprof_baseline.node');
 const RESULTS = path.join(__dirname, 'results.json');
 
+// Above this share of the machine's CPU used by other processes during a run, the run is called disturbed.
+const DISTURBED_SHARE = 0.05;
 const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json'];
 
 const probe = (hz) => ({
@@ -145,12 +147,15 @@ function runOne(id, app, round) {
   const [cmd, ...args] = cfg.cmd(app, tmp);
   const measureEnv = { ...process.env, BENCH_MEASURE_ENV: JSON.stringify(env) };
   delete measureEnv.NODE_OPTIONS;
-  const r = spawnSync(NODE, [path.join(__dirname, 'measure.js'), cmd, ...args], { env: measureEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
   // Load average at start: explains an outlier if something else ran on the machine meanwhile.
   let run = { id, round, load1: os.loadavg()[0] };
+  const r = spawnSync(NODE, [path.join(__dirname, 'measure.js'), cmd, ...args], { env: measureEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
   try {
     const m = JSON.parse(r.stdout.trim().split('\n').pop());
-    run = { ...run, ...m, cpuMs: m.cpuUserMs + m.cpuSysMs };
+    // otherCpuShare: the part of the machine's CPU capacity used by anything but this command during
+    // the run (other jobs, this bench's own poller). A few % is normal; more makes the run noisy.
+    const otherCpuShare = (m.machineBusyMs - m.cpuUserMs - m.cpuSysMs) / (m.wallMs * os.cpus().length);
+    run = { ...run, ...m, cpuMs: m.cpuUserMs + m.cpuSysMs, otherCpuShare };
     if (m.code !== 0) run.error = `exit ${m.code}${m.signal ? ` (${m.signal})` : ''}: ${m.stderrTail.slice(-400)}`;
     else Object.assign(run, cfg.collect(tmp, run));
   } catch (e) {
@@ -182,6 +187,7 @@ function summarize(ids, runs) {
       runs: mine.length,
       failed: runs.filter((r) => r.id === id && r.error).length,
       wallMs: opt(mine.map((r) => r.wallMs)),
+      otherCpuShare: opt(mine.map((r) => r.otherCpuShare)),
       wallRatio: opt(paired.map((r) => r.wallMs / base[r.round].wallMs)),
       buildRatio: opt(paired.map((r) => r.buildMs / base[r.round].buildMs)),
       cpuRatio: opt(paired.map((r) => r.cpuMs / base[r.round].cpuMs)),
@@ -241,7 +247,8 @@ function main() {
       const r = runOne(id, app, round);
       runs.push(r);
       const extra = r.fidelity != null ? `, fidelity ${r.fidelity.toFixed(3)}` : '';
-      console.log(`bench: round ${round + 1}/${opts.pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}`}`);
+      const other = r.otherCpuShare != null ? `, other load ${(r.otherCpuShare * 100).toFixed(0)}%` : '';
+      console.log(`bench: round ${round + 1}/${opts.pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}${other}`}`);
     }
   }
 
@@ -262,6 +269,10 @@ function main() {
 
   console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; react N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
   console.log(table(summary));
+  const disturbed = runs.filter((r) => r.otherCpuShare > DISTURBED_SHARE);
+  if (disturbed.length) {
+    console.log(`\nWarning: in ${disturbed.length} of ${runs.length} runs other processes used more than ${DISTURBED_SHARE * 100}% of the machine's CPU (see otherCpuShare in results.json): ratios are noisier than they look.`);
+  }
   console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);
 }
 

@@ -26,7 +26,7 @@ const fs = require('fs');
 const path = require('path');
 
 // Bump whenever generated output changes, so stale apps are regenerated.
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
 const KINDS = ['react', 'js-loaders', 'js-plugins'];
 const ROOT = path.resolve(__dirname, '..');
 const ICON_PKG = '@iconify-icons/material-symbols';
@@ -288,8 +288,13 @@ function fnv1a(h, s) {
 // Kept module-level so V8 cannot discard the busy loop as dead code.
 let sink = 0;
 
+// PERFPROBE_BURN_MODULE: a module exporting burn(ms) that spends thread CPU time (tests pass one
+// backed by the thread's CPU clock; a wall-clock busy loop loses CPU to descheduling on 2 cores).
+const cpuBurn = process.env.PERFPROBE_BURN_MODULE ? require(process.env.PERFPROBE_BURN_MODULE) : null;
+
 module.exports = function workLoader(source) {
   const burnMs = Number(process.env.PERFPROBE_LOADER_BURN_MS ?? 0.5);
+  if (cpuBurn) cpuBurn(burnMs);
   const tokens = source.match(TOKEN) || [];
   let hash = 2166136261;
   for (const t of tokens) hash = fnv1a(hash, t);
@@ -297,7 +302,7 @@ module.exports = function workLoader(source) {
   // Keep hashing until the budget is spent; the emitted hash stays the
   // one-pass value so output (and chunk hashes) are deterministic.
   const start = process.hrtime.bigint();
-  const budget = BigInt(Math.round(burnMs * 1e6));
+  const budget = BigInt(Math.round((cpuBurn ? 0 : burnMs) * 1e6));
   let spin = hash;
   while (process.hrtime.bigint() - start < budget) {
     for (let i = 0; i < tokens.length; i++) spin = fnv1a(spin, tokens[i]);
@@ -319,7 +324,11 @@ const PLUGIN_NAME = 'WorkPlugin';
 
 let sink = 0;
 
+// PERFPROBE_BURN_MODULE: see the loader; a module exporting burn(ms) in thread CPU time.
+const cpuBurn = process.env.PERFPROBE_BURN_MODULE ? require(process.env.PERFPROBE_BURN_MODULE) : null;
+
 function burn(ms) {
+  if (cpuBurn) return cpuBurn(ms);
   const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
   let x = 1;
   while (process.hrtime.bigint() < end) {

@@ -46,7 +46,7 @@ function wrapTap(tap, hookName, ctx) {
   if (!tap || typeof tap.fn !== 'function' || wrappers.has(tap.fn) || ctx.ignore(tap)) return tap;
   const { labels, spans } = ctx;
   const plugin = tap.name;
-  const pairs = [['hook', hookName], ['plugin', plugin]];
+  const pairs = [['hook', hookName], ['plugin', plugin], ['binding', 'callback:tap']];
   if (typeof tap.stage === 'number' && tap.stage !== 0) pairs.push(['stage', String(tap.stage)]);
   let id;
   const labelId = () => (id === undefined ? (id = labels.id(pairs)) : id);

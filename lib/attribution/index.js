@@ -6,7 +6,9 @@
 const { labels: getLabels } = require('./labels');
 const { instrumentHooks } = require('./hooks');
 const { trackPhases } = require('./phases');
-const { Spans } = require('./spans');
+const { sharedSpans } = require('./spans');
+const { findBinding, instrumentBinding } = require('./boundaries');
+const { instrumentLoaderContext } = require('./loaders');
 
 const PLUGIN_NAME = 'PerfprobePlugin';
 
@@ -17,7 +19,7 @@ const PLUGIN_NAME = 'PerfprobePlugin';
 function attach(compiler, warn) {
   const labels = getLabels();
   if (!labels) return null;
-  const spans = new Spans();
+  const spans = sharedSpans();
   // Our own phase taps are not attributed to a plugin: they are the probe.
   const ctx = { labels, spans, skipped: spans.skippedHooks, ignore: (tap) => tap.name === PLUGIN_NAME };
   // Instrumentation runs inside Rspack's hook calls: a failure here must cost labels, never the build.
@@ -30,8 +32,20 @@ function attach(compiler, warn) {
   };
   guard('phases', () => trackPhases(compiler, labels, spans, PLUGIN_NAME));
   guard('compiler hooks', () => instrumentHooks(compiler.hooks, 'compiler', ctx));
+  guard('binding calls', () => instrumentBinding(findBinding(), labels, spans));
+  const NormalModule = (compiler.rspack || compiler.webpack || {}).NormalModule;
   compiler.hooks.thisCompilation.tap(PLUGIN_NAME, (compilation) => {
     guard('compilation hooks', () => instrumentHooks(compilation.hooks, 'compilation', ctx));
+    guard('loaders', () => {
+      if (!NormalModule || typeof NormalModule.getCompilationHooks !== 'function') return;
+      NormalModule.getCompilationHooks(compilation).loader.tap(PLUGIN_NAME, (loaderContext) => {
+        try {
+          instrumentLoaderContext(loaderContext, labels, spans);
+        } catch (e) {
+          warn(`labels for loaders are off: ${e.message}`);
+        }
+      });
+    });
   });
   compiler.hooks.normalModuleFactory.tap(PLUGIN_NAME, (factory) => {
     guard('normalModuleFactory hooks', () => instrumentHooks(factory.hooks, 'normalModuleFactory', ctx));

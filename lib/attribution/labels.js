@@ -18,6 +18,8 @@ class Labels {
     this.words = globalThis[SHARED];
     this.binding = binding;
     this.ids = new Map();
+    this.pairsById = new Map();
+    this.derived = new Map();
     // Async taps (tapAsync / tapPromise) keep their labels across awaits: each continuation that
     // belongs to a labelled tap sets the word before it runs and restores it after. The hook is
     // only enabled while such a tap is in flight, so promise-heavy code pays nothing otherwise.
@@ -50,8 +52,25 @@ class Labels {
     if (id === undefined) {
       id = this.binding.internLabels(pairs.map(([k, v]) => [String(k), String(v)]));
       this.ids.set(key, id);
+      this.pairsById.set(id, pairs);
     }
     return id;
+  }
+
+  /** The pairs of a label set this process interned (none for 0). */
+  pairsOf(id) {
+    return this.pairsById.get(id) || [];
+  }
+
+  /** The set `id` with one more (or a replaced) key: what a call made inside a labelled span gets. */
+  withPair(id, key, value) {
+    const cacheKey = `${id}\u0003${key}\u0003${value}`;
+    let out = this.derived.get(cacheKey);
+    if (out === undefined) {
+      out = this.id(this.pairsOf(id).filter(([k]) => k !== key).concat([[key, value]]));
+      this.derived.set(cacheKey, out);
+    }
+    return out;
   }
 
   get current() {

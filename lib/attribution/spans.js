@@ -38,6 +38,25 @@ class Spans {
     this.push({ name: span.plugin, cat: 'tap', ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { hook: span.hook } });
   }
 
+  /**
+   * Ends a boundary crossing (a binding call, a loader run): always counted with its wall time;
+   * written as a trace event only when it lasted at least `minSpanUs` (a build makes 100k+ tiny
+   * crossings that would only bloat the trace).
+   */
+  endBoundary(span, kind, minSpanUs) {
+    const durNs = nowNs() - span.start;
+    const key = `${kind}\u0000${span.plugin}`;
+    const b = this.boundaries.get(key) || { kind, name: span.plugin, calls: 0, wallNs: 0n, folded: 0 };
+    b.calls++;
+    b.wallNs += durNs;
+    this.boundaries.set(key, b);
+    if (Number(durNs) >= minSpanUs * 1000) {
+      this.push({ name: span.plugin, cat: span.hook, ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { kind } });
+    } else {
+      b.folded++;
+    }
+  }
+
   /** A phase span on the process row (phases are process-wide). */
   phase(name, startNs, endNs) {
     this.push({ name, cat: 'phase', ph: 'X', ts: us(startNs), dur: us(endNs - startNs), pid: process.pid, tid: 0 });
@@ -59,4 +78,12 @@ class Spans {
   }
 }
 
-module.exports = { Spans, nowNs };
+const SHARED = Symbol.for('rspack-perfprobe.spans');
+
+/** The process's span recorder: boundaries (binding calls) are process-wide, so is the recorder. */
+function sharedSpans() {
+  globalThis[SHARED] = globalThis[SHARED] || new Spans();
+  return globalThis[SHARED];
+}
+
+module.exports = { Spans, sharedSpans, nowNs };

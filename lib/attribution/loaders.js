@@ -1,0 +1,86 @@
+'use strict';
+// `loader` labels: Rspack hands each module's loader objects to NormalModule's `loader` hook (a JS
+// hook, no extra Rust->JS call) before it loads their functions; accessors on `normal` and `pitch`
+// wrap each function as it is set, so the JS thread's samples inside it carry `loader=<name>`
+// (sync, this.async() or promise loaders alike).
+
+const path = require('path');
+
+/** A loader's name: its package (scoped or not) when it comes from node_modules, else its path from cwd. */
+function loaderName(loaderPath) {
+  const clean = String(loaderPath).split('?')[0];
+  const m = clean.match(/node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/g);
+  if (m) return m[m.length - 1].replace(/^node_modules[\\/]/, '').replace(/\\/g, '/');
+  return path.relative(process.cwd(), clean) || clean;
+}
+
+function wrapLoaderFn(fn, name, kind, labels, spans) {
+  if (typeof fn !== 'function' || fn.__perfprobeLoader) return fn;
+  const pairs = [['loader', name], ['binding', 'callback:loader']];
+  const wrapped = function (...args) {
+    const ctx = this;
+    const outer = labels.current;
+    const span = spans.begin('loader', `${name} (${kind})`);
+    let async = false;
+    const finish = () => spans.endBoundary(span, 'rust->js', 0);
+    const originalAsync = ctx && ctx.async;
+    const { result, settled } = labels.runAsync(labels.id(labels.pairsOf(outer).concat(pairs)), () => {
+      if (typeof originalAsync === 'function') {
+        ctx.async = function () {
+          async = true;
+          const callback = originalAsync.call(this);
+          return (...r) => {
+            settled();
+            finish();
+            return labels.outside(outer, () => callback(...r));
+          };
+        };
+      }
+      try {
+        return fn.apply(ctx, args);
+      } finally {
+        if (typeof originalAsync === 'function') ctx.async = originalAsync;
+      }
+    });
+    if (result && typeof result.then === 'function') {
+      const end = () => {
+        settled();
+        finish();
+      };
+      result.then(end, end);
+    } else if (!async) {
+      settled();
+      finish();
+    }
+    return result;
+  };
+  Object.defineProperty(wrapped, '__perfprobeLoader', { value: true });
+  for (const key of ['raw', 'pitch']) if (key in fn) wrapped[key] = fn[key];
+  return wrapped;
+}
+
+/** Instruments the loader objects of one module's loader run. */
+function instrumentLoaderContext(loaderContext, labels, spans) {
+  for (const loader of loaderContext.loaders || []) {
+    if (!loader || !loader.path || String(loader.path).startsWith('builtin:')) continue;
+    const name = loaderName(loader.path);
+    for (const kind of ['normal', 'pitch']) {
+      let current = loader[kind];
+      try {
+        Object.defineProperty(loader, kind, {
+          configurable: true,
+          enumerable: true,
+          get: () => current,
+          set: (fn) => {
+            current = wrapLoaderFn(fn, name, kind, labels, spans);
+          },
+        });
+        if (current) current = wrapLoaderFn(current, name, kind, labels, spans);
+      } catch {
+        // A loader object that refuses accessors keeps working, unlabelled.
+      }
+    }
+  }
+}
+
+module.exports = { instrumentLoaderContext, loaderName };
