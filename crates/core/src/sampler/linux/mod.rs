@@ -138,7 +138,8 @@ struct SamplerRun {
     slots: SlotAllocator,
     tracked: HashMap<i32, Tracked>,
     by_slot: HashMap<usize, i32>,
-    stacks: HashMap<Box<[u64]>, u32>,
+    /// Stack ids by a hash of their frames; the frames themselves live once, in the profile.
+    stacks: HashMap<u64, Vec<u32>>,
     profile: RawProfile,
     last_discovery_ns: u64,
     last_regions_ns: u64,
@@ -350,14 +351,15 @@ impl SamplerRun {
             stats.unwind_cache_busy += u64::from(header.cache_busy);
             stats.unknown_stack_region += u64::from(header.unknown_region);
             profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy);
-            let next_id = stacks.len() as u32;
-            let stack = match stacks.get(frames) {
+            let hash = hash_frames(frames);
+            let candidates = stacks.entry(hash).or_default();
+            let stack = match candidates.iter().find(|&&id| &*profile.stacks[id as usize] == frames) {
                 Some(&id) => id,
                 None => {
-                    let key: Box<[u64]> = frames.into();
-                    profile.stacks.push(key.clone());
-                    stacks.insert(key, next_id);
-                    next_id
+                    let id = profile.stacks.len() as u32;
+                    profile.stacks.push(frames.into());
+                    candidates.push(id);
+                    id
                 }
             };
             profile.samples.push(Sample {
@@ -436,6 +438,13 @@ mod tests {
         assert_eq!(sample_weight(2 * slow, slow), slow);
         assert_eq!(sample_weight(5 * slow, slow), 3 * slow);
     }
+}
+
+fn hash_frames(frames: &[u64]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    frames.hash(&mut h);
+    h.finish()
 }
 
 fn sleep_until(deadline_ns: u64) {
