@@ -118,8 +118,24 @@ export interface Summary {
   threads: ThreadSummary[];
   topFunctionsSelf: SummaryEntry[];
   topFunctionsCumulative: SummaryEntry[];
-  /** Per label key (`phase`, `hook`, `plugin`, `loader`, `binding`, ...), its values by sampled CPU. */
+  /**
+   * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread), `hook`,
+   * `plugin`, `stage`, `loader`, `binding` (the JS thread). See the README's attribution table.
+   */
   labels: Record<string, SummaryEntry[]>;
+  /**
+   * What the plugin measured at each boundary it instruments (empty without the plugin): calls and
+   * wall time of every tap (`kind: 'tap'`, with `hook` and `plugin`), JS loader run
+   * (`kind: 'rust->js'`) and JS->Rust binding call (`kind: 'js->rust'`; async calls timed to their
+   * callback; `folded` counts calls shorter than 100 µs left out of the trace), most wall time first.
+   */
+  attribution: {
+    boundaries?: Array<{ kind: 'tap' | 'js->rust' | 'rust->js'; name?: string; hook?: string; plugin?: string; calls: number; wallMs: number; folded?: number }>;
+    /** Spans beyond the 200k kept per session. */
+    droppedSpans?: number;
+    /** Hooks that could not be instrumented, with the reason. */
+    skippedHooks?: string[];
+  };
   /** Every loaded module: path, build id, and what its symbols allow. */
   modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable' }>;
   /** Time spent after the session, by stage. */
