@@ -70,6 +70,7 @@ describe('start() and stop()', () => {
     const comments = p.profile.comment.map((c) => p.str(c)).join('\n');
     expect(comments).toMatch(/rspack-perfprobe \d+\.\d+\.\d+/);
     expect(comments).toMatch(/frequency 499 Hz/);
+    expect(comments).toContain(`node ${process.versions.node}`);
     expect(comments).toMatch(/module .*perfprobe_fixture\.node symbols=Dwarf build_id=[0-9a-f]+/);
     expect(Number(p.profile.durationNanos)).toBeGreaterThan(0);
     expect(rawSampleCount(result.files.pprof)).toBeGreaterThan(0);

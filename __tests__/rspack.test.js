@@ -56,6 +56,8 @@ describe('Rspack 2.3.2 (stripped release binding), PerfprobePlugin at 999 Hz', (
     expect(p.str(mapping.buildId)).toMatch(/^[0-9a-f]{32,40}$/);
     const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
     expect(summary.modules.find((m) => m.path.endsWith('rspack.linux-x64-gnu.node')).symbols).toBe('stripped');
+    // The comments name the versions, Rspack's among them.
+    expect(p.profile.comment.map((c) => p.str(c)).join('\n')).toMatch(/versions: .*rspack 2\.3\.2/);
   });
 
   test("the pprof's total CPU is the process CPU of the session ±5% (the sampler thread's own CPU aside)", () => {

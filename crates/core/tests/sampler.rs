@@ -210,7 +210,8 @@ fn short_lived_threads_and_many_sessions_leak_nothing() {
     }
     let (fds_after, rss_after) = (open_fds(), rss_kb());
     eprintln!("50 sessions: fds {fds} -> {fds_after}, RSS {rss} -> {rss_after} kB");
-    assert_eq!(fds, fds_after);
+    // Other tests' threads may hold a descriptor or two at either moment; a leak would be one per session.
+    assert!(fds_after <= fds + 2, "open fds grew from {fds} to {fds_after} over 50 sessions");
     assert!(rss_after < rss + 8 * 1024, "RSS grew from {rss} to {rss_after} kB");
 }
 

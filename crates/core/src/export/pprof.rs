@@ -141,8 +141,11 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
 
     // The default view is CPU time, not sample counts (weights differ when the sampler fell behind).
     profile.default_sample_type = strings.get("cpu");
+    let mut versions: Vec<String> = meta.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    versions.sort();
     let mut comments = vec![
         format!("rspack-perfprobe {}", meta.probe_version),
+        format!("versions: {}", versions.join(", ")),
         format!("frequency {} Hz (per thread CPU-second), signal {}", raw.frequency, raw.signal),
         format!(
             "samples {}, dropped {} (store full), leaf-only {} (unwinder busy) + {} (unknown stack), truncated {}, lost in flight {}",

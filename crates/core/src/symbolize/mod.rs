@@ -81,24 +81,27 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
 
     let mut index: HashMap<u64, u32> = HashMap::new();
     let mut addresses: Vec<u64> = Vec::new();
-    let stacks: Vec<Vec<u32>> = raw
-        .stacks
-        .iter()
-        .map(|stack| {
-            stack
-                .iter()
-                .enumerate()
-                .map(|(i, &a)| {
-                    let a = lookup_address(i, a);
-                    *index.entry(a).or_insert_with(|| {
-                        addresses.push(a);
-                        addresses.len() as u32 - 1
-                    })
+    // Location lists for the stacks samples end in (nodes that are only inner frames get none).
+    let mut stacks: Vec<Vec<u32>> = vec![Vec::new(); raw.stacks.node_count()];
+    for sample in &raw.samples {
+        let slot = &mut stacks[sample.stack as usize];
+        if !slot.is_empty() {
+            continue;
+        }
+        *slot = raw
+            .stacks
+            .frames(sample.stack)
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let a = lookup_address(i, a);
+                *index.entry(a).or_insert_with(|| {
+                    addresses.push(a);
+                    addresses.len() as u32 - 1
                 })
-                .collect()
-        })
-        .collect();
-
+            })
+            .collect();
+    }
     let mut by_module: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
     for (i, &a) in addresses.iter().enumerate() {
         by_module.entry(module_of(a)).or_default().push(i);

@@ -4,7 +4,7 @@
 //! [`crate::unwind::walk`] (preallocated cache, bounded reads), copies two label-set ids, and
 //! publishes one record of the preallocated [`Store`]. No allocation, no lock, no TLS, errno kept.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use super::threads::{MAX_THREADS, SLOTS};
 use crate::labels;
@@ -15,6 +15,8 @@ use crate::unwind::{self, StartRegs};
 pub static RECORDING: AtomicBool = AtomicBool::new(false);
 /// This process's pid: only signals we queued ourselves are samples.
 pub static PID: AtomicI32 = AtomicI32::new(0);
+/// Time spent inside the handler, all threads: the probe's cost in the threads it samples.
+pub static HANDLER_NS: AtomicU64 = AtomicU64::new(0);
 
 /// The value a sample signal carries: slot index in the top 16 bits, weight in ns below.
 pub const WEIGHT_BITS: u32 = 48;
@@ -45,7 +47,9 @@ unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
     }
     let slot = &SLOTS[slot_index];
     if RECORDING.load(Ordering::Acquire) {
+        let started = crate::util::monotonic_ns();
         record(slot_index, value & WEIGHT_MASK, slot, context);
+        HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
     }
     slot.delivered.fetch_add(1, Ordering::Release);
 }

@@ -20,7 +20,7 @@ use crate::sampler::{Sampler, SamplerConfig, StartError};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
-use handler::{encode_value, PID, RECORDING};
+use handler::{encode_value, HANDLER_NS, PID, RECORDING};
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
@@ -29,8 +29,13 @@ pub use handler::on_signal;
 pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 /// How often the thread list is re-read at most (threads that live shorter may be missed whole).
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
-/// How often stack regions are re-read when no thread appeared.
-const REGIONS_INTERVAL_NS: u64 = 100_000_000;
+/// How often stack regions are re-read when no thread appeared (reading /proc/self/maps of a large
+/// build costs ~1 ms; stacks mapped in between are still walked, through checked reads).
+const REGIONS_INTERVAL_NS: u64 = 1_000_000_000;
+/// An idle thread's CPU clock is read less and less often, down to once every this many ticks: most
+/// of a node process's threads sleep, and a clock read is a syscall. CPU it uses meanwhile is still
+/// carried by its next sample's weight.
+const MAX_IDLE_SKIP_TICKS: u64 = 16;
 /// Thread start times are in clock ticks (10 ms): a thread that started within one tick of the
 /// session's start counts as born during it.
 const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
@@ -126,6 +131,9 @@ struct Tracked {
     pending_ns: u64,
     /// Index into the profile's thread list.
     info: usize,
+    /// Consecutive reads that found no new CPU, and the tick of the next read.
+    idle_reads: u64,
+    next_read_tick: u64,
 }
 
 /// The sampler thread's state for one session.
@@ -138,13 +146,12 @@ struct SamplerRun {
     slots: SlotAllocator,
     tracked: HashMap<i32, Tracked>,
     by_slot: HashMap<usize, i32>,
-    /// Stack ids by a hash of their frames; the frames themselves live once, in the profile.
-    stacks: HashMap<u64, Vec<u32>>,
     profile: RawProfile,
     last_discovery_ns: u64,
     last_regions_ns: u64,
     start_process_cpu_ns: u64,
     start_boottime_ns: u64,
+    ticks: u64,
 }
 
 impl SamplerRun {
@@ -169,16 +176,17 @@ impl SamplerRun {
             slots: SlotAllocator::default(),
             tracked: HashMap::new(),
             by_slot: HashMap::new(),
-            stacks: HashMap::new(),
             profile,
             last_discovery_ns: 0,
             last_regions_ns: now,
             start_process_cpu_ns: process_cpu_ns(),
             start_boottime_ns: clock_ns(libc::CLOCK_BOOTTIME).unwrap_or(0),
+            ticks: 0,
         }
     }
 
     fn run(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
+        HANDLER_NS.store(0, Ordering::Relaxed);
         RECORDING.store(true, Ordering::Release);
         let mut deadline = monotonic_ns();
         while !stop.load(Ordering::Acquire) {
@@ -275,7 +283,7 @@ impl SamplerRun {
                 leaf_only_samples: 0,
             });
             let info = self.profile.threads.len() - 1;
-            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info });
+            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0 });
             self.by_slot.insert(slot, tid);
             appeared = true;
         }
@@ -298,12 +306,19 @@ impl SamplerRun {
     /// Signals every thread that used at least one period of CPU since its last sample.
     fn signal_busy_threads(&mut self, now: u64) {
         let mut gone = Vec::new();
+        self.ticks += 1;
+        let tick = self.ticks;
         for t in self.tracked.values_mut() {
+            if tick < t.next_read_tick {
+                continue;
+            }
             let Some(cpu) = clock_ns(t.clock) else {
                 gone.push(t.tid);
                 continue;
             };
             let delta = cpu.saturating_sub(t.last_cpu_ns);
+            t.idle_reads = if delta == 0 { t.idle_reads + 1 } else { 0 };
+            t.next_read_tick = tick + 1 + t.idle_reads.min(MAX_IDLE_SKIP_TICKS - 1);
             t.last_cpu_ns = cpu;
             let info = &mut self.profile.threads[t.info];
             info.cpu_ns += delta;
@@ -341,7 +356,7 @@ impl SamplerRun {
     }
 
     fn drain(&mut self) {
-        let SamplerRun { by_slot, tracked, stacks, profile, .. } = self;
+        let SamplerRun { by_slot, tracked, profile, .. } = self;
         Store::global().drain(|header, frames| {
             let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get(tid)) else {
                 return;
@@ -351,17 +366,7 @@ impl SamplerRun {
             stats.unwind_cache_busy += u64::from(header.cache_busy);
             stats.unknown_stack_region += u64::from(header.unknown_region);
             profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy);
-            let hash = hash_frames(frames);
-            let candidates = stacks.entry(hash).or_default();
-            let stack = match candidates.iter().find(|&&id| &*profile.stacks[id as usize] == frames) {
-                Some(&id) => id,
-                None => {
-                    let id = profile.stacks.len() as u32;
-                    profile.stacks.push(frames.into());
-                    candidates.push(id);
-                    id
-                }
-            };
+            let stack = profile.stacks.intern(frames);
             profile.samples.push(Sample {
                 thread: t.info as u32,
                 time_ns: header.time_ns,
@@ -403,7 +408,9 @@ impl SamplerRun {
         self.profile.end_ns = now;
         self.profile.process_cpu_ns = process_cpu_ns().saturating_sub(self.start_process_cpu_ns);
         self.profile.stats.sampler_cpu_ns = thread_cpu_ns();
+        self.profile.stats.handler_ns = HANDLER_NS.load(Ordering::Relaxed);
         self.profile.modules = unwind::known_modules();
+        self.profile.stacks.seal();
         std::mem::take(&mut self.profile)
     }
 }
@@ -438,13 +445,6 @@ mod tests {
         assert_eq!(sample_weight(2 * slow, slow), slow);
         assert_eq!(sample_weight(5 * slow, slow), 3 * slow);
     }
-}
-
-fn hash_frames(frames: &[u64]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    frames.hash(&mut h);
-    h.finish()
 }
 
 fn sleep_until(deadline_ns: u64) {
