@@ -152,3 +152,66 @@ describe('loaders', () => {
     expect(b.wallMs).toBeGreaterThan(N * LOADER_BURN_MS * 0.9);
   });
 });
+
+describe('MultiCompiler and watch mode', () => {
+  test('two named configs: one profile, samples labelled with each compiler', () => {
+    const app = workload('react', 300, path.join(tmpDir('multi-app'), 'react-300'));
+    const out = tmpDir('multi');
+    const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'multi-build.js'), app, out], { env: { PERFPROBE_WORKLOAD_MINIMIZE: '0' } });
+    expect(r.status).toBe(0);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(1);
+    const mp = readPprof(path.join(dirs[0], 'profile.pb.gz'));
+    const compilers = new Set(mp.profile.sample.map((s) => mp.labels(s).compiler).filter(Boolean));
+    expect([...compilers].sort()).toEqual(['legacy', 'web']);
+  });
+
+  test('3 builds in watch mode: 3 profiles, each with only its own build\'s spans', () => {
+    const small = workload('js-plugins', 50, path.join(tmpDir('watch-labels-app'), 'js-plugins-50'));
+    const out = tmpDir('watch-labels');
+    const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
+      env: {
+        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
+        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+        PERFPROBE_WORKLOAD_MINIMIZE: '0',
+        PERFPROBE_PLUGIN_BURN_MS: '50',
+      },
+    });
+    expect(r.status).toBe(0);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(3);
+    for (const d of dirs) {
+      const s = JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8'));
+      const processAssets = s.attribution.boundaries.find((b) => b.hook === 'compilation.processAssets' && b.plugin === 'WorkPlugin');
+      expect(processAssets.calls).toBe(1);
+      expect(s.labels.plugin.map((e) => e.name)).toContain('WorkPlugin');
+    }
+  });
+
+  test("with RSPACK_PROFILE=OVERVIEW (Rspack's TraceHookPlugin-style tracing) labels still work", () => {
+    const app = workload('js-plugins', 1000);
+    const out = tmpDir('attr-overview');
+    const r = run(process.execPath, [BUILD_APP, app], {
+      env: {
+        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
+        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+        PERFPROBE_PLUGIN_BURN_MS: '100',
+        PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+        PERFPROBE_WORKLOAD_MINIMIZE: '0',
+        RSPACK_PROFILE: 'OVERVIEW',
+        RSPACK_TRACE_OUTPUT: path.join(out, 'rspack-trace.log'),
+      },
+    });
+    expect(r.status).toBe(0);
+    expect(fs.statSync(path.join(out, 'rspack-trace.log')).size).toBeGreaterThan(0);
+    const [d] = profileDirs(out).filter((x) => !x.endsWith('.log'));
+    const op = readPprof(path.join(d, 'profile.pb.gz'));
+    let ns = 0;
+    for (const s of op.profile.sample) {
+      const l = op.labels(s);
+      if (l.plugin === 'WorkPlugin' && l.hook === 'compilation.processAssets') ns += op.cpu(s);
+    }
+    expect(ns / 1e6).toBeGreaterThan(85);
+    expect(ns / 1e6).toBeLessThan(115);
+  });
+});

@@ -35,32 +35,46 @@ class PerfprobePlugin {
     }
     const contributor = { contribute: () => (spans ? spans.take() : { traceEvents: [], attribution: {} }) };
 
+    // A session the plugin starts belongs to every PerfprobePlugin in the process (a MultiCompiler
+    // has one per compiler): `pluginBuilds` holds the compilers building, and the last to finish
+    // writes the profile. A session started otherwise (register, the CLI, the API) is only joined.
     const begin = () => {
       if (this.session) return;
-      const running = current();
-      if (running) {
-        // Someone else's session (register, the CLI): attach our labels and spans to it.
-        running.addContributor(contributor);
+      let session = current();
+      if (session && !session.pluginBuilds) {
+        session.addContributor(contributor);
         return;
       }
-      try {
-        this.session = startSession({ ...this.options, quiet: true });
-        if (!this.session.running) {
-          say('warn', 'profiling is off for this build: the sampler could not start');
-          this.session = null;
+      if (!session) {
+        try {
+          session = startSession({ ...this.options, quiet: true });
+        } catch (e) {
+          say('warn', `profiling is off for this build: ${e.message}`);
           return;
         }
+        if (!session.running) {
+          say('warn', 'profiling is off for this build: the sampler could not start');
+          return;
+        }
+        session.pluginBuilds = new Set();
         if (spans) spans.reset();
-        this.session.addContributor(contributor);
-      } catch (e) {
-        say('warn', `profiling is off for this build: ${e.message}`);
-        this.session = null;
       }
+      session.addContributor(contributor);
+      session.pluginBuilds.add(compiler);
+      this.session = session;
+    };
+
+    /** Leaves the session; returns it if this was the last build in it (the caller writes it). */
+    const leave = () => {
+      const session = this.session;
+      this.session = null;
+      if (!session) return null;
+      session.pluginBuilds.delete(compiler);
+      return session.pluginBuilds.size === 0 && session.running ? session : null;
     };
 
     const finish = async (extra) => {
-      const session = this.session;
-      this.session = null;
+      const session = leave();
       if (!session) return;
       try {
         const result = await session.stop({ ...extra, versions: rspackVersion ? { rspack: rspackVersion } : {} });
@@ -81,8 +95,7 @@ class PerfprobePlugin {
     });
     compiler.hooks.failed.tap(PLUGIN_NAME, (error) => {
       // No promise hook here: stop synchronously so the folder exists before rspack reports.
-      const session = this.session;
-      this.session = null;
+      const session = leave();
       if (!session) return;
       try {
         const result = session.stopSync({ partialReason: `the build failed: ${error && error.message}` });
