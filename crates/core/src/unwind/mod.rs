@@ -269,7 +269,7 @@ mod tests {
         assert!(r2.depth >= 5, "only {} frames through checked reads", r2.depth);
         // walk_here, nested_a, this test, the test harness, std's thread start...
         assert!(r.depth >= 5, "only {} frames", r.depth);
-        let caller = nested_a as usize as u64;
+        let caller = nested_a as *const () as usize as u64;
         assert!(
             frames[1..r.depth].iter().any(|&ra| ra > caller && ra < caller + 256),
             "nested_a's return address not found in {:x?}",

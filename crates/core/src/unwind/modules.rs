@@ -189,7 +189,7 @@ mod tests {
             .iter()
             .find(|m| m.info.path == exe.to_string_lossy())
             .expect("the test executable is a loaded module");
-        let here = finds_the_test_binary_with_unwind_info_and_build_id as usize as u64;
+        let here = finds_the_test_binary_with_unwind_info_and_build_id as *const () as usize as u64;
         assert!(me.info.start <= here && here < me.info.limit);
         assert!(modules.iter().any(|m| m.info.path.contains("libc")));
         assert!(modules.iter().any(|m| m.info.build_id.is_some()));

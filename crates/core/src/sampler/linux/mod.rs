@@ -402,6 +402,9 @@ impl SamplerRun {
         let tids: Vec<i32> = self.tracked.keys().copied().collect();
         for tid in tids {
             let t = self.tracked.remove(&tid).expect("tracked");
+            // A signal still undelivered now went to a thread that exited after the last discovery.
+            let slot = &SLOTS[t.slot];
+            self.profile.stats.lost_in_flight += slot.sent.load(Ordering::Acquire).saturating_sub(slot.delivered.load(Ordering::Acquire));
             self.by_slot.remove(&t.slot);
             self.slots.release(t.slot);
         }
