@@ -25,9 +25,16 @@ function register() {
 
   let written = false;
   const write = (partialReason) => {
-    if (written) return;
+    // Someone may have stopped it already (the API hands this session to perfprobe.start() callers).
+    if (written || !session.running) return;
     written = true;
-    const result = session.stopSync(partialReason ? { partialReason } : {});
+    let result;
+    try {
+      result = session.stopSync(partialReason ? { partialReason } : {});
+    } catch (e) {
+      if (!options.quiet) process.stderr.write(`[perfprobe] warning: the profile was not written: ${e.message}\n`);
+      return;
+    }
     if (result.dir) {
       if (process.env.PERFPROBE_REPORT_FILE) {
         try {

@@ -36,6 +36,8 @@ const REGIONS_INTERVAL_NS: u64 = 1_000_000_000;
 /// of a node process's threads sleep, and a clock read is a syscall. CPU it uses meanwhile is still
 /// carried by its next sample's weight.
 const MAX_IDLE_SKIP_TICKS: u64 = 16;
+/// Rates up to this tick twice a period (see `SamplerRun::tick_ns`).
+const LOW_RATE_HZ: u32 = 250;
 /// Thread start times are in clock ticks (10 ms): a thread that started within one tick of the
 /// session's start counts as born during it.
 const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
@@ -143,6 +145,9 @@ struct SamplerRun {
     pid: i32,
     own_tid: i32,
     period_ns: u64,
+    /// How often the sampler wakes: a thread gets at most one signal a tick, so a late tick costs
+    /// a busy thread a sample. At low rates, ticking twice a period makes that up for nearly free.
+    tick_ns: u64,
     slots: SlotAllocator,
     tracked: HashMap<i32, Tracked>,
     by_slot: HashMap<usize, i32>,
@@ -157,6 +162,7 @@ struct SamplerRun {
 impl SamplerRun {
     fn new(config: SamplerConfig, signal: i32) -> SamplerRun {
         let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
+        let tick_ns = if config.frequency <= LOW_RATE_HZ { period_ns / 2 } else { period_ns };
         let now = monotonic_ns();
         let profile = RawProfile {
             frequency: config.frequency,
@@ -173,6 +179,7 @@ impl SamplerRun {
             pid,
             own_tid,
             period_ns,
+            tick_ns,
             slots: SlotAllocator::default(),
             tracked: HashMap::new(),
             by_slot: HashMap::new(),
@@ -193,11 +200,11 @@ impl SamplerRun {
             let now = monotonic_ns();
             if now >= deadline {
                 self.tick(now);
-                deadline += self.period_ns;
+                deadline += self.tick_ns;
                 if deadline < now {
                     // Fell behind (the machine was overloaded): skip the missed ticks, the CPU
                     // they stand for is still carried by the next signals' weights.
-                    deadline = now + self.period_ns;
+                    deadline = now + self.tick_ns;
                 }
                 if self.bound_reached() {
                     finished.store(true, Ordering::Release);
