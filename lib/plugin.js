@@ -114,4 +114,4 @@ function describe(result) {
   return `profile written to ${result.dir} (${s.samples || 0} samples over ${s.durationMs || 0} ms${fidelity})`;
 }
 
-module.exports = { PerfprobePlugin, describeResult: describe };
+module.exports = { PerfprobePlugin };
