@@ -67,6 +67,10 @@ describe('Rspack 2.3.2 (stripped release binding), PerfprobePlugin at 999 Hz', (
     const watched = summary.processCpuMs * 1e6 - summary.stats.samplerCpuNs;
     expect(total / watched).toBeGreaterThan(0.95);
     expect(total / watched).toBeLessThan(1.05);
+    // node's frames are named in every executable segment of the binary (it has three).
+    const jsMainFrames = p.profile.sample.filter((s) => p.labels(s).thread_role === 'js-main').flatMap((s) => p.frames(s));
+    expect(jsMainFrames.filter((f) => f.name.startsWith('[unknown]')).length / jsMainFrames.length).toBeLessThan(0.2);
+    expect(jsMainFrames.some((f) => /^(v8|node)::/.test(f.name))).toBe(true);
     // Every thread role of an Rspack process shows up.
     const roles = new Set(p.profile.sample.map((s) => p.labels(s).thread_role));
     expect([...roles]).toEqual(expect.arrayContaining(['js-main', 'tokio', 'rayon']));
@@ -118,6 +122,32 @@ describe('register.js through the CLI wrapper', () => {
     expect(dirs).toHaveLength(1);
     expect(path.basename(dirs[0])).toMatch(/^cli-/);
     expectProfileFolder(dirs[0]);
+  });
+});
+
+describe('mixed JS + native stacks (--mixed)', () => {
+  test("the JS thread's native samples show JS functions (perf map) between node/V8 frames", () => {
+    const out = tmpDir('mixed');
+    const r = run(process.execPath, [CLI, '--mixed', '--out', out, '--frequency', '999', '--', process.execPath, BUILD_APP, app], {
+      env: { PERFPROBE_WORKLOAD_MINIMIZE: '0' },
+    });
+    expect(r.status).toBe(0);
+    const [dir] = profileDirs(out);
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    let frames = 0;
+    let unknown = 0;
+    let mixed = 0;
+    for (const s of p.profile.sample) {
+      if (p.labels(s).thread_role !== 'js-main') continue;
+      const names = p.frames(s).map((f) => f.name);
+      frames += names.length;
+      unknown += names.filter((n) => n.startsWith('[unknown]')).length;
+      const js = names.findIndex((n) => /^JS:.*@rspack\/core/.test(n));
+      // A JS frame with node's or V8's C++ both below (callees) and above (callers) it.
+      if (js > 0 && names.slice(0, js).some((n) => /^(v8|node)::/.test(n)) && names.slice(js).some((n) => /^(v8|node)::/.test(n))) mixed++;
+    }
+    expect(mixed).toBeGreaterThan(10);
+    expect(unknown / frames).toBeLessThan(0.05);
   });
 });
 

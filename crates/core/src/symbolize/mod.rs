@@ -110,10 +110,12 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
         addresses.iter().map(|&address| Location { address, module: None, frames: Vec::new() }).collect();
     let mut statuses = vec![SymbolStatus::Unreadable; modules.len()];
     let perf_map = perfmap::PerfMap::load_for_pid(std::process::id());
+    // A file with several executable segments (node has three) is opened once.
+    let mut opened: HashMap<String, elf::ModuleSymbolizer> = HashMap::new();
     for (module, members) in by_module {
         match module {
             Some(m) => {
-                let symbols = elf::ModuleSymbolizer::open(&modules[m]);
+                let symbols = opened.entry(modules[m].path.clone()).or_insert_with(|| elf::ModuleSymbolizer::open(&modules[m]));
                 statuses[m] = symbols.status();
                 if modules[m].build_id.is_none() {
                     modules[m].build_id = symbols.fallback_id.clone();

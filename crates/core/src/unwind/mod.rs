@@ -92,11 +92,11 @@ pub fn refresh_modules() -> bool {
     state.loads_seen = loads;
     let mut added = false;
     for loaded in modules::loaded_modules() {
-        if state.modules.iter().any(|m| m.start == loaded.info.start) {
+        if state.modules.iter().any(|m| m.start == loaded.segments[0].start) {
             continue;
         }
         state.unwinder.add_module(loaded.unwind_module);
-        state.modules.push(loaded.info);
+        state.modules.extend(loaded.segments);
         added = true;
     }
     if added {

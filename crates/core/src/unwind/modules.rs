@@ -38,7 +38,8 @@ impl Deref for MemSlice {
 }
 
 pub struct LoadedModule {
-    pub info: ModuleInfo,
+    /// One entry per executable segment (node has three: a large-pages stub, .text, another stub).
+    pub segments: Vec<ModuleInfo>,
     pub unwind_module: Module<MemSlice>,
 }
 
@@ -81,7 +82,10 @@ pub fn loaded_modules() -> Vec<LoadedModule> {
 }
 
 fn module_from_entry(entry: RawEntry) -> Option<LoadedModule> {
-    let exec = entry.phdrs.iter().find(|p| p.p_type == libc::PT_LOAD && p.p_flags & libc::PF_X != 0)?;
+    let execs: Vec<&libc::Elf64_Phdr> =
+        entry.phdrs.iter().filter(|p| p.p_type == libc::PT_LOAD && p.p_flags & libc::PF_X != 0).collect();
+    // The largest executable segment holds .text: framehop reads its bytes for prologue analysis.
+    let exec = *execs.iter().max_by_key(|p| p.p_memsz)?;
     let path = if entry.name.is_empty() {
         // The main program: the loader gives it no name.
         std::fs::read_link("/proc/self/exe").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
@@ -121,18 +125,23 @@ fn module_from_entry(entry: RawEntry) -> Option<LoadedModule> {
         .filter(|p| p.p_type == libc::PT_NOTE)
         .find_map(|p| build_id_from_notes(&mem(p.p_vaddr, p.p_memsz)));
 
-    let start = bias.wrapping_add(exec.p_vaddr);
-    let limit = start + exec.p_memsz;
-    let info = ModuleInfo {
-        path: path.clone(),
-        base_avma: bias,
-        start,
-        limit,
-        file_offset: exec.p_offset,
-        build_id: build_id.map(|b| hex(&b)),
-    };
+    let build_id = build_id.map(|b| hex(&b));
+    let segments: Vec<ModuleInfo> = execs
+        .iter()
+        .map(|p| ModuleInfo {
+            path: path.clone(),
+            base_avma: bias,
+            start: bias.wrapping_add(p.p_vaddr),
+            limit: bias.wrapping_add(p.p_vaddr + p.p_memsz),
+            file_offset: p.p_offset,
+            build_id: build_id.clone(),
+        })
+        .collect();
+    // framehop wants one address range per module: it spans every executable segment.
+    let start = segments.iter().map(|m| m.start).min()?;
+    let limit = segments.iter().map(|m| m.limit).max()?;
     let unwind_module = Module::new(path, start..limit, bias, section_info);
-    Some(LoadedModule { info, unwind_module })
+    Some(LoadedModule { segments, unwind_module })
 }
 
 /// Decodes `eh_frame_ptr` from an `.eh_frame_hdr` (LSB spec): version 1, then the pointer's
@@ -187,12 +196,12 @@ mod tests {
         let exe = std::fs::read_link("/proc/self/exe").unwrap();
         let me = modules
             .iter()
-            .find(|m| m.info.path == exe.to_string_lossy())
+            .find(|m| m.segments[0].path == exe.to_string_lossy())
             .expect("the test executable is a loaded module");
         let here = finds_the_test_binary_with_unwind_info_and_build_id as *const () as usize as u64;
-        assert!(me.info.start <= here && here < me.info.limit);
-        assert!(modules.iter().any(|m| m.info.path.contains("libc")));
-        assert!(modules.iter().any(|m| m.info.build_id.is_some()));
+        assert!(me.segments.iter().any(|m| m.start <= here && here < m.limit));
+        assert!(modules.iter().any(|m| m.segments[0].path.contains("libc")));
+        assert!(modules.iter().any(|m| m.segments[0].build_id.is_some()));
     }
 
     #[test]
