@@ -28,6 +28,9 @@ beforeAll(() => {
   });
   expect(r.status).toBe(0);
   expect(r.stderr).not.toMatch(/labels .* are off/);
+  // The short report after the build, through Rspack's infrastructure logger.
+  expect(r.stderr + r.stdout).toMatch(/top plugins: .*WorkPlugin \d+ ms/);
+  expect(r.stderr + r.stdout).toMatch(/top phases: .*make/);
   [dir] = profileDirs(out);
   p = readPprof(path.join(dir, 'profile.pb.gz'));
   summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
@@ -164,6 +167,20 @@ describe('MultiCompiler and watch mode', () => {
     const mp = readPprof(path.join(dirs[0], 'profile.pb.gz'));
     const compilers = new Set(mp.profile.sample.map((s) => mp.labels(s).compiler).filter(Boolean));
     expect([...compilers].sort()).toEqual(['legacy', 'web']);
+  });
+
+  test('PERFPROBE_QUIET=1 silences the report', () => {
+    const small = workload('react', 50, path.join(tmpDir('quiet-app'), 'react-50'));
+    const r = run(process.execPath, [BUILD_APP, small], {
+      env: {
+        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
+        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: tmpDir('quiet') }),
+        PERFPROBE_WORKLOAD_MINIMIZE: '0',
+        PERFPROBE_QUIET: '1',
+      },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr + r.stdout).not.toMatch(/PerfprobePlugin/);
   });
 
   test('3 builds in watch mode: 3 profiles, each with only its own build\'s spans', () => {

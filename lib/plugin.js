@@ -7,6 +7,7 @@
 const { normalizeOptions } = require('./options');
 const { startSession, current } = require('./session');
 const attribution = require('./attribution');
+const { consoleSummary } = require('./console-summary');
 
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
@@ -80,7 +81,7 @@ class PerfprobePlugin {
         const result = await session.stop({ ...extra, versions: rspackVersion ? { rspack: rspackVersion } : {} });
         this.results.push(result);
         for (const w of result.warnings) say('warn', w);
-        if (result.dir) say('info', describe(result));
+        if (result.dir) say('info', consoleSummary(result));
       } catch (e) {
         say('warn', `could not write the profile: ${e.message}`);
       }
@@ -106,12 +107,6 @@ class PerfprobePlugin {
     });
     compiler.hooks.shutdown.tapPromise(PLUGIN_NAME, () => finish({ partialReason: 'the compiler closed before the build finished' }));
   }
-}
-
-function describe(result) {
-  const s = result.summary || {};
-  const fidelity = typeof s.fidelity === 'number' ? `, fidelity ${s.fidelity}` : '';
-  return `profile written to ${result.dir} (${s.samples || 0} samples over ${s.durationMs || 0} ms${fidelity})`;
 }
 
 module.exports = { PerfprobePlugin };
