@@ -13,6 +13,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { buildCdylib } = require('../scripts/build');
 
 const ROOT = path.join(__dirname, '..');
 const NODE = process.execPath;
@@ -71,14 +72,9 @@ function parseArgs(argv) {
   return { ...opts, ids };
 }
 
-/** The bench-only pprof-rs addon: cargo is a no-op when nothing changed; copy + rename installs it. */
+/** The bench-only pprof-rs addon, built and installed like the project's own addons. */
 function buildPprofAddon() {
-  const r = spawnSync('cargo', ['build', '--release', '--quiet', '-p', 'perfprobe-bench-pprof'], { cwd: ROOT, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('cargo build -p perfprobe-bench-pprof failed');
-  const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
-  const tmp = `${PPROF_ADDON}.${process.pid}.tmp`;
-  fs.copyFileSync(path.join(targetDir, 'release', 'libperfprobe_bench_pprof.so'), tmp);
-  fs.renameSync(tmp, PPROF_ADDON);
+  buildCdylib({ pkg: 'perfprobe-bench-pprof', crateLib: 'perfprobe_bench_pprof', dest: PPROF_ADDON, quiet: true });
 }
 
 function sizes(dir, names) {

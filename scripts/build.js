@@ -60,7 +60,7 @@ function buildFixture(opts = {}) {
   return buildCdylib({ pkg: 'perfprobe-fixture', crateLib: 'perfprobe_fixture', dest, ...opts });
 }
 
-module.exports = { buildAddon, buildFixture };
+module.exports = { buildCdylib, buildAddon, buildFixture };
 
 if (require.main === module) {
   try {

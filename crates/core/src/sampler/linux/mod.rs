@@ -297,17 +297,20 @@ impl SamplerRun {
         appeared
     }
 
+    /// A thread that exited: its slot is freed, a signal it never handled counted as lost.
     fn forget(&mut self, tid: i32, now: u64) {
-        let Some(t) = self.tracked.remove(&tid) else { return };
-        let slot = &SLOTS[t.slot];
-        if slot.sent.load(Ordering::Acquire) != slot.delivered.load(Ordering::Acquire) {
-            self.profile.stats.lost_in_flight += 1;
-        }
+        let Some(t) = self.untrack(tid) else { return };
         let info = &mut self.profile.threads[t.info];
         info.exited = true;
         info.last_seen_ns = now;
+    }
+
+    fn untrack(&mut self, tid: i32) -> Option<Tracked> {
+        let t = self.tracked.remove(&tid)?;
+        self.profile.stats.lost_in_flight += SLOTS[t.slot].in_flight();
         self.by_slot.remove(&t.slot);
         self.slots.release(t.slot);
+        Some(t)
     }
 
     /// Signals every thread that used at least one period of CPU since its last sample.
@@ -337,12 +340,12 @@ impl SamplerRun {
                 continue;
             }
             let slot = &SLOTS[t.slot];
-            let sent = slot.sent.load(Ordering::Relaxed);
-            if sent != slot.delivered.load(Ordering::Acquire) {
+            if slot.in_flight() > 0 {
                 // The last signal is still queued: let the next one carry this CPU too.
                 continue;
             }
             let weight = sample_weight(t.pending_ns, self.period_ns);
+            let sent = slot.sent.load(Ordering::Relaxed);
             slot.sent.store(sent + 1, Ordering::Relaxed);
             match signal::send(self.pid, t.tid, self.signal, encode_value(t.slot, weight)) {
                 Ok(()) => {
@@ -390,10 +393,7 @@ impl SamplerRun {
         // Let signals already queued land (a handler takes microseconds), then take their records.
         let deadline = monotonic_ns() + 50_000_000;
         while monotonic_ns() < deadline
-            && self.tracked.values().any(|t| {
-                let s = &SLOTS[t.slot];
-                s.sent.load(Ordering::Acquire) != s.delivered.load(Ordering::Acquire)
-            })
+            && self.tracked.values().any(|t| SLOTS[t.slot].in_flight() > 0)
         {
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -408,12 +408,8 @@ impl SamplerRun {
         }
         let tids: Vec<i32> = self.tracked.keys().copied().collect();
         for tid in tids {
-            let t = self.tracked.remove(&tid).expect("tracked");
             // A signal still undelivered now went to a thread that exited after the last discovery.
-            let slot = &SLOTS[t.slot];
-            self.profile.stats.lost_in_flight += slot.sent.load(Ordering::Acquire).saturating_sub(slot.delivered.load(Ordering::Acquire));
-            self.by_slot.remove(&t.slot);
-            self.slots.release(t.slot);
+            self.untrack(tid);
         }
         self.profile.end_ns = now;
         self.profile.process_cpu_ns = process_cpu_ns().saturating_sub(self.start_process_cpu_ns);

@@ -31,6 +31,13 @@ pub static SLOTS: [Slot; MAX_THREADS] = [const {
     }
 }; MAX_THREADS];
 
+impl Slot {
+    /// Signals sent and not yet handled: 0 or 1, since the sampler keeps at most one in flight.
+    pub fn in_flight(&self) -> u64 {
+        self.sent.load(Ordering::Acquire).saturating_sub(self.delivered.load(Ordering::Acquire))
+    }
+}
+
 /// Hands out slot indexes; owned by the sampler thread.
 #[derive(Default)]
 pub struct SlotAllocator {
