@@ -28,13 +28,9 @@ class Spans {
     return { hook, plugin, start: nowNs() };
   }
 
+  /** Ends a tap: counted, and always a trace event. */
   end(span) {
-    const durNs = nowNs() - span.start;
-    const key = `${span.hook}\u0000${span.plugin}`;
-    const b = this.boundaries.get(key) || { kind: 'tap', hook: span.hook, plugin: span.plugin, calls: 0, wallNs: 0n };
-    b.calls++;
-    b.wallNs += durNs;
-    this.boundaries.set(key, b);
+    const durNs = this.count(`${span.hook}\u0000${span.plugin}`, () => ({ kind: 'tap', hook: span.hook, plugin: span.plugin }), span);
     this.push({ name: span.plugin, cat: 'tap', ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { hook: span.hook } });
   }
 
@@ -44,17 +40,26 @@ class Spans {
    * crossings that would only bloat the trace).
    */
   endBoundary(span, kind, minSpanUs) {
-    const durNs = nowNs() - span.start;
     const key = `${kind}\u0000${span.plugin}`;
-    const b = this.boundaries.get(key) || { kind, name: span.plugin, calls: 0, wallNs: 0n, folded: 0 };
-    b.calls++;
-    b.wallNs += durNs;
-    this.boundaries.set(key, b);
+    const durNs = this.count(key, () => ({ kind, name: span.plugin, folded: 0 }), span);
     if (Number(durNs) >= minSpanUs * 1000) {
       this.push({ name: span.plugin, cat: span.hook, ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { kind } });
     } else {
-      b.folded++;
+      this.boundaries.get(key).folded++;
     }
+  }
+
+  /** Adds one call and its wall time to the boundary `key` (created by `init`); returns the duration. */
+  count(key, init, span) {
+    const durNs = nowNs() - span.start;
+    let b = this.boundaries.get(key);
+    if (!b) {
+      b = { ...init(), calls: 0, wallNs: 0n };
+      this.boundaries.set(key, b);
+    }
+    b.calls++;
+    b.wallNs += durNs;
+    return durNs;
   }
 
   /** A phase span on the process row (phases are process-wide). */
