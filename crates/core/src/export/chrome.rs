@@ -3,7 +3,7 @@
 //! Perfetto and speedscope), per-thread CPU counters, and the spans the JS side recorded.
 //! Timestamps are monotonic microseconds, the clock of `process.hrtime` and V8's profiler.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
@@ -20,17 +20,20 @@ const COUNTER_BUCKET_NS: u64 = 100_000_000;
 pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serde_json::Result<Vec<u8>> {
     let pid = std::process::id();
     let mut events: Vec<Box<RawValue>> = Vec::new();
-    events.push(to_raw_value(&json!({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": "rspack (perfprobe)"}}))?);
+    events.push(to_raw_value(&metadata(pid, 0, "process_name", json!({"name": "rspack (perfprobe)"})))?);
     let mut by_thread: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, s) in raw.samples.iter().enumerate() {
         by_thread.entry(s.thread).or_default().push(i);
     }
     for (t, info) in raw.threads.iter().enumerate() {
         let role = sym.roles[t];
-        events.push(to_raw_value(&json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": info.tid,
-            "args": {"name": format!("{} ({})", info.name, role.as_str())}}))?);
-        events.push(to_raw_value(&json!({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": info.tid,
-            "args": {"sort_index": role as u32 * 100_000 + t as u32}}))?);
+        events.push(to_raw_value(&metadata(pid, info.tid, "thread_name", json!({"name": format!("{} ({})", info.name, role.as_str())})))?);
+        events.push(to_raw_value(&metadata(pid, info.tid, "thread_sort_index", json!({"sort_index": role as u32 * 100_000 + t as u32})))?);
+    }
+    for (tid, name) in span_rows(raw, extra_events) {
+        events.push(to_raw_value(&metadata(pid, tid, "thread_name", json!({"name": name})))?);
+        // Above every sampled thread: the phases row is the build's outline.
+        events.push(to_raw_value(&metadata(pid, tid, "thread_sort_index", json!({"sort_index": -1})))?);
     }
     let mut threads: Vec<_> = by_thread.into_iter().collect();
     threads.sort_by_key(|(t, _)| *t);
@@ -51,6 +54,30 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serd
         "displayTimeUnit": "ms",
         "otherData": {"producer": "rspack-perfprobe", "frequency": raw.frequency},
     }))
+}
+
+/// A metadata event. `cat` and `ts` are what Chrome itself writes: speedscope recognizes a trace
+/// as Chrome's by the first event having `cat`, and sorts all events by `ts` before reading them.
+fn metadata(pid: u32, tid: i32, name: &str, args: Value) -> Value {
+    json!({"ph": "M", "cat": "__metadata", "name": name, "pid": pid, "tid": tid, "ts": 0, "args": args})
+}
+
+/// Rows that only spans use (the phases on tid 0): a viewer shows an unnamed row as a bare number.
+/// Named after the categories of their spans.
+fn span_rows(raw: &RawProfile, extra_events: &[Value]) -> BTreeMap<i32, String> {
+    let mut rows: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
+    for e in extra_events {
+        let Some(tid) = e.get("tid").and_then(Value::as_i64).and_then(|t| i32::try_from(t).ok()) else { continue };
+        if raw.threads.iter().any(|t| t.tid == tid) {
+            continue;
+        }
+        let cats = rows.entry(tid).or_default();
+        let cat = e.get("cat").and_then(Value::as_str).unwrap_or("spans");
+        if !cats.contains(&cat) {
+            cats.push(cat);
+        }
+    }
+    rows.into_iter().map(|(tid, cats)| (tid, cats.join(", "))).collect()
 }
 
 #[derive(Serialize)]
@@ -106,8 +133,11 @@ fn profile_events(raw: &RawProfile, sym: &Symbolized, thread: u32, samples: &[us
             }
         }
         sample_nodes.push(node);
-        deltas.push(((s.time_ns.saturating_sub(last_ns)) / 1000) as i64);
-        last_ns = s.time_ns;
+        // Differences of whole microseconds since the start, not whole microseconds of each
+        // difference: viewers place samples by the running sum, which would otherwise fall behind
+        // by up to 1 µs per sample (0.2 ms on a 2 s build's JS thread) and drift off the spans.
+        deltas.push((s.time_ns.max(last_ns) / 1000 - last_ns / 1000) as i64);
+        last_ns = s.time_ns.max(last_ns);
     }
     let cat = "disabled-by-default-v8.cpu_profiler";
     let id = format!("{id:#x}");
@@ -134,6 +164,8 @@ fn profile_events(raw: &RawProfile, sym: &Symbolized, thread: u32, samples: &[us
     struct ChunkData<'a> {
         cpu_profile: CpuProfile<'a>,
         time_deltas: Vec<i64>,
+        /// As V8 writes in its last chunk; without it speedscope takes the profile to end at 0.
+        end_time: f64,
     }
     #[derive(Serialize)]
     struct CpuProfile<'a> {
@@ -148,7 +180,7 @@ fn profile_events(raw: &RawProfile, sym: &Symbolized, thread: u32, samples: &[us
         pid,
         tid,
         ts: us(last_ns),
-        args: ChunkArgs { data: ChunkData { cpu_profile: CpuProfile { nodes, samples: sample_nodes }, time_deltas: deltas } },
+        args: ChunkArgs { data: ChunkData { cpu_profile: CpuProfile { nodes, samples: sample_nodes }, time_deltas: deltas, end_time: us(last_ns) } },
     };
     Ok((profile, to_raw_value(&chunk)?))
 }
@@ -171,4 +203,77 @@ fn cpu_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
             json!({"ph": "C", "name": "thread CPU %", "pid": pid, "tid": 0, "ts": us(raw.start_ns + b * COUNTER_BUCKET_NS), "args": args})
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Sample, ThreadInfo, ThreadRole};
+    use crate::symbolize::symbolize;
+
+    fn thread(tid: i32, name: &str, role: ThreadRole) -> ThreadInfo {
+        ThreadInfo { tid, name: name.into(), role, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 }
+    }
+
+    /// Two threads; samples 1.000999 ms apart, so every gap has a sub-microsecond remainder.
+    fn profile(samples_per_thread: u64) -> RawProfile {
+        let mut raw = RawProfile { frequency: 999, start_ns: 5_000_000_500, ..Default::default() };
+        raw.threads = vec![thread(7, "node", ThreadRole::JsMain), thread(8, "tokio-0", ThreadRole::Tokio)];
+        let stack = raw.stacks.intern(&[0x1234, 0x5678]);
+        for thread in 0..2 {
+            for k in 1..=samples_per_thread {
+                raw.samples.push(Sample { thread, time_ns: raw.start_ns + k * 1_000_999, weight_ns: 1_000_000, thread_labels: 0, process_labels: 0, stack });
+            }
+        }
+        raw.end_ns = raw.start_ns + (samples_per_thread + 1) * 1_000_999;
+        raw
+    }
+
+    fn events(raw: &RawProfile, extra: &[Value]) -> Vec<Value> {
+        let trace: Value = serde_json::from_slice(&build(raw, &symbolize(raw), extra).unwrap()).unwrap();
+        trace["traceEvents"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn time_deltas_add_up_to_each_sample_time() {
+        let raw = profile(2000);
+        let events = events(&raw, &[]);
+        let chunks: Vec<&Value> = events.iter().filter(|e| e["name"] == "ProfileChunk").collect();
+        assert_eq!(chunks.len(), 2);
+        for chunk in chunks {
+            let data = &chunk["args"]["data"];
+            let sum: i64 = data["timeDeltas"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).sum();
+            let last = us(raw.samples.last().unwrap().time_ns);
+            // Truncating each 1000.999 µs gap would put the last sample 2000 * 0.999 µs early.
+            assert!((us(raw.start_ns) + sum as f64 - last).abs() < 1.0, "sum of deltas {sum} drifts from {last}");
+            assert_eq!(data["endTime"].as_f64(), Some(last));
+        }
+    }
+
+    #[test]
+    fn speedscope_and_chrome_read_the_metadata() {
+        let events = events(&profile(3), &[]);
+        // speedscope's sniffing looks at the first event only.
+        for key in ["pid", "tid", "ph", "cat"] {
+            assert!(events[0].get(key).is_some(), "first event lacks {key}: {}", events[0]);
+        }
+        assert!(events.iter().filter(|e| e["ph"] == "M").all(|e| e["ts"] == 0 && e["cat"] == "__metadata"));
+        let names: Vec<&str> = events.iter().filter(|e| e["name"] == "thread_name").map(|e| e["args"]["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["node (js-main)", "tokio-0 (tokio)"]);
+    }
+
+    #[test]
+    fn rows_that_only_spans_use_are_named() {
+        let pid = std::process::id();
+        let extra = [
+            json!({"ph": "X", "cat": "phase", "name": "make", "ts": 1.0, "dur": 2.0, "pid": pid, "tid": 0}),
+            json!({"ph": "X", "cat": "tap", "name": "P", "ts": 1.5, "dur": 0.5, "pid": pid, "tid": 7}),
+        ];
+        let events = events(&profile(3), &extra);
+        let named = |tid: i64| events.iter().filter(|e| e["name"] == "thread_name" && e["tid"] == tid).count();
+        assert_eq!(named(0), 1, "the phases row needs a name");
+        assert_eq!(named(7), 1, "a sampled thread is named once, not again for its spans");
+        let phases = events.iter().find(|e| e["name"] == "thread_name" && e["tid"] == 0).unwrap();
+        assert_eq!(phases["args"]["name"], "phase");
+    }
 }
