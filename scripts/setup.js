@@ -2,8 +2,9 @@
 'use strict';
 // Everything a fresh clone needs, idempotent and quick the second time:
 //   node scripts/setup.js          npm packages + the native addon (what `npm run demo` needs)
-//   node scripts/setup.js --test   also the test fixture addon, Go (for `go tool pprof`) and the
-//                                  pinned Rspack 2.2.7 with its debug (symbolized) binding
+//   node scripts/setup.js --test   also the test fixture addon, Go (for `go tool pprof`), Chromium
+//                                  (speedscope opens trace.json in it) and the pinned Rspack 2.2.7
+//                                  with its debug (symbolized) binding
 // Debian packages are installed with apt-get when running as root; otherwise the missing
 // command is named with the package to install.
 
@@ -15,6 +16,7 @@ const ROOT = path.join(__dirname, '..');
 const WORK = path.join(ROOT, '.work');
 const DEBUG_RSPACK_DIR = path.join(WORK, 'rspack-debug');
 const DEBUG_RSPACK_VERSION = '2.2.7';
+const CHROMIUM = '/usr/bin/chromium';
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...opts });
@@ -40,8 +42,9 @@ function npmPackages() {
 }
 
 let aptUpdated = false;
+/** Installs Debian `pkg` unless `command` (a name on PATH, or an absolute path) is there. */
 function aptInstall(command, pkg) {
-  if (has(command)) return;
+  if (path.isAbsolute(command) ? fs.existsSync(command) : has(command)) return;
   if (typeof process.getuid !== 'function' || process.getuid() !== 0 || !has('apt-get')) {
     throw new Error(`\`${command}\` is needed by the tests: install the Debian package \`${pkg}\` (or its equivalent)`);
   }
@@ -81,10 +84,13 @@ function main() {
   if (!forTests) return;
   step('test fixture addon', () => buildFixture({ quiet: true }));
   step('go (go tool pprof)', () => aptInstall('go', 'golang-go'));
+  // viewer.test.js opens trace.json in speedscope through playwright-core, which drives this
+  // browser rather than downloading its own.
+  step('chromium (trace viewer test)', () => aptInstall(CHROMIUM, 'chromium'));
   step(`rspack ${DEBUG_RSPACK_VERSION} + debug binding`, debugRspack);
 }
 
-module.exports = { DEBUG_RSPACK_DIR };
+module.exports = { DEBUG_RSPACK_DIR, CHROMIUM };
 
 if (require.main === module) {
   try {
