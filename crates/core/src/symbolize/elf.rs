@@ -2,6 +2,8 @@
 //! not swallow every address after it) and, where present, DWARF lines and inline frames through
 //! addr2line. Addresses are looked up as stated in the file (SVMA = runtime address - load bias).
 
+use std::cell::{Cell, RefCell};
+
 use memmap2::Mmap;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -17,11 +19,40 @@ pub struct ModuleSymbolizer {
     /// (start, end, raw name), sorted by start; demangled when hit (most symbols never are).
     symbols: Vec<(u64, u64, String)>,
     dwarf: Option<addr2line::Loader>,
+    /// Set when a reader panicked on this file's DWARF: lookups go on with the symbol table only.
+    dwarf_failed: Cell<bool>,
+    warning: RefCell<Option<String>>,
 }
 
 impl ModuleSymbolizer {
+    /// Reads the module's symbols and DWARF. Never panics: a file damaged so that a reader
+    /// (object, gimli, addr2line) panics on it reads as [`SymbolStatus::Unreadable`], with a
+    /// [`warning`](Self::warning) naming the file and the panic.
     pub fn open(module: &ModuleInfo) -> ModuleSymbolizer {
-        let mut me = ModuleSymbolizer { module: module.clone(), status: SymbolStatus::Unreadable, fallback_id: None, symbols: Vec::new(), dwarf: None };
+        match catch_quietly(|| ModuleSymbolizer::open_unguarded(module)) {
+            Ok(me) => me,
+            Err(panic) => {
+                let me = ModuleSymbolizer::empty(module);
+                me.warn(format!("{}: unreadable, its frames stay unnamed (the ELF reader failed: {panic})", module.path));
+                me
+            }
+        }
+    }
+
+    fn empty(module: &ModuleInfo) -> ModuleSymbolizer {
+        ModuleSymbolizer {
+            module: module.clone(),
+            status: SymbolStatus::Unreadable,
+            fallback_id: None,
+            symbols: Vec::new(),
+            dwarf: None,
+            dwarf_failed: Cell::new(false),
+            warning: RefCell::new(None),
+        }
+    }
+
+    fn open_unguarded(module: &ModuleInfo) -> ModuleSymbolizer {
+        let mut me = ModuleSymbolizer::empty(module);
         let Some(map) = map_file(&module.path) else { return me };
         let Ok(file) = object::File::parse(&*map) else { return me };
         me.status = status_of_object(&file);
@@ -39,12 +70,38 @@ impl ModuleSymbolizer {
         self.status
     }
 
-    /// The frames of `address` (a runtime address), innermost first; never empty.
+    /// What went wrong reading the file, if it was damaged beyond what the readers handle.
+    pub fn warning(&self) -> Option<String> {
+        self.warning.borrow().clone()
+    }
+
+    fn warn(&self, message: String) {
+        self.warning.borrow_mut().get_or_insert(message);
+    }
+
+    /// The frames of `address` (a runtime address), innermost first; never empty, never panics:
+    /// if the DWARF reader panics, this and later lookups use the symbol table alone.
     pub fn frames(&self, address: u64) -> Vec<Frame> {
+        if self.dwarf.is_some() && !self.dwarf_failed.get() {
+            match catch_quietly(|| self.frames_unguarded(address, true)) {
+                Ok(frames) => return frames,
+                Err(panic) => {
+                    self.dwarf_failed.set(true);
+                    self.warn(format!(
+                        "{}: DWARF unreadable at {address:#x}, its frames have no lines from here on (the DWARF reader failed: {panic})",
+                        self.module.path
+                    ));
+                }
+            }
+        }
+        self.frames_unguarded(address, false)
+    }
+
+    fn frames_unguarded(&self, address: u64, use_dwarf: bool) -> Vec<Frame> {
         let svma = address.wrapping_sub(self.module.base_avma);
         let symbol = self.symbol(svma).map(demangle);
         let mut frames = Vec::new();
-        if let Some(dwarf) = &self.dwarf {
+        if let Some(dwarf) = self.dwarf.as_ref().filter(|_| use_dwarf) {
             if let Ok(mut iter) = dwarf.find_frames(svma) {
                 while let Ok(Some(f)) = iter.next() {
                     let function = f
@@ -99,11 +156,70 @@ fn status_of_object(file: &object::File) -> SymbolStatus {
     }
 }
 
-/// How much a module on disk can tell without symbolizing anything, and its fallback id.
-pub fn status_of(path: &str) -> (SymbolStatus, Option<String>) {
-    map_file(path)
-        .and_then(|m| object::File::parse(&*m).ok().map(|f| (status_of_object(&f), text_hash_id(&f))))
-        .unwrap_or((SymbolStatus::Unreadable, None))
+/// What a module on disk can tell without symbolizing anything.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskStatus {
+    pub status: SymbolStatus,
+    /// Breakpad's id (see [`text_hash_id`]), for a module without a GNU build-id.
+    pub fallback_id: Option<String>,
+    /// Set when the file was damaged so that the reader panicked (the status is then unreadable).
+    pub warning: Option<String>,
+}
+
+/// How much a module on disk can tell without symbolizing anything, and its fallback id; never
+/// panics (see [`ModuleSymbolizer::open`]).
+pub fn status_of(path: &str) -> DiskStatus {
+    let read = || {
+        map_file(path)
+            .and_then(|m| object::File::parse(&*m).ok().map(|f| (status_of_object(&f), text_hash_id(&f))))
+            .unwrap_or((SymbolStatus::Unreadable, None))
+    };
+    match catch_quietly(read) {
+        Ok((status, fallback_id)) => DiskStatus { status, fallback_id, warning: None },
+        Err(panic) => DiskStatus {
+            status: SymbolStatus::Unreadable,
+            fallback_id: None,
+            warning: Some(format!("{path}: unreadable (the ELF reader failed: {panic})")),
+        },
+    }
+}
+
+/// Runs a reader over a file that may be damaged in any way, turning a panic into its message.
+///
+/// The decision: the ELF/DWARF readers are dependencies (object, gimli, addr2line) whose handling
+/// of every corrupt input we cannot prove (our fuzzing found none that panics), and a panic here
+/// would reach the user's build through the Node-API boundary. So the module boundary catches it
+/// and the module degrades to unreadable, with a warning. The panic's message goes into that
+/// warning instead of the default hook's stderr output. With `panic = "abort"` nothing can be
+/// caught; the crate is built with unwinding. Not for the signal handler, which never panics.
+fn catch_quietly<T>(read: impl FnOnce() -> T) -> Result<T, String> {
+    thread_local! {
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+        static MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.try_with(Cell::get).unwrap_or(false) {
+                let _ = MESSAGE.try_with(|m| *m.borrow_mut() = Some(info.to_string().replace('\n', " ")));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    let was_quiet = QUIET.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    QUIET.with(|q| q.set(was_quiet));
+    result.map_err(|payload| {
+        MESSAGE.with(|m| m.borrow_mut().take()).unwrap_or_else(|| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string())
+        })
+    })
 }
 
 /// An identifier for an ELF file that has no GNU build-id (Rspack's npm binding has none): Breakpad's
@@ -123,11 +239,26 @@ fn function_symbols(file: &object::File) -> Vec<(u64, u64, String)> {
         .symbols()
         .chain(file.dynamic_symbols())
         .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.address() > 0)
-        .filter_map(|s| Some((s.address(), s.address() + s.size(), s.name().ok()?)))
+        .filter_map(|s| Some((s.address(), s.address().checked_add(s.size())?, s.name().ok()?)))
         .filter(|(_, _, name)| !name.is_empty())
         .map(|(start, end, name)| (start, end, name.to_string()))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     out.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_panic_becomes_a_message_and_later_panics_still_report() {
+        let caught = catch_quietly(|| -> u32 { panic!("bad abbreviation {}", 7) });
+        assert!(caught.as_ref().unwrap_err().contains("bad abbreviation 7"), "{caught:?}");
+        assert_eq!(catch_quietly(|| 5), Ok(5));
+        // Outside the guard, the previous hook runs again: a real bug still shows as usual.
+        let outside = std::thread::spawn(|| panic!("not quiet")).join();
+        assert!(outside.is_err());
+    }
 }

@@ -67,6 +67,9 @@ pub struct Symbolized {
 /// The address to look up for frame `index` of a stack: return addresses point after the call,
 /// and the call instruction is what belongs to the caller's line.
 pub fn lookup_address(index: usize, address: u64) -> u64 {
+    /// Why the file read as unreadable or lost its lines (a damaged file the readers choked on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     if index == 0 { address } else { address.saturating_sub(1) }
 }
 
@@ -139,24 +142,31 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     // Modules nobody sampled still report their status, so a user sees which ones are stripped.
     for (m, status) in statuses.iter_mut().enumerate() {
         if *status == SymbolStatus::Unreadable {
-            let (on_disk, fallback_id) = elf::status_of(&modules[m].path);
-            *status = on_disk;
+            let on_disk = elf::status_of(&modules[m].path);
+            *status = on_disk.status;
             if modules[m].build_id.is_none() {
-                modules[m].build_id = fallback_id;
+                modules[m].build_id = on_disk.fallback_id;
             }
         }
     }
     for loc in &mut locations {
         for f in &mut loc.frames {
             f.short = display::short_name(&f.function);
+    let mut warnings: Vec<Option<String>> = modules.iter().map(|m| opened.get(&m.path).and_then(|s| s.warning())).collect();
         }
     }
     let roles = settle_roles(raw, &stacks, &locations);
     Symbolized {
         locations,
         stacks,
-        modules: modules.into_iter().zip(statuses).map(|(module, symbols)| ModuleSymbols { module, symbols }).collect(),
+        modules: modules
+            .into_iter()
+            .zip(statuses)
+            .zip(warnings)
+            .map(|((module, symbols), warning)| ModuleSymbols { module, symbols, warning })
+            .collect(),
         roles,
+            warnings[m] = warnings[m].take().or(on_disk.warning);
     }
 }
 

@@ -8,8 +8,17 @@ pub struct PerfMap {
 
 impl PerfMap {
     pub fn load_for_pid(pid: u32) -> Option<PerfMap> {
-        let text = std::fs::read_to_string(format!("/tmp/perf-{pid}.map")).ok()?;
-        Some(PerfMap::parse(&text))
+        PerfMap::load(std::path::Path::new(&format!("/tmp/perf-{pid}.map")))
+    }
+
+    pub fn load(path: &std::path::Path) -> Option<PerfMap> {
+        Some(PerfMap::parse_bytes(&std::fs::read(path).ok()?))
+    }
+
+    /// Parses the file's bytes. Not UTF-8 strict: V8 may be cut off mid-character at the end of the
+    /// file, and one bad name must not cost every other line.
+    pub fn parse_bytes(bytes: &[u8]) -> PerfMap {
+        PerfMap::parse(&String::from_utf8_lossy(bytes))
     }
 
     /// Parses a map, skipping malformed lines instead of failing: the file is written while V8
@@ -31,6 +40,15 @@ impl PerfMap {
         // Stable sort keeps file order among equal starts; lookups take the last one.
         entries.sort_by_key(|e| e.0);
         PerfMap { entries }
+    }
+
+    /// How many lines were kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub fn lookup(&self, address: u64) -> Option<&str> {
