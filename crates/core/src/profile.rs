@@ -49,7 +49,8 @@ pub struct ThreadInfo {
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
     pub exited: bool,
-    /// Samples kept with their leaf frame only: the stack pointer lay outside every known stack.
+    /// Samples kept with their leaf frame only: the stack pointer lay outside every known stack,
+    /// or the thread was too close to the end of its stack for a walk.
     pub leaf_only_samples: u64,
 }
 
@@ -103,6 +104,9 @@ pub struct SamplerStats {
     pub truncated_stacks: u64,
     /// Stacks whose stack pointer lay in no known stack region: kept with the leaf frame only.
     pub unknown_stack_region: u64,
+    /// Samples of threads within 32 KiB of their stack's end (a walk needs ~19 KiB of the
+    /// interrupted stack): kept with the leaf frame only, so the thread is not pushed into its guard page.
+    pub near_stack_limit: u64,
     /// Signals whose sample never arrived (thread exited first); their weight is lost.
     pub lost_in_flight: u64,
     /// CPU time the sampler thread itself used: the probe's direct cost.

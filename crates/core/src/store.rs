@@ -35,6 +35,8 @@ pub struct RecordHeader {
     pub truncated: bool,
     pub cache_busy: bool,
     pub unknown_region: bool,
+    /// Kept with the leaf frame only: the thread had too little stack left for a walk.
+    pub low_stack: bool,
 }
 
 struct Record {

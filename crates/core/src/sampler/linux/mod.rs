@@ -375,7 +375,8 @@ impl SamplerRun {
             stats.truncated_stacks += u64::from(header.truncated);
             stats.unwind_cache_busy += u64::from(header.cache_busy);
             stats.unknown_stack_region += u64::from(header.unknown_region);
-            profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy);
+            stats.near_stack_limit += u64::from(header.low_stack);
+            profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy || header.low_stack);
             let stack = profile.stacks.intern(frames);
             profile.samples.push(Sample {
                 thread: t.info as u32,
