@@ -144,3 +144,15 @@ pub fn intern_labels(pairs: Vec<Vec<String>>) -> Result<u32> {
 pub fn native_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
+
+/// `perfprobe diff`: reads two `profile.pb.gz` files, writes their differential flame graph to
+/// `outPath` and returns both profiles' CPU by label and by leaf function (`DiffReport` as JSON).
+/// For the CLI, not part of the public API. A damaged profile throws; an unwritable `outPath`
+/// comes back as `svgError` so the tables still print.
+#[napi(catch_unwind)]
+pub fn diff_profiles(base_pprof: String, new_pprof: String, out_path: String, title: String) -> Result<serde_json::Value> {
+    use std::path::Path;
+    let report = perfprobe_core::export::diff::diff_files(Path::new(&base_pprof), Path::new(&new_pprof), Path::new(&out_path), &title)
+        .map_err(Error::from_reason)?;
+    serde_json::to_value(report).map_err(|e| Error::from_reason(e.to_string()))
+}

@@ -22,20 +22,35 @@ pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role:
     let mut weights: HashMap<String, u64> = HashMap::new();
     for ((stack, thread_role, process_labels, thread_labels), weight_ns) in by_key {
         let labels = merged(label_sets, process_labels, thread_labels);
-        let mut line = String::new();
-        for key in ["phase", "plugin"] {
-            if let Some((_, v)) = labels.iter().find(|(k, _)| *k == key) {
-                line.push_str(&format!("[{key} {}];", clean(v)));
-            }
-        }
-        line.push_str(&format!("[{}]", thread_role.as_str()));
-        for f in sym.frames_root_first(stack) {
-            line.push(';');
-            line.push_str(&clean(&f.short));
-        }
-        *weights.entry(line).or_default() += weight_ns / 1000;
+        let line = stack_line(&labels, thread_role.as_str(), sym.frames_root_first(stack).map(|f| f.short.as_str()));
+        *weights.entry(line).or_default() += weight_ns;
     }
-    let mut lines: Vec<String> = weights.into_iter().filter(|(_, w)| *w > 0).map(|(l, w)| format!("{l} {w}")).collect();
+    lines_us(weights)
+}
+
+/// One folded stack without its weight: `[phase X];[plugin Y]` where labelled, `[role]`, then the
+/// frames. Shared with `perfprobe diff`, which folds pprof files the same way so its picture lines
+/// up with each profile's own `flamegraph.svg`.
+pub fn stack_line<'a>(labels: &[(&str, &str)], role: &str, frames_root_first: impl Iterator<Item = &'a str>) -> String {
+    let mut line = String::new();
+    for key in ["phase", "plugin"] {
+        if let Some((_, v)) = labels.iter().find(|(k, _)| *k == key) {
+            line.push_str(&format!("[{key} {}];", clean(v)));
+        }
+    }
+    line.push_str(&format!("[{role}]"));
+    for f in frames_root_first {
+        line.push(';');
+        line.push_str(&clean(f));
+    }
+    line
+}
+
+/// Sorted folded lines weighted in CPU microseconds, summed before rounding (nanoseconds would only
+/// add three digits to every tooltip); stacks under a microsecond in all are left out.
+pub fn lines_us(weights_ns: HashMap<String, u64>) -> Vec<String> {
+    let mut lines: Vec<String> =
+        weights_ns.into_iter().map(|(l, ns)| (l, ns / 1000)).filter(|(_, w)| *w > 0).map(|(l, w)| format!("{l} {w}")).collect();
     lines.sort();
     lines
 }
@@ -46,6 +61,11 @@ fn clean(name: &str) -> String {
 }
 
 pub fn render(title: &str, lines: &[String]) -> Result<Vec<u8>, String> {
+    render_with(&mut options(title), lines, "[no samples] 1")
+}
+
+/// The options both pictures share.
+pub fn options(title: &str) -> inferno::flamegraph::Options<'static> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_string();
     options.count_name = "µs CPU".to_string();
@@ -53,13 +73,18 @@ pub fn render(title: &str, lines: &[String]) -> Result<Vec<u8>, String> {
     // Frames narrower than half a pixel are invisible anyway; dropping them keeps the SVG of a
     // large build to a few MB.
     options.min_width = 0.5;
+    options
+}
+
+/// inferno refuses empty input; an empty profile still gets a valid (empty) picture, drawn from
+/// `empty` (a folded line in the caller's format).
+pub fn render_with(options: &mut inferno::flamegraph::Options<'_>, lines: &[String], empty: &str) -> Result<Vec<u8>, String> {
     let mut svg = Vec::new();
-    if lines.is_empty() {
-        // inferno refuses empty input; an empty profile still gets a valid (empty) picture.
-        let empty = ["[no samples] 1".to_string()];
-        inferno::flamegraph::from_lines(&mut options, empty.iter().map(String::as_str), &mut svg).map_err(|e| e.to_string())?;
+    let result = if lines.is_empty() {
+        inferno::flamegraph::from_lines(options, [empty], &mut svg)
     } else {
-        inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg).map_err(|e| e.to_string())?;
-    }
+        inferno::flamegraph::from_lines(options, lines.iter().map(String::as_str), &mut svg)
+    };
+    result.map_err(|e| e.to_string())?;
     Ok(svg)
 }
