@@ -34,6 +34,15 @@ export interface PerfprobeOptions {
   maxSamples?: number;
   /** Print nothing (warnings included). Default false; `PERFPROBE_QUIET=1` has the same effect. */
   quiet?: boolean;
+  /**
+   * Run V8's CPU profiler (node:inspector, in this process) on the JS thread to name the JS frames of
+   * its native samples. Default true; `PERFPROBE_JS_PROFILER=0` turns it off. V8 samples every
+   * max(1 ms, 1/(4 x frequency)); its samples never add CPU time: each native sample of the JS
+   * thread keeps its weight, and the JS part of its stack (JIT code, V8 builtins) is replaced by the
+   * stack of the V8 sample nearest in time (within two V8 intervals). `(garbage collector)` and
+   * `(program)` replace it the same way. See `Summary.jsProfiler` for how many samples got JS names.
+   */
+  jsProfiler?: boolean;
 }
 
 /** The files of one profile folder (null: not written, see `warnings`). */
@@ -118,6 +127,29 @@ export interface Summary {
   threads: ThreadSummary[];
   topFunctionsSelf: SummaryEntry[];
   topFunctionsCumulative: SummaryEntry[];
+  /**
+   * JS functions (V8's names, `name file:line`), by the CPU of samples whose innermost JS frame they
+   * are (their own code and the native code they called: a binding call, GC), and cumulative.
+   */
+  topJsFunctionsSelf: SummaryEntry[];
+  topJsFunctionsCumulative: SummaryEntry[];
+  /** How V8's JS stacks joined the JS thread's native samples; null when `jsProfiler` was off. */
+  jsProfiler: {
+    v8Samples: number;
+    v8IntervalUs: number;
+    /** Native samples of the JS thread ... */
+    jsThreadSamples: number;
+    /** ... whose JS part got V8's stack, */
+    grafted: number;
+    /** ... that ran no JS (event loop, node C++), */
+    nativeOnly: number;
+    /** ... with no V8 sample within two intervals, or V8 idle at that moment (stack kept native), */
+    unmatched: number;
+    /** ... already named by a perf map (`perfprobe --mixed`). */
+    perfMapNamed: number;
+    /** Why there are no JS stacks, when V8's profile could not be read. */
+    error: string | null;
+  } | null;
   /**
    * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread), `hook`,
    * `plugin`, `stage`, `loader`, `binding` (the JS thread). See the README's attribution table.

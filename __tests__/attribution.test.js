@@ -149,6 +149,17 @@ describe('loaders', () => {
     expect(ns / 1e6).toBeLessThan(expected * 1.15);
   });
 
+  test("labels and JS stacks join on one timeline: the loader's samples show its JS function", () => {
+    let labelled = 0;
+    let named = 0;
+    for (const s of lp.profile.sample) {
+      if (!String(lp.labels(s).loader || '').endsWith('loaders/work-loader.js')) continue;
+      labelled += lp.cpu(s);
+      if (lp.frames(s).some((f) => f.name === 'workLoader' && f.file.endsWith('work-loader.js'))) named += lp.cpu(s);
+    }
+    expect(named / labelled).toBeGreaterThan(0.9);
+  });
+
   test('one loader call per module is counted, with its wall time', () => {
     const b = ls.attribution.boundaries.find((x) => x.kind === 'rust->js' && x.name.endsWith('work-loader.js (normal)'));
     expect(b.calls).toBe(N);

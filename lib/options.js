@@ -14,6 +14,7 @@ const SPEC = {
   signal: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v > 0 && v < 128), accepted: 'a real-time signal number (SIGRTMIN..SIGRTMAX), or unset to pick a free one' },
   maxSamples: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1), accepted: 'a positive integer, or unset for no bound' },
   quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
+  jsProfiler: { default: true, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
 };
 
 function describe(value) {
@@ -67,6 +68,12 @@ function optionsFromEnv(env = process.env) {
     options.frequency = n;
   }
   if (env.PERFPROBE_SIGNAL) options.signal = Number(env.PERFPROBE_SIGNAL);
+  if (env.PERFPROBE_JS_PROFILER) {
+    if (!['0', '1'].includes(env.PERFPROBE_JS_PROFILER)) {
+      throw new TypeError(`PERFPROBE_JS_PROFILER is ${JSON.stringify(env.PERFPROBE_JS_PROFILER)}; accepted: 0 or 1`);
+    }
+    options.jsProfiler = env.PERFPROBE_JS_PROFILER === '1';
+  }
   return normalizeOptions(options, 'rspack-perfprobe (PERFPROBE_* environment)');
 }
 

@@ -6,6 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const { loadNative } = require('./native');
+const { startV8Profiler } = require('./v8-profile');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 const PROBE_VERSION = require('../package.json').version;
@@ -59,6 +60,7 @@ class Session {
     this.options = options;
     this.startedAt = new Date();
     this.native = nativeSession;
+    this.v8 = nativeSession && options.jsProfiler ? startV8Profiler(options.frequency, warn) : null;
     this.warn = warn;
     this.stopped = false;
     this.contributors = new Set();
@@ -96,6 +98,7 @@ class Session {
     } catch (e) {
       const message = `cannot create a profile folder under ${this.options.outDir}: ${e.code || ''} ${e.message}`.trim();
       this.warn(message);
+      this.v8?.stop();
       try {
         this.native.cancel();
       } catch {}
@@ -126,12 +129,18 @@ class Session {
       partialReason: extra.partialReason || (this.native.finished ? 'maxSamples reached' : undefined),
       traceEvents,
       attribution,
+      jsProfile: this.v8?.stop() ?? undefined,
     };
   }
 
   _result(dir, written) {
     const warnings = written.errors || [];
     for (const w of warnings) this.warn(`could not write ${w}`);
+    const jsError = written.summary_json?.jsProfiler?.error;
+    if (jsError) {
+      warnings.push(`JS stacks are missing: ${jsError}`);
+      this.warn(`JS stacks are missing: ${jsError}`);
+    }
     return {
       dir,
       files: { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null },

@@ -74,7 +74,7 @@ fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
 
 fn stop_and_write(session: Session, dir: &str, meta: &ExportMeta) -> Written {
     let raw = session.stop();
-    write_profile(std::path::Path::new(dir), &raw, meta)
+    write_profile(std::path::Path::new(dir), raw, meta)
 }
 
 fn to_json(written: Written) -> serde_json::Value {

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod export;
+pub mod js;
 pub mod labels;
 pub mod profile;
 pub mod sampler;

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::profile::RawProfile;
-use crate::symbolize::symbolize;
+use crate::js::{self, GraftStats, V8Profile};
+use crate::profile::{RawProfile, ThreadRole};
+use crate::symbolize::{symbolize, Symbolized};
 use crate::util::{monotonic_ns, write_atomic};
 
 /// What the caller knows that the sampler does not: names, versions, spans.
@@ -32,6 +33,9 @@ pub struct ExportMeta {
     pub trace_events: Vec<serde_json::Value>,
     /// Figures the JS side measured (per-boundary calls and wall time), passed into the summary.
     pub attribution: serde_json::Value,
+    /// V8's CPU profile of the JS thread as JSON (`{ intervalUs, profile }`), if it ran: its stacks
+    /// name the JS part of the JS thread's native samples (see [`crate::js::graft`]).
+    pub js_profile: Option<String>,
 }
 
 /// Paths of the files written.
@@ -48,11 +52,13 @@ pub struct Written {
 
 /// Symbolizes `raw` and writes `profile.pb.gz`, `trace.json`, `flamegraph.svg` and `summary.json`
 /// into `dir` (which must exist).
-pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written {
+pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Written {
     let started = monotonic_ns();
     let mut timings = summary::PostProcessing::default();
-    let sym = symbolize(raw);
+    let mut sym = symbolize(&raw);
+    let js_stacks = meta.js_profile.as_deref().map(|json| graft_js_stacks(json, &mut raw, &mut sym));
     timings.symbolize_ms = since_ms(started);
+    let raw = &raw;
     let label_sets = crate::labels::snapshot();
     let title = format!("{} — CPU, all threads", if meta.name.is_empty() { "perfprobe" } else { &meta.name });
     // The three encodings are independent: build them side by side (post-processing time is what a
@@ -83,11 +89,19 @@ pub fn write_profile(dir: &Path, raw: &RawProfile, meta: &ExportMeta) -> Written
     written.trace = put("trace.json", trace);
     written.flamegraph = put("flamegraph.svg", flame);
     timings.total_ms = since_ms(started);
-    let summary = summary::build(raw, &sym, &label_sets, meta, timings, started);
+    let summary = summary::build(raw, &sym, &label_sets, meta, js_stacks, timings, started);
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     written.summary = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;
     written
+}
+
+/// Names the JS part of the JS thread's samples with V8's stacks; an unreadable V8 profile only
+/// costs the JS names.
+fn graft_js_stacks(json: &str, raw: &mut RawProfile, sym: &mut Symbolized) -> Result<GraftStats, String> {
+    let v8 = V8Profile::parse(json)?;
+    let roles = sym.roles.clone();
+    Ok(js::graft(&mut raw.samples, |t| roles.get(t as usize) == Some(&ThreadRole::JsMain), sym, &v8))
 }
 
 fn since_ms(start_ns: u64) -> f64 {

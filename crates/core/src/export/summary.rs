@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
 use crate::profile::{RawProfile, SamplerStats};
-use crate::symbolize::{ModuleSymbols, Symbolized};
+use crate::js::GraftStats;
+use crate::symbolize::{ModuleSymbols, Origin, Symbolized};
 
 /// Entries kept in each "top" list.
 const TOP: usize = 30;
@@ -33,6 +34,12 @@ pub struct Summary {
     pub threads: Vec<ThreadSummary>,
     pub top_functions_self: Vec<Entry>,
     pub top_functions_cumulative: Vec<Entry>,
+    /// JS functions (from V8's profile) by the CPU of samples whose innermost JS frame they are
+    /// (their own code and the native code they called), and by the CPU of samples they are on.
+    pub top_js_functions_self: Vec<Entry>,
+    pub top_js_functions_cumulative: Vec<Entry>,
+    /// How V8's JS stacks joined the JS thread's native samples, or why they could not.
+    pub js_profiler: Option<JsProfilerSummary>,
     /// For each label key (phase, hook, plugin, loader, binding, ...), its values by sampled CPU.
     pub labels: HashMap<String, Vec<Entry>>,
     /// What the JS side measured at each boundary it instruments (calls, wall time), as it sent it.
@@ -40,6 +47,14 @@ pub struct Summary {
     pub modules: Vec<ModuleSymbols>,
     /// Time spent after the session stopped, by stage (the probe's own cost beside sampling).
     pub post_processing: PostProcessing,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsProfilerSummary {
+    #[serde(flatten)]
+    pub stats: GraftStats,
+    pub error: Option<String>,
 }
 
 #[derive(Serialize, Default, Clone, Copy)]
@@ -99,35 +114,58 @@ fn pct(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
 }
 
-pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta, mut post_processing: PostProcessing, export_started_ns: u64) -> Summary {
+pub fn build(
+    raw: &RawProfile,
+    sym: &Symbolized,
+    label_sets: &[LabelSet],
+    meta: &ExportMeta,
+    js_stacks: Option<Result<GraftStats, String>>,
+    mut post_processing: PostProcessing,
+    export_started_ns: u64,
+) -> Summary {
     let sampled = raw.sampled_cpu_ns();
     let watched_cpu = raw.process_cpu_ns.saturating_sub(raw.stats.sampler_cpu_ns);
     let mut per_thread: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
     let mut self_fn: HashMap<String, (u64, u64)> = HashMap::new();
     let mut cum_fn: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut js_self: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut js_cum: HashMap<String, (u64, u64)> = HashMap::new();
     let mut labels: HashMap<String, HashMap<String, (u64, u64)>> = HashMap::new();
+    let add = |map: &mut HashMap<String, (u64, u64)>, key: &str, weight: u64| {
+        let e = map.entry(key.to_string()).or_default();
+        e.0 += weight;
+        e.1 += 1;
+    };
     for s in &raw.samples {
         let e = &mut per_thread[s.thread as usize];
         e.0 += s.weight_ns;
         e.1 += 1;
         let frames: Vec<&str> = sym.frames_root_first(s.stack).map(|f| f.function.as_str()).collect();
         if let Some(leaf) = frames.last() {
-            let e = self_fn.entry(leaf.to_string()).or_default();
-            e.0 += s.weight_ns;
-            e.1 += 1;
+            add(&mut self_fn, leaf, s.weight_ns);
         }
         let mut seen: Vec<&str> = frames.clone();
         seen.sort_unstable();
         seen.dedup();
         for f in seen {
-            let e = cum_fn.entry(f.to_string()).or_default();
-            e.0 += s.weight_ns;
-            e.1 += 1;
+            add(&mut cum_fn, f, s.weight_ns);
+        }
+        let mut js: Vec<&str> = sym.stacks[s.stack as usize]
+            .iter()
+            .map(|&l| &sym.locations[l as usize])
+            .filter(|l| l.origin == Origin::V8)
+            .filter_map(|l| l.frames.first().map(|f| f.short.as_str()))
+            .collect();
+        if let Some(innermost) = js.first() {
+            add(&mut js_self, innermost, s.weight_ns);
+        }
+        js.sort_unstable();
+        js.dedup();
+        for f in js {
+            add(&mut js_cum, f, s.weight_ns);
         }
         for (k, v) in merged(label_sets, s.process_labels, s.thread_labels) {
-            let e = labels.entry(k.to_string()).or_default().entry(v.to_string()).or_default();
-            e.0 += s.weight_ns;
-            e.1 += 1;
+            add(labels.entry(k.to_string()).or_default(), v, s.weight_ns);
         }
     }
     let threads = raw
@@ -167,6 +205,12 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         threads,
         top_functions_self: top(self_fn, sampled),
         top_functions_cumulative: top(cum_fn, sampled),
+        top_js_functions_self: top(js_self, sampled),
+        top_js_functions_cumulative: top(js_cum, sampled),
+        js_profiler: js_stacks.map(|r| match r {
+            Ok(stats) => JsProfilerSummary { stats, error: None },
+            Err(e) => JsProfilerSummary { stats: GraftStats::default(), error: Some(e) },
+        }),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
         attribution: meta.attribution.clone(),
         modules: sym.modules.clone(),

@@ -23,6 +23,19 @@ pub struct Frame {
     pub line: Option<u32>,
 }
 
+/// Where a location's name came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A loaded module's symbols or DWARF (or `module+0x...` when it has none).
+    Module,
+    /// Code in no module that `/tmp/perf-<pid>.map` names (V8's JIT with `--perf-basic-prof*`).
+    PerfMap,
+    /// Code in no module that nothing names (JIT code without a perf map): `[unknown] 0x...`.
+    Unknown,
+    /// A JS frame V8's CPU profiler reported (no address; see [`crate::js`]).
+    V8,
+}
+
 /// What an address resolved to: its frames (innermost first) and the module it belongs to.
 #[derive(Clone, Debug)]
 pub struct Location {
@@ -30,6 +43,7 @@ pub struct Location {
     pub address: u64,
     /// Index into [`Symbolized::modules`], if the address lies in a module.
     pub module: Option<usize>,
+    pub origin: Origin,
     pub frames: Vec<Frame>,
 }
 
@@ -53,6 +67,9 @@ pub struct ModuleSymbols {
     #[serde(flatten)]
     pub module: ModuleInfo,
     pub symbols: SymbolStatus,
+    /// Why the file read as unreadable or lost its lines (a damaged file the readers choked on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A profile with names: `stacks[i]` lists indexes into `locations`, leaf first.
@@ -67,9 +84,6 @@ pub struct Symbolized {
 /// The address to look up for frame `index` of a stack: return addresses point after the call,
 /// and the call instruction is what belongs to the caller's line.
 pub fn lookup_address(index: usize, address: u64) -> u64 {
-    /// Why the file read as unreadable or lost its lines (a damaged file the readers choked on).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
     if index == 0 { address } else { address.saturating_sub(1) }
 }
 
@@ -110,7 +124,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
         by_module.entry(module_of(a)).or_default().push(i);
     }
     let mut locations: Vec<Location> =
-        addresses.iter().map(|&address| Location { address, module: None, frames: Vec::new() }).collect();
+        addresses.iter().map(|&address| Location { address, module: None, origin: Origin::Module, frames: Vec::new() }).collect();
     let mut statuses = vec![SymbolStatus::Unreadable; modules.len()];
     let perf_map = perfmap::PerfMap::load_for_pid(std::process::id());
     // A file with several executable segments (node has three) is opened once.
@@ -130,15 +144,15 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             }
             None => {
                 for i in members {
-                    locations[i].frames = vec![perf_map
-                        .as_ref()
-                        .and_then(|p| p.lookup(addresses[i]))
-                        .map(|name| Frame { function: name.to_string(), short: String::new(), file: None, line: None })
-                        .unwrap_or_else(|| Frame { function: format!("[unknown] {:#x}", addresses[i]), short: String::new(), file: None, line: None })];
+                    let named = perf_map.as_ref().and_then(|p| p.lookup(addresses[i]));
+                    locations[i].origin = if named.is_some() { Origin::PerfMap } else { Origin::Unknown };
+                    let function = named.map_or_else(|| format!("[unknown] {:#x}", addresses[i]), str::to_string);
+                    locations[i].frames = vec![Frame { function, short: String::new(), file: None, line: None }];
                 }
             }
         }
     }
+    let mut warnings: Vec<Option<String>> = modules.iter().map(|m| opened.get(&m.path).and_then(|s| s.warning())).collect();
     // Modules nobody sampled still report their status, so a user sees which ones are stripped.
     for (m, status) in statuses.iter_mut().enumerate() {
         if *status == SymbolStatus::Unreadable {
@@ -147,12 +161,12 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             if modules[m].build_id.is_none() {
                 modules[m].build_id = on_disk.fallback_id;
             }
+            warnings[m] = warnings[m].take().or(on_disk.warning);
         }
     }
     for loc in &mut locations {
         for f in &mut loc.frames {
             f.short = display::short_name(&f.function);
-    let mut warnings: Vec<Option<String>> = modules.iter().map(|m| opened.get(&m.path).and_then(|s| s.warning())).collect();
         }
     }
     let roles = settle_roles(raw, &stacks, &locations);
@@ -166,7 +180,6 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             .map(|((module, symbols), warning)| ModuleSymbols { module, symbols, warning })
             .collect(),
         roles,
-            warnings[m] = warnings[m].take().or(on_disk.warning);
     }
 }
 

@@ -235,9 +235,12 @@ impl SamplerRun {
             if appeared || now - self.last_regions_ns >= REGIONS_INTERVAL_NS {
                 self.last_regions_ns = now;
                 unwind::regions::refresh();
-                if unwind::refresh_modules() {
-                    self.profile.modules = unwind::known_modules();
-                }
+            }
+            // Every discovery, not with the regions: until a dlopen'ed addon is known its frames
+            // cannot be unwound (a loader's addon loaded mid-build lost 10% of its stacks at 1 s).
+            // Checking costs one dl_iterate_phdr step when nothing was loaded.
+            if unwind::refresh_modules() {
+                self.profile.modules = unwind::known_modules();
             }
         }
         self.signal_busy_threads(now);

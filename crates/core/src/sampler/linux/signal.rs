@@ -60,6 +60,7 @@ pub fn install(requested: Option<i32>) -> Result<i32, StartError> {
         }
     }
     INSTALLED.store(signal, Ordering::Release);
+    crate::unwind::learn_sigreturn_trampoline(signal);
     Ok(signal)
 }
 

@@ -1,0 +1,126 @@
+'use strict';
+// JS stacks from V8's profiler joined into the JS thread's native samples: named JS frames where the
+// native unwinder only saw JIT addresses, the native frames above and below kept, and no CPU counted
+// twice (V8's samples lend names, never weight).
+
+const fs = require('fs');
+const path = require('path');
+const { ROOT, tmpDir, runNode, profileDirs, readPprof, goPprof } = require('./helpers');
+
+const BURNER = path.join(__dirname, 'fixtures', 'burner');
+
+// A JS-only hot loop (outerJs -> innerHot) and a JS function calling the burner's Rust code.
+function script(out, options) {
+  return `
+    const p = require(${JSON.stringify(ROOT)});
+    const f = require(${JSON.stringify(BURNER)});
+    const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, name: 'js', ...${JSON.stringify(options)} });
+    let sink = 0;
+    function innerHot(ms) {
+      const start = process.cpuUsage().user;
+      while (process.cpuUsage().user - start < ms * 1000) for (let i = 0; i < 2000; i++) sink = (sink * 31 + i) | 0;
+    }
+    function outerJs(ms) { innerHot(ms); }
+    function callsNative(ms) { return f.burnJs(ms); }
+    outerJs(400);
+    callsNative(300);
+    s.stop().then((r) => console.log(JSON.stringify({ dir: r.dir, sink })));`;
+}
+
+function profileOf(out) {
+  const [dir] = profileDirs(out);
+  return {
+    dir,
+    pprof: readPprof(path.join(dir, 'profile.pb.gz')),
+    summary: JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')),
+  };
+}
+
+/** CPU ms of the JS thread's samples for which `pick(frames)` holds (frames leaf first). */
+function jsThreadMs({ pprof }, pick) {
+  let ns = 0;
+  for (const s of pprof.profile.sample) {
+    if (pprof.labels(s).thread_role === 'js-main' && pick(pprof.frames(s))) ns += pprof.cpu(s);
+  }
+  return ns / 1e6;
+}
+
+describe('with the JS profiler (default)', () => {
+  let p;
+  beforeAll(() => {
+    const out = tmpDir('js-stacks');
+    const r = runNode(script(out, {}));
+    expect(r.status).toBe(0);
+    p = profileOf(out);
+  });
+
+  test('the JS hot loop is named, under its caller, with its file and line, and weighs its CPU ±15%', () => {
+    const frames = (fs) => fs.map((f) => f.name);
+    const ms = jsThreadMs(p, (fs) => {
+      const names = frames(fs);
+      const inner = names.indexOf('innerHot');
+      return inner >= 0 && names[inner + 1] === 'outerJs';
+    });
+    expect(ms).toBeGreaterThan(400 * 0.85);
+    expect(ms).toBeLessThan(400 * 1.15);
+    const hot = p.pprof.profile.sample.flatMap((s) => p.pprof.frames(s)).find((f) => f.name === 'innerHot');
+    expect(hot.file).toMatch(/\[eval\]|^$/); // runNode evaluates the script: V8 names it [eval]
+  });
+
+  test('a JS function calling Rust: the Rust frames stay above the JS frames V8 named', () => {
+    const ms = jsThreadMs(p, (fs) => {
+      const names = fs.map((f) => f.name);
+      const rust = names.findIndex((n) => n.includes('fixture_js_'));
+      const js = names.indexOf('callsNative');
+      return rust >= 0 && js > rust;
+    });
+    expect(ms).toBeGreaterThan(300 * 0.85);
+    expect(ms).toBeLessThan(300 * 1.15);
+  });
+
+  test('nothing is counted twice: the JS thread sampled CPU matches its CPU clock', () => {
+    const main = p.summary.threads.find((t) => t.role === 'js-main');
+    expect(main.sampledCpuMs).toBeLessThan(main.cpuMs * 1.1);
+    expect(main.sampledCpuMs).toBeGreaterThan(main.cpuMs * 0.85);
+  });
+
+  test('the summary says how the stacks joined and lists JS functions', () => {
+    const j = p.summary.jsProfiler;
+    expect(j.error).toBeNull();
+    expect(j.v8Samples).toBeGreaterThan(100);
+    expect(j.v8IntervalUs).toBe(1000);
+    expect(j.grafted / (j.jsThreadSamples - j.nativeOnly)).toBeGreaterThan(0.9);
+    const names = p.summary.topJsFunctionsSelf.map((e) => e.name);
+    expect(names.some((n) => n.startsWith('innerHot '))).toBe(true);
+    expect(names.some((n) => n.startsWith('callsNative '))).toBe(true);
+  });
+
+  test('go tool pprof reads the JS frames: -focus on a JS function', () => {
+    const top = goPprof(['-top', '-focus=^innerHot$', path.join(p.dir, 'profile.pb.gz')]);
+    expect(top).toMatch(/innerHot/);
+  });
+
+  test('the trace and the flame graph show the JS functions', () => {
+    expect(fs.readFileSync(path.join(p.dir, 'trace.json'), 'utf8')).toMatch(/"functionName":"innerHot/);
+    expect(fs.readFileSync(path.join(p.dir, 'flamegraph.svg'), 'utf8')).toMatch(/innerHot/);
+  });
+});
+
+describe('without it (jsProfiler: false)', () => {
+  test('JIT frames stay unnamed, the summary says the JS profiler was off', () => {
+    const out = tmpDir('js-stacks-off');
+    const r = runNode(script(out, { jsProfiler: false }));
+    expect(r.status).toBe(0);
+    const p = profileOf(out);
+    expect(p.summary.jsProfiler).toBeNull();
+    expect(p.summary.topJsFunctionsSelf).toEqual([]);
+    expect(jsThreadMs(p, (fs) => fs.some((f) => f.name === 'innerHot'))).toBe(0);
+    expect(jsThreadMs(p, (fs) => fs.some((f) => f.name.startsWith('[unknown] 0x')))).toBeGreaterThan(200);
+  });
+
+  test('PERFPROBE_JS_PROFILER is checked like the option', () => {
+    const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_JS_PROFILER: 'yes' } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/PERFPROBE_JS_PROFILER is "yes"; accepted: 0 or 1/);
+  });
+});

@@ -1,0 +1,69 @@
+'use strict';
+// V8's own CPU profiler on the JS thread, in this process through node:inspector. The native
+// sampler unwinds through JIT code but cannot name it; V8 can. Its samples are never counted as
+// CPU: the native ones are, and V8's stacks only name their JS part (crates/core/src/js/graft.rs).
+
+const inspector = require('inspector');
+const { isMainThread } = require('worker_threads');
+
+/** V8 samples more often than the native sampler, so the nearest V8 stack is close in time; never
+ * faster than `--cpu-prof`'s default (1 ms), which keeps V8's own cost small at high rates. */
+function intervalFor(frequency) {
+  return Math.max(1000, Math.round(1e6 / frequency / 4));
+}
+
+// A session connected in the same thread answers synchronously: stop() works in exit handlers.
+function post(session, method, params) {
+  let answer;
+  session.post(method, params, (error, result) => {
+    answer = { error, result };
+  });
+  if (!answer) throw new Error(`the inspector did not answer ${method}`);
+  if (answer.error) throw answer.error;
+  return answer.result;
+}
+
+/**
+ * Starts V8's profiler on this (the main) thread; returns `{ stop() -> JSON string | null }`, or
+ * null when it cannot run (warned).
+ */
+function startV8Profiler(frequency, warn) {
+  if (!isMainThread) return null;
+  const intervalUs = intervalFor(frequency);
+  let session;
+  try {
+    session = new inspector.Session();
+    session.connect();
+    post(session, 'Profiler.enable');
+    post(session, 'Profiler.setSamplingInterval', { interval: intervalUs });
+    post(session, 'Profiler.start');
+  } catch (e) {
+    warn(`JS stacks are off: V8's profiler did not start (${e.message})`);
+    try {
+      session?.disconnect();
+    } catch {}
+    return null;
+  }
+  let stopped = false;
+  return {
+    intervalUs,
+    /** The profile as `{ intervalUs, profile }` JSON for the native exporter, or null. */
+    stop() {
+      if (stopped) return null;
+      stopped = true;
+      try {
+        const { profile } = post(session, 'Profiler.stop');
+        return JSON.stringify({ intervalUs, profile });
+      } catch (e) {
+        warn(`JS stacks are missing: V8's profiler did not stop cleanly (${e.message})`);
+        return null;
+      } finally {
+        try {
+          session.disconnect();
+        } catch {}
+      }
+    },
+  };
+}
+
+module.exports = { startV8Profiler, intervalFor };
