@@ -3,6 +3,8 @@
 // perfprobe CLI. `perfprobe [flags] -- <command> [args...]` runs a command
 // with the profiler preloaded into every Node process it starts (through
 // NODE_OPTIONS=--require register.js), then says where profiles were written.
+// `perfprobe report DIR` and `perfprobe diff BASE NEW` read profile folders
+// (lib/report/).
 //
 // Subcommands live in the `commands` table; `run` is the default when the
 // arguments contain `--`.
@@ -12,12 +14,15 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const reportCli = require('../lib/report/cli');
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 const MIXED_NODE_FLAGS = '--perf-basic-prof-only-functions --interpreted-frames-native-stack';
 const EXIT_USAGE = 2;
 
 const USAGE = `usage: perfprobe [--out DIR] [--frequency HZ] [--name NAME] [--mixed] -- <command> [args...]
+       perfprobe report DIR [--json] [--top N]
+       perfprobe diff BASE NEW [--top N] [--out FILE]
        perfprobe --help`;
 
 const HELP = `perfprobe - sampling CPU profiler for Rspack builds
@@ -45,6 +50,26 @@ Flags (must come before --):
                    warning, on other platforms. Sets PERFPROBE_MIXED=1.
   -h, --help       Show this help.
 
+Reading profiles:
+  perfprobe report DIR [--json] [--top N]
+      Prints the summary.json of the profile folder DIR as tables: build
+      time, process and sampled CPU, fidelity, samples and drops, versions;
+      threads and thread roles by CPU; phases, hooks, plugins, loaders and
+      binding calls by CPU (with calls and wall time where the plugin
+      measured them); top functions (self and cumulative); the probe's own
+      cost. --json prints summary.json as it is. --top N: rows per table
+      (default 10).
+  perfprobe diff BASE NEW [--top N] [--out FILE]
+      Compares two profile folders (e.g. before and after a change): phases,
+      plugins, loaders, hooks, binding calls, thread roles and functions
+      (self CPU), each with base ms, new ms and the change in ms and %,
+      largest change first. Writes a differential flame graph (NEW's widths;
+      red: more CPU than BASE, blue: less) to FILE, default
+      NEW/diff-flamegraph.svg.
+  Both exit with 2 and a one-line message when a folder is not a readable
+  profile (no summary.json or profile.pb.gz, damaged files, a summary from
+  an incompatible perfprobe version).
+
 Environment variables (read by the profiler in the profiled process; the flags
 above set them, and you may set them directly, e.g. in CI):
   PERFPROBE_OUT=DIR        Same as --out.
@@ -60,6 +85,8 @@ Examples:
   perfprobe -- rspack build
   perfprobe --out ./profiles --frequency 999 -- npx rspack build --mode production
   perfprobe --mixed --name ci-build -- node scripts/build.js
+  perfprobe report .perfprobe/build-20250101-120000-4242 --top 20
+  perfprobe diff .perfprobe/before-... .perfprobe/after-...
 
   In package.json:
     "scripts": {
@@ -235,8 +262,20 @@ function run(argv) {
   });
 }
 
+// `report` and `diff` argument mistakes are usage errors like run's.
+function profileCommand(fn) {
+  return async (argv) => {
+    try {
+      return await fn(argv, { help: () => (process.stdout.write(HELP), 0) });
+    } catch (err) {
+      if (err instanceof reportCli.ArgError) throw new UsageError(err.message);
+      throw err;
+    }
+  };
+}
+
 // Subcommand table; `run` is also the default, see main().
-const commands = { run };
+const commands = { run, report: profileCommand(reportCli.report), diff: profileCommand(reportCli.diff) };
 
 async function main(argv) {
   const [first, ...rest] = argv;

@@ -1,0 +1,173 @@
+'use strict';
+// `perfprobe report DIR`: a profile's summary.json as tables a person reads top to bottom: what
+// was measured and how well, which threads worked, which phases/hooks/plugins/loaders/binding
+// calls and functions took the CPU, and what the probe itself cost.
+
+const { section, ms, int, pct } = require('./tables');
+
+/** Label keys in the order a reader narrows down: build phase, then JS-side attribution. */
+const LABEL_TABLES = [
+  ['phase', 'Phases'],
+  ['hook', 'Hooks'],
+  ['plugin', 'Plugins'],
+  ['loader', 'Loaders'],
+  ['binding', 'Binding calls (JS->Rust) and Rust->JS callbacks'],
+];
+
+/**
+ * Calls and wall time per label value, from the plugin's boundary counts: taps by hook and by
+ * plugin, loader runs (`<loader> (pitch|normal)`) by loader, binding calls by name.
+ */
+function boundaryTotals(attribution) {
+  const totals = { hook: new Map(), plugin: new Map(), loader: new Map(), binding: new Map() };
+  const add = (key, name, b) => {
+    if (!name) return;
+    const t = totals[key].get(name) || { calls: 0, wallMs: 0 };
+    t.calls += b.calls;
+    t.wallMs += b.wallMs;
+    totals[key].set(name, t);
+  };
+  for (const b of (attribution && attribution.boundaries) || []) {
+    if (b.kind === 'tap') {
+      add('hook', b.hook, b);
+      add('plugin', b.plugin, b);
+    } else if (b.kind === 'rust->js') {
+      add('loader', String(b.name || '').replace(/ \((pitch|normal)\)$/, ''), b);
+    } else if (b.kind === 'js->rust') {
+      add('binding', b.name, b);
+    }
+  }
+  return totals;
+}
+
+function entryRows(entries, top, extra = () => []) {
+  return entries.slice(0, top).map((e) => [e.name, ms(e.cpuMs), pct(e.percent), int(e.samples), ...extra(e)]);
+}
+
+function more(entries, top, what) {
+  return entries.length > top ? [`  ... ${entries.length - top} more ${what} (--top to see them)`] : [];
+}
+
+function started(unixMs) {
+  const d = new Date(unixMs);
+  return Number.isNaN(d.getTime()) ? '-' : d.toISOString();
+}
+
+function header(s, dir) {
+  const st = s.stats;
+  const dropped = st.droppedStoreFull + st.lostInFlight;
+  const versions = Object.entries(s.versions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const symbols = {};
+  for (const m of s.modules) symbols[m.symbols] = (symbols[m.symbols] || 0) + 1;
+  const rows = [
+    ['profile', dir ? `${s.name} (${dir})` : s.name],
+    ['started', started(s.startUnixMs)],
+    ['duration', `${ms(s.durationMs)} ms`],
+    ['process CPU', `${ms(s.processCpuMs)} ms (${(s.processCpuMs / Math.max(s.durationMs, 1e-9)).toFixed(2)} cores on average)`],
+    ['sampled CPU', `${ms(s.sampledCpuMs)} ms, fidelity ${s.fidelity} (sampled / threads' own CPU)`],
+    [
+      'samples',
+      `${int(s.samples)}, dropped ${int(dropped)} (store full ${int(st.droppedStoreFull)}, lost in flight ${int(st.lostInFlight)})` +
+        (st.truncatedStacks ? `, truncated stacks ${int(st.truncatedStacks)}` : ''),
+    ],
+    ['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}`],
+    ['versions', versions || '-'],
+    ['modules', Object.entries(symbols).map(([k, n]) => `${n} ${k}`).join(', ') || '-'],
+    ['partial', s.partial ? `yes: ${s.partialReason || 'no reason recorded'}` : 'no'],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`);
+}
+
+function threads(s, top) {
+  const sorted = [...s.threads].sort((a, b) => b.cpuMs - a.cpuMs);
+  const rows = sorted
+    .slice(0, top)
+    .map((t) => [`${t.name} [${t.tid}]`, t.role, ms(t.cpuMs), ms(t.sampledCpuMs), int(t.samples), pct(t.utilization * 100)]);
+  const byRole = new Map();
+  for (const t of s.threads) {
+    const r = byRole.get(t.role) || { threads: 0, cpuMs: 0 };
+    r.threads++;
+    r.cpuMs += t.cpuMs;
+    byRole.set(t.role, r);
+  }
+  const roleRows = [...byRole]
+    .sort((a, b) => b[1].cpuMs - a[1].cpuMs)
+    .map(([role, r]) => [role, int(r.threads), ms(r.cpuMs), pct((r.cpuMs * 100) / Math.max(s.processCpuMs, 1e-9))]);
+  return [
+    ...section(
+      `Threads by CPU (${s.threads.length})`,
+      [{ title: 'thread' }, { title: 'role' }, { title: 'CPU ms', right: true }, { title: 'sampled ms', right: true }, { title: 'samples', right: true }, { title: 'utilization', right: true }],
+      rows,
+    ),
+    ...more(sorted, top, 'threads'),
+    ...section('Thread roles', [{ title: 'role' }, { title: 'threads', right: true }, { title: 'CPU ms', right: true }, { title: '% process', right: true }], roleRows),
+  ];
+}
+
+function labels(s, top) {
+  const totals = boundaryTotals(s.attribution);
+  const out = [];
+  for (const [key, title] of LABEL_TABLES) {
+    const entries = s.labels[key] || [];
+    const measured = totals[key];
+    const columns = [{ title: key }, { title: 'CPU ms', right: true }, { title: '%', right: true }, { title: 'samples', right: true }];
+    if (measured) columns.push({ title: 'calls', right: true }, { title: 'wall ms', right: true });
+    const extra = (e) => {
+      if (!measured) return [];
+      const t = measured.get(e.name);
+      return t ? [int(t.calls), ms(t.wallMs)] : ['-', '-'];
+    };
+    const empty = key === 'phase' ? '(no phase labels: the profile was not taken with PerfprobePlugin in the config)' : '(none sampled)';
+    out.push(...section(`${title} by CPU`, columns, entryRows(entries, top, extra), { empty }), ...more(entries, top, `${key}s`));
+  }
+  return out;
+}
+
+function functions(s, top) {
+  const columns = (what) => [{ title: what }, { title: 'CPU ms', right: true }, { title: '%', right: true }, { title: 'samples', right: true }];
+  const out = [
+    ...section('Top functions, self CPU', columns('function'), entryRows(s.topFunctionsSelf, top)),
+    ...section('Top functions, cumulative CPU', columns('function'), entryRows(s.topFunctionsCumulative, top)),
+  ];
+  if (s.topJsFunctionsSelf && s.topJsFunctionsSelf.length) {
+    out.push(...section('Top JS functions (V8), self CPU', columns('JS function'), entryRows(s.topJsFunctionsSelf, top)));
+  }
+  return out;
+}
+
+function probeCost(s) {
+  const st = s.stats;
+  const pp = s.postProcessing;
+  const share = (nsOrMs, isNs) => {
+    const v = isNs ? nsOrMs / 1e6 : nsOrMs;
+    return `${ms(v)} ms (${pct((v * 100) / Math.max(s.processCpuMs, 1e-9))} of process CPU)`;
+  };
+  const rows = [
+    ['sampler thread CPU', share(st.samplerCpuNs, true)],
+    ...(typeof st.handlerNs === 'number' ? [['signal handler time', `${share(st.handlerNs, true)}, ${s.samples ? ((st.handlerNs / s.samples) / 1000).toFixed(1) : '0'} µs a sample`]] : []),
+    [
+      'post-processing',
+      `${ms(pp.totalMs)} ms after the session (symbolize ${ms(pp.symbolizeMs)}, pprof ${ms(pp.pprofMs)}, trace ${ms(pp.traceMs)}, flame graph ${ms(pp.flamegraphMs)})`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return ['', "The probe's own cost", ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];
+}
+
+/** The report as text. `top` bounds every table; `dir` is shown in the header. */
+function renderReport(summary, { top = 10, dir } = {}) {
+  return [
+    `perfprobe report`,
+    ...header(summary, dir),
+    ...threads(summary, top),
+    ...labels(summary, top),
+    ...functions(summary, top),
+    ...probeCost(summary),
+  ].join('\n') + '\n';
+}
+
+module.exports = { renderReport, boundaryTotals };

@@ -1,0 +1,58 @@
+'use strict';
+// Plain-text tables for `perfprobe report` and `perfprobe diff`: aligned columns (numbers to the
+// right), long names cut in the middle so both the crate path and the method stay readable.
+
+/** Widest name shown; Rust and C++ names run to hundreds of characters. */
+const NAME_MAX = 90;
+
+function clip(text, max = NAME_MAX) {
+  const s = String(text);
+  if (s.length <= max) return s;
+  const head = Math.ceil((max - 1) * 0.4);
+  return `${s.slice(0, head)}…${s.slice(s.length - (max - 1 - head))}`;
+}
+
+const grouped = (digits) => new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ONE = grouped(1);
+const NONE = grouped(0);
+
+/** Milliseconds with one decimal and thousands separators. */
+function ms(value) {
+  return value === null || value === undefined ? '-' : ONE.format(value);
+}
+
+function int(value) {
+  return value === null || value === undefined ? '-' : NONE.format(value);
+}
+
+function pct(value) {
+  return value === null || value === undefined ? '-' : `${ONE.format(value)}%`;
+}
+
+function signed(text, value) {
+  return value > 0 ? `+${text}` : text;
+}
+
+/**
+ * Lines of a table: `columns` is [{ title, right }] (right: right-aligned, for numbers), `rows` are
+ * arrays of cell strings. Returns a one-line note instead when there are no rows.
+ */
+function table(columns, rows, { indent = '  ', empty = '(none)' } = {}) {
+  if (rows.length === 0) return [`${indent}${empty}`];
+  const cells = rows.map((r) => r.map((c, i) => (i === 0 ? clip(c) : String(c))));
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i].length)));
+  const line = (r) =>
+    indent +
+    r
+      .map((c, i) => (columns[i].right ? c.padStart(widths[i]) : i === r.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(columns.map((c) => c.title)), ...cells.map(line)];
+}
+
+/** A titled section: a blank line, the title, the table. */
+function section(title, columns, rows, opts) {
+  return ['', title, ...table(columns, rows, opts)];
+}
+
+module.exports = { table, section, clip, ms, int, pct, signed, NAME_MAX };
