@@ -36,7 +36,9 @@ const SHAPE = {
   topJsFunctionsCumulative: { $optional: [ENTRY] },
   labels: { $values: [ENTRY] },
   attribution: {
-    boundaries: { $optional: [{ kind: 'string', name: 'string?', hook: 'string?', plugin: 'string?', calls: 'number', wallMs: 'number' }] },
+    $optional: {
+      boundaries: { $optional: [{ kind: 'string', name: 'string?', hook: 'string?', plugin: 'string?', calls: 'number', wallMs: 'number' }] },
+    },
   },
   modules: [{ path: 'string', symbols: 'string' }],
   postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', totalMs: 'number' },
