@@ -6,6 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const { loadNative } = require('./native');
+const { removeStaleTemps } = require('./tempfiles');
 const { startV8Profiler } = require('./v8-profile');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
@@ -28,7 +29,13 @@ function timestamp(date) {
 
 /** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
 function createProfileDir(outDir, name, startedAt) {
-  fs.mkdirSync(outDir, { recursive: true });
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    // mkdir's EEXIST for a file in the way reads as if the folder were there.
+    if (e.code !== 'EEXIST') throw e;
+    throw Object.assign(new Error(`ENOTDIR: ${outDir} is a file, not a folder`), { code: 'ENOTDIR' });
+  }
   const base = path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
   for (let n = 0; n < 10000; n++) {
     const dir = n === 0 ? base : `${base}-${n}`;
@@ -96,7 +103,8 @@ class Session {
     try {
       dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
     } catch (e) {
-      const message = `cannot create a profile folder under ${this.options.outDir}: ${e.code || ''} ${e.message}`.trim();
+      const reason = e.code && !String(e.message).startsWith(e.code) ? `${e.code}: ${e.message}` : e.message;
+      const message = `cannot create a profile folder under ${this.options.outDir}: ${reason}`;
       this.warn(message);
       this.v8?.stop();
       try {
@@ -104,6 +112,7 @@ class Session {
       } catch {}
       return { error: emptyResult([message]) };
     }
+    removeStaleTemps(this.options.outDir);
     return { dir, meta: this._meta(extra) };
   }
 
@@ -141,12 +150,21 @@ class Session {
       warnings.push(`JS stacks are missing: ${jsError}`);
       this.warn(`JS stacks are missing: ${jsError}`);
     }
-    return {
-      dir,
-      files: { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null },
-      summary: written.summary_json || null,
-      warnings,
-    };
+    for (const m of written.summary_json?.modules || []) {
+      if (m.warning) {
+        warnings.push(m.warning);
+        this.warn(m.warning);
+      }
+    }
+    const files = { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null };
+    if (!Object.values(files).some(Boolean)) {
+      // Nothing could be written (a full disk, say): leave no empty folder behind.
+      try {
+        fs.rmdirSync(dir);
+        dir = null;
+      } catch {}
+    }
+    return { dir, files, summary: written.summary_json || null, warnings };
   }
 
   /**

@@ -34,12 +34,24 @@ pub fn thread_cpu_ns() -> u64 {
     clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or(0)
 }
 
-/// Writes `bytes` to `path` so that a reader never sees a partial file: write a temp file in the
-/// same folder, fsync it, then rename over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// What marks a temp file as ours: `.<name>.perfprobe-tmp-<pid>`. A writer killed mid-write
+/// (kill -9) leaves at most this; the next session in the same outDir deletes those of dead pids
+/// (lib/tempfiles.js matches the same pattern).
+pub const TEMP_MARK: &str = ".perfprobe-tmp-";
+
+/// The temp file `write_atomic` uses for `path`.
+pub fn temp_path(path: &Path) -> std::path::PathBuf {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    dir.join(format!(".{name}{TEMP_MARK}{}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` so that a reader never sees a partial file: write a temp file in the
+/// same folder, fsync it, then rename over the target. On failure the temp file is removed and
+/// the error names the errno (`ENOSPC: No space left on device (os error 28)`), which users search
+/// for.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temp_path(path);
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -49,10 +61,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result.map_err(|e| match e.raw_os_error().and_then(errno_name) {
+        Some(name) => std::io::Error::new(e.kind(), format!("{name}: {e}")),
+        None => e,
+    })
+}
+
+/// The symbolic name of the errnos a write can fail with.
+pub fn errno_name(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::ENOSPC => "ENOSPC",
+        libc::EDQUOT => "EDQUOT",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::EROFS => "EROFS",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::ENOENT => "ENOENT",
+        libc::EEXIST => "EEXIST",
+        libc::EIO => "EIO",
+        libc::EFBIG => "EFBIG",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::EBUSY => "EBUSY",
+        libc::EXDEV => "EXDEV",
+        _ => return None,
+    })
 }
 
 /// Lower-case hex of a byte string (build-ids).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_names_the_errno_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("perfprobe-util-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("summary.json");
+        write_atomic(&target, b"{}").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"{}");
+        let tmp = temp_path(&target);
+        assert_eq!(tmp.file_name().unwrap().to_str().unwrap(), format!(".summary.json.perfprobe-tmp-{}", std::process::id()));
+        // A target that is a directory: the rename fails, the temp file goes.
+        let blocked = dir.join("trace.json");
+        std::fs::create_dir_all(blocked.join("x")).unwrap();
+        let e = write_atomic(&blocked, b"[]").unwrap_err();
+        assert!(e.to_string().starts_with("EISDIR: "), "{e}");
+        assert!(!temp_path(&blocked).exists());
+        // A folder that does not exist.
+        let e = write_atomic(&dir.join("missing/summary.json"), b"{}").unwrap_err();
+        assert!(e.to_string().starts_with("ENOENT: "), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,0 +1,53 @@
+'use strict';
+// Temp files left by a writer that died mid-write. The native writer (util::write_atomic in
+// crates/core) writes `<dir>/.<file>.perfprobe-tmp-<pid>` and renames it over `<dir>/<file>`; a
+// kill -9 in between leaves the temp file. A later session in the same outDir removes those whose
+// writer is dead, and only those: a live pid may be another process writing right now.
+
+const fs = require('fs');
+const path = require('path');
+
+const TEMP_FILE = /^\..+\.perfprobe-tmp-(\d+)$/;
+/** Profile folders as session.js names them: only these are searched, never a user's own folders. */
+const PROFILE_FOLDER = /^[A-Za-z0-9._-]+-\d{8}-\d{6}-\d+(-\d+)?$/;
+
+function pidAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return e.code === 'EPERM';
+  }
+}
+
+function readdir(dir, options) {
+  try {
+    return fs.readdirSync(dir, options);
+  } catch {
+    return [];
+  }
+}
+
+/** Removes stale temp files in `outDir` and its profile folders; returns their paths. Never throws. */
+function removeStaleTemps(outDir) {
+  const folders = readdir(outDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && PROFILE_FOLDER.test(e.name))
+    .map((e) => path.join(outDir, e.name));
+  const removed = [];
+  for (const dir of [outDir, ...folders]) {
+    for (const name of readdir(dir)) {
+      const m = TEMP_FILE.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid === process.pid || pidAlive(pid)) continue;
+      try {
+        fs.unlinkSync(path.join(dir, name));
+        removed.push(path.join(dir, name));
+      } catch {}
+    }
+  }
+  return removed;
+}
+
+module.exports = { removeStaleTemps, TEMP_FILE };
