@@ -22,6 +22,11 @@ function register() {
   }
   const session = startSession(options);
   if (!session.running) return;
+  if (process.env.PERFPROBE_LABELS !== '0') {
+    require('./lib/auto-attach').attachToRspackCompilers(options, (m) => {
+      if (!options.quiet) process.stderr.write(`[perfprobe] warning: ${m}\n`);
+    });
+  }
 
   let written = false;
   const write = (partialReason) => {

@@ -4,7 +4,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { BUILD_APP, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
+const { BUILD_APP, CLI, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
 
 const PLUGINS = path.join(__dirname, 'fixtures', 'attribution-plugins.js');
 const BURN_MS = 300;
@@ -115,6 +115,52 @@ test('binding: compilation.getAssets() called 50 times by a plugin shows 50+ cal
   expect(build.calls).toBe(1);
   expect(build.wallMs).toBeGreaterThan(0.5 * summary.durationMs);
   expect(summary.labels.binding.map((e) => e.name)).toContain('callback:tap');
+});
+
+test('binding: the fs bridge and option callbacks Rust calls are counted and labelled', () => {
+  const find = (name) => summary.attribution.boundaries.find((x) => x.kind === 'rust->js' && x.name === name);
+  expect(find('callback:fs.writeFile').calls).toBeGreaterThanOrEqual(1);
+  const filename = find('callback:options.output.filename');
+  expect(filename.calls).toBeGreaterThanOrEqual(1);
+  const calls = filename.calls;
+  const ms = cpuMs({ binding: 'callback:options.output.filename' });
+  const { FILENAME_BURN_MS } = require('./fixtures/awaiting-plugin');
+  expect(ms).toBeGreaterThan(calls * FILENAME_BURN_MS * 0.8);
+  expect(ms).toBeLessThan(calls * FILENAME_BURN_MS * 1.2);
+});
+
+describe('without the plugin in the config (perfprobe -- <command>)', () => {
+  test('every compiler gets the labels: plugin, hook, phase, binding', () => {
+    const app = workload('js-plugins', 1000);
+    const out = tmpDir('attribution-cli');
+    const r = run(process.execPath, [CLI, '--out', out, '--frequency', '999', '--', process.execPath, BUILD_APP, app], {
+      env: {
+        PERFPROBE_PLUGIN_BURN_MS: String(BURN_MS),
+        PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+        PERFPROBE_WORKLOAD_MINIMIZE: '0',
+      },
+    });
+    expect(r.status).toBe(0);
+    const [d] = profileDirs(out);
+    const q = readPprof(path.join(d, 'profile.pb.gz'));
+    let processAssets = 0;
+    let workerPhase = 0;
+    let worker = 0;
+    let binding = 0;
+    for (const s of q.profile.sample) {
+      const l = q.labels(s);
+      if (l.hook === 'compilation.processAssets' && l.plugin === 'WorkPlugin') processAssets += q.cpu(s);
+      if (l.binding) binding += q.cpu(s);
+      if (l.thread_role === 'tokio' || l.thread_role === 'rayon') {
+        worker += q.cpu(s);
+        if (l.phase) workerPhase += q.cpu(s);
+      }
+    }
+    expect(processAssets / 1e6).toBeGreaterThan(BURN_MS * 0.85);
+    expect(processAssets / 1e6).toBeLessThan(BURN_MS * 1.15);
+    expect(binding).toBeGreaterThan(0);
+    expect(workerPhase / worker).toBeGreaterThan(0.9);
+  });
 });
 
 describe('loaders', () => {

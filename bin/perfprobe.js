@@ -80,6 +80,10 @@ above set them, and you may set them directly, e.g. in CI):
   PERFPROBE_DISABLE=1      Load nothing: the command runs unprofiled (handy to
                            keep the script and switch profiling off).
   PERFPROBE_QUIET=1        The profiler prints nothing in the profiled process.
+  PERFPROBE_JS_PROFILER=0  No V8 CPU profiler on the JS thread: JS frames stay
+                           unnamed (default 1: V8's stacks name them).
+  PERFPROBE_LABELS=0       No phase/hook/plugin/loader labels for Rspack compilers
+                           that lack the plugin in their config.
 
 Examples:
   perfprobe -- rspack build

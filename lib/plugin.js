@@ -8,6 +8,7 @@ const { normalizeOptions } = require('./options');
 const { startSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
+const { APPLIED } = require('./auto-attach');
 
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
@@ -21,6 +22,7 @@ class PerfprobePlugin {
   }
 
   apply(compiler) {
+    compiler[APPLIED] = true;
     const logger = compiler.getInfrastructureLogger(PLUGIN_NAME);
     const quiet = this.options.quiet || process.env.PERFPROBE_QUIET === '1';
     const say = (level, message) => {
