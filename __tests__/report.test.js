@@ -26,7 +26,7 @@ function profile(name, burnMs) {
       PERFPROBE_QUIET: '1',
     },
   });
-  expect(r.status).toBe(0);
+  if (r.status !== 0) throw new Error(`the ${name} build failed (${r.status}):\n${r.stderr}`);
   const dirs = profileDirs(out);
   expect(dirs).toHaveLength(1);
   return dirs[0];
