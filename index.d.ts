@@ -89,7 +89,7 @@ export interface ThreadSummary {
   /** cpuMs / time the thread was watched. */
   utilization: number;
   exited: boolean;
-  /** Samples whose stack could not be walked (kept with the leaf frame). */
+  /** Samples whose stack could not be walked (kept with the leaf frame): see `stats.unknownStackRegion`, `stats.nearStackLimit`. */
   leafOnlySamples: number;
 }
 
@@ -120,6 +120,11 @@ export interface Summary {
     truncatedStacks: number;
     /** Stacks outside the known stack regions, walked through checked reads. */
     unknownStackRegion: number;
+    /**
+     * Samples of threads within 32 KiB of the end of their stack, kept with the leaf frame only: a
+     * walk needs ~19 KiB of the interrupted stack and would push such a thread into its guard page.
+     */
+    nearStackLimit: number;
     lostInFlight: number;
     /** CPU the sampler thread used: the probe's direct cost. */
     samplerCpuNs: number;
@@ -169,7 +174,7 @@ export interface Summary {
     skippedHooks?: string[];
   };
   /** Every loaded module: path, build id, and what its symbols allow. */
-  modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable' }>;
+  modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable'; /** Set when the file was too damaged for the ELF/DWARF readers (also in the result's warnings). */ warning?: string }>;
   /** Time spent after the session, by stage. */
   postProcessing: { symbolizeMs: number; pprofMs: number; traceMs: number; flamegraphMs: number; totalMs: number };
 }

@@ -175,7 +175,7 @@ describe('a hostile environment: the build succeeds, the warning names the path 
     try {
       const r = buildWithOutDir(mnt);
       expectBuildUnaffected(r);
-      expect(r.stderr).toMatch(new RegExp(`could not write ${mnt}/hostile-[^/]+/(profile\\.pb\\.gz|trace\\.json|flamegraph\\.svg|summary\\.json): ENOSPC: No space left on device`));
+      expect(r.stderr).toMatch(new RegExp(`${mnt}/hostile-[^/]+/(profile\\.pb\\.gz|trace\\.json|flamegraph\\.svg|summary\\.json): ENOSPC: No space left on device`));
       const left = listAll(mnt);
       expect(left.filter((f) => f.includes('perfprobe-tmp') || f.includes('.tmp'))).toEqual([]);
       // What is there is whole: every file that made it parses.
@@ -257,6 +257,39 @@ describe('another library owns the real-time signal the probe would use', () => 
     const { owned } = r.json;
     expect(r.stderr).toContain(`option \`signal\`: signal ${owned} already has a handler installed by someone else`);
     expect(r.stderr).toContain('leave `signal` unset');
+  });
+});
+
+describe('another library takes the signal over during a session', () => {
+  test('sampling stops, the profile says why and which option to set, the next session picks a free signal', () => {
+    const out = tmpDir('sig-takeover');
+    const r = runNode(
+      `const p = require(${JSON.stringify(ROOT)});
+       const f = require(${JSON.stringify(FIXTURE)});
+       const mine = f.sigrtmin() + 4;
+       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, quiet: true });
+       f.burnJs(200);
+       f.claimSignal(mine);
+       f.burnJs(300);
+       s.stop().then(async (first) => {
+         const again = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, quiet: true });
+         f.burnJs(300);
+         const second = await again.stop();
+         console.log(JSON.stringify({ mine, first: first.summary, second: second.summary }));
+       });`,
+    );
+    expect(r.status).toBe(0);
+    const { mine, first, second } = r.json;
+    expect(first.signal).toBe(mine);
+    expect(first.partial).toBe(true);
+    expect(first.partialReason).toMatch(new RegExp(`another handler took over signal ${mine} during the session.*set option \`signal\``));
+    // Sampled until the takeover (200 ms at 499 Hz), not after it.
+    const js = (s) => s.threads.find((t) => t.role === 'js-main').samples;
+    expect(js(first)).toBeGreaterThan(50);
+    expect(js(first)).toBeLessThan(200);
+    expect(second.signal).not.toBe(mine);
+    expect(second.partial).toBe(false);
+    expect(js(second)).toBeGreaterThan(100);
   });
 });
 

@@ -27,15 +27,26 @@ function timestamp(date) {
   return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
 }
 
-/** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
-function createProfileDir(outDir, name, startedAt) {
+/** `mkdir -p` whose errors say what is wrong. */
+function mkdirp(dir) {
   try {
-    fs.mkdirSync(outDir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
     // mkdir's EEXIST for a file in the way reads as if the folder were there.
-    if (e.code !== 'EEXIST') throw e;
-    throw Object.assign(new Error(`ENOTDIR: ${outDir} is a file, not a folder`), { code: 'ENOTDIR' });
+    if (e.code === 'EEXIST') throw Object.assign(new Error(`ENOTDIR: ${dir} is a file, not a folder`), { code: 'ENOTDIR' });
+    if (e.code !== 'ENOENT') throw e;
+    // A recursive mkdir reports ENOENT where the real error is up the path (EROFS, EACCES): ask
+    // the outermost missing folder itself.
+    let missing = path.resolve(dir);
+    while (path.dirname(missing) !== missing && !fs.existsSync(path.dirname(missing))) missing = path.dirname(missing);
+    fs.mkdirSync(missing);
+    fs.mkdirSync(dir, { recursive: true });
   }
+}
+
+/** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
+function createProfileDir(outDir, name, startedAt) {
+  mkdirp(outDir);
   const base = path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
   for (let n = 0; n < 10000; n++) {
     const dir = n === 0 ? base : `${base}-${n}`;
@@ -135,7 +146,8 @@ class Session {
       probeVersion: PROBE_VERSION,
       versions: { ...this.versions, ...(extra.versions || {}) },
       comments: extra.comments || [],
-      partialReason: extra.partialReason || (this.native.finished ? 'maxSamples reached' : undefined),
+      // When the sampler ended by itself (maxSamples, its signal taken over), its own reason stands.
+      partialReason: extra.partialReason || undefined,
       traceEvents,
       attribution,
       jsProfile: this.v8?.stop() ?? undefined,

@@ -2,8 +2,10 @@
 //! truncated. Whatever comes in, the readers must answer (a name, `module+0x...`, a status) and
 //! never panic or abort: they run inside the user's build process.
 //!
-//! `cargo test` runs a short count of each (CI); `PROPTEST_CASES=N` runs longer, and each test
-//! prints how many inputs it tried and how long that took.
+//! `cargo test` runs a short count of each (CI); `PROPTEST_CASES=N` runs longer (and
+//! `PERFPROBE_FUZZ_SECONDS=S` stops trying new inputs after S seconds); each test prints how many
+//! inputs it tried and how long that took:
+//! `PROPTEST_CASES=1000000 PERFPROBE_FUZZ_SECONDS=3600 cargo test --release -p perfprobe-core --test fuzz_parsers -- --nocapture`
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,9 +41,14 @@ where
     S::Value: std::fmt::Debug,
 {
     let started = Instant::now();
+    // A long local run can also be bounded in time; inputs past the deadline are not tried.
+    let budget = std::env::var("PERFPROBE_FUZZ_SECONDS").ok().and_then(|v| v.parse::<f64>().ok());
     let mut runner = runner(ci_default);
     let tried = std::sync::atomic::AtomicU64::new(0);
     let result = runner.run(&strategy, |v| {
+        if budget.is_some_and(|b| started.elapsed().as_secs_f64() > b) {
+            return Ok(());
+        }
         tried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         test(v)
     });

@@ -157,6 +157,7 @@ struct SamplerRun {
     start_process_cpu_ns: u64,
     start_boottime_ns: u64,
     ticks: u64,
+    signal_taken: bool,
 }
 
 impl SamplerRun {
@@ -189,6 +190,7 @@ impl SamplerRun {
             start_process_cpu_ns: process_cpu_ns(),
             start_boottime_ns: clock_ns(libc::CLOCK_BOOTTIME).unwrap_or(0),
             ticks: 0,
+            signal_taken: false,
         }
     }
 
@@ -217,6 +219,13 @@ impl SamplerRun {
     }
 
     fn bound_reached(&mut self) -> bool {
+        if self.signal_taken {
+            let signal = self.signal;
+            self.profile.partial_reason = Some(format!(
+                "another handler took over signal {signal} during the session, so sampling stopped; set option `signal` to a real-time signal nothing else uses"
+            ));
+            return true;
+        }
         match self.config.max_samples {
             Some(max) if self.profile.samples.len() as u64 >= max => {
                 self.profile.partial_reason = Some(format!("maxSamples ({max}) reached"));
@@ -231,6 +240,12 @@ impl SamplerRun {
         self.drain();
         if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS {
             self.last_discovery_ns = now;
+            // A library that installs its own handler on our signal after we started would receive
+            // every sample signal (and we none): stop sending them.
+            if !signal::is_ours(self.signal) {
+                self.signal_taken = true;
+                return;
+            }
             let appeared = self.discover(now);
             if appeared || now - self.last_regions_ns >= REGIONS_INTERVAL_NS {
                 self.last_regions_ns = now;

@@ -27,10 +27,16 @@ fn current_handler(signal: i32) -> Option<libc::sighandler_t> {
     }
 }
 
+/// Whether `signal` still runs our handler.
+pub fn is_ours(signal: i32) -> bool {
+    current_handler(signal) == Some(on_signal as *const () as usize)
+}
+
 /// Installs the handler on `requested`, or on the first real-time signal without a handler.
 pub fn install(requested: Option<i32>) -> Result<i32, StartError> {
     let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
-    if let Some(existing) = installed() {
+    // A signal another library took over since is no longer ours to reuse: choose again.
+    if let Some(existing) = installed().filter(|&s| is_ours(s)) {
         return match requested {
             Some(r) if r != existing => Err(StartError::Os(format!(
                 "option `signal`: this process already samples with signal {existing}; it cannot change within one process"
