@@ -11,8 +11,21 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 /// Mappings kept; a node process running Rspack has 1-3 thousand mappings in all, fewer are stacks.
 const CAPACITY: usize = 16384;
-/// How far below its top the main thread's stack may grow (the usual 8 MiB RLIMIT_STACK).
+/// How far below its top the main thread's stack may grow when RLIMIT_STACK does not say.
 const MAIN_STACK_EXTENT: u64 = 8 << 20;
+
+/// The main thread's stack limit: the handler measures the room a walk has against it, so a smaller
+/// `ulimit -s` must not read as 8 MiB.
+fn main_stack_extent() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid out-pointer.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0;
+    if known && limit.rlim_cur != libc::RLIM_INFINITY && limit.rlim_cur > 0 {
+        limit.rlim_cur
+    } else {
+        MAIN_STACK_EXTENT
+    }
+}
 
 struct Table {
     seq: AtomicU64,
@@ -61,7 +74,7 @@ pub fn find(sp: u64) -> Option<(u64, u64)> {
 /// Reads `/proc/self/maps` and republishes the table if it changed. Sampler thread only.
 pub fn refresh() -> bool {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
-    let regions = parse_maps(&maps);
+    let regions = parse_maps(&maps, main_stack_extent());
     publish(&regions)
 }
 
@@ -94,7 +107,7 @@ fn publish(regions: &[(u64, u64)]) -> bool {
 
 /// Sorted, merged `[start, end)` ranges of private read-write mappings with no file behind them
 /// (thread stacks, `[stack]`). Adjacent ranges merge: a stack may sit right below another mapping.
-fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
+fn parse_maps(maps: &str, main_stack_extent: u64) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for line in maps.lines() {
         let mut fields = line.split_ascii_whitespace();
@@ -109,7 +122,7 @@ fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
             // The main thread's stack grows down on demand: by the time a sample lands, its mapping
             // may reach below what we read here. Whatever lies between a running thread's sp and
             // the stack's top is mapped, so admit sp anywhere in the stack's maximum extent.
-            s = s.min(e.saturating_sub(MAIN_STACK_EXTENT));
+            s = s.min(e.saturating_sub(main_stack_extent));
         }
         match out.last_mut() {
             Some(last) if last.1 == s => last.1 = e,
@@ -134,7 +147,7 @@ mod tests {
 7f2000000000-7f2000100000 rw-p 00000000 08:01 124 /usr/lib/libc.so.6\n\
 7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 [stack]\n";
         assert_eq!(
-            parse_maps(maps),
+            parse_maps(maps, 8 << 20),
             vec![(0x7f0000001000, 0x7f0000802000), (0x7ffc00021000 - (8 << 20), 0x7ffc00021000)]
         );
     }
