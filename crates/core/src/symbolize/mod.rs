@@ -127,12 +127,19 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
         addresses.iter().map(|&address| Location { address, module: None, origin: Origin::Module, frames: Vec::new() }).collect();
     let mut statuses = vec![SymbolStatus::Unreadable; modules.len()];
     let perf_map = perfmap::PerfMap::load_for_pid(std::process::id());
-    // A file with several executable segments (node has three) is opened once.
-    let mut opened: HashMap<String, elf::ModuleSymbolizer> = HashMap::new();
+    // A file with several executable segments (node has three) is opened once, and closed once its
+    // last segment is done: only one file's tables are in memory at a time (the build's RSS peak).
+    let mut by_module: Vec<(Option<usize>, Vec<usize>)> = by_module.into_iter().collect();
+    by_module.sort_by(|a, b| a.0.map(|m| &modules[m].path).cmp(&b.0.map(|m| &modules[m].path)));
+    let mut warnings: Vec<Option<String>> = vec![None; modules.len()];
+    let mut open: Option<(String, elf::ModuleSymbolizer)> = None;
     for (module, members) in by_module {
         match module {
             Some(m) => {
-                let symbols = opened.entry(modules[m].path.clone()).or_insert_with(|| elf::ModuleSymbolizer::open(&modules[m]));
+                if open.as_ref().is_none_or(|(path, _)| *path != modules[m].path) {
+                    open = Some((modules[m].path.clone(), elf::ModuleSymbolizer::open(&modules[m])));
+                }
+                let symbols = &open.as_ref().expect("opened above").1;
                 statuses[m] = symbols.status();
                 if modules[m].build_id.is_none() {
                     modules[m].build_id = symbols.fallback_id.clone();
@@ -141,6 +148,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
                     locations[i].module = Some(m);
                     locations[i].frames = symbols.frames(addresses[i]);
                 }
+                warnings[m] = symbols.warning();
             }
             None => {
                 for i in members {
@@ -152,7 +160,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             }
         }
     }
-    let mut warnings: Vec<Option<String>> = modules.iter().map(|m| opened.get(&m.path).and_then(|s| s.warning())).collect();
+    drop(open);
     // Modules nobody sampled still report their status, so a user sees which ones are stripped.
     for (m, status) in statuses.iter_mut().enumerate() {
         if *status == SymbolStatus::Unreadable {
