@@ -2,7 +2,8 @@
 'use strict';
 // Overhead benchmark: cold Rspack builds of the generated React app, unprofiled and under each
 // profiler, in fresh node processes.
-//   node bench/run.js [sampler|all] [--n 10000] [--pairs 5] [--configs a,b]
+//   node bench/run.js [sampler|layers|all] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
+//   node bench/run.js scaling [--pairs 2] [--ns 1000,3000,10000,20000]
 // Prints a Markdown table and writes bench/results.json (every raw run + machine info). Asserts nothing.
 //
 // Method: one untimed warm-up build (fills the OS file cache), then --pairs rounds; each round runs
@@ -26,9 +27,11 @@ const RESULTS = path.join(__dirname, 'results.json');
 const DISTURBED_SHARE = 0.05;
 const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json'];
 
-const probe = (hz) => ({
+// Through the CLI wrapper, as users run it: every layer is on (native sampling, V8's JS profiler,
+// labels for the compiler, trace spans) unless `layers` switches some off.
+const probe = (hz, layers = {}) => ({
   cmd: (app, tmp) => [NODE, path.join(ROOT, 'bin', 'perfprobe.js'), '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
-  env: () => ({}),
+  env: () => ({ ...(layers.js === false ? { PERFPROBE_JS_PROFILER: '0' } : {}), ...(layers.labels === false ? { PERFPROBE_LABELS: '0' } : {}) }),
   collect: collectProbe,
 });
 const pprof = (hz) => ({
@@ -40,6 +43,9 @@ const CONFIGS = {
   baseline: { cmd: (app) => [NODE, BUILD_APP, app], env: () => ({}), collect: () => ({}) },
   'probe-99': probe(99),
   'probe-999': probe(999),
+  'probe-99-no-labels': probe(99, { labels: false }),
+  'probe-99-no-js': probe(99, { js: false }),
+  'probe-99-sampling-only': probe(99, { labels: false, js: false }),
   'pprof-99': pprof(99),
   'pprof-999': pprof(999),
   'cpu-prof': { cmd: (app, tmp) => [NODE, '--cpu-prof', '--cpu-prof-dir', tmp, BUILD_APP, app], env: () => ({}), collect: collectFiles },
@@ -51,19 +57,24 @@ const CONFIGS = {
 };
 const SETS = {
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
-  all: Object.keys(CONFIGS),
+  // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
+  layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only'],
+  all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],
 };
 
 function parseArgs(argv) {
-  const opts = { set: 'all', n: 10000, pairs: 5, configs: null };
+  const opts = { set: 'all', kind: 'react', n: 10000, pairs: 5, configs: null, ns: [1000, 3000, 10000, 20000] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a in SETS) opts.set = a;
+    if (a in SETS || a === 'scaling') opts.set = a;
+    else if (a === '--kind') opts.kind = argv[++i];
+    else if (a === '--ns') opts.ns = argv[++i].split(',').map(Number);
     else if (a === '--n') opts.n = Number(argv[++i]);
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|all] [--n 10000] [--pairs 5] [--configs a,b]`);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b]`);
   }
+  if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];
   for (const id of ids) if (!CONFIGS[id]) throw new Error(`unknown configuration ${id}; known: ${Object.keys(CONFIGS).join(', ')}`);
   // Every ratio is taken against the same round's baseline, so it always runs.
@@ -226,30 +237,26 @@ function table(summary) {
   return rows.join('\n');
 }
 
-function main() {
-  const opts = parseArgs(process.argv.slice(2));
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  if (opts.ids.some((id) => id.startsWith('pprof-'))) buildPprofAddon();
-  const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
-  const app = generate({ kind: 'react', n: opts.n });
-  console.log(`bench: react N=${opts.n}, ${opts.pairs} rounds of ${opts.ids.join(', ')}`);
-
+/** Interleaved rounds of `ids` on one app, after an untimed warm-up build. */
+function runRounds(ids, app, pairs, label) {
   const warm = runOne('baseline', app, -1);
-  console.log(`bench: warm-up ${warm.error ? `failed: ${warm.error}` : `${(warm.wallMs / 1000).toFixed(1)} s`}`);
+  console.log(`bench: ${label} warm-up ${warm.error ? `failed: ${warm.error}` : `${(warm.wallMs / 1000).toFixed(1)} s`}`);
   const runs = [];
-  for (let round = 0; round < opts.pairs; round++) {
-    const k = round % opts.ids.length;
-    for (const id of [...opts.ids.slice(k), ...opts.ids.slice(0, k)]) {
+  for (let round = 0; round < pairs; round++) {
+    const k = round % ids.length;
+    for (const id of [...ids.slice(k), ...ids.slice(0, k)]) {
       const r = runOne(id, app, round);
       runs.push(r);
       const extra = r.fidelity != null ? `, fidelity ${r.fidelity.toFixed(3)}` : '';
       const other = r.otherCpuShare != null ? `, other load ${(r.otherCpuShare * 100).toFixed(0)}%` : '';
-      console.log(`bench: round ${round + 1}/${opts.pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}${other}`}`);
+      console.log(`bench: ${label} round ${round + 1}/${pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}${other}`}`);
     }
   }
+  return { warm, runs };
+}
 
-  const summary = summarize(opts.ids, runs);
-  const machine = {
+function machineInfo() {
+  return {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0] && os.cpus()[0].model,
     memGb: +(os.totalmem() / 2 ** 30).toFixed(1),
@@ -259,16 +266,97 @@ function main() {
     rspack: require(require.resolve('@rspack/core/package.json', { paths: [ROOT] })).version,
     date: new Date().toISOString(),
   };
-  const tmp = `${RESULTS}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify({ command, machine, params: { kind: 'react', n: opts.n, pairs: opts.pairs, configs: opts.ids }, summary, warmup: warm, runs }, null, 2)}\n`);
-  fs.renameSync(tmp, RESULTS);
+}
 
-  console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; react N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
-  console.log(table(summary));
+/** results.json keeps the latest result of each kind of run (a set on a workload, the scaling run). */
+function saveResults(key, result) {
+  let all = {};
+  try {
+    all = JSON.parse(fs.readFileSync(RESULTS, 'utf8'));
+    if (!all.results) all = {};
+  } catch {}
+  all.results = { ...(all.results || {}), [key]: result };
+  const tmp = `${RESULTS}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`);
+  fs.renameSync(tmp, RESULTS);
+}
+
+function warnIfDisturbed(runs) {
   const disturbed = runs.filter((r) => r.otherCpuShare > DISTURBED_SHARE);
   if (disturbed.length) {
     console.log(`\nWarning: in ${disturbed.length} of ${runs.length} runs other processes used more than ${DISTURBED_SHARE * 100}% of the machine's CPU (see otherCpuShare in results.json): ratios are noisier than they look.`);
   }
+}
+
+/** Least-squares line y = a + b x, and the exponent k of y ~ x^k (log-log slope: 1 is linear). */
+function fit(xs, ys) {
+  const line = (X, Y) => {
+    const n = X.length;
+    const mx = X.reduce((a, b) => a + b, 0) / n;
+    const my = Y.reduce((a, b) => a + b, 0) / n;
+    const sxy = X.reduce((acc, x, i) => acc + (x - mx) * (Y[i] - my), 0);
+    const sxx = X.reduce((acc, x) => acc + (x - mx) ** 2, 0);
+    const b = sxx ? sxy / sxx : 0;
+    return { a: my - b * mx, b };
+  };
+  const { a, b } = line(xs, ys);
+  const positive = ys.every((y) => y > 0);
+  const exponent = positive ? line(xs.map(Math.log), ys.map(Math.log)).b : null;
+  return { intercept: a, slope: b, exponent };
+}
+
+function scaling(opts, command) {
+  const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
+  const rows = [];
+  const all = [];
+  for (const n of opts.ns) {
+    const app = generate({ kind: 'react', n });
+    const { runs } = runRounds(opts.ids, app, opts.pairs, `N=${n}`);
+    all.push(...runs.map((r) => ({ ...r, n })));
+    const [base, probe] = summarize(opts.ids, runs);
+    rows.push({ n, baseWallMs: base.wallMs && base.wallMs.median, wallRatio: probe.wallRatio, postProcessingMs: probe.postProcessingMs, rssDeltaMb: probe.peakRssDeltaMb, sizes: probe.sizes, fidelity: probe.fidelity });
+  }
+  const ok = rows.filter((r) => r.postProcessingMs);
+  const ns = ok.map((r) => r.n / 1000);
+  const fits = {
+    postProcessingS: fit(ns, ok.map((r) => r.postProcessingMs.median / 1000)),
+    pprofMb: fit(ns, ok.map((r) => (r.sizes['profile.pb.gz'] || 0) / 2 ** 20)),
+    traceMb: fit(ns, ok.map((r) => (r.sizes['trace.json'] || 0) / 2 ** 20)),
+    rssDeltaMb: fit(ns, ok.map((r) => r.rssDeltaMb)),
+  };
+  const machine = machineInfo();
+  saveResults('scaling', { command, machine, params: { kind: 'react', ns: opts.ns, pairs: opts.pairs, frequency: 999 }, rows, fits, runs: all });
+  console.log(`\n${machine.cpus} CPUs, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; react, perfprobe at 999 Hz, ${opts.pairs} rounds per N; medians.\n`);
+  console.log('| N components | build (baseline) | wall / baseline | post-processing | profile.pb.gz | trace.json | peak RSS Δ | fidelity |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.n} | ${(r.baseWallMs / 1000).toFixed(1)} s | ${fmtRange(r.wallRatio, 3, 'x')} | ${r.postProcessingMs ? (r.postProcessingMs.median / 1000).toFixed(2) : '—'} s | ${fmtBytes(r.sizes['profile.pb.gz'] || 0)} | ${fmtBytes(r.sizes['trace.json'] || 0)} | ${r.rssDeltaMb == null ? '—' : `${r.rssDeltaMb.toFixed(0)} MB`} | ${fmtRange(r.fidelity, 3)} |`);
+  }
+  const f = (x, unit) => `${x.slope.toFixed(3)} ${unit} per 1000 components (exponent ${x.exponent == null ? '—' : x.exponent.toFixed(2)})`;
+  console.log(`\nFitted (least squares, y = a + b·N; exponent of y ~ N^k, 1 = linear):`);
+  console.log(`- post-processing: ${f(fits.postProcessingS, 's')}`);
+  console.log(`- profile.pb.gz: ${f(fits.pprofMb, 'MB')}`);
+  console.log(`- trace.json: ${f(fits.traceMb, 'MB')}`);
+  console.log(`- peak RSS Δ: ${f(fits.rssDeltaMb, 'MB')}`);
+  warnIfDisturbed(all);
+  console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)} (results.scaling)`);
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  if (opts.set === 'scaling') return scaling(opts, command);
+  if (opts.ids.some((id) => id.startsWith('pprof-'))) buildPprofAddon();
+  const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
+  const app = generate({ kind: opts.kind, n: opts.n });
+  console.log(`bench: ${opts.kind} N=${opts.n}, ${opts.pairs} rounds of ${opts.ids.join(', ')}`);
+  const { warm, runs } = runRounds(opts.ids, app, opts.pairs, opts.kind);
+  const summary = summarize(opts.ids, runs);
+  const machine = machineInfo();
+  saveResults(`${opts.set}/${opts.kind}/${opts.n}`, { command, machine, params: { kind: opts.kind, n: opts.n, pairs: opts.pairs, configs: opts.ids }, summary, warmup: warm, runs });
+  console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; ${opts.kind} N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
+  console.log(table(summary));
+  warnIfDisturbed(runs);
   console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);
 }
 
