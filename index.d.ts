@@ -43,6 +43,24 @@ export interface PerfprobeOptions {
    * `(program)` replace it the same way. See `Summary.jsProfiler` for how many samples got JS names.
    */
   jsProfiler?: boolean;
+  /**
+   * `cpu` (default): samples weighted by CPU time. `wall`: every thread sampled `wallFrequency` times a
+   * second of wall-clock time, running or not, each sample labelled `state=running|waiting` (sample
+   * type `wall/nanoseconds` in pprof; a thread whose CPU clock did not move since its last wall sample
+   * is still where that sample found it, so its time is batched onto that stack without a signal).
+   * `both`: CPU and wall samples in one profile (`go tool pprof -sample_index=wall`).
+   * `PERFPROBE_MODE` / `perfprobe --mode` set it under the CLI.
+   */
+  mode?: 'cpu' | 'wall' | 'both';
+  /** Wall samples per second per thread, 1..1000. Default 49. `PERFPROBE_WALL_FREQUENCY`. */
+  wallFrequency?: number;
+  /**
+   * Binding calls and Rust->JS callbacks shorter than this (µs) are counted in the summary
+   * (`attribution.boundaries[].folded`) but not written as `trace.json` spans: a 20k-module build
+   * makes hundreds of thousands of tiny crossings. 0 writes them all. Default 100;
+   * `PERFPROBE_MIN_SPAN_US` sets it under the CLI. Phases, taps and loader runs are always written.
+   */
+  minSpanUs?: number;
 }
 
 /** The files of one profile folder (null: not written, see `warnings`). */
@@ -91,6 +109,26 @@ export interface ThreadSummary {
   exited: boolean;
   /** Samples whose stack could not be walked (kept with the leaf frame): see `stats.unknownStackRegion`, `stats.nearStackLimit`. */
   leafOnlySamples: number;
+  /** Wall time its wall samples found it on CPU / off CPU (modes `wall`, `both`; null in `cpu`). */
+  wallRunningMs: number | null;
+  wallWaitingMs: number | null;
+}
+
+/** One kind of Rust->JS call in `Summary.interop`. */
+export interface InteropCallKind {
+  /** `tap` (JS hook taps), `loader` (JS loaders), `fs` (Rspack's fs bridge), `option` (functions in the config). */
+  kind: 'tap' | 'loader' | 'fs' | 'option';
+  calls: number;
+  /** Wall time the JS thread spent running them. */
+  runMs: number;
+  /** CPU time of their synchronous part on the JS thread, where measured (loaders); else null. */
+  runCpuMs: number | null;
+  /**
+   * Wall time Rspack's worker threads (tokio, rayon) spent waiting, summed over workers, while the JS
+   * thread ran these calls (calls written as trace spans, i.e. not shorter than `minSpanUs`).
+   * Null in mode `cpu`: waiting needs wall samples.
+   */
+  workerWaitingMs: number | null;
 }
 
 /** `summary.json`, schema version 1. */
@@ -103,6 +141,8 @@ export interface Summary {
   /** node, v8, probe and (when found) rspack versions. */
   versions: Record<string, string>;
   frequency: number;
+  /** Wall samples per second per thread; 0 in mode `cpu`. */
+  wallFrequency: number;
   signal: number;
   startUnixMs: number;
   durationMs: number;
@@ -113,7 +153,10 @@ export interface Summary {
   fidelity: number;
   samples: number;
   stats: {
+    /** Signals sent (CPU and wall samples). */
     signals: number;
+    /** Wall periods of idle threads recorded without a signal (their stack could not have moved). */
+    wallPeriodsBatched: number;
     /** Lost because the sample store was full (never hidden). */
     droppedStoreFull: number;
     unwindCacheBusy: number;
@@ -130,6 +173,17 @@ export interface Summary {
     samplerCpuNs: number;
   };
   threads: ThreadSummary[];
+  /**
+   * Interop stalls: Rust->JS calls by kind (calls, run time, worker time spent waiting meanwhile),
+   * JS->Rust binding calls (how long the JS thread was blocked in synchronous ones), and the JS
+   * thread's event-loop lag (how late it runs what is queued: the floor of how long a Rust->JS call
+   * waits before it starts; Rust's enqueue time is not observable from JS). Null without labels.
+   */
+  interop: {
+    rustToJs: InteropCallKind[];
+    jsToRust: { syncCalls: number; blockedMs: number; asyncCalls: number; asyncMs: number };
+    eventLoopLag: { samples: number; resolutionMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number } | null;
+  } | null;
   topFunctionsSelf: SummaryEntry[];
   topFunctionsCumulative: SummaryEntry[];
   /**
@@ -167,7 +221,12 @@ export interface Summary {
    * callback; `folded` counts calls shorter than 100 µs left out of the trace), most wall time first.
    */
   attribution: {
-    boundaries?: Array<{ kind: 'tap' | 'js->rust' | 'rust->js'; name?: string; hook?: string; plugin?: string; calls: number; wallMs: number; folded?: number }>;
+    /**
+     * Wall time and calls per tap (`hook` + `plugin`), per binding call or callback (`name`, kind
+     * `js->rust` / `rust->js`; `folded`: calls shorter than `minSpanUs`, counted but not in the trace),
+     * per loader run and per build phase (kind `phase`). CPU per label is in `labels`.
+     */
+    boundaries?: Array<{ kind: 'tap' | 'js->rust' | 'rust->js' | 'phase'; name?: string; hook?: string; plugin?: string; calls: number; wallMs: number; /** CPU of the synchronous part (loaders). */ cpuMs?: number; /** Callback- or promise-based JS->Rust call: timed to completion, did not block the JS thread. */ async?: boolean; folded?: number }>;
     /** Spans beyond the 200k kept per session. */
     droppedSpans?: number;
     /** Hooks that could not be instrumented, with the reason. */

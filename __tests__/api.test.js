@@ -19,6 +19,8 @@ describe('options are validated with errors that name the option, the value and 
     [{ signal: 'SIGRTMIN' }, /option `signal` is "SIGRTMIN"; accepted: a real-time signal number/],
     [{ maxSamples: 0 }, /option `maxSamples` is 0; accepted: a positive integer/],
     [{ quiet: 'yes' }, /option `quiet` is "yes"; accepted: true or false/],
+    [{ jsProfiler: 1 }, /option `jsProfiler` is 1; accepted: true or false/],
+    [{ minSpanUs: -1 }, /option `minSpanUs` is -1; accepted: an integer from 0 to 1000000/],
     ['fast', /options must be an object, got "fast"/],
   ];
   test.each(cases)('start(%p)', (options, message) => {
@@ -51,6 +53,16 @@ describe('start() and stop()', () => {
     );
     expect(r.status).toBe(0);
     result = r.json;
+  });
+
+  test('trace.json has memory counters: RSS and the JS heap over the session', () => {
+    const trace = JSON.parse(fs.readFileSync(result.files.trace, 'utf8'));
+    const memory = trace.traceEvents.filter((e) => e.ph === 'C' && e.name === 'memory MB');
+    expect(memory.length).toBeGreaterThanOrEqual(2);
+    for (const e of memory) {
+      expect(e.args.rss).toBeGreaterThan(10);
+      expect(e.args.jsHeapUsed).toBeGreaterThan(1);
+    }
   });
 
   test('the result names the folder and its four files', () => {

@@ -103,6 +103,12 @@ test('the Chrome trace has tap and phase spans on the JS thread and the process 
 
 test('summary: labels by CPU and boundaries by calls', () => {
   expect(summary.labels.plugin.map((e) => e.name)).toContain('WorkPlugin');
+  // Phases have their wall time beside their CPU; together they cover most of the build.
+  const phases = summary.attribution.boundaries.filter((b) => b.kind === 'phase');
+  expect(phases.map((b) => b.name)).toEqual(expect.arrayContaining(['make', 'seal']));
+  const phaseWall = phases.reduce((acc, b) => acc + b.wallMs, 0);
+  expect(phaseWall).toBeGreaterThan(0.5 * summary.durationMs);
+  expect(phaseWall).toBeLessThan(1.01 * summary.durationMs);
   expect(summary.labels.phase.length).toBeGreaterThan(3);
   expect(summary.attribution.skippedHooks).toEqual([]);
 });

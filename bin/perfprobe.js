@@ -20,7 +20,7 @@ const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 const MIXED_NODE_FLAGS = '--perf-basic-prof-only-functions --interpreted-frames-native-stack';
 const EXIT_USAGE = 2;
 
-const USAGE = `usage: perfprobe [--out DIR] [--frequency HZ] [--name NAME] [--mixed] -- <command> [args...]
+const USAGE = `usage: perfprobe [--out DIR] [--frequency HZ] [--name NAME] [--mode cpu|wall|both] [--wall-frequency HZ] [--mixed] -- <command> [args...]
        perfprobe report DIR [--json] [--top N]
        perfprobe diff BASE NEW [--top N] [--out FILE]
        perfprobe --help`;
@@ -41,6 +41,12 @@ Flags (must come before --):
                    Sets PERFPROBE_OUT.
   --frequency HZ   Samples per second of thread CPU time; an integer in
                    1..10000. Sets PERFPROBE_FREQUENCY.
+  --mode MODE      cpu (default): CPU samples. wall: every thread sampled at
+                   a wall-clock rate, running or waiting (state label). both.
+                   Sets PERFPROBE_MODE.
+  --wall-frequency HZ
+                   Wall samples per second per thread (default 49); an
+                   integer in 1..1000. Sets PERFPROBE_WALL_FREQUENCY.
   --name NAME      Name used in the profile folder and reports.
                    Sets PERFPROBE_NAME.
   --mixed          Linux only: start Node with
@@ -74,6 +80,8 @@ Environment variables (read by the profiler in the profiled process; the flags
 above set them, and you may set them directly, e.g. in CI):
   PERFPROBE_OUT=DIR        Same as --out.
   PERFPROBE_FREQUENCY=HZ   Same as --frequency.
+  PERFPROBE_MODE=MODE      Same as --mode.
+  PERFPROBE_WALL_FREQUENCY=HZ  Same as --wall-frequency.
   PERFPROBE_NAME=NAME      Same as --name.
   PERFPROBE_MIXED=1        Set by --mixed; tells the profiler that the Node
                            flags for mixed-mode stacks are on.
@@ -149,13 +157,28 @@ function parseRunArgs(argv) {
       case '--name':
         opts.name = takeValue();
         break;
+      case '--mode': {
+        const v = takeValue();
+        if (!['cpu', 'wall', 'both'].includes(v)) throw new UsageError(`invalid value for --mode: ${JSON.stringify(v)} (accepted: cpu, wall, both)`);
+        opts.mode = v;
+        break;
+      }
+      case '--wall-frequency': {
+        const v = takeValue();
+        const hz = Number(v);
+        if (!/^\d+$/.test(v) || hz < 1 || hz > 1000) {
+          throw new UsageError(`invalid value for --wall-frequency: ${JSON.stringify(v)} (accepted: an integer from 1 to 1000, in Hz)`);
+        }
+        opts.wallFrequency = hz;
+        break;
+      }
       case '--mixed':
         if (eq !== -1) throw new UsageError(`flag --mixed takes no value, got ${JSON.stringify(raw)}`);
         opts.mixed = true;
         break;
       default:
         throw new UsageError(
-          `unknown flag ${JSON.stringify(raw)} (accepted: --out, --frequency, --name, --mixed, --help; put the command after --)`,
+          `unknown flag ${JSON.stringify(raw)} (accepted: --out, --frequency, --name, --mode, --wall-frequency, --mixed, --help; put the command after --)`,
         );
     }
   }
@@ -184,6 +207,8 @@ function childEnv(opts, reportFile) {
   if (opts.out !== undefined) env.PERFPROBE_OUT = path.resolve(opts.out);
   if (opts.frequency !== undefined) env.PERFPROBE_FREQUENCY = String(opts.frequency);
   if (opts.name !== undefined) env.PERFPROBE_NAME = opts.name;
+  if (opts.mode !== undefined) env.PERFPROBE_MODE = opts.mode;
+  if (opts.wallFrequency !== undefined) env.PERFPROBE_WALL_FREQUENCY = String(opts.wallFrequency);
   env.PERFPROBE_REPORT_FILE = reportFile;
   return env;
 }

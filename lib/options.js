@@ -14,7 +14,10 @@ const SPEC = {
   signal: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v > 0 && v < 128), accepted: 'a real-time signal number (SIGRTMIN..SIGRTMAX), or unset to pick a free one' },
   maxSamples: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1), accepted: 'a positive integer, or unset for no bound' },
   quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
+  mode: { default: 'cpu', check: (v) => ['cpu', 'wall', 'both'].includes(v), accepted: "'cpu', 'wall' or 'both'" },
+  wallFrequency: { default: 49, check: (v) => Number.isInteger(v) && v >= 1 && v <= 1000, accepted: 'an integer from 1 to 1000 (Hz)' },
   jsProfiler: { default: true, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
+  minSpanUs: { default: 100, check: (v) => Number.isInteger(v) && v >= 0 && v <= 1e6, accepted: 'an integer from 0 to 1000000 (microseconds)' },
 };
 
 function describe(value) {
@@ -68,6 +71,9 @@ function optionsFromEnv(env = process.env) {
     options.frequency = n;
   }
   if (env.PERFPROBE_SIGNAL) options.signal = Number(env.PERFPROBE_SIGNAL);
+  if (env.PERFPROBE_MODE) options.mode = env.PERFPROBE_MODE;
+  if (env.PERFPROBE_WALL_FREQUENCY) options.wallFrequency = /^\d+$/.test(env.PERFPROBE_WALL_FREQUENCY) ? Number(env.PERFPROBE_WALL_FREQUENCY) : env.PERFPROBE_WALL_FREQUENCY;
+  if (env.PERFPROBE_MIN_SPAN_US) options.minSpanUs = /^\d+$/.test(env.PERFPROBE_MIN_SPAN_US) ? Number(env.PERFPROBE_MIN_SPAN_US) : env.PERFPROBE_MIN_SPAN_US;
   if (env.PERFPROBE_JS_PROFILER) {
     if (!['0', '1'].includes(env.PERFPROBE_JS_PROFILER)) {
       throw new TypeError(`PERFPROBE_JS_PROFILER is ${JSON.stringify(env.PERFPROBE_JS_PROFILER)}; accepted: 0 or 1`);

@@ -32,7 +32,7 @@ class PerfprobePlugin {
 
     let spans = null;
     try {
-      spans = attribution.attach(compiler, (message) => say('warn', message));
+      spans = attribution.attach(compiler, (message) => say('warn', message), { minSpanUs: this.options.minSpanUs });
     } catch (e) {
       say('warn', `labels are off: ${e.message}`);
     }

@@ -8,6 +8,8 @@ const path = require('path');
 const { loadNative } = require('./native');
 const { removeStaleTemps } = require('./tempfiles');
 const { startV8Profiler } = require('./v8-profile');
+const { startProcessCounters } = require('./process-counters');
+const { guardSession } = require('./exit-guard');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 const PROBE_VERSION = require('../package.json').version;
@@ -79,6 +81,7 @@ class Session {
     this.startedAt = new Date();
     this.native = nativeSession;
     this.v8 = nativeSession && options.jsProfiler ? startV8Profiler(options.frequency, warn) : null;
+    this.counters = nativeSession ? startProcessCounters(options.frequency) : null;
     this.warn = warn;
     this.stopped = false;
     this.contributors = new Set();
@@ -110,6 +113,7 @@ class Session {
     this.stopped = true;
     if (globalThis[CURRENT] === this) globalThis[CURRENT] = undefined;
     if (!this.native) return { error: emptyResult(['the sampler was not running']) };
+    if (this.maxDurationTimer) clearTimeout(this.maxDurationTimer);
     let dir;
     try {
       dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
@@ -118,9 +122,11 @@ class Session {
       const message = `cannot create a profile folder under ${this.options.outDir}: ${reason}`;
       this.warn(message);
       this.v8?.stop();
+      this.counters?.stop();
       try {
         this.native.cancel();
       } catch {}
+      this.guard?.release();
       return { error: emptyResult([message]) };
     }
     removeStaleTemps(this.options.outDir);
@@ -128,7 +134,8 @@ class Session {
   }
 
   _meta(extra = {}) {
-    const traceEvents = [...(extra.traceEvents || [])];
+    const lag = this.counters ? this.counters.lag() : null;
+    const traceEvents = [...(extra.traceEvents || []), ...(this.counters ? this.counters.stop() : [])];
     const attribution = {};
     for (const c of this.contributors) {
       try {
@@ -141,6 +148,7 @@ class Session {
         this.warn(`attribution data was lost: ${e.message}`);
       }
     }
+    if (lag) attribution.eventLoopLag = lag;
     return {
       name: this.options.name,
       probeVersion: PROBE_VERSION,
@@ -187,7 +195,9 @@ class Session {
     const prepared = this._prepareStop(extra);
     if (prepared.error) return prepared.error;
     try {
-      const written = JSON.parse(await this.native.stop(prepared.dir, prepared.meta));
+      const writing = this.native.stop(prepared.dir, prepared.meta);
+      this.guard?.stopping(writing);
+      const written = JSON.parse(await writing);
       return this._result(prepared.dir, written);
     } catch (e) {
       this.warn(`writing the profile failed: ${e.message}`);
@@ -204,6 +214,29 @@ class Session {
     } catch (e) {
       this.warn(`writing the profile failed: ${e.message}`);
       return { ...emptyResult([e.message]), dir: prepared.dir };
+    } finally {
+      this.guard?.release();
+    }
+  }
+
+  /**
+   * Writes the session now if the process is ending before its owner stopped it (exit-guard.js).
+   * `exitReason(code)` and `onExitWritten(result)` are the owner's: register.js reports where it
+   * wrote, the plugin says the build did not finish.
+   */
+  _writeAtExit(partialReason) {
+    if (!this.running) return;
+    let result;
+    try {
+      result = this.stopSync(partialReason ? { partialReason } : {});
+    } catch (e) {
+      this.warn(`the profile was not written: ${e.message}`);
+      return;
+    }
+    if (this.onExitWritten) {
+      this.onExitWritten(result);
+    } else if (result.dir && !this.options.quiet) {
+      process.stderr.write(`[perfprobe] profile written to ${result.dir}\n`);
     }
   }
 }
@@ -227,7 +260,7 @@ function startSession(options) {
     warn(error.message);
   } else {
     try {
-      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples });
+      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples, mode: options.mode, wallFrequency: options.wallFrequency });
     } catch (e) {
       warn(`profiling is off: ${e.message}`);
     }

@@ -6,6 +6,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use perfprobe_core::export::{write_profile, ExportMeta, Written};
 use perfprobe_core::labels::{self, LABEL_WORDS, LABEL_WORD_COUNT};
+use perfprobe_core::sampler::Mode;
 use perfprobe_core::session::{Session, SessionOptions};
 
 #[napi(object)]
@@ -16,6 +17,10 @@ pub struct NativeStartOptions {
     pub signal: Option<i32>,
     /// Stop recording after this many samples.
     pub max_samples: Option<i64>,
+    /// `cpu` (default), `wall` or `both`.
+    pub mode: Option<String>,
+    /// Wall-clock samples per second of each thread (modes `wall`, `both`).
+    pub wall_frequency: Option<u32>,
 }
 
 /// A running session; `stop` ends it and writes its profile folder.
@@ -106,10 +111,20 @@ impl Task for StopTask {
 /// another copy of the addon samples, or no real-time signal is free.
 #[napi]
 pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
+    let mode = match options.mode.as_deref() {
+        None | Some("cpu") => Mode::Cpu,
+        Some("wall") => Mode::Wall,
+        Some("both") => Mode::Both,
+        Some(other) => return Err(Error::new(Status::InvalidArg, format!("option `mode` is {other:?}; accepted: 'cpu', 'wall' or 'both'"))),
+    };
+    let defaults = SessionOptions::default();
     let config = SessionOptions {
         frequency: options.frequency,
         signal: options.signal,
         max_samples: options.max_samples.map(|n| n.max(1) as u64),
+        mode,
+        wall_frequency: options.wall_frequency.unwrap_or(defaults.wall_frequency).max(1),
+        ..defaults
     };
     Session::start(config)
         .map(|session| NativeSession { session: Some(session) })
@@ -155,4 +170,11 @@ pub fn diff_profiles(base_pprof: String, new_pprof: String, out_path: String, ti
     let report = perfprobe_core::export::diff::diff_files(Path::new(&base_pprof), Path::new(&new_pprof), Path::new(&out_path), &title)
         .map_err(Error::from_reason)?;
     serde_json::to_value(report).map_err(|e| Error::from_reason(e.to_string()))
+}
+
+/// CPU time the calling thread has used, in ns: the JS side times Rust->JS calls (loaders) in CPU
+/// as well as wall time (the JS thread shares 2 cores with Rspack's workers; wall alone overstates).
+#[napi]
+pub fn thread_cpu_ns() -> f64 {
+    perfprobe_core::util::thread_cpu_ns() as f64
 }

@@ -6,9 +6,9 @@
 // is timed until it completes. Rust->JS: taps and loaders carry `binding=callback:tap|loader`; the
 // functions handed to `new JsCompiler(...)` in the fs bridges and the raw options (a function
 // `output.filename`, say) carry `binding=callback:fs.<method>|options.<path>`.
-// Wrapping costs one closure call per crossing; spans shorter than MIN_SPAN_US are only counted.
+// Wrapping costs one closure call per crossing; spans shorter than the option `minSpanUs` are only
+// counted (see Spans.endBoundary).
 
-const MIN_SPAN_US = 100;
 const wrappedBindings = new WeakSet();
 
 /** The binding module @rspack/core loaded, found in the require cache (any version, any path). */
@@ -109,8 +109,9 @@ function wrapCall(original, name, labels, spans, kind) {
     if (typeof last === 'function') {
       // Asynchronous with a callback: counted and timed until the callback, not labelled (the JS
       // thread serves other work meanwhile, with labels of its own).
+      span.async = true;
       args[args.length - 1] = function (...result) {
-        spans.endBoundary(span, kind, MIN_SPAN_US);
+        spans.endBoundary(span, kind);
         return last.apply(this, result);
       };
       return original.apply(this, args);
@@ -119,17 +120,18 @@ function wrapCall(original, name, labels, spans, kind) {
     try {
       result = labels.runSync(labels.withPair(labels.current, 'binding', name), () => original.apply(this, args));
     } catch (e) {
-      spans.endBoundary(span, kind, MIN_SPAN_US);
+      spans.endBoundary(span, kind);
       throw e;
     }
     if (result && typeof result.then === 'function') {
-      const end = () => spans.endBoundary(span, kind, MIN_SPAN_US);
+      span.async = true;
+      const end = () => spans.endBoundary(span, kind);
       result.then(end, end);
     } else {
-      spans.endBoundary(span, kind, MIN_SPAN_US);
+      spans.endBoundary(span, kind);
     }
     return result;
   };
 }
 
-module.exports = { findBinding, instrumentBinding, MIN_SPAN_US };
+module.exports = { findBinding, instrumentBinding };

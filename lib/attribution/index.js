@@ -16,10 +16,11 @@ const PLUGIN_NAME = 'PerfprobePlugin';
  * Instruments `compiler` and the compilations and module factories it creates. Returns the span
  * recorder (null when the native addon is unavailable: nothing to label then).
  */
-function attach(compiler, warn) {
+function attach(compiler, warn, { minSpanUs } = {}) {
   const labels = getLabels();
   if (!labels) return null;
   const spans = sharedSpans();
+  if (minSpanUs !== undefined) spans.minSpanUs = minSpanUs;
   // Our own phase taps are not attributed to a plugin: they are the probe.
   const ctx = { labels, spans, skipped: spans.skippedHooks, ignore: (tap) => tap.name === PLUGIN_NAME };
   // Instrumentation runs inside Rspack's hook calls: a failure here must cost labels, never the build.

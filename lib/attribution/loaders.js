@@ -5,6 +5,7 @@
 // (sync, this.async() or promise loaders alike).
 
 const path = require('path');
+const { threadCpuNs } = require('./spans');
 
 /** A loader's name: its package (scoped or not) when it comes from node_modules, else its path from cwd. */
 function loaderName(loaderPath) {
@@ -21,6 +22,9 @@ function wrapLoaderFn(fn, name, kind, labels, spans) {
     const ctx = this;
     const outer = labels.current;
     const span = spans.begin('loader', `${name} (${kind})`);
+    // CPU of the synchronous call (all of a sync loader): on 2 cores the JS thread waits for a core
+    // often, and wall time alone would charge the loader for that.
+    const cpu0 = threadCpuNs();
     let async = false;
     const finish = () => spans.endBoundary(span, 'rust->js', 0);
     const originalAsync = ctx && ctx.async;
@@ -40,6 +44,7 @@ function wrapLoaderFn(fn, name, kind, labels, spans) {
         return fn.apply(ctx, args);
       } finally {
         if (typeof originalAsync === 'function') ctx.async = originalAsync;
+        if (cpu0 != null) span.cpuNs = threadCpuNs() - cpu0;
       }
     });
     if (result && typeof result.then === 'function') {

@@ -7,6 +7,16 @@
 const MAX_SPANS = 200000;
 
 const nowNs = () => process.hrtime.bigint();
+
+let cpuClock;
+/** The JS thread's CPU clock (ns) from the native addon, or null without it. */
+function threadCpuNs() {
+  if (cpuClock === undefined) {
+    const { binding } = require('../native').loadNative();
+    cpuClock = binding && typeof binding.threadCpuNs === 'function' ? () => binding.threadCpuNs() : null;
+  }
+  return cpuClock ? cpuClock() : null;
+}
 const us = (ns) => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
 
 class Spans {
@@ -15,6 +25,9 @@ class Spans {
     this.skippedHooks = [];
     this.reset();
   }
+
+  /** Boundary crossings shorter than this are counted but not written as trace spans. */
+  minSpanUs = 100;
 
   /** Forgets everything recorded (a new profile session starts). */
   reset() {
@@ -39,9 +52,11 @@ class Spans {
    * written as a trace event only when it lasted at least `minSpanUs` (a build makes 100k+ tiny
    * crossings that would only bloat the trace).
    */
-  endBoundary(span, kind, minSpanUs) {
-    const key = `${kind}\u0000${span.plugin}`;
-    const durNs = this.count(key, () => ({ kind, name: span.plugin, folded: 0 }), span);
+  endBoundary(span, kind, minSpanUs = this.minSpanUs) {
+    // An asynchronous call (callback, promise) is timed to completion but did not block the JS
+    // thread: kept apart from synchronous calls of the same function.
+    const key = `${kind}\u0000${span.plugin}${span.async ? '\u0000async' : ''}`;
+    const durNs = this.count(key, () => ({ kind, name: span.plugin, folded: 0, ...(span.async ? { async: true } : {}) }), span);
     if (Number(durNs) >= minSpanUs * 1000) {
       this.push({ name: span.plugin, cat: span.hook, ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { kind } });
     } else {
@@ -50,8 +65,8 @@ class Spans {
   }
 
   /** Adds one call and its wall time to the boundary `key` (created by `init`); returns the duration. */
-  count(key, init, span) {
-    const durNs = nowNs() - span.start;
+  count(key, init, span, endNs = nowNs()) {
+    const durNs = endNs - span.start;
     let b = this.boundaries.get(key);
     if (!b) {
       b = { ...init(), calls: 0, wallNs: 0n };
@@ -59,11 +74,14 @@ class Spans {
     }
     b.calls++;
     b.wallNs += durNs;
+    if (span.cpuNs != null) b.cpuNs = (b.cpuNs || 0) + span.cpuNs;
     return durNs;
   }
 
   /** A phase span on the process row (phases are process-wide). */
   phase(name, startNs, endNs) {
+    // Counted like a boundary too, so the summary has each phase's wall time beside its CPU.
+    this.count(`phase\u0000${name}`, () => ({ kind: 'phase', name }), { start: startNs }, endNs);
     this.push({ name, cat: 'phase', ph: 'X', ts: us(startNs), dur: us(endNs - startNs), pid: process.pid, tid: 0 });
   }
 
@@ -75,7 +93,7 @@ class Spans {
   /** What the exporters get: trace events and boundary statistics. */
   take() {
     const boundaries = [...this.boundaries.values()]
-      .map((b) => ({ ...b, wallMs: Number(b.wallNs) / 1e6, wallNs: undefined }))
+      .map((b) => ({ ...b, wallMs: Number(b.wallNs) / 1e6, wallNs: undefined, cpuNs: undefined, ...(b.cpuNs != null ? { cpuMs: b.cpuNs / 1e6 } : {}) }))
       .sort((a, b) => b.wallMs - a.wallMs);
     const out = { traceEvents: this.events, attribution: { boundaries, droppedSpans: this.dropped, skippedHooks: [...this.skippedHooks] } };
     this.reset();
@@ -91,4 +109,4 @@ function sharedSpans() {
   return globalThis[SHARED];
 }
 
-module.exports = { Spans, sharedSpans, nowNs };
+module.exports = { Spans, sharedSpans, nowNs, threadCpuNs };

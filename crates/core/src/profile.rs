@@ -75,13 +75,44 @@ impl ModuleInfo {
     }
 }
 
-/// One sample: a thread, a moment, the CPU time it stands for, the labels in force, a stack.
+/// What a sample's weight measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SampleKind {
+    /// CPU time the thread used (its CPU clock).
+    #[default]
+    Cpu,
+    /// Wall-clock time during which the thread ran at least a little (its CPU clock advanced).
+    WallRunning,
+    /// Wall-clock time during which the thread did not run: blocked, waiting, parked.
+    WallWaiting,
+}
+
+impl SampleKind {
+    pub fn is_wall(self) -> bool {
+        self != SampleKind::Cpu
+    }
+
+    /// The `state` label of a wall sample.
+    pub fn state(self) -> Option<&'static str> {
+        match self {
+            SampleKind::Cpu => None,
+            SampleKind::WallRunning => Some("running"),
+            SampleKind::WallWaiting => Some("waiting"),
+        }
+    }
+}
+
+/// One sample: a thread, a moment, the time it stands for, the labels in force, a stack.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
     /// Index into [`RawProfile::threads`].
     pub thread: u32,
     pub time_ns: u64,
+    /// CPU time (`Cpu`) or wall-clock time (`Wall*`) the sample stands for; a wall sample of an
+    /// idle thread stands for every period it stayed idle (one sample, not one per period), and
+    /// `time_ns` is the end of that time.
     pub weight_ns: u64,
+    pub kind: SampleKind,
     /// Label set of the thread (the JS thread's hook/plugin/loader/binding) and of the process
     /// (phase): ids into [`crate::labels`]' registry, 0 for none.
     pub thread_labels: u32,
@@ -94,8 +125,11 @@ pub struct Sample {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SamplerStats {
-    /// Signals sent to threads.
+    /// Signals sent to threads (CPU and wall samples).
     pub signals: u64,
+    /// Wall samples of idle threads recorded without a signal (their stack cannot have changed),
+    /// counted in periods: what batching saved.
+    pub wall_periods_batched: u64,
     /// Samples lost because the lock-free store was full (counted, never hidden).
     pub dropped_store_full: u64,
     /// Samples taken while every unwinder cache was busy: kept with the leaf frame only.
@@ -119,6 +153,8 @@ pub struct SamplerStats {
 #[derive(Clone, Debug, Default)]
 pub struct RawProfile {
     pub frequency: u32,
+    /// Wall-clock samples per second per thread, 0 when the session took none.
+    pub wall_frequency: u32,
     pub signal: i32,
     pub start_unix_ns: u64,
     pub start_ns: u64,
@@ -141,7 +177,32 @@ impl RawProfile {
     }
 
     pub fn sampled_cpu_ns(&self) -> u64 {
-        self.samples.iter().map(|s| s.weight_ns).sum()
+        self.samples.iter().filter(|s| s.kind == SampleKind::Cpu).map(|s| s.weight_ns).sum()
+    }
+
+    /// The kind the pictures (flame graph, per-thread flame charts) show: CPU when there is any.
+    pub fn primary_kind(&self) -> PrimaryKind {
+        if self.wall_frequency > 0 && !self.samples.iter().any(|s| s.kind == SampleKind::Cpu) {
+            PrimaryKind::Wall
+        } else {
+            PrimaryKind::Cpu
+        }
+    }
+}
+
+/// Which samples a picture is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrimaryKind {
+    Cpu,
+    Wall,
+}
+
+impl PrimaryKind {
+    pub fn includes(self, kind: SampleKind) -> bool {
+        match self {
+            PrimaryKind::Cpu => kind == SampleKind::Cpu,
+            PrimaryKind::Wall => kind.is_wall(),
+        }
     }
 }
 

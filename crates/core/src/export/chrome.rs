@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::{json, Value};
 
-use crate::profile::RawProfile;
+use crate::profile::{RawProfile, SampleKind};
 use crate::symbolize::Symbolized;
 
 /// Width of the CPU counter buckets.
@@ -22,7 +22,8 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serd
     let mut events: Vec<Box<RawValue>> = Vec::new();
     events.push(to_raw_value(&metadata(pid, 0, "process_name", json!({"name": "rspack (perfprobe)"})))?);
     let mut by_thread: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, s) in raw.samples.iter().enumerate() {
+    let kind = raw.primary_kind();
+    for (i, s) in raw.samples.iter().enumerate().filter(|(_, s)| kind.includes(s.kind)) {
         by_thread.entry(s.thread).or_default().push(i);
     }
     for (t, info) in raw.threads.iter().enumerate() {
@@ -43,7 +44,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serd
         events.push(to_raw_value(&profile)?);
         events.push(chunk);
     }
-    for counter in cpu_counters(raw, pid) {
+    for counter in cpu_counters(raw, pid).into_iter().chain(state_counters(raw, pid)) {
         events.push(to_raw_value(&counter)?);
     }
     for e in extra_events {
@@ -188,7 +189,7 @@ fn profile_events(raw: &RawProfile, sym: &Symbolized, thread: u32, samples: &[us
 /// CPU use per thread in 100 ms buckets, from sample weights, as one stacked counter.
 fn cpu_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
     let mut buckets: std::collections::BTreeMap<u64, HashMap<String, u64>> = Default::default();
-    for s in &raw.samples {
+    for s in raw.samples.iter().filter(|s| s.kind == SampleKind::Cpu) {
         let b = s.time_ns.saturating_sub(raw.start_ns) / COUNTER_BUCKET_NS;
         let info = &raw.threads[s.thread as usize];
         *buckets.entry(b).or_default().entry(format!("{} {}", info.name, info.tid)).or_default() += s.weight_ns;
@@ -203,6 +204,31 @@ fn cpu_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
             json!({"ph": "C", "name": "thread CPU %", "pid": pid, "tid": 0, "ts": us(raw.start_ns + b * COUNTER_BUCKET_NS), "args": args})
         })
         .collect()
+}
+
+/// Running vs waiting per thread, from wall samples: one counter track per thread (1 while its
+/// wall samples found it on CPU, 0 while waiting), changes only.
+fn state_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
+    let mut by_thread: BTreeMap<u32, Vec<(u64, bool)>> = BTreeMap::new();
+    for s in raw.samples.iter().filter(|s| s.kind.is_wall()) {
+        // A wall sample stands for the time before it.
+        let start = s.time_ns.saturating_sub(s.weight_ns);
+        by_thread.entry(s.thread).or_default().push((start.max(raw.start_ns), s.kind == SampleKind::WallRunning));
+    }
+    let mut out = Vec::new();
+    for (t, mut points) in by_thread {
+        points.sort_unstable();
+        let info = &raw.threads[t as usize];
+        let name = format!("on CPU: {} {}", info.name, info.tid);
+        let mut last = None;
+        for (ts, running) in points {
+            if last != Some(running) {
+                out.push(json!({"ph": "C", "name": name, "cat": "state", "pid": pid, "tid": 0, "ts": us(ts), "args": {"running": u8::from(running)}}));
+                last = Some(running);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -222,7 +248,7 @@ mod tests {
         let stack = raw.stacks.intern(&[0x1234, 0x5678]);
         for thread in 0..2 {
             for k in 1..=samples_per_thread {
-                raw.samples.push(Sample { thread, time_ns: raw.start_ns + k * 1_000_999, weight_ns: 1_000_000, thread_labels: 0, process_labels: 0, stack });
+                raw.samples.push(Sample { thread, time_ns: raw.start_ns + k * 1_000_999, weight_ns: 1_000_000, kind: Default::default(), thread_labels: 0, process_labels: 0, stack });
             }
         }
         raw.end_ns = raw.start_ns + (samples_per_thread + 1) * 1_000_999;

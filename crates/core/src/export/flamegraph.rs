@@ -12,7 +12,8 @@ use crate::symbolize::Symbolized;
 pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role: Option<ThreadRole>) -> Vec<String> {
     // Aggregate first: many samples share (stack, role, labels), and building a line is the cost.
     let mut by_key: HashMap<(u32, ThreadRole, u32, u32), u64> = HashMap::new();
-    for s in &raw.samples {
+    let kind = raw.primary_kind();
+    for s in raw.samples.iter().filter(|s| kind.includes(s.kind)) {
         let thread_role = sym.roles[s.thread as usize];
         if role.is_some_and(|r| r != thread_role) {
             continue;

@@ -3,6 +3,7 @@
 pub mod chrome;
 pub mod diff;
 pub mod flamegraph;
+pub mod interop;
 pub mod pprof;
 pub mod proto;
 pub mod summary;

@@ -13,7 +13,7 @@ use prost::Message;
 use super::proto;
 use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
-use crate::profile::RawProfile;
+use crate::profile::{PrimaryKind, RawProfile, SampleKind};
 use crate::symbolize::{Frame, Symbolized, SymbolStatus};
 
 #[derive(Default)]
@@ -43,13 +43,23 @@ impl Strings {
 /// Builds the profile message (exposed for tests that inspect it without gzip).
 pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta) -> proto::Profile {
     let mut strings = Strings::new();
+    let has_wall = raw.samples.iter().any(|s| s.kind.is_wall());
+    let mut sample_type = vec![
+        proto::ValueType { r#type: strings.get("samples"), unit: strings.get("count") },
+        proto::ValueType { r#type: strings.get("cpu"), unit: strings.get("nanoseconds") },
+    ];
+    if has_wall {
+        sample_type.push(proto::ValueType { r#type: strings.get("wall"), unit: strings.get("nanoseconds") });
+    }
+    let primary = raw.primary_kind();
+    let (period_name, period_hz) = match primary {
+        PrimaryKind::Cpu => ("cpu", raw.frequency),
+        PrimaryKind::Wall => ("wall", raw.wall_frequency),
+    };
     let mut profile = proto::Profile {
-        sample_type: vec![
-            proto::ValueType { r#type: strings.get("samples"), unit: strings.get("count") },
-            proto::ValueType { r#type: strings.get("cpu"), unit: strings.get("nanoseconds") },
-        ],
-        period_type: Some(proto::ValueType { r#type: strings.get("cpu"), unit: strings.get("nanoseconds") }),
-        period: (1_000_000_000 / u64::from(raw.frequency.max(1))) as i64,
+        sample_type,
+        period_type: Some(proto::ValueType { r#type: strings.get(period_name), unit: strings.get("nanoseconds") }),
+        period: (1_000_000_000 / u64::from(period_hz.max(1))) as i64,
         time_nanos: raw.start_unix_ns as i64,
         duration_nanos: raw.duration_ns() as i64,
         ..Default::default()
@@ -109,19 +119,19 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         });
     }
 
-    // One pprof sample per distinct (stack, thread, labels): per-sample times live in the trace.
-    let mut aggregated: HashMap<(u32, u32, u32, u32), (i64, i64)> = HashMap::new();
+    // One pprof sample per distinct (stack, thread, labels, kind): per-sample times live in the trace.
+    let mut aggregated: HashMap<(u32, u32, u32, u32, SampleKind), (i64, i64)> = HashMap::new();
     for s in &raw.samples {
-        let e = aggregated.entry((s.stack, s.thread, s.process_labels, s.thread_labels)).or_default();
+        let e = aggregated.entry((s.stack, s.thread, s.process_labels, s.thread_labels, s.kind)).or_default();
         e.0 += 1;
         e.1 += s.weight_ns as i64;
     }
     let mut keys: Vec<_> = aggregated.keys().copied().collect();
     keys.sort_unstable();
-    let (k_thread, k_tid, k_role) = (strings.get("thread"), strings.get("thread_id"), strings.get("thread_role"));
+    let (k_thread, k_tid, k_role, k_state) = (strings.get("thread"), strings.get("thread_id"), strings.get("thread_role"), strings.get("state"));
     for key in keys {
-        let (count, cpu) = aggregated[&key];
-        let (stack, thread, process_labels, thread_labels) = key;
+        let (count, weight) = aggregated[&key];
+        let (stack, thread, process_labels, thread_labels, kind) = key;
         let info = &raw.threads[thread as usize];
         let role = sym.roles.get(thread as usize).copied().unwrap_or(info.role);
         let mut label = vec![
@@ -132,15 +142,23 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         for (k, v) in merged(label_sets, process_labels, thread_labels) {
             label.push(proto::Label { key: strings.get(k), str: strings.get(v), ..Default::default() });
         }
+        if let Some(state) = kind.state() {
+            label.push(proto::Label { key: k_state, str: strings.get(state), ..Default::default() });
+        }
+        let mut value = if kind.is_wall() { vec![count, 0, weight] } else { vec![count, weight] };
+        if has_wall && !kind.is_wall() {
+            value.push(0);
+        }
         profile.sample.push(proto::Sample {
             location_id: sym.stacks[stack as usize].iter().map(|&l| u64::from(l) + 1).collect(),
-            value: vec![count, cpu],
+            value,
             label,
         });
     }
 
-    // The default view is CPU time, not sample counts (weights differ when the sampler fell behind).
-    profile.default_sample_type = strings.get("cpu");
+    // The default view is CPU time (wall time in a wall-only session), not sample counts (weights
+    // differ when the sampler fell behind, and a wall sample of an idle thread covers many periods).
+    profile.default_sample_type = strings.get(period_name);
     let mut versions: Vec<String> = meta.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
     versions.sort();
     let mut comments = vec![

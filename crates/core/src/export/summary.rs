@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
-use crate::profile::{RawProfile, SamplerStats};
+use crate::profile::{RawProfile, SampleKind, SamplerStats};
 use crate::js::GraftStats;
 use crate::symbolize::{ModuleSymbols, Origin, Symbolized};
 
@@ -22,6 +22,8 @@ pub struct Summary {
     pub partial_reason: Option<String>,
     pub versions: HashMap<String, String>,
     pub frequency: u32,
+    /// Wall-clock samples per second per thread; 0 when the session took none (mode `cpu`).
+    pub wall_frequency: u32,
     pub signal: i32,
     pub start_unix_ms: f64,
     pub duration_ms: f64,
@@ -44,6 +46,9 @@ pub struct Summary {
     pub labels: HashMap<String, Vec<Entry>>,
     /// What the JS side measured at each boundary it instruments (calls, wall time), as it sent it.
     pub attribution: serde_json::Value,
+    /// Rust<->JS calls by kind with what they cost the JS thread and the workers (see
+    /// [`super::interop`]); null without attribution.
+    pub interop: Option<super::interop::Interop>,
     pub modules: Vec<ModuleSymbols>,
     /// Time spent after the session stopped, by stage (the probe's own cost beside sampling).
     pub post_processing: PostProcessing,
@@ -84,6 +89,9 @@ pub struct ThreadSummary {
     pub exited: bool,
     /// Samples kept with their leaf frame only (stack outside every known stack region).
     pub leaf_only_samples: u64,
+    /// Wall time its wall samples found it on CPU / waiting (null without wall samples).
+    pub wall_running_ms: Option<f64>,
+    pub wall_waiting_ms: Option<f64>,
 }
 
 #[derive(Serialize, Clone)]
@@ -136,7 +144,17 @@ pub fn build(
         e.0 += weight;
         e.1 += 1;
     };
+    let mut wall: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
     for s in &raw.samples {
+        if s.kind.is_wall() {
+            let w = &mut wall[s.thread as usize];
+            if s.kind == SampleKind::WallRunning {
+                w.0 += s.weight_ns;
+            } else {
+                w.1 += s.weight_ns;
+            }
+            continue;
+        }
         let e = &mut per_thread[s.thread as usize];
         e.0 += s.weight_ns;
         e.1 += 1;
@@ -168,6 +186,7 @@ pub fn build(
             add(labels.entry(k.to_string()).or_default(), v, s.weight_ns);
         }
     }
+    let has_wall = raw.wall_frequency > 0;
     let threads = raw
         .threads
         .iter()
@@ -184,6 +203,8 @@ pub fn build(
                 utilization: if watched == 0 { 0.0 } else { ((t.cpu_ns as f64 / watched as f64) * 1000.0).round() / 1000.0 },
                 exited: t.exited,
                 leaf_only_samples: t.leaf_only_samples,
+                wall_running_ms: has_wall.then(|| ms(wall[i].0)),
+                wall_waiting_ms: has_wall.then(|| ms(wall[i].1)),
             }
         })
         .collect();
@@ -194,6 +215,7 @@ pub fn build(
         partial_reason: meta.partial_reason.clone().or_else(|| raw.partial_reason.clone()),
         versions: meta.versions.clone(),
         frequency: raw.frequency,
+        wall_frequency: raw.wall_frequency,
         signal: raw.signal,
         start_unix_ms: raw.start_unix_ns as f64 / 1e6,
         duration_ms: ms(raw.duration_ns()),
@@ -213,6 +235,7 @@ pub fn build(
         }),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
         attribution: meta.attribution.clone(),
+        interop: super::interop::build(raw, &sym.roles, &meta.attribution, &meta.trace_events),
         modules: sym.modules.clone(),
         post_processing: {
             // Everything since the session stopped, this summary included.

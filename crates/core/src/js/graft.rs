@@ -137,7 +137,7 @@ mod tests {
             loc("main", Origin::Module),
         ];
         let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2, 3, 4, 5], vec![4, 5]], modules: vec![], roles: vec![] };
-        let sample = |time_us: u64, stack: u32, thread: u32| Sample { thread, time_ns: time_us * 1000, weight_ns: 10, thread_labels: 0, process_labels: 0, stack };
+        let sample = |time_us: u64, stack: u32, thread: u32| Sample { thread, time_ns: time_us * 1000, weight_ns: 10, kind: Default::default(), thread_labels: 0, process_labels: 0, stack };
         let mut samples = vec![
             sample(1_100, 0, 0), // near `work`
             sample(3_000, 0, 0), // garbage collection
@@ -170,7 +170,7 @@ mod tests {
             modules: vec![],
             roles: vec![],
         };
-        let mut samples = vec![Sample { thread: 0, time_ns: 1_000_000, weight_ns: 1, thread_labels: 0, process_labels: 0, stack: 0 }];
+        let mut samples = vec![Sample { thread: 0, time_ns: 1_000_000, weight_ns: 1, kind: Default::default(), thread_labels: 0, process_labels: 0, stack: 0 }];
         let stats = graft(&mut samples, |_| true, &mut sym, &small_profile());
         assert_eq!((stats.perf_map_named, samples[0].stack), (1, 0));
     }

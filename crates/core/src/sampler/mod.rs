@@ -20,11 +20,36 @@ pub struct SamplerConfig {
     pub signal: Option<i32>,
     /// Stop recording after this many samples (the session ends cleanly, marked partial).
     pub max_samples: Option<u64>,
+    /// CPU samples, wall-clock samples, or both.
+    pub mode: Mode,
+    /// Wall-clock samples per second of each thread, running or not (`Wall`, `Both`).
+    pub wall_frequency: u32,
+}
+
+/// What a session samples. CPU samples answer "where does CPU go"; wall samples, taken on every
+/// thread at a fixed wall-clock rate whether it runs or waits, answer "where does time go" (a
+/// worker blocked on the JS thread shows in wall samples only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Cpu,
+    Wall,
+    Both,
+}
+
+impl Mode {
+    pub fn cpu(self) -> bool {
+        self != Mode::Wall
+    }
+
+    pub fn wall(self) -> bool {
+        self != Mode::Cpu
+    }
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { frequency: 99, signal: None, max_samples: None }
+        SamplerConfig { frequency: 99, signal: None, max_samples: None, mode: Mode::Cpu, wall_frequency: 49 }
     }
 }
 

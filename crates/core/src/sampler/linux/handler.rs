@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use super::threads::{MAX_THREADS, SLOTS};
 use crate::labels;
+use crate::profile::SampleKind;
 use crate::store::{RecordHeader, Store};
 use crate::unwind::{self, StartRegs};
 
@@ -18,12 +19,32 @@ pub static PID: AtomicI32 = AtomicI32::new(0);
 /// Time spent inside the handler, all threads: the probe's cost in the threads it samples.
 pub static HANDLER_NS: AtomicU64 = AtomicU64::new(0);
 
-/// The value a sample signal carries: slot index in the top 16 bits, weight in ns below.
+/// The value a sample signal carries: slot index in the top 16 bits, then the sample's kind in two
+/// flags (wall-clock sample; the thread ran), then the weight in ns (up to 19 hours). The handler
+/// records the low 48 bits as they came; the sampler thread decodes them ([`decode_weight`]).
 pub const WEIGHT_BITS: u32 = 48;
 pub const WEIGHT_MASK: u64 = (1 << WEIGHT_BITS) - 1;
+const WALL_FLAG: u64 = 1 << 47;
+const RUNNING_FLAG: u64 = 1 << 46;
+const WEIGHT_NS_MASK: u64 = RUNNING_FLAG - 1;
 
-pub fn encode_value(slot: usize, weight_ns: u64) -> u64 {
-    ((slot as u64) << WEIGHT_BITS) | weight_ns.min(WEIGHT_MASK)
+pub fn encode_value(slot: usize, weight_ns: u64, kind: SampleKind) -> u64 {
+    let flags = match kind {
+        SampleKind::Cpu => 0,
+        SampleKind::WallRunning => WALL_FLAG | RUNNING_FLAG,
+        SampleKind::WallWaiting => WALL_FLAG,
+    };
+    ((slot as u64) << WEIGHT_BITS) | flags | weight_ns.min(WEIGHT_NS_MASK)
+}
+
+/// The weight and kind of a recorded sample (its header's `weight_ns` as the handler stored it).
+pub fn decode_weight(recorded: u64) -> (u64, SampleKind) {
+    let kind = match (recorded & WALL_FLAG != 0, recorded & RUNNING_FLAG != 0) {
+        (false, _) => SampleKind::Cpu,
+        (true, true) => SampleKind::WallRunning,
+        (true, false) => SampleKind::WallWaiting,
+    };
+    (recorded & WEIGHT_NS_MASK, kind)
 }
 
 pub extern "C" fn on_signal(_signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
@@ -122,4 +143,18 @@ unsafe fn start_regs(context: *mut libc::c_void) -> StartRegs {
 unsafe fn start_regs(context: *mut libc::c_void) -> StartRegs {
     let mc = &(*(context as *const libc::ucontext_t)).uc_mcontext;
     StartRegs { pc: mc.pc, sp: mc.sp, fp: mc.regs[29], lr: mc.regs[30] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_and_weight_round_trip_through_the_signal_value() {
+        for kind in [SampleKind::Cpu, SampleKind::WallRunning, SampleKind::WallWaiting] {
+            let value = encode_value(4095, 20_408_163, kind);
+            assert_eq!((value >> WEIGHT_BITS) as usize, 4095);
+            assert_eq!(decode_weight(value & WEIGHT_MASK), (20_408_163, kind));
+        }
+    }
 }

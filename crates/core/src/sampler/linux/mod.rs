@@ -15,12 +15,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
-use crate::profile::{RawProfile, Sample, ThreadInfo};
+use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo};
 use crate::sampler::{Sampler, SamplerConfig, StartError};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
-use handler::{encode_value, HANDLER_NS, PID, RECORDING};
+use handler::{decode_weight, encode_value, HANDLER_NS, PID, RECORDING};
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
@@ -43,6 +43,8 @@ const LOW_RATE_HZ: u32 = 250;
 const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
 /// Longest single sleep, so that stop is prompt even at 1 Hz.
 const MAX_SLEEP_NS: u64 = 20_000_000;
+/// A wall sample covers at most this many periods of a late sampler (a stopped process, say).
+const MAX_WALL_PERIODS: u64 = 10;
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
@@ -136,6 +138,21 @@ struct Tracked {
     /// Consecutive reads that found no new CPU, and the tick of the next read.
     idle_reads: u64,
     next_read_tick: u64,
+    wall: WallState,
+}
+
+/// A thread's wall-clock sampling state.
+#[derive(Default)]
+struct WallState {
+    /// CPU clock and time at the last wall sample.
+    last_cpu_ns: u64,
+    last_ns: u64,
+    /// Wall time not yet carried by a sample (the last signal was still in flight).
+    carry_ns: u64,
+    /// Stack and labels of the last signalled wall sample: an idle thread is still there.
+    stack: Option<(u32, u32, u32)>,
+    /// Idle periods accumulated into one sample: (start, weight, stack, thread labels, process labels).
+    batch: Option<(u64, u64, (u32, u32, u32))>,
 }
 
 /// The sampler thread's state for one session.
@@ -158,15 +175,24 @@ struct SamplerRun {
     start_boottime_ns: u64,
     ticks: u64,
     signal_taken: bool,
+    wall_period_ns: Option<u64>,
+    next_wall_ns: u64,
 }
 
 impl SamplerRun {
     fn new(config: SamplerConfig, signal: i32) -> SamplerRun {
         let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
-        let tick_ns = if config.frequency <= LOW_RATE_HZ { period_ns / 2 } else { period_ns };
+        let wall_period_ns = config.mode.wall().then(|| 1_000_000_000 / u64::from(config.wall_frequency.max(1)));
+        let cpu_tick_ns = if config.frequency <= LOW_RATE_HZ { period_ns / 2 } else { period_ns };
+        let tick_ns = match (config.mode.cpu(), wall_period_ns) {
+            (true, Some(wall)) => cpu_tick_ns.min(wall),
+            (false, Some(wall)) => wall,
+            _ => cpu_tick_ns,
+        };
         let now = monotonic_ns();
         let profile = RawProfile {
             frequency: config.frequency,
+            wall_frequency: if config.mode.wall() { config.wall_frequency } else { 0 },
             signal,
             start_unix_ns: unix_ns(),
             start_ns: now,
@@ -191,6 +217,8 @@ impl SamplerRun {
             start_boottime_ns: clock_ns(libc::CLOCK_BOOTTIME).unwrap_or(0),
             ticks: 0,
             signal_taken: false,
+            wall_period_ns,
+            next_wall_ns: now,
         }
     }
 
@@ -259,6 +287,12 @@ impl SamplerRun {
             }
         }
         self.signal_busy_threads(now);
+        if let Some(period) = self.wall_period_ns {
+            if now >= self.next_wall_ns {
+                self.sample_wall(now, period);
+                self.next_wall_ns = (self.next_wall_ns + period).max(now + period / 2);
+            }
+        }
     }
 
     /// Reads the thread list: tracks new threads, forgets exited ones.
@@ -308,7 +342,8 @@ impl SamplerRun {
                 leaf_only_samples: 0,
             });
             let info = self.profile.threads.len() - 1;
-            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0 });
+            let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
+            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0, wall });
             self.by_slot.insert(slot, tid);
             appeared = true;
         }
@@ -324,7 +359,8 @@ impl SamplerRun {
     }
 
     fn untrack(&mut self, tid: i32) -> Option<Tracked> {
-        let t = self.tracked.remove(&tid)?;
+        let mut t = self.tracked.remove(&tid)?;
+        flush_wall_batch(&mut t, &mut self.profile);
         self.profile.stats.lost_in_flight += SLOTS[t.slot].in_flight();
         self.by_slot.remove(&t.slot);
         self.slots.release(t.slot);
@@ -353,6 +389,9 @@ impl SamplerRun {
             if delta > 0 {
                 info.last_seen_ns = now;
             }
+            if !self.config.mode.cpu() {
+                continue;
+            }
             t.pending_ns += delta;
             if t.pending_ns < self.period_ns {
                 continue;
@@ -365,7 +404,7 @@ impl SamplerRun {
             let weight = sample_weight(t.pending_ns, self.period_ns);
             let sent = slot.sent.load(Ordering::Relaxed);
             slot.sent.store(sent + 1, Ordering::Relaxed);
-            match signal::send(self.pid, t.tid, self.signal, encode_value(t.slot, weight)) {
+            match signal::send(self.pid, t.tid, self.signal, encode_value(t.slot, weight, SampleKind::Cpu)) {
                 Ok(()) => {
                     t.pending_ns -= weight;
                     self.profile.stats.signals += 1;
@@ -383,10 +422,67 @@ impl SamplerRun {
         }
     }
 
+    /// Takes a wall sample of every thread. A thread whose CPU clock barely moved since its last
+    /// wall sample is still where that sample found it: its time is added to a batch with that
+    /// stack, without a signal (async-profiler's wall mode does the same), so an idle pool costs a
+    /// clock read per thread and period.
+    fn sample_wall(&mut self, now: u64, period: u64) {
+        // Below this, a thread "did not run": a signal handler's own few µs must not count.
+        let ran_threshold = (period / 100).max(50_000);
+        let process_labels = crate::labels::process_labels();
+        let mut gone = Vec::new();
+        let SamplerRun { tracked, profile, pid, signal, .. } = self;
+        for t in tracked.values_mut() {
+            let Some(cpu) = clock_ns(t.clock) else {
+                gone.push(t.tid);
+                continue;
+            };
+            let w = &mut t.wall;
+            let ran = cpu.saturating_sub(w.last_cpu_ns) >= ran_threshold;
+            w.last_cpu_ns = cpu;
+            let weight = now.saturating_sub(w.last_ns).min(MAX_WALL_PERIODS * period) + w.carry_ns;
+            w.last_ns = now;
+            w.carry_ns = 0;
+            if let (false, Some(stack)) = (ran, w.stack) {
+                // The phase may change while a thread sleeps: a batch keeps one phase.
+                if w.batch.is_some_and(|(_, _, (_, _, p))| p != process_labels) {
+                    flush_wall_batch(t, profile);
+                }
+                let w = &mut t.wall;
+                let batch = w.batch.get_or_insert((now.saturating_sub(weight), 0, (stack.0, stack.1, process_labels)));
+                batch.1 += weight;
+                profile.stats.wall_periods_batched += 1;
+                continue;
+            }
+            flush_wall_batch(t, profile);
+            let slot = &SLOTS[t.slot];
+            if slot.in_flight() > 0 {
+                t.wall.carry_ns = weight;
+                continue;
+            }
+            let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
+            let sent = slot.sent.load(Ordering::Relaxed);
+            slot.sent.store(sent + 1, Ordering::Relaxed);
+            match signal::send(*pid, t.tid, *signal, encode_value(t.slot, weight, kind)) {
+                Ok(()) => profile.stats.signals += 1,
+                Err(e) => {
+                    slot.sent.store(sent, Ordering::Relaxed);
+                    t.wall.carry_ns = weight;
+                    if e.raw_os_error() == Some(libc::ESRCH) {
+                        gone.push(t.tid);
+                    }
+                }
+            }
+        }
+        for tid in gone {
+            self.forget(tid, now);
+        }
+    }
+
     fn drain(&mut self) {
         let SamplerRun { by_slot, tracked, profile, .. } = self;
         Store::global().drain(|header, frames| {
-            let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get(tid)) else {
+            let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get_mut(tid)) else {
                 return;
             };
             let stats = &mut profile.stats;
@@ -396,10 +492,15 @@ impl SamplerRun {
             stats.near_stack_limit += u64::from(header.low_stack);
             profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy || header.low_stack);
             let stack = profile.stacks.intern(frames);
+            let (weight_ns, kind) = decode_weight(header.weight_ns);
+            if kind.is_wall() {
+                t.wall.stack = Some((stack, header.thread_labels, header.process_labels));
+            }
             profile.samples.push(Sample {
                 thread: t.info as u32,
                 time_ns: header.time_ns,
-                weight_ns: header.weight_ns,
+                weight_ns,
+                kind,
                 thread_labels: header.thread_labels,
                 process_labels: header.process_labels,
                 stack,
@@ -437,6 +538,22 @@ impl SamplerRun {
         self.profile.modules = unwind::known_modules();
         self.profile.stacks.seal();
         std::mem::take(&mut self.profile)
+    }
+}
+
+/// Records a thread's batch of idle wall periods as one sample (its stack is the last signalled one).
+fn flush_wall_batch(t: &mut Tracked, profile: &mut RawProfile) {
+    if let Some((start, weight, (stack, thread_labels, process_labels))) = t.wall.batch.take() {
+        profile.samples.push(Sample {
+            thread: t.info as u32,
+            // Like a signalled sample, it is stamped at the end of the time it stands for.
+            time_ns: start + weight,
+            weight_ns: weight,
+            kind: SampleKind::WallWaiting,
+            thread_labels,
+            process_labels,
+            stack,
+        });
     }
 }
 

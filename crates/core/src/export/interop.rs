@@ -1,0 +1,204 @@
+//! Interop stalls for the summary: how much Rust<->JS calls cost, measured rather than guessed.
+//!
+//! Rust->JS calls (JS taps, loaders, the fs bridge, option callbacks) are counted and timed on the
+//! JS thread by the attribution layer; wall samples show what Rspack's worker threads did
+//! meanwhile. Worker wall time spent waiting while the JS thread served a kind of call is the
+//! overlap of the workers' waiting samples with that kind's spans. How long a call sat in the JS
+//! thread's queue before it started is not observable from either side; the event-loop lag the JS
+//! side samples at the probe's rate is its floor, reported beside.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::profile::{RawProfile, SampleKind, ThreadRole};
+
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CallKind {
+    /// `tap`, `loader`, `fs` (Rspack's fs bridge) or `option` (a function in the config).
+    pub kind: &'static str,
+    pub calls: u64,
+    /// Wall time the JS thread spent running them.
+    pub run_ms: f64,
+    /// CPU time of their synchronous part on the JS thread, where measured (loaders); null else.
+    pub run_cpu_ms: Option<f64>,
+    /// Wall time Rspack's worker threads (tokio, rayon) spent waiting, summed over workers, while
+    /// the JS thread ran these calls; null without wall samples (mode `cpu`). Only calls written
+    /// as trace spans count (those shorter than `minSpanUs` are not).
+    pub worker_waiting_ms: Option<f64>,
+}
+
+#[derive(Serialize, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JsToRust {
+    /// Synchronous binding calls: the JS thread was blocked in Rust for `blocked_ms`.
+    pub sync_calls: u64,
+    pub blocked_ms: f64,
+    /// Asynchronous ones (callback or promise), timed to completion; the JS thread was free meanwhile.
+    pub async_calls: u64,
+    pub async_ms: f64,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Interop {
+    pub rust_to_js: Vec<CallKind>,
+    pub js_to_rust: JsToRust,
+    /// Event-loop lag of the JS thread as the JS side measured it: the floor of how long a
+    /// Rust->JS call waits before it starts.
+    pub event_loop_lag: Value,
+}
+
+const KINDS: [&str; 4] = ["tap", "loader", "fs", "option"];
+
+/// The Rust->JS kind of a boundary or span: (attribution kind, category, name).
+fn rust_to_js_kind(kind: &str, category: &str, name: &str) -> Option<&'static str> {
+    match (kind, category) {
+        ("tap", _) | (_, "tap") => Some("tap"),
+        ("rust->js", _) if name.starts_with("callback:fs.") => Some("fs"),
+        ("rust->js", _) if name.starts_with("callback:options.") => Some("option"),
+        ("rust->js", _) | (_, "loader") => Some("loader"),
+        _ => None,
+    }
+}
+
+fn ms(ns: f64) -> f64 {
+    (ns / 1e4).round() / 100.0
+}
+
+/// `None` when the JS side sent no attribution (no plugin, no labels): nothing to say then.
+pub fn build(raw: &RawProfile, roles: &[ThreadRole], attribution: &Value, trace_events: &[Value]) -> Option<Interop> {
+    let boundaries = attribution.get("boundaries")?.as_array()?;
+    let mut rust_to_js: Vec<CallKind> = KINDS.iter().map(|&kind| CallKind { kind, calls: 0, run_ms: 0.0, run_cpu_ms: None, worker_waiting_ms: None }).collect();
+    let mut js_to_rust = JsToRust::default();
+    for b in boundaries {
+        let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("");
+        let calls = b.get("calls").and_then(Value::as_u64).unwrap_or(0);
+        let wall = b.get("wallMs").and_then(Value::as_f64).unwrap_or(0.0);
+        if text("kind") == "js->rust" {
+            if b.get("async").and_then(Value::as_bool).unwrap_or(false) {
+                js_to_rust.async_calls += calls;
+                js_to_rust.async_ms += wall;
+            } else {
+                js_to_rust.sync_calls += calls;
+                js_to_rust.blocked_ms += wall;
+            }
+        } else if let Some(kind) = rust_to_js_kind(text("kind"), "", text("name")) {
+            let entry = rust_to_js.iter_mut().find(|k| k.kind == kind).expect("every kind listed");
+            entry.calls += calls;
+            entry.run_ms += wall;
+            if let Some(cpu) = b.get("cpuMs").and_then(Value::as_f64) {
+                *entry.run_cpu_ms.get_or_insert(0.0) += cpu;
+            }
+        }
+    }
+    js_to_rust.blocked_ms = (js_to_rust.blocked_ms * 100.0).round() / 100.0;
+    js_to_rust.async_ms = (js_to_rust.async_ms * 100.0).round() / 100.0;
+    let has_wall = raw.samples.iter().any(|s| s.kind.is_wall());
+    for entry in &mut rust_to_js {
+        entry.run_ms = (entry.run_ms * 100.0).round() / 100.0;
+        entry.run_cpu_ms = entry.run_cpu_ms.map(|c| (c * 100.0).round() / 100.0);
+        if has_wall {
+            let spans = merged_spans(trace_events, entry.kind);
+            entry.worker_waiting_ms = Some(ms(worker_waiting_overlap_ns(raw, roles, &spans) as f64));
+        }
+    }
+    Some(Interop { rust_to_js, js_to_rust, event_loop_lag: attribution.get("eventLoopLag").cloned().unwrap_or(Value::Null) })
+}
+
+/// The JS thread's spans of one Rust->JS kind as sorted, disjoint [start, end) ns intervals.
+fn merged_spans(events: &[Value], kind: &str) -> Vec<(u64, u64)> {
+    let mut spans: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|e| e.get("ph").and_then(Value::as_str) == Some("X"))
+        .filter(|e| {
+            let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+            let arg_kind = e.get("args").and_then(|a| a.get("kind")).and_then(Value::as_str).unwrap_or("");
+            rust_to_js_kind(arg_kind, text("cat"), text("name")) == Some(kind)
+        })
+        .filter_map(|e| {
+            let ts = e.get("ts")?.as_f64()?;
+            let dur = e.get("dur")?.as_f64()?;
+            Some(((ts * 1000.0) as u64, ((ts + dur) * 1000.0) as u64))
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
+}
+
+/// Waiting wall time of worker threads inside `spans`.
+fn worker_waiting_overlap_ns(raw: &RawProfile, roles: &[ThreadRole], spans: &[(u64, u64)]) -> u64 {
+    raw.samples
+        .iter()
+        .filter(|s| s.kind == SampleKind::WallWaiting)
+        .filter(|s| matches!(roles.get(s.thread as usize), Some(ThreadRole::Tokio | ThreadRole::Rayon)))
+        .map(|s| overlap(spans, s.time_ns.saturating_sub(s.weight_ns), s.time_ns))
+        .sum()
+}
+
+fn overlap(spans: &[(u64, u64)], start: u64, end: u64) -> u64 {
+    let first = spans.partition_point(|&(_, e)| e <= start);
+    spans[first..].iter().take_while(|&&(s, _)| s < end).map(|&(s, e)| e.min(end).saturating_sub(s.max(start))).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Sample, ThreadInfo};
+    use serde_json::json;
+
+    fn thread(tid: i32) -> ThreadInfo {
+        ThreadInfo { tid, name: format!("t{tid}"), role: ThreadRole::Tokio, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 }
+    }
+
+    #[test]
+    fn overlap_counts_only_the_covered_part() {
+        let spans = [(10, 20), (30, 40)];
+        assert_eq!(overlap(&spans, 0, 100), 20);
+        assert_eq!(overlap(&spans, 15, 35), 10);
+        assert_eq!(overlap(&spans, 20, 30), 0);
+    }
+
+    #[test]
+    fn calls_by_kind_and_worker_waiting_during_loader_spans() {
+        let attribution = json!({
+            "boundaries": [
+                {"kind": "tap", "hook": "compilation.processAssets", "plugin": "P", "calls": 2, "wallMs": 5.0},
+                {"kind": "rust->js", "name": "/app/loader.js (normal)", "calls": 10, "wallMs": 30.0, "cpuMs": 20.0},
+                {"kind": "rust->js", "name": "callback:fs.writeFile", "calls": 3, "wallMs": 1.5},
+                {"kind": "rust->js", "name": "callback:options.output.filename", "calls": 1, "wallMs": 0.5},
+                {"kind": "js->rust", "name": "JsCompilation.getAssets", "calls": 50, "wallMs": 2.0},
+                {"kind": "js->rust", "name": "JsCompiler.build", "calls": 1, "wallMs": 900.0, "async": true},
+            ],
+            "eventLoopLag": {"meanMs": 1.2}
+        });
+        // One loader span from 1 ms to 31 ms; a worker waits from 0 to 20 ms, then from 25 to 40 ms.
+        let events = vec![json!({"ph": "X", "cat": "loader", "name": "/app/loader.js (normal)", "ts": 1000.0, "dur": 30000.0, "args": {"kind": "rust->js"}})];
+        let wait = |end_ms: u64, len_ms: u64| Sample {
+            thread: 0,
+            time_ns: end_ms * 1_000_000,
+            weight_ns: len_ms * 1_000_000,
+            kind: SampleKind::WallWaiting,
+            thread_labels: 0,
+            process_labels: 0,
+            stack: 0,
+        };
+        let raw = RawProfile { threads: vec![thread(1)], samples: vec![wait(20, 20), wait(40, 15)], ..Default::default() };
+        let interop = build(&raw, &[ThreadRole::Tokio], &attribution, &events).unwrap();
+        let loader = interop.rust_to_js.iter().find(|k| k.kind == "loader").unwrap();
+        assert_eq!((loader.calls, loader.run_ms, loader.run_cpu_ms, loader.worker_waiting_ms), (10, 30.0, Some(20.0), Some(25.0)));
+        let fs = interop.rust_to_js.iter().find(|k| k.kind == "fs").unwrap();
+        assert_eq!((fs.calls, fs.worker_waiting_ms), (3, Some(0.0)));
+        assert_eq!(interop.rust_to_js.iter().find(|k| k.kind == "option").unwrap().calls, 1);
+        assert_eq!(interop.rust_to_js.iter().find(|k| k.kind == "tap").unwrap().calls, 2);
+        assert_eq!(interop.js_to_rust, JsToRust { sync_calls: 50, blocked_ms: 2.0, async_calls: 1, async_ms: 900.0 });
+        assert_eq!(interop.event_loop_lag["meanMs"], 1.2);
+    }
+}

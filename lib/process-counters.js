@@ -1,0 +1,69 @@
+'use strict';
+// Process-wide counters for the Chrome trace, read on a timer that never keeps the process alive:
+// memory (RSS, V8's heap: only V8 can tell the heap) and the JS thread's event-loop lag (how late
+// the loop runs what is queued: the floor of how long a Rust->JS call waits before it starts).
+
+const { monitorEventLoopDelay } = require('perf_hooks');
+
+const INTERVAL_MS = 100;
+/** Ten hours at the interval: beyond it the counters stop growing (the trace keeps the start). */
+const MAX_POINTS = 360000;
+
+const mb = (bytes) => Math.round(bytes / 1024 / 10.24) / 100;
+const msOf = (ns) => Math.round(ns / 1e4) / 100;
+
+/**
+ * Starts reading; `stop()` returns the `C` events, and `lag()` the event-loop lag over the whole
+ * session. `frequency` (the probe's) sets the lag monitor's resolution.
+ */
+function startProcessCounters(frequency) {
+  const events = [];
+  // One histogram for the whole session; each counter point is the mean of the delays recorded
+  // since the previous point (from the running count and mean).
+  const loop = monitorEventLoopDelay({ resolution: Math.max(1, Math.round(1000 / frequency)) });
+  loop.enable();
+  let seen = { count: 0, sum: 0 };
+  const read = () => {
+    const ts = Number(process.hrtime.bigint() / 1000n);
+    const m = process.memoryUsage();
+    const common = { cat: 'counters', ph: 'C', pid: process.pid, tid: 0, ts };
+    events.push({ ...common, name: 'memory MB', args: { rss: mb(m.rss), jsHeapUsed: mb(m.heapUsed), jsHeapTotal: mb(m.heapTotal), external: mb(m.external) } });
+    const now = { count: loop.count, sum: loop.count ? loop.mean * loop.count : 0 };
+    if (now.count > seen.count) {
+      events.push({ ...common, name: 'event loop lag ms', args: { mean: msOf((now.sum - seen.sum) / (now.count - seen.count)) } });
+    }
+    seen = now;
+  };
+  // A timer callback that threw would take the process down: counters are never worth that.
+  const take = () => {
+    if (events.length >= MAX_POINTS) return;
+    try {
+      read();
+    } catch {}
+  };
+  take();
+  const timer = setInterval(take, INTERVAL_MS);
+  timer.unref();
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return [];
+      stopped = true;
+      clearInterval(timer);
+      take();
+      loop.disable();
+      return events;
+    },
+    /** Lag over the session so far: what the summary reports (`interop.eventLoopLag`). */
+    lag() {
+      try {
+        if (loop.count === 0) return null;
+        return { samples: loop.count, resolutionMs: Math.max(1, Math.round(1000 / frequency)), meanMs: msOf(loop.mean), p50Ms: msOf(loop.percentile(50)), p99Ms: msOf(loop.percentile(99)), maxMs: msOf(loop.max) };
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+module.exports = { startProcessCounters };
