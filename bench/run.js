@@ -31,7 +31,11 @@ const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.j
 // labels for the compiler, trace spans) unless `layers` switches some off.
 const probe = (hz, layers = {}) => ({
   cmd: (app, tmp) => [NODE, path.join(ROOT, 'bin', 'perfprobe.js'), '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
-  env: () => ({ ...(layers.js === false ? { PERFPROBE_JS_PROFILER: '0' } : {}), ...(layers.labels === false ? { PERFPROBE_LABELS: '0' } : {}) }),
+  env: () => ({
+    ...(layers.js === false ? { PERFPROBE_JS_PROFILER: '0' } : {}),
+    ...(layers.labels === false ? { PERFPROBE_LABELS: '0' } : {}),
+    ...(layers.mode ? { PERFPROBE_MODE: layers.mode } : {}),
+  }),
   collect: collectProbe,
 });
 const pprof = (hz) => ({
@@ -46,6 +50,7 @@ const CONFIGS = {
   'probe-99-no-labels': probe(99, { labels: false }),
   'probe-99-no-js': probe(99, { js: false }),
   'probe-99-sampling-only': probe(99, { labels: false, js: false }),
+  'probe-99-wall': probe(99, { mode: 'both' }),
   'pprof-99': pprof(99),
   'pprof-999': pprof(999),
   'cpu-prof': { cmd: (app, tmp) => [NODE, '--cpu-prof', '--cpu-prof-dir', tmp, BUILD_APP, app], env: () => ({}), collect: collectFiles },
@@ -58,7 +63,7 @@ const CONFIGS = {
 const SETS = {
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
   // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
-  layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only'],
+  layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only', 'probe-99-wall'],
   all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],
 };
 
