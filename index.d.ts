@@ -55,6 +55,11 @@ export interface PerfprobeOptions {
   /** Wall samples per second per thread, 1..1000. Default 49. `PERFPROBE_WALL_FREQUENCY`. */
   wallFrequency?: number;
   /**
+   * Also write `flamegraph-<role>.svg` for each thread role with samples (js-main, tokio, rayon, ...):
+   * a role's small share stays readable. Default false; `PERFPROBE_FLAMEGRAPH_PER_ROLE=1`.
+   */
+  flamegraphPerRole?: boolean;
+  /**
    * Binding calls and Rust->JS callbacks shorter than this (µs) are counted in the summary
    * (`attribution.boundaries[].folded`) but not written as `trace.json` spans: a 20k-module build
    * makes hundreds of thousands of tiny crossings. 0 writes them all. Default 100;
@@ -73,6 +78,8 @@ export interface ProfileFiles {
   flamegraph: string | null;
   /** `summary.json`: see {@link Summary}. */
   summary: string | null;
+  /** `flamegraph-<role>.svg` paths, with option `flamegraphPerRole`. */
+  roleFlamegraphs?: string[];
 }
 
 export interface ProfileResult {

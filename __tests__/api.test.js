@@ -21,6 +21,9 @@ describe('options are validated with errors that name the option, the value and 
     [{ quiet: 'yes' }, /option `quiet` is "yes"; accepted: true or false/],
     [{ jsProfiler: 1 }, /option `jsProfiler` is 1; accepted: true or false/],
     [{ minSpanUs: -1 }, /option `minSpanUs` is -1; accepted: an integer from 0 to 1000000/],
+    [{ mode: 'off-cpu' }, /option `mode` is "off-cpu"; accepted: 'cpu', 'wall' or 'both'/],
+    [{ wallFrequency: 0 }, /option `wallFrequency` is 0; accepted: an integer from 1 to 1000/],
+    [{ flamegraphPerRole: 'yes' }, /option `flamegraphPerRole` is "yes"; accepted: true or false/],
     ['fast', /options must be an object, got "fast"/],
   ];
   test.each(cases)('start(%p)', (options, message) => {
@@ -45,7 +48,7 @@ describe('start() and stop()', () => {
     const r = runNode(
       `const p = require(${JSON.stringify(ROOT)});
        const f = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'burner'))});
-       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, name: 'api' });
+       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, name: 'api', flamegraphPerRole: true });
        const again = p.start({ frequency: 99 });
        if (again !== s || p.current() !== s) throw new Error('a second start() must return the running session');
        f.burnJs(300);
@@ -53,6 +56,14 @@ describe('start() and stop()', () => {
     );
     expect(r.status).toBe(0);
     result = r.json;
+  });
+
+  test('flamegraphPerRole: one SVG per thread role that has samples', () => {
+    const names = result.files.roleFlamegraphs.map((f) => path.basename(f)).sort();
+    expect(names).toEqual(expect.arrayContaining(['flamegraph-js-main.svg', 'flamegraph-rayon.svg']));
+    const rayon = fs.readFileSync(result.files.roleFlamegraphs.find((f) => f.endsWith('flamegraph-rayon.svg')), 'utf8');
+    expect(rayon).toMatch(/fixture_rayon_leaf/);
+    expect(rayon).not.toMatch(/fixture_js_leaf/);
   });
 
   test('trace.json has memory counters: RSS and the JS heap over the session', () => {
@@ -65,11 +76,11 @@ describe('start() and stop()', () => {
     }
   });
 
-  test('the result names the folder and its four files', () => {
+  test('the result names the folder and its files', () => {
     expect(result.dir.startsWith(out)).toBe(true);
     expect(path.basename(result.dir)).toMatch(/^api-\d{8}-\d{6}-\d+$/);
-    expect(Object.keys(result.files).sort()).toEqual(['flamegraph', 'pprof', 'summary', 'trace']);
-    for (const file of Object.values(result.files)) expect(fs.existsSync(file)).toBe(true);
+    expect(Object.keys(result.files).sort()).toEqual(['flamegraph', 'pprof', 'roleFlamegraphs', 'summary', 'trace']);
+    for (const file of Object.values(result.files).flat()) expect(fs.existsSync(file)).toBe(true);
     expect(result.warnings).toEqual([]);
   });
 

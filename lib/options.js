@@ -13,9 +13,11 @@ const SPEC = {
   name: { default: 'profile', check: (v) => typeof v === 'string' && NAME_PATTERN.test(v), accepted: '1-64 characters from A-Z a-z 0-9 . _ -' },
   signal: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v > 0 && v < 128), accepted: 'a real-time signal number (SIGRTMIN..SIGRTMAX), or unset to pick a free one' },
   maxSamples: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1), accepted: 'a positive integer, or unset for no bound' },
+  maxDuration: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1), accepted: 'a whole number of milliseconds from 1 to 2147483647, or unset for no bound' },
   quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   mode: { default: 'cpu', check: (v) => ['cpu', 'wall', 'both'].includes(v), accepted: "'cpu', 'wall' or 'both'" },
   wallFrequency: { default: 49, check: (v) => Number.isInteger(v) && v >= 1 && v <= 1000, accepted: 'an integer from 1 to 1000 (Hz)' },
+  flamegraphPerRole: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   jsProfiler: { default: true, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   minSpanUs: { default: 100, check: (v) => Number.isInteger(v) && v >= 0 && v <= 1e6, accepted: 'an integer from 0 to 1000000 (microseconds)' },
 };
@@ -71,7 +73,13 @@ function optionsFromEnv(env = process.env) {
     options.frequency = n;
   }
   if (env.PERFPROBE_SIGNAL) options.signal = Number(env.PERFPROBE_SIGNAL);
+  for (const [name, key] of [['PERFPROBE_MAX_SAMPLES', 'maxSamples'], ['PERFPROBE_MAX_DURATION', 'maxDuration']]) {
+    if (!env[name]) continue;
+    if (!/^\d+$/.test(env[name])) throw new TypeError(`${name} is ${JSON.stringify(env[name])}; accepted: ${SPEC[key].accepted}`);
+    options[key] = Number(env[name]);
+  }
   if (env.PERFPROBE_MODE) options.mode = env.PERFPROBE_MODE;
+  if (env.PERFPROBE_FLAMEGRAPH_PER_ROLE) options.flamegraphPerRole = env.PERFPROBE_FLAMEGRAPH_PER_ROLE === '1';
   if (env.PERFPROBE_WALL_FREQUENCY) options.wallFrequency = /^\d+$/.test(env.PERFPROBE_WALL_FREQUENCY) ? Number(env.PERFPROBE_WALL_FREQUENCY) : env.PERFPROBE_WALL_FREQUENCY;
   if (env.PERFPROBE_MIN_SPAN_US) options.minSpanUs = /^\d+$/.test(env.PERFPROBE_MIN_SPAN_US) ? Number(env.PERFPROBE_MIN_SPAN_US) : env.PERFPROBE_MIN_SPAN_US;
   if (env.PERFPROBE_JS_PROFILER) {

@@ -13,6 +13,8 @@ const { guardSession } = require('./exit-guard');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 const PROBE_VERSION = require('../package.json').version;
+/** How soon a session that reached maxSamples or maxDuration is written by its owner. */
+const BOUND_POLL_MS = 100;
 
 /** stderr, prefixed, unless quiet: the profiler's warnings never throw. */
 function stderrWarn(quiet) {
@@ -95,9 +97,25 @@ class Session {
     return !this.stopped && this.native !== null;
   }
 
-  /** Whether the sampler ended by itself (maxSamples reached). */
+  /** Whether the sampler ended by itself (maxSamples or maxDuration reached). */
   get finished() {
     return this.native ? this.native.finished : true;
+  }
+
+  /**
+   * Calls `callback` once the sampler has ended by itself (a bound was reached), unless the session
+   * is stopped first. Polled: the sampler thread cannot call into JS, and a check is one getter.
+   */
+  onFinished(callback) {
+    if (this.boundWatch || !this.running) return;
+    this.boundWatch = setInterval(() => {
+      if (!this.running || !this.finished) return;
+      clearInterval(this.boundWatch);
+      this.boundWatch = null;
+      callback();
+    }, BOUND_POLL_MS);
+    // A bound must not keep an otherwise finished program alive.
+    this.boundWatch.unref();
   }
 
   /**
@@ -113,7 +131,7 @@ class Session {
     this.stopped = true;
     if (globalThis[CURRENT] === this) globalThis[CURRENT] = undefined;
     if (!this.native) return { error: emptyResult(['the sampler was not running']) };
-    if (this.maxDurationTimer) clearTimeout(this.maxDurationTimer);
+    if (this.boundWatch) clearInterval(this.boundWatch);
     let dir;
     try {
       dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
@@ -159,6 +177,7 @@ class Session {
       traceEvents,
       attribution,
       jsProfile: this.v8?.stop() ?? undefined,
+      flamegraphPerRole: this.options.flamegraphPerRole,
     };
   }
 
@@ -177,6 +196,7 @@ class Session {
       }
     }
     const files = { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null };
+    if (written.role_flamegraphs && written.role_flamegraphs.length) files.roleFlamegraphs = written.role_flamegraphs;
     if (!Object.values(files).some(Boolean)) {
       // Nothing could be written (a full disk, say): leave no empty folder behind.
       try {
@@ -200,6 +220,7 @@ class Session {
       const written = JSON.parse(await writing);
       return this._result(prepared.dir, written);
     } catch (e) {
+      this.guard?.release();
       this.warn(`writing the profile failed: ${e.message}`);
       return { ...emptyResult([e.message]), dir: prepared.dir };
     }
@@ -260,13 +281,19 @@ function startSession(options) {
     warn(error.message);
   } else {
     try {
-      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples, mode: options.mode, wallFrequency: options.wallFrequency });
+      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples, maxDurationMs: options.maxDuration, mode: options.mode, wallFrequency: options.wallFrequency });
     } catch (e) {
       warn(`profiling is off: ${e.message}`);
     }
   }
   const session = new Session(options, nativeSession, warn);
-  if (nativeSession) globalThis[CURRENT] = session;
+  if (nativeSession) {
+    globalThis[CURRENT] = session;
+    session.guard = guardSession(
+      (reason) => session._writeAtExit(reason),
+      (code) => (session.exitReason ? session.exitReason(code) : code ? `the process exited with code ${code}` : 'the process exited before the session was stopped'),
+    );
+  }
   return session;
 }
 

@@ -37,6 +37,8 @@ pub struct ExportMeta {
     /// V8's CPU profile of the JS thread as JSON (`{ intervalUs, profile }`), if it ran: its stacks
     /// name the JS part of the JS thread's native samples (see [`crate::js::graft`]).
     pub js_profile: Option<String>,
+    /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
+    pub flamegraph_per_role: bool,
 }
 
 /// Paths of the files written.
@@ -46,6 +48,8 @@ pub struct Written {
     pub trace: Option<PathBuf>,
     pub flamegraph: Option<PathBuf>,
     pub summary: Option<PathBuf>,
+    /// `flamegraph-<role>.svg` files, when asked for.
+    pub role_flamegraphs: Vec<PathBuf>,
     /// Each file that could not be written, with the reason: one failure never stops the others.
     pub errors: Vec<String>,
     pub summary_json: serde_json::Value,
@@ -61,17 +65,36 @@ pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Writ
     timings.symbolize_ms = since_ms(started);
     let raw = &raw;
     let label_sets = crate::labels::snapshot();
-    let title = format!("{} — CPU, all threads", if meta.name.is_empty() { "perfprobe" } else { &meta.name });
+    let what = match raw.primary_kind() {
+        crate::profile::PrimaryKind::Cpu => "CPU",
+        crate::profile::PrimaryKind::Wall => "wall time",
+    };
+    let name = if meta.name.is_empty() { "perfprobe" } else { &meta.name };
+    let title = format!("{name} — {what}, all threads");
     // The three encodings are independent: build them side by side (post-processing time is what a
     // user waits for after the build).
-    let ((pprof, pprof_ms), (trace, trace_ms), (flame, flame_ms)) = std::thread::scope(|s| {
+    let ((pprof, pprof_ms), (trace, trace_ms), ((flame, flame_ms), per_role)) = std::thread::scope(|s| {
         let pprof = s.spawn(|| timed(|| Ok(pprof::encode(&pprof::build(raw, &sym, &label_sets, meta)))));
         let trace = s.spawn(|| timed(|| chrome::build(raw, &sym, &meta.trace_events).map_err(|e| e.to_string())));
         let flame = timed(|| flamegraph::render(&title, &flamegraph::folded(raw, &sym, &label_sets, None)));
+        let per_role: Vec<(ThreadRole, Result<Vec<u8>, String>)> = if meta.flamegraph_per_role {
+            let mut roles: Vec<ThreadRole> = raw.samples.iter().map(|s| sym.roles[s.thread as usize]).collect();
+            roles.sort_by_key(|r| r.as_str());
+            roles.dedup();
+            roles
+                .into_iter()
+                .map(|role| {
+                    let folded = flamegraph::folded(raw, &sym, &label_sets, Some(role));
+                    (role, flamegraph::render(&format!("{name} — {what}, {} threads", role.as_str()), &folded))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let join = |h: std::thread::ScopedJoinHandle<'_, (Result<Vec<u8>, String>, f64)>| {
             h.join().unwrap_or_else(|_| (Err("the exporter panicked".to_string()), 0.0))
         };
-        (join(pprof), join(trace), flame)
+        (join(pprof), join(trace), (flame, per_role))
     });
     (timings.pprof_ms, timings.trace_ms, timings.flamegraph_ms) = (pprof_ms, trace_ms, flame_ms);
 
@@ -89,6 +112,8 @@ pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Writ
     written.pprof = put("profile.pb.gz", pprof);
     written.trace = put("trace.json", trace);
     written.flamegraph = put("flamegraph.svg", flame);
+    let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(|(role, svg)| put(&format!("flamegraph-{}.svg", role.as_str()), svg)).collect();
+    written.role_flamegraphs = role_flamegraphs;
     timings.total_ms = since_ms(started);
     let summary = summary::build(raw, &sym, &label_sets, meta, js_stacks, timings, started);
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
