@@ -37,8 +37,12 @@ function patchCompiler(Compiler, applyPlugin) {
 function attachToRspackCompilers(options, warn) {
   const applyPlugin = (compiler) => {
     try {
-      const { PerfprobePlugin } = require('./plugin');
-      new PerfprobePlugin({ ...options, quiet: true }).apply(compiler);
+      const { PerfprobePlugin, JOIN_ONLY } = require('./plugin');
+      const plugin = new PerfprobePlugin({ ...options, quiet: true });
+      // register.js owns the sessions: once its session is stopped (or, on demand, before it
+      // starts) a build must not start one of its own.
+      plugin[JOIN_ONLY] = true;
+      plugin.apply(compiler);
     } catch (e) {
       warn(`labels are off for a compiler: ${e.message}`);
     }

@@ -10,6 +10,9 @@ const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
 const { APPLIED } = require('./auto-attach');
 
+/** Set on plugins that may only join a session someone else started (register.js applies them). */
+const JOIN_ONLY = Symbol.for('rspack-perfprobe.plugin-join-only');
+
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
 
@@ -48,6 +51,11 @@ class PerfprobePlugin {
         session.addContributor(contributor);
         return;
       }
+      if (!session && this[JOIN_ONLY]) {
+        // No session yet: keep only this build's spans, for a session started during it (SIGUSR2).
+        if (spans) spans.reset();
+        return;
+      }
       if (!session) {
         try {
           session = startSession({ ...this.options, quiet: true });
@@ -60,6 +68,11 @@ class PerfprobePlugin {
           return;
         }
         session.pluginBuilds = new Set();
+        session.exitReason = (code) => (code ? `the process exited with code ${code}` : 'the process exited before the build finished');
+        session.onExitWritten = (result) => {
+          this.results.push(result);
+          if (result.dir) say('info', consoleSummary(result));
+        };
         if (spans) spans.reset();
       }
       session.addContributor(contributor);
@@ -69,6 +82,9 @@ class PerfprobePlugin {
 
     /** Leaves the session; returns it if this was the last build in it (the caller writes it). */
     const leave = () => {
+      // A session started during the build (SIGUSR2, perfprobe.start()) gets its spans too.
+      const late = current();
+      if (!this.session && late && !late.pluginBuilds) late.addContributor(contributor);
       const session = this.session;
       this.session = null;
       if (!session) return null;
@@ -101,7 +117,9 @@ class PerfprobePlugin {
       const session = leave();
       if (!session) return;
       try {
-        const result = session.stopSync({ partialReason: `the build failed: ${error && error.message}` });
+        // The first line: Rspack's message goes on with the error's causes and stack.
+        const message = String((error && error.message) || error).split('\n').map((l) => l.replace(/^[\s×│╰─▶]+/, '')).find(Boolean);
+        const result = session.stopSync({ partialReason: `the build failed: ${message}` });
         this.results.push(result);
       } catch (e) {
         say('warn', `could not write the profile: ${e.message}`);
@@ -111,4 +129,4 @@ class PerfprobePlugin {
   }
 }
 
-module.exports = { PerfprobePlugin };
+module.exports = { PerfprobePlugin, JOIN_ONLY };

@@ -9,6 +9,8 @@
 // Wrapping costs one closure call per crossing; spans shorter than the option `minSpanUs` are only
 // counted (see Spans.endBoundary).
 
+const { callThrough } = require('./frames');
+
 const wrappedBindings = new WeakSet();
 
 /** The binding module @rspack/core loaded, found in the require cache (any version, any path). */
@@ -118,7 +120,7 @@ function wrapCall(original, name, labels, spans, kind) {
     }
     let result;
     try {
-      result = labels.runSync(labels.withPair(labels.current, 'binding', name), () => original.apply(this, args));
+      result = labels.runSync(labels.withPair(labels.current, 'binding', name), () => callThrough(original, this, args));
     } catch (e) {
       spans.endBoundary(span, kind);
       throw e;

@@ -5,6 +5,8 @@
 // Hooks are discovered at run time, so a hook a new Rspack version adds is covered too, and
 // `register` also sees taps added after the probe attached.
 
+const { callThrough, scrubStack } = require('./frames');
+
 // Hook objects may be frozen: remember what was instrumented beside them, not on them.
 const instrumented = new WeakSet();
 const wrappers = new WeakSet();
@@ -57,20 +59,28 @@ function wrapTap(tap, hookName, ctx) {
       const callback = args.pop();
       const span = spans.begin(hookName, plugin);
       const outer = labels.current;
-      const { settled } = labels.runAsync(labelId(), () =>
-        original.call(this, ...args, (...result) => {
-          settled();
+      // Many taps call back before they return: `settled` does not exist yet then.
+      let settled = null;
+      let calledBack = false;
+      const run = labels.runAsync(labelId(), () =>
+        callThrough(original, this, [...args, (...result) => {
+          scrubStack(result[0]);
+          if (settled) settled();
+          else calledBack = true;
           spans.end(span);
           // What Rspack does next is not this tap's work: leave its async context and labels.
           return labels.outside(outer, () => callback(...result));
-        }),
+        }]),
       );
+      settled = run.settled;
+      if (calledBack) settled();
     };
   } else if (tap.type === 'promise') {
     fn = function (...args) {
       const span = spans.begin(hookName, plugin);
-      const { result, settled } = labels.runAsync(labelId(), () => original.apply(this, args));
-      const finish = () => {
+      const { result, settled } = labels.runAsync(labelId(), () => callThrough(original, this, args));
+      const finish = (error) => {
+        scrubStack(error);
         settled();
         spans.end(span);
       };
@@ -85,7 +95,7 @@ function wrapTap(tap, hookName, ctx) {
     fn = function (...args) {
       const span = spans.begin(hookName, plugin);
       try {
-        return labels.runSync(labelId(), () => original.apply(this, args));
+        return labels.runSync(labelId(), () => callThrough(original, this, args));
       } finally {
         spans.end(span);
       }

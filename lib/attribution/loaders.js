@@ -5,6 +5,7 @@
 // (sync, this.async() or promise loaders alike).
 
 const path = require('path');
+const { callThrough, scrubStack } = require('./frames');
 const { threadCpuNs } = require('./spans');
 
 /** A loader's name: its package (scoped or not) when it comes from node_modules, else its path from cwd. */
@@ -28,27 +29,36 @@ function wrapLoaderFn(fn, name, kind, labels, spans) {
     let async = false;
     const finish = () => spans.endBoundary(span, 'rust->js', 0);
     const originalAsync = ctx && ctx.async;
-    const { result, settled } = labels.runAsync(labels.id(labels.pairsOf(outer).concat(pairs)), () => {
+    // A loader may call this.async()'s callback before it returns: `settled` does not exist yet then.
+    let settled = null;
+    let calledBack = false;
+    const run = labels.runAsync(labels.id(labels.pairsOf(outer).concat(pairs)), () => {
       if (typeof originalAsync === 'function') {
         ctx.async = function () {
           async = true;
           const callback = originalAsync.call(this);
           return (...r) => {
-            settled();
+            scrubStack(r[0]);
+            if (settled) settled();
+            else calledBack = true;
             finish();
             return labels.outside(outer, () => callback(...r));
           };
         };
       }
       try {
-        return fn.apply(ctx, args);
+        return callThrough(fn, ctx, args);
       } finally {
         if (typeof originalAsync === 'function') ctx.async = originalAsync;
         if (cpu0 != null) span.cpuNs = threadCpuNs() - cpu0;
       }
     });
+    settled = run.settled;
+    if (calledBack) settled();
+    const result = run.result;
     if (result && typeof result.then === 'function') {
-      const end = () => {
+      const end = (error) => {
+        scrubStack(error);
         settled();
         finish();
       };

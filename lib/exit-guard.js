@@ -1,0 +1,71 @@
+'use strict';
+// A running session is written however the process ends before its owner stops it: process.exit(),
+// an uncaught exception, the event loop running dry, SIGINT or SIGTERM. The process must end as it
+// would without the probe: the exit code is left alone, and a signal nobody else listens to is
+// raised again once the profile is written, so the process still dies of it.
+//
+// The listeners exist only while a session runs: between the builds of a watcher, SIGINT finds no
+// listener of ours and keeps its default action untouched.
+
+const SIGNALS = ['SIGINT', 'SIGTERM'];
+
+/**
+ * Guards `session` until it is stopped. `write(partialReason)` writes it synchronously (called at
+ * most once, only while the session runs); `exitReason(code)` gives the partial reason for an exit
+ * with that code (undefined: the profile is complete). Returns `{ release(), stopping(promise) }`:
+ * `stopping` tells the guard an asynchronous stop is writing, so a signal waits for that write
+ * before the process dies; `release` removes the listeners.
+ */
+function guardSession(write, exitReason) {
+  let released = false;
+  let inFlight = null;
+
+  const release = () => {
+    if (released) return;
+    released = true;
+    process.removeListener('exit', onExit);
+    for (const signal of SIGNALS) process.removeListener(signal, onSignal[signal]);
+  };
+
+  function onExit(code) {
+    release();
+    // An asynchronous write still in flight now is lost with the process: its temp files are
+    // removed by the next session in the same outDir.
+    if (!inFlight) write(exitReason(code));
+  }
+
+  const onSignal = {};
+  for (const signal of SIGNALS) {
+    onSignal[signal] = () => {
+      release();
+      const reraise = () => {
+        // Someone else listens: the signal is theirs to act on, as it would be without the probe.
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      };
+      if (inFlight) {
+        // The session is being written on a worker thread: dying now would leave half a folder.
+        inFlight.then(reraise, reraise);
+        return;
+      }
+      write(`the process received ${signal}`);
+      reraise();
+    };
+  }
+
+  process.on('exit', onExit);
+  for (const signal of SIGNALS) process.on(signal, onSignal[signal]);
+
+  return {
+    release,
+    stopping(promise) {
+      inFlight = promise;
+      const done = () => {
+        inFlight = null;
+        release();
+      };
+      promise.then(done, done);
+    },
+  };
+}
+
+module.exports = { guardSession };
