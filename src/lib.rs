@@ -17,6 +17,8 @@ pub struct NativeStartOptions {
     pub signal: Option<i32>,
     /// Stop recording after this many samples.
     pub max_samples: Option<i64>,
+    /// Stop recording this many milliseconds after the start.
+    pub max_duration_ms: Option<f64>,
     /// `cpu` (default), `wall` or `both`.
     pub mode: Option<String>,
     /// Wall-clock samples per second of each thread (modes `wall`, `both`).
@@ -54,7 +56,7 @@ impl NativeSession {
         Ok(())
     }
 
-    /// Whether the session ended by itself (a bound such as maxSamples was reached).
+    /// Whether the session ended by itself (a bound, maxSamples or maxDuration, was reached).
     #[napi(getter)]
     pub fn finished(&self) -> bool {
         self.session.as_ref().is_none_or(Session::finished)
@@ -122,6 +124,7 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         frequency: options.frequency,
         signal: options.signal,
         max_samples: options.max_samples.map(|n| n.max(1) as u64),
+        max_duration_ns: options.max_duration_ms.map(|ms| (ms.max(1.0) * 1e6) as u64),
         mode,
         wall_frequency: options.wall_frequency.unwrap_or(defaults.wall_frequency).max(1),
         ..defaults

@@ -20,6 +20,8 @@ pub struct SamplerConfig {
     pub signal: Option<i32>,
     /// Stop recording after this many samples (the session ends cleanly, marked partial).
     pub max_samples: Option<u64>,
+    /// Stop recording this long after the start (the session ends cleanly, marked partial).
+    pub max_duration_ns: Option<u64>,
     /// CPU samples, wall-clock samples, or both.
     pub mode: Mode,
     /// Wall-clock samples per second of each thread, running or not (`Wall`, `Both`).
@@ -49,7 +51,7 @@ impl Mode {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { frequency: 99, signal: None, max_samples: None, mode: Mode::Cpu, wall_frequency: 49 }
+        SamplerConfig { frequency: 99, signal: None, max_samples: None, max_duration_ns: None, mode: Mode::Cpu, wall_frequency: 49 }
     }
 }
 
@@ -97,7 +99,7 @@ impl std::error::Error for StartError {}
 /// A platform's sampler: started once per session, stopped into a profile.
 pub trait Sampler: Send {
     fn stop(self: Box<Self>) -> RawProfile;
-    /// Whether it stopped by itself (a bound such as `max_samples` was reached).
+    /// Whether it stopped by itself (a bound, `max_samples` or `max_duration_ns`, was reached).
     fn finished(&self) -> bool;
 }
 

@@ -254,6 +254,12 @@ impl SamplerRun {
             ));
             return true;
         }
+        if let Some(max) = self.config.max_duration_ns {
+            if monotonic_ns().saturating_sub(self.profile.start_ns) >= max {
+                self.profile.partial_reason = Some(format!("maxDuration ({} ms) reached", max / 1_000_000));
+                return true;
+            }
+        }
         match self.config.max_samples {
             Some(max) if self.profile.samples.len() as u64 >= max => {
                 self.profile.partial_reason = Some(format!("maxSamples ({max}) reached"));
