@@ -119,7 +119,18 @@ pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Writ
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     written.summary = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;
+    release_freed_memory();
     written
+}
+
+/// Hands the export's freed memory back to the system: glibc keeps freed heap in its arenas, and a
+/// dev server that writes a profile per rebuild would otherwise keep its largest export resident.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Names the JS part of the JS thread's samples with V8's stacks; an unreadable V8 profile only
