@@ -8,7 +8,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
-const { ROOT, CLI, tmpDir, profileDirs, readPprof, rawSampleCount } = require('./helpers');
+const { ROOT, CLI, tmpDir, runNode, profileDirs, readPprof, rawSampleCount } = require('./helpers');
 const { makeApp } = require('./fixtures/lifecycle/app');
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'lifecycle');
@@ -170,4 +170,249 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
     expect(taps.map((b) => [b.hook, b.calls])).toEqual([['compiler.emit', 1]]);
     expect(summary.attribution.boundaries.find((b) => /loader\.js \(normal\)/.test(b.name)).calls).toBe(61);
   });
+});
+
+/** A long-running child driven line by line; `waitFor` resolves when its output matches. */
+function interactive(args, env) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  const waiters = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const m = out[w.stream].match(w.re);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        clearTimeout(w.timer);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stdout.on('data', (d) => ((out.stdout += d), check()));
+  child.stderr.on('data', (d) => ((out.stderr += d), check()));
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, ...out })));
+  return {
+    child,
+    out,
+    exited,
+    send: (line) => child.stdin.write(`${line}\n`),
+    end: () => child.stdin.end(),
+    waitFor: (re, stream = 'stdout', ms = 30000) =>
+      new Promise((resolve, reject) => {
+        const w = { re, stream, resolve };
+        w.timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} on ${stream}:\n${out.stdout}\n${out.stderr}`)), ms);
+        waiters.push(w);
+        check();
+      }),
+  };
+}
+
+const summaryOf = (dir) => JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+/** Calls of a phase in a profile: how many builds it saw. */
+const phaseCalls = (summary, name) => (summary.attribution.boundaries || []).find((b) => b.kind === 'phase' && b.name === name)?.calls || 0;
+
+describe('on demand: SIGUSR2 and the API profile the next rebuild of a running watcher', () => {
+  const SERVE = path.join(FIXTURES, 'serve.js');
+  // A rebuild of one edited module is a few ms of CPU: the loader makes it long enough to sample.
+  const LOADER_BURN = { LIFECYCLE_LOADER: 'burn:30' };
+  const LOADER_LABEL = path.relative(ROOT, path.join(FIXTURES, 'loader.js'));
+
+  test('PERFPROBE_ON_DEMAND=1: nothing until SIGUSR2; SIGUSR2, a rebuild, SIGUSR2: one profile of that rebuild, labelled', async () => {
+    const out = tmpDir('on-demand');
+    const app = makeApp(path.join(tmpDir('on-demand-app'), 'app'), 30);
+    const p = interactive([SERVE, app], { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_ON_DEMAND: '1', PERFPROBE_OUT: out, PERFPROBE_FREQUENCY: '999', ...LOADER_BURN });
+    await p.waitFor(/BUILT 1\n/);
+    p.send('edit');
+    await p.waitFor(/BUILT 2\n/);
+    expect(profileDirs(out)).toEqual([]);
+    p.child.kill('SIGUSR2');
+    await p.waitFor(/profiling started/, 'stderr');
+    p.send('edit');
+    await p.waitFor(/BUILT 3\n/);
+    p.child.kill('SIGUSR2');
+    await p.waitFor(/profile written to (.+)\n/, 'stderr');
+    // With no session running, rebuilds write nothing: the labels' plugin only joins sessions.
+    p.send('edit');
+    await p.waitFor(/BUILT 4\n/);
+    p.end();
+    const end = await p.exited;
+    expect(end.code).toBe(0);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(1);
+    const summary = onlyProfile(out);
+    expect(summary.partial).toBe(false);
+    expect(phaseCalls(summary, 'make')).toBe(1);
+    expect(summary.labels.phase.map((e) => e.name)).toContain('make');
+    expect(summary.labels.loader.map((e) => e.name)).toEqual([LOADER_LABEL]);
+    expect(end.stderr).not.toMatch(/warning/);
+  });
+
+  test('perfprobe.start() between rebuilds, session.stop() after the next: that rebuild with its labels', async () => {
+    const out = tmpDir('api-next');
+    const app = makeApp(path.join(tmpDir('api-next-app'), 'app'), 30);
+    // On demand, register.js starts nothing: it only gives compilers the plugin's labels.
+    const p = interactive([SERVE, app], { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_ON_DEMAND: '1', PERFPROBE_OUT: out, ...LOADER_BURN });
+    await p.waitFor(/BUILT 1\n/);
+    p.send('start');
+    await p.waitFor(/STARTED\n/);
+    p.send('edit');
+    await p.waitFor(/BUILT 2\n/);
+    p.send('stop');
+    const [, json] = await p.waitFor(/RESULT (.+)\n/);
+    p.end();
+    expect((await p.exited).code).toBe(0);
+    const result = JSON.parse(json);
+    expect(path.basename(result.dir)).toMatch(/^next-rebuild-/);
+    expect(result.summary.partial).toBe(false);
+    expect(phaseCalls(result.summary, 'make')).toBe(1);
+    // The one module the edit changed went through the loader once, inside the session.
+    expect(result.summary.labels.loader.map((e) => e.name)).toEqual([LOADER_LABEL]);
+    expect(result.summary.attribution.boundaries.find((b) => b.name === `${LOADER_LABEL} (normal)`).calls).toBe(1);
+  });
+});
+
+describe('maxDuration and maxSamples end a session cleanly, with a note in the summary', () => {
+  test.each([
+    [{ maxDuration: 0 }, /option `maxDuration` is 0; accepted: a whole number of milliseconds from 1 to 2147483647/],
+    [{ maxDuration: 1.5 }, /option `maxDuration` is 1.5/],
+    [{ maxDuration: '300' }, /option `maxDuration` is "300"/],
+  ])('start(%p) throws a TypeError naming the option', (options, message) => {
+    const perfprobe = require('..');
+    expect(() => perfprobe.start(options)).toThrow(TypeError);
+    expect(() => perfprobe.start(options)).toThrow(message);
+  });
+
+  test('the API: maxDuration 300 over a 1 s burn: sampling ends at ~300 ms, marked partial', () => {
+    const out = tmpDir('max-duration');
+    const r = runNode(
+      `const p = require(${JSON.stringify(ROOT)});
+       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, maxDuration: 300 });
+       const end = Date.now() + 1000; while (Date.now() < end) {}
+       const finished = s.finished;
+       s.stop().then((r) => console.log(JSON.stringify({ finished, summary: r.summary })));`,
+    );
+    expect(r.status).toBe(0);
+    expect(r.json.finished).toBe(true);
+    expect(r.json.summary.partial).toBe(true);
+    expect(r.json.summary.partialReason).toBe('maxDuration (300 ms) reached');
+    // Sampling ended at the bound (the sampler ticks every 1 ms at 499 Hz), not at stop().
+    expect(r.json.summary.durationMs).toBeGreaterThanOrEqual(300);
+    expect(r.json.summary.durationMs).toBeLessThan(330);
+    expect(r.json.summary.samples).toBeGreaterThan(0);
+  });
+
+  test.each([
+    ['PERFPROBE_MAX_DURATION', '300', /^maxDuration \(300 ms\) reached$/],
+    ['PERFPROBE_MAX_SAMPLES', '40', /^maxSamples \(40\) reached$/],
+  ])('on demand with %s=%s: the bound writes the profile without a second SIGUSR2; the process goes on', async (name, value, reason) => {
+    const out = tmpDir('bound');
+    const script = `console.log('READY'); const end = Date.now() + 20000;
+      const t = setInterval(() => { const b = Date.now() + 50; while (Date.now() < b) {} if (Date.now() > end) clearInterval(t); }, 1);
+      process.stdin.on('end', () => { clearInterval(t); console.log('DONE'); }).resume();`;
+    const p = interactive(['-e', script], { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_ON_DEMAND: '1', PERFPROBE_OUT: out, PERFPROBE_FREQUENCY: '199', [name]: value });
+    await p.waitFor(/READY\n/);
+    p.child.kill('SIGUSR2');
+    await p.waitFor(/profile written to/, 'stderr');
+    p.end();
+    const end = await p.exited;
+    expect(end.code).toBe(0);
+    expect(end.stdout).toMatch(/DONE/);
+    expect(onlyProfile(out).partialReason).toMatch(reason);
+  });
+});
+
+/** A profile folder is complete and go tool pprof reads it; returns its summary. */
+function completeProfile(dir) {
+  expect(fs.readdirSync(dir).sort()).toEqual(PROFILE_FILES);
+  expect(rawSampleCount(path.join(dir, 'profile.pb.gz'))).toBeGreaterThan(0);
+  return summaryOf(dir);
+}
+
+describe('worker_threads and child node processes', () => {
+  const env = { LIFECYCLE_LOADER: 'spawn', LIFECYCLE_TAP: 'worker' };
+
+  test('under the CLI: the loader\'s `node -e` child writes its own folder named with its pid; the worker thread starts no second sampler', async () => {
+    const out = tmpDir('children');
+    const app = makeApp(path.join(tmpDir('children-app'), 'app'), 20);
+    const { probed, bare } = launch('cli', out, app, env);
+    const without = await runChild(bare.args, { env: bare.env });
+    const withProbe = await runChild(probed.args, { env: probed.env });
+    expect(without.code).toBe(0);
+    expect(withProbe.code).toBe(0);
+    expect(withProbe.stdout).toMatch(/WORKER \{"x":\d+\}/);
+    expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
+    expect(withProbe.stderr).not.toMatch(/warning|already running/);
+    const childPid = Number(fs.readFileSync(path.join(app, 'dist', 'main.js'), 'utf8').match(/childPid = (\d+)/)[1]);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(2);
+    const child = dirs.find((d) => d.endsWith(`-${childPid}`));
+    const parent = dirs.find((d) => d !== child);
+    expect(child).toBeDefined();
+    for (const d of dirs) expect(withProbe.stderr).toContain(`perfprobe: profile written to ${d}`);
+    const childSummary = completeProfile(child);
+    expect(childSummary.partial).toBe(false);
+    expect(childSummary.threads.find((t) => t.role === 'js-main').cpuMs).toBeGreaterThan(200);
+    // The worker's 300 ms busy loop (less CPU on a busy machine; other helper threads use ~10 ms) is
+    // sampled by the process's one sampler, on the worker's own thread.
+    const parentSummary = completeProfile(parent);
+    const workerCpu = Math.max(...parentSummary.threads.filter((t) => t.role !== 'js-main' && !/^tokio|^v8:/.test(t.name)).map((t) => t.cpuMs));
+    expect(workerCpu).toBeGreaterThan(150);
+  });
+
+  test('with the plugin: the same build, exit 0, one profile, the worker\'s CPU in it', async () => {
+    const out = tmpDir('children-plugin');
+    const app = makeApp(path.join(tmpDir('children-plugin-app'), 'app'), 20);
+    const { probed, bare } = launch('plugin', out, app, env);
+    const [withProbe, without] = await Promise.all([runChild(probed.args, { env: probed.env }), runChild(bare.args, { env: bare.env })]);
+    expect([withProbe.code, without.code]).toEqual([0, 0]);
+    expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
+    const summary = onlyProfile(out);
+    expect(summary.partial).toBe(false);
+    expect(Math.max(...summary.threads.filter((t) => t.role !== 'js-main' && !/^tokio|^v8:/.test(t.name)).map((t) => t.cpuMs))).toBeGreaterThan(150);
+  });
+});
+
+describe('a watcher rebuilding 200 times', () => {
+  test('one profile per rebuild, storage recycled, RSS growth bounded, no fd, handle or listener left behind', async () => {
+    const app = makeApp(path.join(tmpDir('watch200-app'), 'app'), 80);
+    const baselineApp = makeApp(path.join(tmpDir('watch200-base-app'), 'app'), 80);
+    const out = tmpDir('watch200');
+    const args = (dir) => ['--expose-gc', path.join(FIXTURES, 'watch.js'), dir, '200', out, '21', '201'];
+    // The same watcher unprofiled, side by side: Rspack's own growth over 200 rebuilds is the floor.
+    const [probed, baseline] = await Promise.all([runChild(args(app), { timeout: 240000 }), runChild(args(baselineApp), { env: { WATCH_PROBE: '0' }, timeout: 240000 })]);
+    expect(probed.code).toBe(0);
+    expect(baseline.code).toBe(0);
+    const r = JSON.parse(probed.stdout.trim().split('\n').pop());
+    const b = JSON.parse(baseline.stdout.trim().split('\n').pop());
+    const [at20, at200] = [r.checkpoints[21], r.checkpoints[201]];
+    const growth = at200.rssMb - at20.rssMb;
+    const baseGrowth = b.checkpoints[201].rssMb - b.checkpoints[21].rssMb;
+    console.log(
+      `RSS after rebuild 20: ${at20.rssMb} MB, after rebuild 200: ${at200.rssMb} MB (+${growth} MB); ` +
+        `unprofiled: ${b.checkpoints[21].rssMb} -> ${b.checkpoints[201].rssMb} MB (+${baseGrowth} MB); ` +
+        `JS heap ${at20.heapMb} -> ${at200.heapMb} MB; fds ${at20.fds} -> ${at200.fds}; handles ${at20.handles} -> ${at200.handles}`,
+    );
+    expect(r.builds).toBe(201);
+    // The plugin keeps its last 50 results, not 201.
+    expect(r.kept).toBe(50);
+    // Bound: the probe's share of the growth (see the README's long-running section for the figures).
+    expect(growth - baseGrowth).toBeLessThan(30);
+    expect(at200.heapMb - at20.heapMb).toBeLessThan(3);
+    expect(at200.fds).toBe(at20.fds);
+    expect(at200.handles).toBe(at20.handles);
+    expect(at200.requests).toBe(at20.requests);
+    expect([at20.listeners, at200.listeners]).toEqual([0, 0]);
+
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(201);
+    for (const dir of dirs) {
+      expect(fs.readdirSync(dir).sort()).toEqual(PROFILE_FILES);
+      const s = summaryOf(dir);
+      // Each profile holds its own build only, and the sample store never filled up: it is drained
+      // and reused by every session.
+      expect(s.partial).toBe(false);
+      expect(phaseCalls(s, 'make')).toBe(1);
+      expect(s.stats.droppedStoreFull).toBe(0);
+    }
+    expect(rawSampleCount(path.join(dirs[dirs.length - 1], 'profile.pb.gz'))).toBeGreaterThan(0);
+  }, 300000);
 });

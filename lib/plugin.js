@@ -15,6 +15,8 @@ const JOIN_ONLY = Symbol.for('rspack-perfprobe.plugin-join-only');
 
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
+/** Results (each with its summary, ~30 kB) the plugin keeps for `results`. */
+const RESULTS_KEPT = 50;
 
 class PerfprobePlugin {
   /** @param {import('../index').PerfprobeOptions} [options] */
@@ -22,6 +24,12 @@ class PerfprobePlugin {
     this.options = normalizeOptions(options, PLUGIN_NAME);
     this.session = null;
     this.results = [];
+  }
+
+  /** Keeps the last RESULTS_KEPT results: a dev server rebuilding all day must not grow with them. */
+  _record(result) {
+    this.results.push(result);
+    if (this.results.length > RESULTS_KEPT) this.results.splice(0, this.results.length - RESULTS_KEPT);
   }
 
   apply(compiler) {
@@ -70,7 +78,7 @@ class PerfprobePlugin {
         session.pluginBuilds = new Set();
         session.exitReason = (code) => (code ? `the process exited with code ${code}` : 'the process exited before the build finished');
         session.onExitWritten = (result) => {
-          this.results.push(result);
+          this._record(result);
           if (result.dir) say('info', consoleSummary(result));
         };
         if (spans) spans.reset();
@@ -97,7 +105,7 @@ class PerfprobePlugin {
       if (!session) return;
       try {
         const result = await session.stop({ ...extra, versions: rspackVersion ? { rspack: rspackVersion } : {} });
-        this.results.push(result);
+        this._record(result);
         for (const w of result.warnings) say('warn', w);
         if (result.dir) say('info', consoleSummary(result));
       } catch (e) {
@@ -120,7 +128,7 @@ class PerfprobePlugin {
         // The first line: Rspack's message goes on with the error's causes and stack.
         const message = String((error && error.message) || error).split('\n').map((l) => l.replace(/^[\s×│╰─▶]+/, '')).find(Boolean);
         const result = session.stopSync({ partialReason: `the build failed: ${message}` });
-        this.results.push(result);
+        this._record(result);
       } catch (e) {
         say('warn', `could not write the profile: ${e.message}`);
       }

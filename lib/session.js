@@ -10,6 +10,7 @@ const { removeStaleTemps } = require('./tempfiles');
 const { startV8Profiler } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
+const { sharedSpans } = require('./attribution/spans');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 const PROBE_VERSION = require('../package.json').version;
@@ -289,6 +290,9 @@ function startSession(options) {
   const session = new Session(options, nativeSession, warn);
   if (nativeSession) {
     globalThis[CURRENT] = session;
+    // Spans belong to the session they ended in: a watcher's plugin records between sessions too
+    // (a session may start in the middle of a build), and what ended before now is not this one's.
+    sharedSpans().reset();
     session.guard = guardSession(
       (reason) => session._writeAtExit(reason),
       (code) => (session.exitReason ? session.exitReason(code) : code ? `the process exited with code ${code}` : 'the process exited before the session was stopped'),

@@ -81,7 +81,9 @@ fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
 
 fn stop_and_write(session: Session, dir: &str, meta: &ExportMeta) -> Written {
     let raw = session.stop();
-    write_profile(std::path::Path::new(dir), raw, meta)
+    let written = write_profile(std::path::Path::new(dir), raw, meta);
+    perfprobe_core::session::release_freed_memory();
+    written
 }
 
 fn to_json(written: Written) -> serde_json::Value {
