@@ -81,9 +81,7 @@ fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
 
 fn stop_and_write(session: Session, dir: &str, meta: &ExportMeta) -> Written {
     let raw = session.stop();
-    let written = write_profile(std::path::Path::new(dir), raw, meta);
-    perfprobe_core::session::release_freed_memory();
-    written
+    write_profile(std::path::Path::new(dir), raw, meta)
 }
 
 fn to_json(written: Written) -> serde_json::Value {
