@@ -30,8 +30,18 @@ export interface PerfprobeOptions {
    * installs a handler on the signal perfprobe picked after perfprobe started.
    */
   signal?: number;
-  /** Stop recording after this many samples; the profile is then marked partial. Default: no bound. */
+  /**
+   * Stop sampling after this many samples; the profile is then marked partial (`partialReason`
+   * "maxSamples (N) reached"). Default: no bound. `PERFPROBE_MAX_SAMPLES` under register/the CLI.
+   */
   maxSamples?: number;
+  /**
+   * Stop sampling this many milliseconds after the start, 1..2147483647; the profile is then marked
+   * partial (`partialReason` "maxDuration (N ms) reached"). The sampler ends by itself (within a
+   * tick, 1-10 ms); the folder is written by the session's owner: `stop()` for the API, the build's
+   * end for the plugin, at once for register.js (`PERFPROBE_MAX_DURATION`). Default: no bound.
+   */
+  maxDuration?: number;
   /** Print nothing (warnings included). Default false; `PERFPROBE_QUIET=1` has the same effect. */
   quiet?: boolean;
   /**
@@ -142,7 +152,12 @@ export interface InteropCallKind {
 export interface Summary {
   schemaVersion: 1;
   name: string;
-  /** True when the session ended early (signal, exit code, failed build, maxSamples); `partialReason` says why. */
+  /**
+   * True when the session ended early; `partialReason` says why: "the process received SIGINT" (or
+   * SIGTERM), "the process exited with code N", "the build failed with compilation errors", "the build
+   * failed: <first line>", "the compiler closed before the build finished", "maxSamples (N) reached",
+   * "maxDuration (N ms) reached".
+   */
   partial: boolean;
   partialReason: string | null;
   /** node, v8, probe and (when found) rspack versions. */
@@ -248,7 +263,7 @@ export interface Summary {
 export interface Session {
   /** True until `stop()`; false if the sampler could not start (a warning said why). */
   readonly running: boolean;
-  /** Whether the sampler ended by itself (maxSamples reached). */
+  /** Whether the sampler ended by itself (maxSamples or maxDuration reached); `stop()` still writes. */
   readonly finished: boolean;
   /**
    * Stops sampling and writes the profile folder. Symbolization and writing run off the JS thread.
@@ -263,6 +278,14 @@ export interface Session {
  * Starts profiling every thread of this process. There is one sampler per process: if a session
  * already runs (register, the CLI wrapper, the plugin), that session is returned.
  * If the sampler cannot start, a warning is printed and the returned session writes nothing.
+ *
+ * If the process ends before `stop()` (`process.exit()`, an uncaught exception, SIGINT, SIGTERM, or
+ * the event loop running dry), the profile is written then, marked partial; the exit code stays the
+ * program's and a signal nobody else listens to is raised again once the folder is written, so the
+ * process still dies of it. Between start and stop, a PerfprobePlugin in a watcher joins this session:
+ * `start()` after one rebuild and `stop()` after the next (e.g. in the watch callback) profiles
+ * exactly that rebuild, with its labels. Call it from the main thread: the sampler is process-wide
+ * and already samples worker_threads.
  */
 export function start(options?: PerfprobeOptions): Session;
 
@@ -271,12 +294,13 @@ export function current(): Session | undefined;
 
 /**
  * Rspack plugin: profiles each build (each rebuild in watch mode) into its own folder, and a build
- * interrupted by compiler close into a folder marked partial. Attaches to a session that already
- * runs instead of starting another (the owner writes it then).
+ * interrupted by compiler close, SIGINT/SIGTERM or `process.exit()` into a folder marked partial.
+ * Attaches to a session that already runs, or that starts during a build, instead of starting
+ * another (the owner writes it then).
  */
 export class PerfprobePlugin {
   constructor(options?: PerfprobeOptions);
   apply(compiler: unknown): void;
-  /** The profiles this plugin wrote, in order. */
+  /** The profiles this plugin wrote, in order: the last 50 (a watcher may rebuild all day). */
   readonly results: ProfileResult[];
 }

@@ -281,6 +281,19 @@ describe('maxDuration and maxSamples end a session cleanly, with a note in the s
     expect(() => perfprobe.start(options)).toThrow(message);
   });
 
+  test.each([
+    [{ PERFPROBE_MAX_DURATION: '5s' }, /PERFPROBE_MAX_DURATION is "5s"; accepted: a whole number of milliseconds/],
+    [{ PERFPROBE_MAX_SAMPLES: '-1' }, /PERFPROBE_MAX_SAMPLES is "-1"; accepted: a positive integer/],
+    [{ PERFPROBE_ON_DEMAND: 'yes' }, /PERFPROBE_ON_DEMAND is "yes"; accepted: 0 or 1/],
+  ])('register.js with %p: a warning naming the variable, the program runs unprofiled', (env, message) => {
+    const out = tmpDir('bad-env');
+    const r = runNode('console.log("ran")', { env: { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_OUT: out, ...env } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('ran\n');
+    expect(r.stderr).toMatch(message);
+    expect(profileDirs(out)).toEqual([]);
+  });
+
   test('the API: maxDuration 300 over a 1 s burn: sampling ends at ~300 ms, marked partial', () => {
     const out = tmpDir('max-duration');
     const r = runNode(

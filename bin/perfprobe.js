@@ -92,6 +92,13 @@ above set them, and you may set them directly, e.g. in CI):
                            unnamed (default 1: V8's stacks name them).
   PERFPROBE_LABELS=0       No phase/hook/plugin/loader labels for Rspack compilers
                            that lack the plugin in their config.
+  PERFPROBE_ON_DEMAND=1    Sample nothing until the process receives SIGUSR2; that
+                           starts a session, the next SIGUSR2 stops it and writes
+                           its folder (e.g. around one rebuild of a dev server:
+                           kill -USR2 <pid>, save a file, kill -USR2 <pid>).
+  PERFPROBE_MAX_DURATION=MS  End a session this many milliseconds after it
+                           started; its folder is written then, marked partial.
+  PERFPROBE_MAX_SAMPLES=N  The same after N samples.
 
 Examples:
   perfprobe -- rspack build
