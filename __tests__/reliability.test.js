@@ -269,6 +269,32 @@ describe('another library owns the real-time signal the probe would use', () => 
   });
 });
 
+describe('a loaded module rebuilt on disk during the session', () => {
+  test('its frames stay module+0x... (not another binary\'s names) and a warning says why', () => {
+    const dir = tmpDir('rebuilt');
+    const loaded = path.join(dir, 'addon-under-work.node');
+    fs.copyFileSync(path.join(FIXTURE, 'perfprobe_fixture.node'), loaded);
+    const r = runNode(
+      `const fs = require('fs');
+       const p = require(${JSON.stringify(ROOT)});
+       const f = require(${JSON.stringify(loaded)});
+       const s = p.start({ outDir: ${JSON.stringify(dir)}, frequency: 999, quiet: true });
+       f.burnJs(300);
+       // A rebuild replaces the file by copy and rename: the process keeps the old one mapped.
+       fs.copyFileSync(${JSON.stringify(ADDON)}, ${JSON.stringify(loaded + '.new')});
+       fs.renameSync(${JSON.stringify(loaded + '.new')}, ${JSON.stringify(loaded)});
+       s.stop().then((res) => console.log(JSON.stringify(res)));`,
+    );
+    expect(r.status).toBe(0);
+    const module = r.json.summary.modules.find((m) => m.path === loaded);
+    expect(module.symbols).toBe('unreadable');
+    expect(module.warning).toMatch(/changed on disk since it was loaded \(build-id [0-9a-f]+, loaded [0-9a-f]+\)/);
+    expect(r.json.warnings).toContain(module.warning);
+    const top = r.json.summary.topFunctionsSelf.map((e) => e.name);
+    expect(top.some((n) => n.startsWith('addon-under-work.node+0x'))).toBe(true);
+  });
+});
+
 describe('another library takes the signal over during a session', () => {
   test('sampling stops, the profile says why and which option to set, the next session picks a free signal', () => {
     const out = tmpDir('sig-takeover');

@@ -59,6 +59,18 @@ impl ModuleSymbolizer {
         let mut me = ModuleSymbolizer::empty(module);
         let Some(map) = map_file(&module.path) else { return me };
         let Ok(file) = object::File::parse(&*map) else { return me };
+        // The file at the path may have been rebuilt since it was loaded (a dev server, an addon
+        // rebuilt by copy and rename): its names would be another binary's, so none beat wrong ones.
+        if let (Some(loaded), Ok(Some(on_disk))) = (&module.build_id, file.build_id()) {
+            let on_disk = crate::util::hex(on_disk);
+            if *loaded != on_disk {
+                me.warn(format!(
+                    "{}: the file changed on disk since it was loaded (build-id {on_disk}, loaded {loaded}); its frames stay unnamed",
+                    module.path
+                ));
+                return me;
+            }
+        }
         me.status = status_of_object(&file);
         if module.build_id.is_none() {
             me.fallback_id = text_hash_id(&file);
@@ -268,6 +280,35 @@ fn function_symbols(file: &object::File, map: &[u8]) -> Vec<(u64, u64, u32, u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_rebuilt_since_it_was_loaded_is_not_used_for_names() {
+        let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&exe).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        let Some(real) = file.build_id().unwrap().map(crate::util::hex) else { return };
+        // An address as stated in the file (base_avma 0 below): this test function's.
+        let here = file
+            .symbols()
+            .find(|s| s.name().is_ok_and(|n| n.contains("a_file_rebuilt_since_it_was_loaded")))
+            .map(|s| s.address() + 1)
+            .unwrap();
+        let module = |build_id: &str| ModuleInfo {
+            path: exe.clone(),
+            base_avma: 0,
+            start: 0,
+            limit: u64::MAX,
+            file_offset: 0,
+            build_id: Some(build_id.to_string()),
+        };
+        let same = ModuleSymbolizer::open(&module(&real));
+        assert_eq!(same.warning(), None);
+        assert!(same.frames(here).iter().any(|f| f.function.contains("a_file_rebuilt_since_it_was_loaded")));
+        let other = ModuleSymbolizer::open(&module("0123456789abcdef"));
+        assert_eq!(other.status(), SymbolStatus::Unreadable);
+        assert!(other.warning().unwrap().contains("changed on disk since it was loaded"), "{:?}", other.warning());
+        assert!(other.frames(here)[0].function.contains("+0x"));
+    }
 
     #[test]
     fn a_reader_panic_becomes_a_message_and_later_panics_still_report() {

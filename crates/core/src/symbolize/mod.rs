@@ -163,7 +163,8 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     drop(open);
     // Modules nobody sampled still report their status, so a user sees which ones are stripped.
     for (m, status) in statuses.iter_mut().enumerate() {
-        if *status == SymbolStatus::Unreadable {
+        // A module already explained (changed on disk, damaged) keeps its status and reason.
+        if *status == SymbolStatus::Unreadable && warnings[m].is_none() {
             let on_disk = elf::status_of(&modules[m].path);
             *status = on_disk.status;
             if modules[m].build_id.is_none() {
