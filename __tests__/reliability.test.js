@@ -231,6 +231,7 @@ describe('two copies of the addon in one process', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/\[perfprobe\] warning: profiling is off: another copy of rspack-perfprobe is already sampling this process/);
     expect(r.json.dir).toBeNull();
+    expect(r.json.warnings).toEqual([expect.stringMatching(/^profiling is off: another copy of rspack-perfprobe/)]);
   });
 });
 

@@ -131,7 +131,7 @@ class Session {
     if (this.stopped) throw new Error('this perfprobe session was already stopped');
     this.stopped = true;
     if (globalThis[CURRENT] === this) globalThis[CURRENT] = undefined;
-    if (!this.native) return { error: emptyResult(['the sampler was not running']) };
+    if (!this.native) return { error: emptyResult([this.offReason || 'the sampler was not running']) };
     if (this.boundWatch) clearInterval(this.boundWatch);
     let dir;
     try {
@@ -278,16 +278,21 @@ function startSession(options) {
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
   let nativeSession = null;
+  let offReason = null;
   if (!binding) {
-    warn(error.message);
+    offReason = error.message;
+    warn(offReason);
   } else {
     try {
       nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples, maxDurationMs: options.maxDuration, mode: options.mode, wallFrequency: options.wallFrequency });
     } catch (e) {
-      warn(`profiling is off: ${e.message}`);
+      offReason = `profiling is off: ${e.message}`;
+      warn(offReason);
     }
   }
   const session = new Session(options, nativeSession, warn);
+  // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
+  session.offReason = offReason;
   if (nativeSession) {
     globalThis[CURRENT] = session;
     // Spans belong to the session they ended in: a watcher's plugin records between sessions too
