@@ -8,7 +8,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
-const { ROOT, CLI, tmpDir, runNode, profileDirs, readPprof, rawSampleCount } = require('./helpers');
+const { ROOT, CLI, tmpDir, runNode, profileDirs, rawSampleCount } = require('./helpers');
 const { makeApp } = require('./fixtures/lifecycle/app');
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'lifecycle');
@@ -76,14 +76,19 @@ function innermostFrames(stderr) {
     .join('\n');
 }
 
-/** The one profile folder under `out`: complete, readable by go tool pprof; returns its summary. */
+/** A profile folder is complete, go tool pprof reads it, its trace parses; returns its summary. */
+function completeProfile(dir) {
+  expect(fs.readdirSync(dir).sort()).toEqual(PROFILE_FILES);
+  expect(rawSampleCount(path.join(dir, 'profile.pb.gz'))).toBeGreaterThan(0);
+  JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8'));
+  return JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+}
+
+/** The one profile folder under `out`, complete; returns its summary. */
 function onlyProfile(out) {
   const dirs = profileDirs(out);
   expect(dirs).toHaveLength(1);
-  expect(fs.readdirSync(dirs[0]).sort()).toEqual(PROFILE_FILES);
-  expect(rawSampleCount(path.join(dirs[0], 'profile.pb.gz'))).toBeGreaterThan(0);
-  JSON.parse(fs.readFileSync(path.join(dirs[0], 'trace.json'), 'utf8'));
-  return JSON.parse(fs.readFileSync(path.join(dirs[0], 'summary.json'), 'utf8'));
+  return completeProfile(dirs[0]);
 }
 
 /**
@@ -307,9 +312,10 @@ describe('maxDuration and maxSamples end a session cleanly, with a note in the s
     expect(r.json.finished).toBe(true);
     expect(r.json.summary.partial).toBe(true);
     expect(r.json.summary.partialReason).toBe('maxDuration (300 ms) reached');
-    // Sampling ended at the bound (the sampler ticks every 1 ms at 499 Hz), not at stop().
+    // Sampling ended at the bound (the sampler ticks every 1 ms at 499 Hz; a loaded machine may wake
+    // it late), not at stop() after 1 s.
     expect(r.json.summary.durationMs).toBeGreaterThanOrEqual(300);
-    expect(r.json.summary.durationMs).toBeLessThan(330);
+    expect(r.json.summary.durationMs).toBeLessThan(450);
     expect(r.json.summary.samples).toBeGreaterThan(0);
   });
 
@@ -332,13 +338,6 @@ describe('maxDuration and maxSamples end a session cleanly, with a note in the s
     expect(onlyProfile(out).partialReason).toMatch(reason);
   });
 });
-
-/** A profile folder is complete and go tool pprof reads it; returns its summary. */
-function completeProfile(dir) {
-  expect(fs.readdirSync(dir).sort()).toEqual(PROFILE_FILES);
-  expect(rawSampleCount(path.join(dir, 'profile.pb.gz'))).toBeGreaterThan(0);
-  return summaryOf(dir);
-}
 
 describe('worker_threads and child node processes', () => {
   const env = { LIFECYCLE_LOADER: 'spawn', LIFECYCLE_TAP: 'worker' };
@@ -364,11 +363,11 @@ describe('worker_threads and child node processes', () => {
     const childSummary = completeProfile(child);
     expect(childSummary.partial).toBe(false);
     expect(childSummary.threads.find((t) => t.role === 'js-main').cpuMs).toBeGreaterThan(200);
-    // The worker's 300 ms busy loop (less CPU on a busy machine; other helper threads use ~10 ms) is
-    // sampled by the process's one sampler, on the worker's own thread.
+    // The worker's 300 ms of CPU (other helper threads use ~10 ms) are sampled by the process's one
+    // sampler, on the worker's own thread.
     const parentSummary = completeProfile(parent);
     const workerCpu = Math.max(...parentSummary.threads.filter((t) => t.role !== 'js-main' && !/^tokio|^v8:/.test(t.name)).map((t) => t.cpuMs));
-    expect(workerCpu).toBeGreaterThan(150);
+    expect(workerCpu).toBeGreaterThan(250);
   });
 
   test('with the plugin: the same build, exit 0, one profile, the worker\'s CPU in it', async () => {
@@ -380,7 +379,7 @@ describe('worker_threads and child node processes', () => {
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
     const summary = onlyProfile(out);
     expect(summary.partial).toBe(false);
-    expect(Math.max(...summary.threads.filter((t) => t.role !== 'js-main' && !/^tokio|^v8:/.test(t.name)).map((t) => t.cpuMs))).toBeGreaterThan(150);
+    expect(Math.max(...summary.threads.filter((t) => t.role !== 'js-main' && !/^tokio|^v8:/.test(t.name)).map((t) => t.cpuMs))).toBeGreaterThan(250);
   });
 });
 

@@ -27,10 +27,11 @@ fn max_duration_ends_sampling_at_the_bound_and_says_so() {
     }
     let raw = session.stop();
     let ended_after = ended_after.expect("the session never ended by itself");
-    assert!(ended_after >= Duration::from_millis(200) && ended_after < Duration::from_millis(260), "ended after {ended_after:?}");
+    // The sampler checks its bounds every tick (1 ms at 999 Hz); a loaded machine may wake it late.
+    assert!(ended_after >= Duration::from_millis(200) && ended_after < Duration::from_millis(350), "ended after {ended_after:?}");
     assert_eq!(raw.partial_reason.as_deref(), Some("maxDuration (200 ms) reached"));
     let span_ms = (raw.end_ns - raw.start_ns) / 1_000_000;
-    assert!((200..230).contains(&span_ms), "profile spans {span_ms} ms");
+    assert!((200..340).contains(&span_ms), "profile spans {span_ms} ms");
     // ~200 ms of this thread's CPU at 999 Hz; nothing after the bound.
     assert!(raw.samples.len() > 100 && raw.samples.len() < 260, "{} samples", raw.samples.len());
     assert!(raw.samples.iter().all(|s| s.time_ns <= raw.end_ns));
