@@ -32,8 +32,8 @@ fn max_duration_ends_sampling_at_the_bound_and_says_so() {
     assert_eq!(raw.partial_reason.as_deref(), Some("maxDuration (200 ms) reached"));
     let span_ms = (raw.end_ns - raw.start_ns) / 1_000_000;
     assert!((200..340).contains(&span_ms), "profile spans {span_ms} ms");
-    // ~200 ms of this thread's CPU at 999 Hz; nothing after the bound.
-    assert!(raw.samples.len() > 100 && raw.samples.len() < 260, "{} samples", raw.samples.len());
+    // At most ~200 ms of this thread's CPU at 999 Hz (less when the machine is busy), none after.
+    assert!(raw.samples.len() > 10 && raw.samples.len() < 260, "{} samples", raw.samples.len());
     assert!(raw.samples.iter().all(|s| s.time_ns <= raw.end_ns));
 
     // The sampler is free again: the next session starts and samples.
