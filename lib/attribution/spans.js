@@ -29,6 +29,9 @@ class Spans {
   /** Boundary crossings shorter than this are counted but not written as trace spans. */
   minSpanUs = 100;
 
+  /** Ids of asynchronous spans (`b`/`e` pairs). */
+  asyncIds = 0;
+
   /** Forgets everything recorded (a new profile session starts). */
   reset() {
     this.events = [];
@@ -58,7 +61,16 @@ class Spans {
     const key = `${kind}\u0000${span.plugin}${span.async ? '\u0000async' : ''}`;
     const durNs = this.count(key, () => ({ kind, name: span.plugin, folded: 0, ...(span.async ? { async: true } : {}) }), span);
     if (Number(durNs) >= minSpanUs * 1000) {
-      this.push({ name: span.plugin, cat: span.hook, ph: 'X', ts: us(span.start), dur: us(durNs), pid: process.pid, tid: process.pid, args: { kind } });
+      const event = { name: span.plugin, cat: span.hook, pid: process.pid, tid: process.pid, args: { kind } };
+      if (span.async) {
+        // Asynchronous calls overlap each other and the JS thread's own work: Chrome's async events
+        // (a track of their own in Perfetto and DevTools), not X slices that must nest.
+        const id = ++this.asyncIds;
+        this.push({ ...event, ph: 'b', id, ts: us(span.start) });
+        this.push({ ...event, ph: 'e', id, ts: us(span.start + durNs) });
+      } else {
+        this.push({ ...event, ph: 'X', ts: us(span.start), dur: us(durNs) });
+      }
     } else {
       this.boundaries.get(key).folded++;
     }

@@ -106,22 +106,35 @@ pub fn build(raw: &RawProfile, roles: &[ThreadRole], attribution: &Value, trace_
     Some(Interop { rust_to_js, js_to_rust, event_loop_lag: attribution.get("eventLoopLag").cloned().unwrap_or(Value::Null) })
 }
 
-/// The JS thread's spans of one Rust->JS kind as sorted, disjoint [start, end) ns intervals.
+/// The JS side's spans of one Rust->JS kind as sorted, disjoint [start, end) ns intervals: `X`
+/// slices, and `b`/`e` pairs for asynchronous calls (an fs bridge call awaited by a worker).
 fn merged_spans(events: &[Value], kind: &str) -> Vec<(u64, u64)> {
-    let mut spans: Vec<(u64, u64)> = events
-        .iter()
-        .filter(|e| e.get("ph").and_then(Value::as_str) == Some("X"))
-        .filter(|e| {
-            let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
-            let arg_kind = e.get("args").and_then(|a| a.get("kind")).and_then(Value::as_str).unwrap_or("");
-            rust_to_js_kind(arg_kind, text("cat"), text("name")) == Some(kind)
-        })
-        .filter_map(|e| {
-            let ts = e.get("ts")?.as_f64()?;
-            let dur = e.get("dur")?.as_f64()?;
-            Some(((ts * 1000.0) as u64, ((ts + dur) * 1000.0) as u64))
-        })
-        .collect();
+    let ns = |e: &Value| e.get("ts").and_then(Value::as_f64).map(|ts| (ts * 1000.0) as u64);
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    let mut open: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    for e in events {
+        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+        let arg_kind = e.get("args").and_then(|a| a.get("kind")).and_then(Value::as_str).unwrap_or("");
+        if rust_to_js_kind(arg_kind, text("cat"), text("name")) != Some(kind) {
+            continue;
+        }
+        let id = e.get("id").and_then(Value::as_u64);
+        match (text("ph"), ns(e), id) {
+            ("X", Some(start), _) => {
+                let dur = e.get("dur").and_then(Value::as_f64).unwrap_or(0.0);
+                spans.push((start, start + (dur * 1000.0) as u64));
+            }
+            ("b", Some(start), Some(id)) => {
+                open.insert(id, start);
+            }
+            ("e", Some(end), Some(id)) => {
+                if let Some(start) = open.remove(&id) {
+                    spans.push((start, end));
+                }
+            }
+            _ => {}
+        }
+    }
     spans.sort_unstable();
     let mut out: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
     for (start, end) in spans {
@@ -180,7 +193,11 @@ mod tests {
             "eventLoopLag": {"meanMs": 1.2}
         });
         // One loader span from 1 ms to 31 ms; a worker waits from 0 to 20 ms, then from 25 to 40 ms.
-        let events = vec![json!({"ph": "X", "cat": "loader", "name": "/app/loader.js (normal)", "ts": 1000.0, "dur": 30000.0, "args": {"kind": "rust->js"}})];
+        let events = vec![
+            json!({"ph": "X", "cat": "loader", "name": "/app/loader.js (normal)", "ts": 1000.0, "dur": 30000.0, "args": {"kind": "rust->js"}}),
+            json!({"ph": "b", "cat": "binding", "name": "callback:fs.writeFile", "id": 1, "ts": 35000.0, "args": {"kind": "rust->js"}}),
+            json!({"ph": "e", "cat": "binding", "name": "callback:fs.writeFile", "id": 1, "ts": 38000.0, "args": {"kind": "rust->js"}}),
+        ];
         let wait = |end_ms: u64, len_ms: u64| Sample {
             thread: 0,
             time_ns: end_ms * 1_000_000,
@@ -195,7 +212,7 @@ mod tests {
         let loader = interop.rust_to_js.iter().find(|k| k.kind == "loader").unwrap();
         assert_eq!((loader.calls, loader.run_ms, loader.run_cpu_ms, loader.worker_waiting_ms), (10, 30.0, Some(20.0), Some(25.0)));
         let fs = interop.rust_to_js.iter().find(|k| k.kind == "fs").unwrap();
-        assert_eq!((fs.calls, fs.worker_waiting_ms), (3, Some(0.0)));
+        assert_eq!((fs.calls, fs.worker_waiting_ms), (3, Some(3.0)), "an async call's b/e pair counts");
         assert_eq!(interop.rust_to_js.iter().find(|k| k.kind == "option").unwrap().calls, 1);
         assert_eq!(interop.rust_to_js.iter().find(|k| k.kind == "tap").unwrap().calls, 2);
         assert_eq!(interop.js_to_rust, JsToRust { sync_calls: 50, blocked_ms: 2.0, async_calls: 1, async_ms: 900.0 });
