@@ -23,6 +23,20 @@ function post(session, method, params) {
   return answer.result;
 }
 
+// One inspector session for the process, kept between profiling sessions: a watcher profiles every
+// rebuild, and a new session each time left V8's profiler state behind (200 kB a session).
+let shared = null;
+
+function sharedSession() {
+  if (!shared) {
+    const session = new inspector.Session();
+    session.connect();
+    post(session, 'Profiler.enable');
+    shared = session;
+  }
+  return shared;
+}
+
 /**
  * Starts V8's profiler on this (the main) thread; returns `{ stop() -> JSON string | null }`, or
  * null when it cannot run (warned).
@@ -32,16 +46,11 @@ function startV8Profiler(frequency, warn) {
   const intervalUs = intervalFor(frequency);
   let session;
   try {
-    session = new inspector.Session();
-    session.connect();
-    post(session, 'Profiler.enable');
+    session = sharedSession();
     post(session, 'Profiler.setSamplingInterval', { interval: intervalUs });
     post(session, 'Profiler.start');
   } catch (e) {
     warn(`JS stacks are off: V8's profiler did not start (${e.message})`);
-    try {
-      session?.disconnect();
-    } catch {}
     return null;
   }
   let stopped = false;
@@ -57,10 +66,6 @@ function startV8Profiler(frequency, warn) {
       } catch (e) {
         warn(`JS stacks are missing: V8's profiler did not stop cleanly (${e.message})`);
         return null;
-      } finally {
-        try {
-          session.disconnect();
-        } catch {}
       }
     },
   };
