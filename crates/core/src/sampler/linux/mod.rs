@@ -489,6 +489,9 @@ impl SamplerRun {
         let SamplerRun { by_slot, tracked, profile, .. } = self;
         Store::global().drain(|header, frames| {
             let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get_mut(tid)) else {
+                // Its thread was forgotten after its handler ran but before this drain: counted, so
+                // every signal stays a kept sample or a counted loss.
+                profile.stats.lost_in_flight += 1;
                 return;
             };
             let stats = &mut profile.stats;
