@@ -65,23 +65,22 @@ function optionsFromEnv(env = process.env) {
   if (env.PERFPROBE_OUT) options.outDir = env.PERFPROBE_OUT;
   if (env.PERFPROBE_NAME) options.name = env.PERFPROBE_NAME;
   if (env.PERFPROBE_QUIET) options.quiet = env.PERFPROBE_QUIET === '1';
-  if (env.PERFPROBE_FREQUENCY) {
-    const n = Number(env.PERFPROBE_FREQUENCY);
-    if (!/^\d+$/.test(env.PERFPROBE_FREQUENCY)) {
-      throw new TypeError(`PERFPROBE_FREQUENCY is ${JSON.stringify(env.PERFPROBE_FREQUENCY)}; accepted: ${SPEC.frequency.accepted}`);
-    }
-    options.frequency = n;
-  }
   if (env.PERFPROBE_SIGNAL) options.signal = Number(env.PERFPROBE_SIGNAL);
-  for (const [name, key] of [['PERFPROBE_MAX_SAMPLES', 'maxSamples'], ['PERFPROBE_MAX_DURATION', 'maxDuration']]) {
+  // Whole numbers: anything but digits is rejected here, naming the variable (Number('') is 0).
+  const integers = [
+    ['PERFPROBE_FREQUENCY', 'frequency'],
+    ['PERFPROBE_WALL_FREQUENCY', 'wallFrequency'],
+    ['PERFPROBE_MIN_SPAN_US', 'minSpanUs'],
+    ['PERFPROBE_MAX_SAMPLES', 'maxSamples'],
+    ['PERFPROBE_MAX_DURATION', 'maxDuration'],
+  ];
+  for (const [name, key] of integers) {
     if (!env[name]) continue;
     if (!/^\d+$/.test(env[name])) throw new TypeError(`${name} is ${JSON.stringify(env[name])}; accepted: ${SPEC[key].accepted}`);
     options[key] = Number(env[name]);
   }
   if (env.PERFPROBE_MODE) options.mode = env.PERFPROBE_MODE;
   if (env.PERFPROBE_FLAMEGRAPH_PER_ROLE) options.flamegraphPerRole = env.PERFPROBE_FLAMEGRAPH_PER_ROLE === '1';
-  if (env.PERFPROBE_WALL_FREQUENCY) options.wallFrequency = /^\d+$/.test(env.PERFPROBE_WALL_FREQUENCY) ? Number(env.PERFPROBE_WALL_FREQUENCY) : env.PERFPROBE_WALL_FREQUENCY;
-  if (env.PERFPROBE_MIN_SPAN_US) options.minSpanUs = /^\d+$/.test(env.PERFPROBE_MIN_SPAN_US) ? Number(env.PERFPROBE_MIN_SPAN_US) : env.PERFPROBE_MIN_SPAN_US;
   if (env.PERFPROBE_JS_PROFILER) {
     if (!['0', '1'].includes(env.PERFPROBE_JS_PROFILER)) {
       throw new TypeError(`PERFPROBE_JS_PROFILER is ${JSON.stringify(env.PERFPROBE_JS_PROFILER)}; accepted: 0 or 1`);
