@@ -56,6 +56,8 @@ function runChild(args, { env = {}, signal, afterMs = 400, timeout = 60000 } = {
 /** stderr without the probe's own lines (its warnings, where it wrote, the plugin's short report). */
 function userStderr(stderr) {
   return stderr
+    // CI forces colours; escapes would hide the frames from innermostFrames.
+    .replace(/\x1b\[[0-9;]*m/g, '')
     .split('\n')
     .filter((l) => !/^(\[perfprobe\]|perfprobe: )|\[PerfprobePlugin\]|^(<\w>)?\s+(\d+ samples over|top (phase|plugin|loader)s: )/.test(l))
     .join('\n');

@@ -125,8 +125,13 @@ class PerfprobePlugin {
       const session = leave();
       if (!session) return;
       try {
-        // The first line: Rspack's message goes on with the error's causes and stack.
-        const message = String((error && error.message) || error).split('\n').map((l) => l.replace(/^[\s×│╰─▶]+/, '')).find(Boolean);
+        // The first line: Rspack's message goes on with the error's causes and stack, drawn in
+        // colour when the terminal (or FORCE_COLOR) asks for it.
+        const message = String((error && error.message) || error)
+          .replace(/\x1b\[[0-9;]*m/g, '')
+          .split('\n')
+          .map((l) => l.replace(/^[\s×│╰─▶]+/, ''))
+          .find(Boolean);
         const result = session.stopSync({ partialReason: `the build failed: ${message}` });
         this._record(result);
       } catch (e) {
