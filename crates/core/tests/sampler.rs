@@ -221,3 +221,36 @@ fn a_second_session_is_refused_while_one_runs() {
     assert!(matches!(second, Err(perfprobe_core::sampler::StartError::AlreadyRunning)));
     first.stop();
 }
+
+/// Runs `body` on a new thread that names itself `name` after `delay_ms` (it shows its spawner's
+/// name until then); returns its tid and whatever `body` returns.
+fn spawn_renamed<T: Send + 'static>(name: &'static str, delay_ms: u64, body: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<(i32, T)> {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let cname = std::ffi::CString::new(name).unwrap();
+        // SAFETY: a NUL-terminated name under 16 bytes, for the calling thread.
+        unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr()) };
+        chain_entry(30);
+        (unsafe { libc::gettid() }, body())
+    })
+}
+
+#[test]
+fn threads_that_name_themselves_after_they_were_found_have_their_own_names_and_roles() {
+    let _guard = serial();
+    let session = Session::start(SessionOptions { frequency: 199, ..Default::default() }).expect("start");
+    std::thread::sleep(Duration::from_millis(20));
+    // Renamed within the settling time, and gone before the session ends.
+    let (early, ()) = spawn_renamed("tokio-early", 40, || ()).join().unwrap();
+    // Renamed long after it was found, and alive when the session ends.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let late = spawn_renamed("rayon-late", 250, move || wait.recv().unwrap());
+    std::thread::sleep(Duration::from_millis(350));
+    let raw = session.stop();
+    release.send(()).unwrap();
+    let (late, ()) = late.join().unwrap();
+    let seen = |tid: i32| raw.threads.iter().find(|t| t.tid == tid).map(|t| (t.name.as_str(), t.role)).expect("the thread was seen");
+    use perfprobe_core::profile::ThreadRole;
+    assert_eq!(seen(early), ("tokio-early", ThreadRole::Tokio));
+    assert_eq!(seen(late), ("rayon-late", ThreadRole::Rayon));
+}

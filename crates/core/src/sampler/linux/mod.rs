@@ -32,6 +32,8 @@ const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
 /// How often stack regions are re-read when no thread appeared (reading /proc/self/maps of a large
 /// build costs ~1 ms; stacks mapped in between are still walked, through checked reads).
 const REGIONS_INTERVAL_NS: u64 = 1_000_000_000;
+/// How long after it was found a thread's name is read again at each discovery.
+const NAME_SETTLE_NS: u64 = 100_000_000;
 /// An idle thread's CPU clock is read less and less often, down to once every this many ticks: most
 /// of a node process's threads sleep, and a clock read is a syscall. CPU it uses meanwhile is still
 /// carried by its next sample's weight.
@@ -308,6 +310,7 @@ impl SamplerRun {
         for tid in gone {
             self.forget(tid, now);
         }
+        self.settle_names(now.saturating_sub(NAME_SETTLE_NS));
         let mut appeared = false;
         let mut new_tids: Vec<i32> = tids.into_iter().filter(|t| *t != self.own_tid && !self.tracked.contains_key(t)).collect();
         new_tids.sort_unstable();
@@ -354,6 +357,31 @@ impl SamplerRun {
             appeared = true;
         }
         appeared
+    }
+
+    /// Reads again the names of the threads first seen after `seen_after`. A thread names itself
+    /// just after it starts (Rust's std, tokio, V8), so one found in that moment, which is likely on
+    /// a loaded machine, would show its spawner's name for the whole profile.
+    fn settle_names(&mut self, seen_after: u64) {
+        let SamplerRun { tracked, profile, pid, .. } = self;
+        for t in tracked.values() {
+            let info = &profile.threads[t.info];
+            if info.first_seen_ns < seen_after {
+                continue;
+            }
+            let name = threads::thread_name(t.tid);
+            if name.is_empty() || name == info.name {
+                continue;
+            }
+            let mut older: HashMap<String, i32> = HashMap::new();
+            for o in profile.threads.iter().filter(|o| !o.exited && o.tid != t.tid) {
+                let e = older.entry(o.name.clone()).or_insert(o.tid);
+                *e = (*e).min(o.tid);
+            }
+            let (role, role_is_guess) = threads::initial_role(t.tid, *pid, &name, &older);
+            let info = &mut profile.threads[t.info];
+            (info.name, info.role, info.role_is_guess) = (name, role, role_is_guess);
+        }
     }
 
     /// A thread that exited: its slot is freed, a signal it never handled counted as lost.
@@ -535,6 +563,8 @@ impl SamplerRun {
                 self.profile.threads[t.info].cpu_ns += cpu.saturating_sub(t.last_cpu_ns);
             }
         }
+        // Names change after the first moments too (a pool renaming its threads): the live ones' last word.
+        self.settle_names(0);
         let tids: Vec<i32> = self.tracked.keys().copied().collect();
         for tid in tids {
             // A signal still undelivered now went to a thread that exited after the last discovery.
