@@ -8,7 +8,7 @@ mod handler;
 mod signal;
 pub mod threads;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -32,6 +32,8 @@ const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
 /// How often stack regions are re-read when no thread appeared (reading /proc/self/maps of a large
 /// build costs ~1 ms; stacks mapped in between are still walked, through checked reads).
 const REGIONS_INTERVAL_NS: u64 = 1_000_000_000;
+/// How often the thread list is read once the thread count has not changed for as long.
+const FULL_LIST_INTERVAL_NS: u64 = 100_000_000;
 /// How long after it was found a thread's name is read again at each discovery.
 const NAME_SETTLE_NS: u64 = 100_000_000;
 /// An idle thread's CPU clock is read less and less often, down to once every this many ticks: most
@@ -179,6 +181,15 @@ struct SamplerRun {
     signal_taken: bool,
     wall_period_ns: Option<u64>,
     next_wall_ns: u64,
+    /// The thread list, kept open (None if it could not be: each discovery opens it then), and the
+    /// set it is read into, kept to be reused.
+    task_list: Option<threads::TaskList>,
+    tids: HashSet<i32>,
+    /// The thread count at the last read of the list, and when that was.
+    listed_count: Option<u64>,
+    last_list_ns: u64,
+    /// When the thread count last differed from the one before.
+    count_moved_ns: u64,
 }
 
 impl SamplerRun {
@@ -221,6 +232,11 @@ impl SamplerRun {
             signal_taken: false,
             wall_period_ns,
             next_wall_ns: now,
+            task_list: threads::TaskList::open().ok(),
+            tids: HashSet::new(),
+            listed_count: None,
+            last_list_ns: 0,
+            count_moved_ns: 0,
         }
     }
 
@@ -305,14 +321,32 @@ impl SamplerRun {
 
     /// Reads the thread list: tracks new threads, forgets exited ones.
     fn discover(&mut self, now: u64) -> bool {
-        let tids = threads::list_tids();
+        self.settle_names(now.saturating_sub(NAME_SETTLE_NS));
+        // While the thread count holds still, read the list only now and then (for a thread that
+        // replaced another in between): reading it 100 times a second was the sampler's main cost.
+        // Once it moves, read it every time until it has been still for a while: threads come in
+        // bursts, and short ones would be missed.
+        let count = self.task_list.as_ref().and_then(threads::TaskList::thread_count);
+        if count != self.listed_count {
+            self.count_moved_ns = now;
+        }
+        let quiet = count.is_some() && now - self.count_moved_ns >= FULL_LIST_INTERVAL_NS;
+        if quiet && now - self.last_list_ns < FULL_LIST_INTERVAL_NS {
+            return false;
+        }
+        (self.listed_count, self.last_list_ns) = (count, now);
+        let mut tids = std::mem::take(&mut self.tids);
+        match &mut self.task_list {
+            Some(list) => list.read(&mut tids),
+            None => tids = threads::list_tids(),
+        }
         let gone: Vec<i32> = self.tracked.keys().copied().filter(|t| !tids.contains(t)).collect();
         for tid in gone {
             self.forget(tid, now);
         }
-        self.settle_names(now.saturating_sub(NAME_SETTLE_NS));
         let mut appeared = false;
-        let mut new_tids: Vec<i32> = tids.into_iter().filter(|t| *t != self.own_tid && !self.tracked.contains_key(t)).collect();
+        let mut new_tids: Vec<i32> = tids.iter().copied().filter(|t| *t != self.own_tid && !self.tracked.contains_key(t)).collect();
+        self.tids = tids;
         new_tids.sort_unstable();
         if new_tids.is_empty() {
             return false;

@@ -68,9 +68,74 @@ impl SlotAllocator {
 
 /// The tids listed in `/proc/self/task` now.
 pub fn list_tids() -> HashSet<i32> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|dir| dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default()
+    let mut tids = HashSet::new();
+    if let Ok(mut list) = TaskList::open() {
+        list.read(&mut tids);
+    }
+    tids
+}
+
+/// `/proc/self/task`, kept open and read again from its start at each discovery.
+///
+/// Written by hand over getdents64 because `std::fs::read_dir` cannot rewind: opening the directory
+/// again 100 times a second (a path walk each time) was a third of the sampler thread's CPU.
+pub struct TaskList {
+    dir: std::fs::File,
+    buf: Vec<u8>,
+}
+
+impl TaskList {
+    pub fn open() -> std::io::Result<TaskList> {
+        Ok(TaskList { dir: std::fs::File::open("/proc/self/task")?, buf: vec![0; 16 << 10] })
+    }
+
+    /// How many threads the process has now: the directory's link count is 2 plus that, and a stat
+    /// of it costs a microsecond where reading it costs tens.
+    pub fn thread_count(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        // Plain fstat: std's metadata() goes through statx, which walked an (empty) path each time.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: our own descriptor and a stat buffer of the right type.
+        (unsafe { libc::fstat(self.dir.as_raw_fd(), &mut st) } == 0).then(|| (st.st_nlink as u64).saturating_sub(2))
+    }
+
+    /// Replaces `tids` by the threads listed now (left empty if the directory cannot be read).
+    pub fn read(&mut self, tids: &mut HashSet<i32>) {
+        use std::os::fd::AsRawFd;
+        tids.clear();
+        let fd = self.dir.as_raw_fd();
+        // SAFETY: our own descriptor; getdents64 writes at most `buf.len()` bytes into `buf`.
+        if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+            return;
+        }
+        loop {
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, self.buf.as_mut_ptr(), self.buf.len()) };
+            if n <= 0 {
+                return;
+            }
+            parse_dirents(&self.buf[..n as usize], |name| {
+                if let Some(tid) = std::str::from_utf8(name).ok().and_then(|n| n.parse().ok()) {
+                    tids.insert(tid);
+                }
+            });
+        }
+    }
+}
+
+/// Calls `each` with the name of every `linux_dirent64` record in `buf`: d_ino (8 bytes), d_off
+/// (8), d_reclen (2), d_type (1), then the NUL-terminated name.
+fn parse_dirents(buf: &[u8], mut each: impl FnMut(&[u8])) {
+    const NAME_AT: usize = 19;
+    let mut at = 0;
+    while at + NAME_AT <= buf.len() {
+        let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+        if reclen < NAME_AT || at + reclen > buf.len() {
+            return;
+        }
+        let name = &buf[at + NAME_AT..at + reclen];
+        each(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
+        at += reclen;
+    }
 }
 
 /// A thread's name (`comm`), empty if it is gone.
@@ -124,6 +189,35 @@ pub fn initial_role(tid: i32, pid: i32, name: &str, older_names: &HashMap<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_task_list_sees_threads_come_and_go() {
+        let mut list = TaskList::open().unwrap();
+        let mut tids = HashSet::new();
+        list.read(&mut tids);
+        let own = unsafe { libc::gettid() };
+        assert!(tids.contains(&own));
+        let (tell, told) = std::sync::mpsc::channel();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            tell.send(unsafe { libc::gettid() }).unwrap();
+            wait.recv().unwrap();
+        });
+        let other_tid = told.recv().unwrap();
+        list.read(&mut tids);
+        assert!(tids.contains(&other_tid) && tids.contains(&own));
+        // Other tests' threads come and go meanwhile: the count matches a list read just before it.
+        let matched = (0..50).any(|_| {
+            list.read(&mut tids);
+            list.thread_count() == Some(tids.len() as u64)
+        });
+        assert!(matched, "the directory's link count never matched its listing");
+        release.send(()).unwrap();
+        other.join().unwrap();
+        list.read(&mut tids);
+        assert!(!tids.contains(&other_tid) && tids.contains(&own));
+        assert!(list_tids().contains(&own));
+    }
 
     #[test]
     fn inherited_tokio_names_are_rayon_guesses() {
