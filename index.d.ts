@@ -47,7 +47,7 @@ export interface PerfprobeOptions {
   /**
    * Run V8's CPU profiler (node:inspector, in this process) on the JS thread to name the JS frames of
    * its native samples. Default true; `PERFPROBE_JS_PROFILER=0` turns it off. V8 samples every
-   * max(1 ms, 1/(4 x frequency)); its samples never add CPU time: each native sample of the JS
+   * max(1 ms, 1/frequency), one V8 sample per native period; its samples never add CPU time: each native sample of the JS
    * thread keeps its weight, and the JS part of its stack (JIT code, V8 builtins) is replaced by the
    * stack of the V8 sample nearest in time (within two V8 intervals). `(garbage collector)` and
    * `(program)` replace it the same way. See `Summary.jsProfiler` for how many samples got JS names.
