@@ -479,7 +479,8 @@ fn exercise(path: &Path, base: &Base, case: &ElfCase) -> Result<(), TestCaseErro
     if let Some(warning) = &on_disk.warning {
         CAUGHT.lock().unwrap().push(warning.clone());
     }
-    let symbolizer = ModuleSymbolizer::open(&module);
+    let wanted: Vec<u64> = probe_addresses(base, case).collect();
+    let symbolizer = ModuleSymbolizer::open(&module, &wanted);
     for address in probe_addresses(base, case) {
         let frames = symbolizer.frames(address);
         prop_assert!(!frames.is_empty(), "no frame for {address:#x}");
@@ -527,7 +528,7 @@ fn elf_intact_bases_resolve_their_functions() {
     let bases = bases();
     for base in bases {
         let module = ModuleInfo { path: base.name.clone(), base_avma: 0, start: 0, limit: u64::MAX, file_offset: 0, build_id: None };
-        let symbolizer = ModuleSymbolizer::open(&module);
+        let symbolizer = ModuleSymbolizer::open(&module, &base.functions);
         assert_eq!(symbolizer.status(), SymbolStatus::Dwarf, "{}", base.name);
         let named = base.functions.iter().filter(|&&a| !symbolizer.frames(a)[0].function.contains("+0x")).count();
         assert!(named * 10 >= base.functions.len() * 9, "{}: {named} of {} named", base.name, base.functions.len());
@@ -544,7 +545,7 @@ fn elf_garbage_and_tiny_files_are_unreadable_or_stripped() {
         let path = dir.join(format!("t{i}"));
         std::fs::write(&path, bytes).unwrap();
         let module = ModuleInfo { path: path.to_string_lossy().into_owned(), base_avma: 0, start: 0, limit: 1, file_offset: 0, build_id: None };
-        let s = ModuleSymbolizer::open(&module);
+        let s = ModuleSymbolizer::open(&module, &[0x1234]);
         assert!(matches!(s.status(), SymbolStatus::Unreadable | SymbolStatus::Stripped), "{i}: {:?}", s.status());
         assert!(s.frames(0x1234)[0].function.ends_with("+0x1234"));
         assert_eq!(elf::status_of(&module.path).warning, None);
@@ -552,7 +553,7 @@ fn elf_garbage_and_tiny_files_are_unreadable_or_stripped() {
     // A path that is a directory, and one that does not exist.
     for p in [dir.to_string_lossy().into_owned(), "/nonexistent/perfprobe.so".to_string()] {
         let module = ModuleInfo { path: p, base_avma: 0, start: 0, limit: 1, file_offset: 0, build_id: None };
-        assert_eq!(ModuleSymbolizer::open(&module).status(), SymbolStatus::Unreadable);
+        assert_eq!(ModuleSymbolizer::open(&module, &[]).status(), SymbolStatus::Unreadable);
         assert_eq!(elf::status_of(&module.path).status, SymbolStatus::Unreadable);
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -16,10 +16,10 @@ pub struct ModuleSymbolizer {
     status: SymbolStatus,
     /// Breakpad's code id for a module without a GNU build-id (see [`text_hash_id`]).
     pub fallback_id: Option<String>,
-    /// (start, end, name offset and length in `map`), sorted by start; demangled when hit (most
-    /// symbols never are). Names stay in the mapped file: node's 86k symbols as Strings cost 10 MB
-    /// of heap at the worst moment, when the build's memory peaks.
-    symbols: Vec<(u64, u64, u32, u32)>,
+    /// For each address announced at open (as an SVMA, sorted): the name offset and length in
+    /// `map` of the function symbol that covers it, demangled when asked for. Names stay in the
+    /// mapped file: node's 86k symbols as Strings cost 10 MB of heap when the build's memory peaks.
+    symbols: Vec<(u64, Option<(u32, u32)>)>,
     map: Option<Mmap>,
     dwarf: Option<addr2line::Loader>,
     /// Set when a reader panicked on this file's DWARF: lookups go on with the symbol table only.
@@ -28,11 +28,14 @@ pub struct ModuleSymbolizer {
 }
 
 impl ModuleSymbolizer {
-    /// Reads the module's symbols and DWARF. Never panics: a file damaged so that a reader
-    /// (object, gimli, addr2line) panics on it reads as [`SymbolStatus::Unreadable`], with a
-    /// [`warning`](Self::warning) naming the file and the panic.
-    pub fn open(module: &ModuleInfo) -> ModuleSymbolizer {
-        match catch_quietly(|| ModuleSymbolizer::open_unguarded(module)) {
+    /// Reads the module's symbols for `addresses` (runtime addresses: the ones [`frames`] will be
+    /// asked about; others get DWARF names only) and opens its DWARF. Never panics: a file damaged
+    /// so that a reader (object, gimli, addr2line) panics on it reads as
+    /// [`SymbolStatus::Unreadable`], with a [`warning`](Self::warning) naming the file and the panic.
+    ///
+    /// [`frames`]: Self::frames
+    pub fn open(module: &ModuleInfo, addresses: &[u64]) -> ModuleSymbolizer {
+        match catch_quietly(|| ModuleSymbolizer::open_unguarded(module, addresses)) {
             Ok(me) => me,
             Err(panic) => {
                 let me = ModuleSymbolizer::empty(module);
@@ -55,7 +58,7 @@ impl ModuleSymbolizer {
         }
     }
 
-    fn open_unguarded(module: &ModuleInfo) -> ModuleSymbolizer {
+    fn open_unguarded(module: &ModuleInfo, addresses: &[u64]) -> ModuleSymbolizer {
         let mut me = ModuleSymbolizer::empty(module);
         let Some(map) = map_file(&module.path) else { return me };
         let Ok(file) = object::File::parse(&*map) else { return me };
@@ -75,7 +78,10 @@ impl ModuleSymbolizer {
         if module.build_id.is_none() {
             me.fallback_id = text_hash_id(&file);
         }
-        me.symbols = function_symbols(&file, &map);
+        let mut svmas: Vec<u64> = addresses.iter().map(|a| a.wrapping_sub(module.base_avma)).collect();
+        svmas.sort_unstable();
+        svmas.dedup();
+        me.symbols = covering_symbols(&file, &map, &svmas);
         if me.status == SymbolStatus::Dwarf {
             me.dwarf = addr2line::Loader::new(&module.path).ok();
         }
@@ -150,9 +156,8 @@ impl ModuleSymbolizer {
     }
 
     fn symbol(&self, svma: u64) -> Option<&str> {
-        let i = self.symbols.partition_point(|s| s.0 <= svma);
-        // Symbols can nest (aliases, local labels): walk back a little for one that covers svma.
-        let (_, _, offset, len) = *self.symbols[..i].iter().rev().take(8).find(|s| svma < s.1)?;
+        let i = self.symbols.binary_search_by_key(&svma, |s| s.0).ok()?;
+        let (offset, len) = self.symbols[i].1?;
         let bytes = self.map.as_ref()?.get(offset as usize..offset as usize + len as usize)?;
         std::str::from_utf8(bytes).ok()
     }
@@ -254,27 +259,42 @@ pub fn text_hash_id(file: &object::File) -> Option<String> {
     Some(crate::util::hex(&id))
 }
 
-/// Function symbols as (start, end, name offset, name length), the names located in `map` (string
-/// tables are read in place from the mapped file).
-fn function_symbols(file: &object::File, map: &[u8]) -> Vec<(u64, u64, u32, u32)> {
+/// For each of `svmas` (sorted, distinct), the function symbol covering it, as the offset and
+/// length of its name in `map` (string tables are read in place from the mapped file). Symbols can
+/// nest (aliases, local labels): the innermost wins, i.e. the latest start, then the smallest size;
+/// between equal ranges the first seen (`.symtab` before `.dynsym`).
+///
+/// One pass over the tables, looking up the few addresses a profile holds, instead of sorting every
+/// symbol: node has 86k of them, and sorting and naming them all was 60 ms of the post-processing
+/// of every profile, however small.
+fn covering_symbols(file: &object::File, map: &[u8], svmas: &[u64]) -> Vec<(u64, Option<(u32, u32)>)> {
     let base = map.as_ptr() as usize;
     let in_map = |name: &[u8]| -> Option<(u32, u32)> {
         let offset = (name.as_ptr() as usize).checked_sub(base)?;
         (offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
     };
-    let mut out: Vec<(u64, u64, u32, u32)> = file
-        .symbols()
-        .chain(file.dynamic_symbols())
-        .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.address() > 0)
-        .filter_map(|s| {
-            let name = s.name_bytes().ok().filter(|n| !n.is_empty())?;
-            let (offset, len) = in_map(name)?;
-            Some((s.address(), s.address().checked_add(s.size())?, offset, len))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    out.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    out
+    // Per address: (start, size, name) of the best symbol so far.
+    let mut best: Vec<Option<(u64, u64, Option<(u32, u32)>)>> = vec![None; svmas.len()];
+    for symbol in file.symbols().chain(file.dynamic_symbols()) {
+        let (start, size) = (symbol.address(), symbol.size());
+        if size == 0 || start == 0 || symbol.kind() != SymbolKind::Text {
+            continue;
+        }
+        let Some(end) = start.checked_add(size) else { continue };
+        let first = svmas.partition_point(|&a| a < start);
+        let mut name = None;
+        for i in (first..svmas.len()).take_while(|&i| svmas[i] < end) {
+            let better = best[i].is_none_or(|(s, z, _)| start > s || (start == s && size < z));
+            if better {
+                // Named only when it covers an address: reading a name is a scan for its NUL.
+                let named = *name.get_or_insert_with(|| symbol.name_bytes().ok().filter(|n| !n.is_empty()).and_then(in_map));
+                if named.is_some() {
+                    best[i] = Some((start, size, named));
+                }
+            }
+        }
+    }
+    svmas.iter().zip(best).map(|(&a, b)| (a, b.and_then(|(_, _, name)| name))).collect()
 }
 
 #[cfg(test)]
@@ -301,10 +321,10 @@ mod tests {
             file_offset: 0,
             build_id: Some(build_id.to_string()),
         };
-        let same = ModuleSymbolizer::open(&module(&real));
+        let same = ModuleSymbolizer::open(&module(&real), &[here]);
         assert_eq!(same.warning(), None);
         assert!(same.frames(here).iter().any(|f| f.function.contains("a_file_rebuilt_since_it_was_loaded")));
-        let other = ModuleSymbolizer::open(&module("0123456789abcdef"));
+        let other = ModuleSymbolizer::open(&module("0123456789abcdef"), &[here]);
         assert_eq!(other.status(), SymbolStatus::Unreadable);
         assert!(other.warning().unwrap().contains("changed on disk since it was loaded"), "{:?}", other.warning());
         assert!(other.frames(here)[0].function.contains("+0x"));

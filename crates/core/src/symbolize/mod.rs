@@ -131,13 +131,21 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     // last segment is done: only one file's tables are in memory at a time (the build's RSS peak).
     let mut by_module: Vec<(Option<usize>, Vec<usize>)> = by_module.into_iter().collect();
     by_module.sort_by(|a, b| a.0.map(|m| &modules[m].path).cmp(&b.0.map(|m| &modules[m].path)));
+    // A file's symbols are read for the addresses of all its segments at once.
+    let mut addresses_of_file: HashMap<String, Vec<u64>> = HashMap::new();
+    for (module, members) in &by_module {
+        if let Some(m) = module {
+            addresses_of_file.entry(modules[*m].path.clone()).or_default().extend(members.iter().map(|&i| addresses[i]));
+        }
+    }
     let mut warnings: Vec<Option<String>> = vec![None; modules.len()];
     let mut open: Option<(String, elf::ModuleSymbolizer)> = None;
     for (module, members) in by_module {
         match module {
             Some(m) => {
                 if open.as_ref().is_none_or(|(path, _)| *path != modules[m].path) {
-                    open = Some((modules[m].path.clone(), elf::ModuleSymbolizer::open(&modules[m])));
+                    let wanted = addresses_of_file.get(modules[m].path.as_str()).map_or(&[][..], Vec::as_slice);
+                    open = Some((modules[m].path.clone(), elf::ModuleSymbolizer::open(&modules[m], wanted)));
                 }
                 let symbols = &open.as_ref().expect("opened above").1;
                 statuses[m] = symbols.status();
