@@ -4,7 +4,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { BUILD_APP, CLI, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
+const { BUILD_APP, CLI, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
 
 const PLUGINS = path.join(__dirname, 'fixtures', 'attribution-plugins.js');
 const BURN_MS = 300;
@@ -16,16 +16,17 @@ let summary;
 beforeAll(() => {
   const app = workload('js-plugins', 1000);
   const out = tmpDir('attribution');
-  const r = run(process.execPath, [BUILD_APP, app], {
-    env: {
-      PERFPROBE_WORKLOAD_PLUGINS: PLUGINS,
-      PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+  const r = buildWithPlugin(
+    app,
+    { outDir: out, frequency: 999 },
+    {
       PERFPROBE_PLUGIN_BURN_MS: String(BURN_MS),
       AWAITING_BURST_MS: String(BURST_MS),
       PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
       PERFPROBE_WORKLOAD_MINIMIZE: '0',
     },
-  });
+    PLUGINS,
+  );
   expect(r.status).toBe(0);
   expect(r.stderr).not.toMatch(/labels .* are off/);
   // The short report after the build, through Rspack's infrastructure logger.
@@ -178,14 +179,10 @@ describe('loaders', () => {
   beforeAll(() => {
     const app = workload('js-loaders', N);
     const out = tmpDir('loaders');
-    const r = run(process.execPath, [BUILD_APP, app], {
-      env: {
-        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
-        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
-        PERFPROBE_LOADER_BURN_MS: String(LOADER_BURN_MS),
-        PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
-        PERFPROBE_WORKLOAD_MINIMIZE: '0',
-      },
+    const r = buildWithPlugin(app, { outDir: out, frequency: 999 }, {
+      PERFPROBE_LOADER_BURN_MS: String(LOADER_BURN_MS),
+      PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+      PERFPROBE_WORKLOAD_MINIMIZE: '0',
     });
     expect(r.status).toBe(0);
     const [d] = profileDirs(out);
@@ -234,14 +231,7 @@ describe('MultiCompiler and watch mode', () => {
 
   test('PERFPROBE_QUIET=1 silences the report', () => {
     const small = workload('react', 50, path.join(tmpDir('quiet-app'), 'react-50'));
-    const r = run(process.execPath, [BUILD_APP, small], {
-      env: {
-        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
-        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: tmpDir('quiet') }),
-        PERFPROBE_WORKLOAD_MINIMIZE: '0',
-        PERFPROBE_QUIET: '1',
-      },
-    });
+    const r = buildWithPlugin(small, { outDir: tmpDir('quiet') }, { PERFPROBE_WORKLOAD_MINIMIZE: '0', PERFPROBE_QUIET: '1' });
     expect(r.status).toBe(0);
     expect(r.stderr + r.stdout).not.toMatch(/PerfprobePlugin/);
   });
@@ -251,7 +241,7 @@ describe('MultiCompiler and watch mode', () => {
     const out = tmpDir('watch-labels');
     const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
       env: {
-        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
+        PERFPROBE_WORKLOAD_PLUGINS: PROBE_PLUGINS,
         PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
         PERFPROBE_WORKLOAD_MINIMIZE: '0',
         PERFPROBE_PLUGIN_BURN_MS: '50',
@@ -271,16 +261,12 @@ describe('MultiCompiler and watch mode', () => {
   test("with RSPACK_PROFILE=OVERVIEW (Rspack's TraceHookPlugin-style tracing) labels still work", () => {
     const app = workload('js-plugins', 1000);
     const out = tmpDir('attr-overview');
-    const r = run(process.execPath, [BUILD_APP, app], {
-      env: {
-        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
-        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
-        PERFPROBE_PLUGIN_BURN_MS: '100',
-        PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
-        PERFPROBE_WORKLOAD_MINIMIZE: '0',
-        RSPACK_PROFILE: 'OVERVIEW',
-        RSPACK_TRACE_OUTPUT: path.join(out, 'rspack-trace.log'),
-      },
+    const r = buildWithPlugin(app, { outDir: out, frequency: 999 }, {
+      PERFPROBE_PLUGIN_BURN_MS: '100',
+      PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+      PERFPROBE_WORKLOAD_MINIMIZE: '0',
+      RSPACK_PROFILE: 'OVERVIEW',
+      RSPACK_TRACE_OUTPUT: path.join(out, 'rspack-trace.log'),
     });
     expect(r.status).toBe(0);
     expect(fs.statSync(path.join(out, 'rspack-trace.log')).size).toBeGreaterThan(0);

@@ -7,10 +7,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const { ROOT, BUILD_APP, tmpDir, run, runNode, profileDirs, readPprof, workload } = require('./helpers');
+const { ROOT, BUILD_APP, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, workload } = require('./helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'burner');
-const PLUGINS = path.join(__dirname, 'fixtures', 'probe-plugins.js');
 const ADDON = path.join(ROOT, `perfprobe.${require('../lib/native').platformTriple()}.node`);
 // Mounting a read-only bind or a tiny tmpfs needs root (CI runs as root); permission bits would
 // not do, root ignores them.
@@ -114,13 +113,7 @@ describe('a hostile environment: the build succeeds, the warning names the path 
   });
 
   function buildWithOutDir(outDir) {
-    return run(process.execPath, [BUILD_APP, app], {
-      env: {
-        PERFPROBE_WORKLOAD_MINIMIZE: '0',
-        PERFPROBE_WORKLOAD_PLUGINS: PLUGINS,
-        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir, frequency: 999, name: 'hostile' }),
-      },
-    });
+    return buildWithPlugin(app, { outDir, frequency: 999, name: 'hostile' }, { PERFPROBE_WORKLOAD_MINIMIZE: '0' });
   }
 
   function expectBuildUnaffected(r) {

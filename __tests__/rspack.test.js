@@ -4,17 +4,9 @@
 
 const fs = require('fs');
 const path = require('path');
-const { ROOT, CLI, BUILD_APP, tmpDir, run, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload } = require('./helpers');
+const { CLI, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload } = require('./helpers');
 
-const PLUGINS = path.join(__dirname, 'fixtures', 'probe-plugins.js');
 const FOLDER = /^[A-Za-z0-9._-]+-\d{8}-\d{6}-\d+(-\d+)?$/;
-
-/** Builds `app` with a PerfprobePlugin configured by `options`; returns the process result. */
-function buildWithPlugin(app, options, env = {}) {
-  return run(process.execPath, [BUILD_APP, app], {
-    env: { PERFPROBE_WORKLOAD_PLUGINS: PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify(options), ...env },
-  });
-}
 
 function expectProfileFolder(dir) {
   expect(path.basename(dir)).toMatch(FOLDER);
@@ -181,7 +173,7 @@ describe('watch mode', () => {
     const small = workload('react', 50, path.join(tmpDir('watch-app'), 'react-50'));
     const out = tmpDir('watch');
     const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
-      env: { PERFPROBE_WORKLOAD_PLUGINS: PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, name: 'watch' }), PERFPROBE_WORKLOAD_MINIMIZE: '0' },
+      env: { PERFPROBE_WORKLOAD_PLUGINS: PROBE_PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, name: 'watch' }), PERFPROBE_WORKLOAD_MINIMIZE: '0' },
     });
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()).builds).toBe(3);

@@ -6,7 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
-const { BUILD_APP, tmpDir, run, profileDirs, workload } = require('./helpers');
+const { buildWithPlugin, tmpDir, profileDirs, workload } = require('./helpers');
 const { traceViolations } = require('./helpers/trace-rules');
 const { serveStatic } = require('./helpers/static-server');
 const { CHROMIUM } = require('../scripts/setup');
@@ -31,9 +31,7 @@ beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/setup.js --test\` (it installs the Debian package chromium)`);
   tmp = tmpDir('viewer');
   const out = path.join(tmp, 'profiles');
-  const r = run(process.execPath, [BUILD_APP, workload('react', 300)], {
-    env: { PERFPROBE_WORKLOAD_PLUGINS: PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999, name: 'viewer' }), PERFPROBE_QUIET: '1' },
-  });
+  const r = buildWithPlugin(workload('react', 300), { outDir: out, frequency: 999, name: 'viewer' }, { PERFPROBE_QUIET: '1' }, PLUGINS);
   if (r.status !== 0) throw new Error(`the profiled build failed (${r.status}):\n${r.stderr}`);
   [dir] = profileDirs(out);
   trace = JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8'));

@@ -4,7 +4,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { ROOT, BUILD_APP, tmpDir, run, runNode, profileDirs, readPprof, goPprof, workload } = require('./helpers');
+const { ROOT, buildWithPlugin, tmpDir, runNode, profileDirs, readPprof, goPprof, workload } = require('./helpers');
 
 const BURNER = path.join(__dirname, 'fixtures', 'burner');
 
@@ -103,14 +103,10 @@ describe('interop stalls on the js-loaders workload (mode both)', () => {
   beforeAll(() => {
     const app = workload('js-loaders', N);
     const out = tmpDir('wall-loaders');
-    const r = run(process.execPath, [BUILD_APP, app], {
-      env: {
-        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'probe-plugins.js'),
-        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999, mode: 'both' }),
-        PERFPROBE_LOADER_BURN_MS: String(LOADER_BURN_MS),
-        PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
-        PERFPROBE_WORKLOAD_MINIMIZE: '0',
-      },
+    const r = buildWithPlugin(app, { outDir: out, frequency: 999, mode: 'both' }, {
+      PERFPROBE_LOADER_BURN_MS: String(LOADER_BURN_MS),
+      PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+      PERFPROBE_WORKLOAD_MINIMIZE: '0',
     });
     expect(r.status).toBe(0);
     const [d] = profileDirs(out);

@@ -6,6 +6,7 @@
 // @rspack/core to use) like the generated config does. Used by tests, the demo and the bench.
 
 const path = require('path');
+const { reportBuildOutcome } = require('./build-outcome');
 
 const appDir = path.resolve(process.argv[2] || '.');
 const corePath = process.env.PERFPROBE_RSPACK_CORE || require.resolve('@rspack/core', { paths: [appDir, path.join(__dirname, '..')] });
@@ -25,15 +26,7 @@ async function main() {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   await new Promise((resolve) => compiler.close(resolve));
   if (process.env.RSPACK_PROFILE) await rspack.experiments.globalTrace.cleanup();
-  if (err) {
-    console.error(err.stack || err);
-    process.exitCode = 1;
-    return;
-  }
-  if (stats.hasErrors()) {
-    console.error(stats.toString({ all: false, errors: true }));
-    process.exitCode = 1;
-  }
+  if (!reportBuildOutcome(err, stats)) return;
   if (process.env.PERFPROBE_BUILD_REPORT !== '0') {
     console.log(JSON.stringify({ buildMs: Math.round(ms), errors: stats.hasErrors() }));
   }

@@ -11,6 +11,7 @@ const { Profile } = require('pprof-format');
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'perfprobe.js');
 const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
+const PROBE_PLUGINS = path.join(__dirname, '..', 'fixtures', 'probe-plugins.js');
 
 function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `perfprobe-${prefix}-`));
@@ -94,6 +95,16 @@ function debugRspackEnv() {
   return { PERFPROBE_RSPACK_CORE: core, NAPI_RS_NATIVE_LIBRARY_PATH: path.join(bindingDir, binding) };
 }
 
+/**
+ * Builds `app` with scripts/build-app.js, adding the plugins `plugins` exports (by default a
+ * PerfprobePlugin) configured by `options`; returns the process result.
+ */
+function buildWithPlugin(app, options, env = {}, plugins = PROBE_PLUGINS) {
+  return run(process.execPath, [BUILD_APP, app], {
+    env: { PERFPROBE_WORKLOAD_PLUGINS: plugins, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify(options), ...env },
+  });
+}
+
 function workload(kind, n, outDir) {
   return require(path.join(ROOT, 'scripts', 'workloads.js')).generate({ kind, n, outDir });
 }
@@ -115,4 +126,4 @@ function spawnUntil(cmd, args, readyText, opts = {}) {
   return { child, ready, exited };
 }
 
-module.exports = { ROOT, CLI, BUILD_APP, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
+module.exports = { ROOT, CLI, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };

@@ -350,12 +350,7 @@ impl SamplerRun {
         if new_tids.is_empty() {
             return false;
         }
-        let mut names: HashMap<String, i32> = HashMap::new();
-        for t in self.tracked.values() {
-            let info = &self.profile.threads[t.info];
-            let e = names.entry(info.name.clone()).or_insert(t.tid);
-            *e = (*e).min(t.tid);
-        }
+        let mut names = threads::oldest_by_name(&self.profile.threads);
         for tid in new_tids {
             let clock = threads::cpu_clock_of(tid);
             let Some(cpu) = clock_ns(clock) else { continue };
@@ -406,11 +401,7 @@ impl SamplerRun {
             if name.is_empty() || name == info.name {
                 continue;
             }
-            let mut older: HashMap<String, i32> = HashMap::new();
-            for o in profile.threads.iter().filter(|o| !o.exited && o.tid != t.tid) {
-                let e = older.entry(o.name.clone()).or_insert(o.tid);
-                *e = (*e).min(o.tid);
-            }
+            let older = threads::oldest_by_name(&profile.threads);
             let (role, role_is_guess) = threads::initial_role(t.tid, *pid, &name, &older);
             let info = &mut profile.threads[t.info];
             (info.name, info.role, info.role_is_guess) = (name, role, role_is_guess);

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 
-use crate::profile::ThreadRole;
+use crate::profile::{ThreadInfo, ThreadRole};
 
 pub const MAX_THREADS: usize = 4096;
 
@@ -160,6 +160,17 @@ pub fn start_time_ns(tid: i32) -> Option<u64> {
 /// returns for it (CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED, tid in the upper bits).
 pub fn cpu_clock_of(tid: i32) -> libc::clockid_t {
     ((!tid) << 3) | 6
+}
+
+/// Each name the live threads of `threads` bear, with the oldest (lowest) tid bearing it: what
+/// [`initial_role`] tells inherited names by.
+pub fn oldest_by_name(threads: &[ThreadInfo]) -> HashMap<String, i32> {
+    let mut names: HashMap<String, i32> = HashMap::new();
+    for t in threads.iter().filter(|t| !t.exited) {
+        let oldest = names.entry(t.name.clone()).or_insert(t.tid);
+        *oldest = (*oldest).min(t.tid);
+    }
+    names
 }
 
 /// Guesses a thread's role from how it was first seen. A name shared with an older live thread was
