@@ -256,8 +256,13 @@ export interface Summary {
   };
   /** Every loaded module: path, build id, and what its symbols allow. */
   modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable'; /** Set when the file was too damaged for the ELF/DWARF readers (also in the result's warnings). */ warning?: string }>;
-  /** Time spent after the session, by stage. */
-  postProcessing: { symbolizeMs: number; pprofMs: number; traceMs: number; flamegraphMs: number; totalMs: number };
+  /**
+   * Time spent after the session, by stage: `jsMs` is the JS thread's part (V8's profile, spans),
+   * `totalMs` everything from the stop to the last file written.
+   */
+  postProcessing: { symbolizeMs: number; pprofMs: number; traceMs: number; flamegraphMs: number; jsMs: number; totalMs: number };
+  /** What starting the session cost the JS thread: loading the probe (first session only), the sampler, V8's profiler. */
+  startMs: number;
 }
 
 export interface Session {

@@ -2,6 +2,7 @@
 // rspack-perfprobe: a sampling CPU profiler over every thread of an Rspack build.
 // The contract is index.d.ts; this file only wires the pieces together.
 
+globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
 const { normalizeOptions } = require('./lib/options');
 const { startSession, current } = require('./lib/session');
 const { PerfprobePlugin } = require('./lib/plugin');

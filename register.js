@@ -7,6 +7,7 @@
 // session, the next SIGUSR2 stops it and writes its folder, and so on (`kill -USR2 <pid>` on a dev
 // server around the rebuild to look at). maxDuration / maxSamples end a session by themselves.
 
+globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
 const fs = require('fs');
 const { isMainThread } = require('worker_threads');
 

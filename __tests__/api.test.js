@@ -110,6 +110,11 @@ describe('start() and stop()', () => {
     expect(s.threads.find((t) => t.role === 'js-main').samples).toBeGreaterThan(100);
     expect(s.topFunctionsSelf.slice(0, 3).map((f) => f.name)).toEqual(expect.arrayContaining([expect.stringMatching(/fixture_(js|rayon)_leaf/)]));
     expect(s.postProcessing.totalMs).toBeGreaterThan(0);
+    // The probe's serial costs, measured on the JS thread: the stop's JS part is inside the total.
+    expect(s.postProcessing.jsMs).toBeGreaterThan(0);
+    expect(s.postProcessing.totalMs).toBeGreaterThanOrEqual(s.postProcessing.jsMs + s.postProcessing.symbolizeMs);
+    expect(s.startMs).toBeGreaterThan(0);
+    expect(s.startMs).toBeLessThan(s.durationMs);
   });
 
   test('trace.json: thread names with roles, and a V8-style profile per sampled thread', () => {

@@ -113,6 +113,9 @@ describe('report', () => {
     expect(out).toMatch(new RegExp(`profile +new \\(${newDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
     expect(out).toMatch(/post-processing +[\d.,]+ ms after the session/);
     expect(out).toMatch(/sampler thread CPU +[\d.,]+ ms/);
+    expect(out).toMatch(/start-up +[\d.,]+ ms before the first sample/);
+    expect(out).toMatch(/V8 profiler's thread +[\d.,]+ ms/);
+    expect(out).toMatch(/in all +[\d.,]+ ms of CPU during the session \([\d.]+% of process CPU\) \+ [\d.,]+ ms before and after it/);
   });
 
   test('names the burner plugin with its CPU (±15%), its tap calls and wall time; columns line up', () => {

@@ -13,6 +13,11 @@ const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
+// When this package began to load (set by register.js and index.js before their requires): the first
+// session's start-up cost includes loading the probe, which a profiled command pays too.
+const LOAD_STARTED = Symbol.for('rspack-perfprobe.load-started');
+let loadNs = globalThis[LOAD_STARTED] === undefined ? 0n : process.hrtime.bigint() - globalThis[LOAD_STARTED];
+const msSince = (startNs) => Number(process.hrtime.bigint() - startNs) / 1e6;
 const PROBE_VERSION = require('../package.json').version;
 /** How soon a session that reached maxSamples or maxDuration is written by its owner. */
 const BOUND_POLL_MS = 100;
@@ -128,6 +133,7 @@ class Session {
   }
 
   _prepareStop(extra) {
+    const stopStarted = process.hrtime.bigint();
     if (this.stopped) throw new Error('this perfprobe session was already stopped');
     this.stopped = true;
     if (globalThis[CURRENT] === this) globalThis[CURRENT] = undefined;
@@ -149,7 +155,8 @@ class Session {
       return { error: emptyResult([message]) };
     }
     removeStaleTemps(this.options.outDir);
-    return { dir, meta: this._meta(extra) };
+    const meta = this._meta(extra);
+    return { dir, meta: { ...meta, startMs: this.startMs, jsStopMs: msSince(stopStarted) } };
   }
 
   _meta(extra = {}) {
@@ -275,6 +282,7 @@ function current() {
  * writes nothing: profiling is never a reason for the program to fail.
  */
 function startSession(options) {
+  const started = process.hrtime.bigint();
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
   let nativeSession = null;
@@ -293,6 +301,8 @@ function startSession(options) {
   const session = new Session(options, nativeSession, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
+  session.startMs = (Number(loadNs) / 1e6) + msSince(started);
+  loadNs = 0n;
   if (nativeSession) {
     globalThis[CURRENT] = session;
     // Spans belong to the session they ended in: a watcher's plugin records between sessions too

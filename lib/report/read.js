@@ -41,7 +41,8 @@ const SHAPE = {
     },
   },
   modules: [{ path: 'string', symbols: 'string' }],
-  postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', totalMs: 'number' },
+  postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', jsMs: 'number?', totalMs: 'number' },
+  startMs: 'number?',
 };
 
 function describe(value) {

@@ -39,6 +39,10 @@ pub struct ExportMeta {
     pub js_profile: Option<String>,
     /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
     pub flamegraph_per_role: bool,
+    /// What starting the session cost the JS thread (loading the probe, the sampler, V8's profiler).
+    pub start_ms: f64,
+    /// What stopping cost the JS thread before the export (V8's profile, spans, counters).
+    pub js_stop_ms: f64,
 }
 
 /// Paths of the files written.
@@ -142,7 +146,7 @@ fn graft_js_stacks(json: &str, raw: &mut RawProfile, sym: &mut Symbolized) -> Re
 }
 
 fn since_ms(start_ns: u64) -> f64 {
-    ((monotonic_ns() - start_ns) as f64 / 1e5).round() / 10.0
+    summary::round_ms((monotonic_ns() - start_ns) as f64 / 1e6)
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {

@@ -52,6 +52,8 @@ pub struct Summary {
     pub modules: Vec<ModuleSymbols>,
     /// Time spent after the session stopped, by stage (the probe's own cost beside sampling).
     pub post_processing: PostProcessing,
+    /// What starting the session cost, on the JS thread, before the first sample.
+    pub start_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -69,7 +71,10 @@ pub struct PostProcessing {
     pub pprof_ms: f64,
     pub trace_ms: f64,
     pub flamegraph_ms: f64,
-    /// Wall time of the whole export, summary included (the three encodings run in parallel).
+    /// The JS side's part, before the export: V8's profile taken and serialized, spans collected.
+    pub js_ms: f64,
+    /// Wall time from the stop to the last file, the JS part and the summary included (the three
+    /// encodings run in parallel).
     pub total_ms: f64,
 }
 
@@ -116,6 +121,11 @@ fn top(map: HashMap<String, (u64, u64)>, total_ns: u64) -> Vec<Entry> {
     v.sort_by(|a, b| b.cpu_ms.total_cmp(&a.cpu_ms).then_with(|| a.name.cmp(&b.name)));
     v.truncate(TOP);
     v
+}
+
+/// Milliseconds to one decimal, as every timing in the summary is given.
+pub(crate) fn round_ms(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
 }
 
 fn pct(part: u64, total: u64) -> f64 {
@@ -239,8 +249,10 @@ pub fn build(
         modules: sym.modules.clone(),
         post_processing: {
             // Everything since the session stopped, this summary included.
-            post_processing.total_ms = ((crate::util::monotonic_ns() - export_started_ns) as f64 / 1e5).round() / 10.0;
+            post_processing.js_ms = round_ms(meta.js_stop_ms);
+            post_processing.total_ms = round_ms((crate::util::monotonic_ns() - export_started_ns) as f64 / 1e6 + meta.js_stop_ms);
             post_processing
         },
+        start_ms: round_ms(meta.start_ms),
     }
 }
