@@ -89,7 +89,7 @@ class Session {
     this.startedAt = new Date();
     this.native = nativeSession;
     this.v8 = nativeSession && options.jsProfiler ? startV8Profiler(options.frequency, warn) : null;
-    this.counters = nativeSession ? startProcessCounters(options.frequency) : null;
+    this.counters = nativeSession ? startProcessCounters() : null;
     this.warn = warn;
     this.stopped = false;
     this.contributors = new Set();
