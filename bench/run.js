@@ -2,7 +2,7 @@
 'use strict';
 // Overhead benchmark: cold Rspack builds of the generated React app, unprofiled and under each
 // profiler, in fresh node processes.
-//   node bench/run.js [sampler|layers|all] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
+//   node bench/run.js [sampler|layers|targets|all] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
 //   node bench/run.js scaling [--pairs 2] [--ns 1000,3000,10000,20000]
 // Prints a Markdown table and writes bench/results.json (every raw run + machine info). Asserts nothing.
 //
@@ -38,6 +38,14 @@ const probe = (hz, layers = {}) => ({
   }),
   collect: collectProbe,
 });
+// Inside the build's own process, as `require('rspack-perfprobe')` in rspack.config.js runs it:
+// every layer on, no CLI wrapper process.
+const probeInProcess = (hz) => ({
+  cmd: (app) => [NODE, BUILD_APP, app],
+  env: (tmp) => ({ NODE_OPTIONS: `--require ${path.join(ROOT, 'register.js')}`, PERFPROBE_OUT: tmp, PERFPROBE_FREQUENCY: String(hz), PERFPROBE_QUIET: '1' }),
+  collect: collectProbe,
+  inProcess: true,
+});
 const pprof = (hz) => ({
   cmd: (app) => [NODE, BUILD_APP, app],
   env: (tmp) => ({ NODE_OPTIONS: `--require ${path.join(PPROF_DIR, 'register.js')}`, BENCH_PPROF_OUT: tmp, BENCH_PPROF_FREQUENCY: String(hz) }),
@@ -47,6 +55,8 @@ const CONFIGS = {
   baseline: { cmd: (app) => [NODE, BUILD_APP, app], env: () => ({}), collect: () => ({}) },
   'probe-99': probe(99),
   'probe-999': probe(999),
+  'probe-99-in-process': probeInProcess(99),
+  'probe-999-in-process': probeInProcess(999),
   'probe-99-no-labels': probe(99, { labels: false }),
   'probe-99-no-js': probe(99, { js: false }),
   'probe-99-sampling-only': probe(99, { labels: false, js: false }),
@@ -62,6 +72,8 @@ const CONFIGS = {
 };
 const SETS = {
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
+  // The wall targets, through the CLI and in-process, and nothing else: more rounds in the same time.
+  targets: ['baseline', 'probe-99', 'probe-999', 'probe-99-in-process', 'probe-999-in-process'],
   // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
   layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only', 'probe-99-wall'],
   all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],
@@ -77,7 +89,7 @@ function parseArgs(argv) {
     else if (a === '--n') opts.n = Number(argv[++i]);
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b]`);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b]`);
   }
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];
@@ -107,12 +119,32 @@ function collectFiles(tmp) {
   return { sizes: sizes(tmp, fs.readdirSync(tmp)) };
 }
 
+/** V8's CPU profiler's own thread, as the sampler names it. */
+const V8_PROFILER_THREAD = 'v8:ProfEvntProc';
+
+/**
+ * The probe's costs that summary.json measures directly in the profiled run: the JS thread's waits
+ * before the first sample and after the last (start-up, post-processing), the CPU of the probe's
+ * threads and handler and of V8's profiler thread, and the JS<->Rust crossings it instrumented.
+ */
+function probeCosts(s) {
+  const boundaries = (s.attribution && s.attribution.boundaries) || [];
+  return {
+    startMs: s.startMs || 0,
+    postMs: s.postProcessing ? s.postProcessing.totalMs : 0,
+    probeCpuMs: (s.stats.samplerCpuNs + (s.stats.handlerNs || 0)) / 1e6,
+    v8CpuMs: s.threads.filter((t) => t.name === V8_PROFILER_THREAD).reduce((a, t) => a + t.cpuMs, 0),
+    crossings: boundaries.filter((b) => b.kind !== 'phase').reduce((a, b) => a + b.calls, 0),
+  };
+}
+
 function collectProbe(tmp, m) {
   const folders = fs.readdirSync(tmp).filter((f) => fs.existsSync(path.join(tmp, f, 'summary.json')));
   if (folders.length !== 1) return { error: `expected one profile folder, found ${folders.length}` };
   const dir = path.join(tmp, folders[0]);
   const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
   return {
+    costs: probeCosts(s),
     fidelity: s.fidelity,
     // Sampled CPU over all CPU of the measured command (CLI wrapper, node start-up and exit included).
     fidelityVsChildCpu: s.sampledCpuMs / (m.cpuUserMs + m.cpuSysMs),
@@ -178,6 +210,65 @@ function runOne(id, app, round) {
   return run;
 }
 
+/**
+ * Costs measured apart, before the rounds, each in short alternating runs (so the machine's drift
+ * cancels): what the CLI wrapper adds to a command (its own node start and the spawn; the probe in
+ * the child is switched off, its start-up is in summary.json), and what one instrumented JS<->Rust
+ * crossing costs the JS thread (bench/call-cost.js).
+ */
+function measureFixedCosts(repeats = 11) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perfprobe-bench-fixed-'));
+  const env = { ...process.env, NODE_OPTIONS: '', PERFPROBE_DISABLE: '1' };
+  const wallOf = (args) => {
+    const started = process.hrtime.bigint();
+    const r = spawnSync(NODE, args, { env, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} exited with ${r.status}`);
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+  const bare = [];
+  const wrapped = [];
+  for (let i = 0; i < repeats; i++) {
+    bare.push(wallOf(['-e', '0']));
+    wrapped.push(wallOf([path.join(ROOT, 'bin', 'perfprobe.js'), '--out', tmp, '--', NODE, '-e', '0']));
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const call = spawnSync(NODE, [path.join(__dirname, 'call-cost.js')], { encoding: 'utf8' });
+  if (call.status !== 0) throw new Error(`bench/call-cost.js failed: ${call.stderr}`);
+  const { perCallNs } = JSON.parse(call.stdout.trim().split('\n').pop());
+  return { wrapperMs: Math.max(0, median(wrapped) - median(bare)), nodeStartMs: median(bare), perCallNs };
+}
+
+/**
+ * The wall overhead a probed run accounts for, as a ratio to the baseline's median wall: the
+ * serial costs (wrapper, start-up, post-processing) plus the CPU the probe added during the build.
+ * `spread`: that CPU divided by the build's average parallelism (baseline CPU / wall), as it would
+ * be if it fell on idle and busy moments alike; `serial`: all of it on the critical path (the
+ * bound). Not in it: the kernel's signal delivery and what a sample costs the interrupted thread
+ * beyond the handler (caches), which only the measured ratio includes.
+ */
+function accountedOverhead(costs, fixed, baseWallMs, parallelism, viaCli) {
+  const serialMs = (viaCli ? fixed.wrapperMs : 0) + costs.startMs + costs.postMs;
+  const cpuMs = costs.probeCpuMs + costs.v8CpuMs + (costs.crossings * fixed.perCallNs) / 1e6;
+  return { serialMs, cpuMs, spread: 1 + (serialMs + cpuMs / parallelism) / baseWallMs, serial: 1 + (serialMs + cpuMs) / baseWallMs };
+}
+
+/** 95% confidence interval of `stat` over `xs` by the percentile bootstrap (seeded: reruns agree). */
+function bootstrapCi(xs, stat, resamples = 4000) {
+  if (xs.length < 3) return null;
+  let seed = 0x9e3779b9;
+  const random = () => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const stats = [];
+  for (let i = 0; i < resamples; i++) stats.push(stat(xs.map(() => xs[Math.floor(random() * xs.length)])));
+  stats.sort((a, b) => a - b);
+  return { low: stats[Math.floor(resamples * 0.025)], high: stats[Math.ceil(resamples * 0.975) - 1] };
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -185,22 +276,31 @@ const median = (xs) => {
 };
 const range = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 
-function summarize(ids, runs) {
+function summarize(ids, runs, fixed) {
   const ok = runs.filter((r) => !r.error);
-  const base = Object.fromEntries(ok.filter((r) => r.id === 'baseline').map((r) => [r.round, r]));
-  const baseRss = median(ok.filter((r) => r.id === 'baseline').map((r) => r.peakRssKb));
+  const baseRuns = ok.filter((r) => r.id === 'baseline');
+  const base = Object.fromEntries(baseRuns.map((r) => [r.round, r]));
+  const baseRss = median(baseRuns.map((r) => r.peakRssKb));
+  const baseWallMs = baseRuns.length ? median(baseRuns.map((r) => r.wallMs)) : null;
+  const parallelism = baseRuns.length ? median(baseRuns.map((r) => r.cpuMs / r.wallMs)) : 1;
   return ids.map((id) => {
     const mine = ok.filter((r) => r.id === id);
     const paired = mine.filter((r) => base[r.round]);
     const opt = (xs) => (xs.length ? range(xs) : null);
     const fileNames = [...new Set(mine.flatMap((r) => Object.keys(r.sizes || {})))];
+    const wallRatios = paired.map((r) => r.wallMs / base[r.round].wallMs);
+    const accounted = fixed && baseWallMs ? mine.filter((r) => r.costs).map((r) => accountedOverhead(r.costs, fixed, baseWallMs, parallelism, !CONFIGS[id].inProcess)) : [];
     return {
       id,
       runs: mine.length,
       failed: runs.filter((r) => r.id === id && r.error).length,
       wallMs: opt(mine.map((r) => r.wallMs)),
       otherCpuShare: opt(mine.map((r) => r.otherCpuShare)),
-      wallRatio: opt(paired.map((r) => r.wallMs / base[r.round].wallMs)),
+      wallRatio: opt(wallRatios),
+      wallRatioCi: id === 'baseline' ? null : bootstrapCi(wallRatios, median),
+      accounted: accounted.length
+        ? { spread: range(accounted.map((a) => a.spread)), serial: range(accounted.map((a) => a.serial)), serialMs: median(accounted.map((a) => a.serialMs)), cpuMs: median(accounted.map((a) => a.cpuMs)) }
+        : null,
       buildRatio: opt(paired.map((r) => r.buildMs / base[r.round].buildMs)),
       cpuRatio: opt(paired.map((r) => r.cpuMs / base[r.round].cpuMs)),
       peakRssDeltaMb: mine.length ? (median(mine.map((r) => r.peakRssKb)) - baseRss) / 1024 : null,
@@ -226,8 +326,8 @@ function fmtBytes(b) {
 
 function table(summary) {
   const rows = [
-    '| configuration | wall / baseline | build / baseline | CPU / baseline | peak RSS Δ | fidelity | sampled / all CPU | post-processing | output |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| configuration | wall / baseline (95% CI of the median) | accounted: spread, serial | build / baseline | CPU / baseline | peak RSS Δ | fidelity | sampled / all CPU | post-processing | output |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of summary) {
     const out = Object.entries(s.sizes)
@@ -236,7 +336,7 @@ function table(summary) {
       .join(', ');
     const pp = s.postProcessingMs && { median: s.postProcessingMs.median / 1000, min: s.postProcessingMs.min / 1000, max: s.postProcessingMs.max / 1000 };
     rows.push(
-      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : fmtRange(s.wallRatio, 3, 'x')} | ${fmtRange(s.buildRatio, 3, 'x')} | ${fmtRange(s.cpuRatio, 3, 'x')} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
+      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : `${fmtRange(s.wallRatio, 3, 'x')}${s.wallRatioCi ? `, CI ${s.wallRatioCi.low.toFixed(3)}–${s.wallRatioCi.high.toFixed(3)}` : ''}`} | ${s.accounted ? `${s.accounted.spread.median.toFixed(3)}x, ${s.accounted.serial.median.toFixed(3)}x` : '—'} | ${fmtRange(s.buildRatio, 3, 'x')} | ${fmtRange(s.cpuRatio, 3, 'x')} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
     );
   }
   return rows.join('\n');
@@ -355,12 +455,17 @@ function main() {
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
   const app = generate({ kind: opts.kind, n: opts.n });
   console.log(`bench: ${opts.kind} N=${opts.n}, ${opts.pairs} rounds of ${opts.ids.join(', ')}`);
+  const fixed = opts.ids.some((id) => id.startsWith('probe-')) ? measureFixedCosts() : null;
+  if (fixed) console.log(`bench: CLI wrapper adds ${fixed.wrapperMs.toFixed(0)} ms to a command (node alone starts in ${fixed.nodeStartMs.toFixed(0)} ms); an instrumented JS<->Rust crossing costs ${fixed.perCallNs.toFixed(0)} ns`);
   const { warm, runs } = runRounds(opts.ids, app, opts.pairs, opts.kind);
-  const summary = summarize(opts.ids, runs);
+  const summary = summarize(opts.ids, runs, fixed);
   const machine = machineInfo();
-  saveResults(`${opts.set}/${opts.kind}/${opts.n}`, { command, machine, params: { kind: opts.kind, n: opts.n, pairs: opts.pairs, configs: opts.ids }, summary, warmup: warm, runs });
+  saveResults(`${opts.set}/${opts.kind}/${opts.n}`, { command, machine, params: { kind: opts.kind, n: opts.n, pairs: opts.pairs, configs: opts.ids }, fixed, summary, warmup: warm, runs });
   console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; ${opts.kind} N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
   console.log(table(summary));
+  if (fixed) {
+    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, post-processing, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns) plus the CLI wrapper's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads are only in the measured ratio.`);
+  }
   warnIfDisturbed(runs);
   console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);
 }
