@@ -15,6 +15,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { buildCdylib } = require('../scripts/build');
+const { probeCosts } = require('../lib/report/costs');
 
 const ROOT = path.join(__dirname, '..');
 const NODE = process.execPath;
@@ -117,25 +118,6 @@ function sizes(dir, names) {
 
 function collectFiles(tmp) {
   return { sizes: sizes(tmp, fs.readdirSync(tmp)) };
-}
-
-/** V8's CPU profiler's own thread, as the sampler names it. */
-const V8_PROFILER_THREAD = 'v8:ProfEvntProc';
-
-/**
- * The probe's costs that summary.json measures directly in the profiled run: the JS thread's waits
- * before the first sample and after the last (start-up, post-processing), the CPU of the probe's
- * threads and handler and of V8's profiler thread, and the JS<->Rust crossings it instrumented.
- */
-function probeCosts(s) {
-  const boundaries = (s.attribution && s.attribution.boundaries) || [];
-  return {
-    startMs: s.startMs || 0,
-    postMs: s.postProcessing ? s.postProcessing.totalMs : 0,
-    probeCpuMs: (s.stats.samplerCpuNs + (s.stats.handlerNs || 0)) / 1e6,
-    v8CpuMs: s.threads.filter((t) => t.name === V8_PROFILER_THREAD).reduce((a, t) => a + t.cpuMs, 0),
-    crossings: boundaries.filter((b) => b.kind !== 'phase').reduce((a, b) => a + b.calls, 0),
-  };
 }
 
 function collectProbe(tmp, m) {
@@ -247,8 +229,8 @@ function measureFixedCosts(repeats = 11) {
  * beyond the handler (caches), which only the measured ratio includes.
  */
 function accountedOverhead(costs, fixed, baseWallMs, parallelism, viaCli) {
-  const serialMs = (viaCli ? fixed.wrapperMs : 0) + costs.startMs + costs.postMs;
-  const cpuMs = costs.probeCpuMs + costs.v8CpuMs + (costs.crossings * fixed.perCallNs) / 1e6;
+  const serialMs = (viaCli ? fixed.wrapperMs : 0) + costs.outsideMs;
+  const cpuMs = costs.duringCpuMs + (costs.crossings * fixed.perCallNs) / 1e6;
   return { serialMs, cpuMs, spread: 1 + (serialMs + cpuMs / parallelism) / baseWallMs, serial: 1 + (serialMs + cpuMs) / baseWallMs };
 }
 

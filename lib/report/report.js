@@ -4,6 +4,7 @@
 // calls and functions took the CPU, and what the probe itself cost.
 
 const { section, ms, int, pct } = require('./tables');
+const { probeCosts } = require('./costs');
 
 /** Label keys in the order a reader narrows down: build phase, then JS-side attribution. */
 const LABEL_TABLES = [
@@ -139,9 +140,6 @@ function functions(s, top) {
   return out;
 }
 
-/** V8's CPU profiler runs its own thread (ProfilerEventsProcessor, named `v8:ProfEvntProc`). */
-const V8_PROFILER_THREAD = 'v8:ProfEvntProc';
-
 function probeCost(s) {
   const st = s.stats;
   const pp = s.postProcessing;
@@ -149,20 +147,17 @@ function probeCost(s) {
     const v = isNs ? nsOrMs / 1e6 : nsOrMs;
     return `${ms(v)} ms (${pct((v * 100) / Math.max(s.processCpuMs, 1e-9))} of process CPU)`;
   };
-  const v8Ms = s.threads.filter((t) => t.name === V8_PROFILER_THREAD).reduce((a, t) => a + t.cpuMs, 0);
-  const handlerNs = typeof st.handlerNs === 'number' ? st.handlerNs : 0;
-  const duringMs = (st.samplerCpuNs + handlerNs) / 1e6 + v8Ms;
-  const outsideMs = (s.startMs || 0) + pp.totalMs;
+  const { v8CpuMs, duringCpuMs, outsideMs } = probeCosts(s);
   const rows = [
     ...(typeof s.startMs === 'number' ? [['start-up', `${ms(s.startMs)} ms before the first sample (loading the probe, the sampler, V8's profiler)`]] : []),
     ['sampler thread CPU', share(st.samplerCpuNs, true)],
     ...(typeof st.handlerNs === 'number' ? [['signal handler time', `${share(st.handlerNs, true)}, ${s.samples ? ((st.handlerNs / s.samples) / 1000).toFixed(1) : '0'} µs a sample`]] : []),
-    ...(v8Ms ? [["V8 profiler's thread", share(v8Ms, false)]] : []),
+    ...(v8CpuMs ? [["V8 profiler's thread", share(v8CpuMs, false)]] : []),
     [
       'post-processing',
       `${ms(pp.totalMs)} ms after the session (symbolize ${ms(pp.symbolizeMs)}, pprof ${ms(pp.pprofMs)}, trace ${ms(pp.traceMs)}, flame graph ${ms(pp.flamegraphMs)}${typeof pp.jsMs === 'number' ? `, JS side ${ms(pp.jsMs)}` : ''})`,
     ],
-    ['in all', `${ms(duringMs)} ms of CPU during the session (${pct((duringMs * 100) / Math.max(s.processCpuMs, 1e-9))} of process CPU) + ${ms(outsideMs)} ms before and after it (${pct((outsideMs * 100) / Math.max(s.durationMs, 1e-9))} of the session's ${ms(s.durationMs)} ms)`],
+    ['in all', `${ms(duringCpuMs)} ms of CPU during the session (${pct((duringCpuMs * 100) / Math.max(s.processCpuMs, 1e-9))} of process CPU) + ${ms(outsideMs)} ms before and after it (${pct((outsideMs * 100) / Math.max(s.durationMs, 1e-9))} of the session's ${ms(s.durationMs)} ms)`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return ['', "The probe's own cost", ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];
