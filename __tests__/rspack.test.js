@@ -175,6 +175,9 @@ describe('watch mode', () => {
     const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
       env: { PERFPROBE_WORKLOAD_PLUGINS: PROBE_PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, name: 'watch' }), PERFPROBE_WORKLOAD_MINIMIZE: '0' },
     });
+    // A fresh-clone run once saw this process die by a signal after its third profile was written
+    // (status null), and 52 runs here did not repeat it: say which signal, and what it printed.
+    if (r.status !== 0) throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-4000)}`);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()).builds).toBe(3);
     const dirs = profileDirs(out);
