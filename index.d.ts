@@ -253,6 +253,11 @@ export interface Summary {
     droppedSpans?: number;
     /** Hooks that could not be instrumented, with the reason. */
     skippedHooks?: string[];
+    /**
+     * The JS thread's event-loop lag over the session, sampled every 50 ms (with or without the
+     * plugin; `interop.eventLoopLag` repeats it when there are labels).
+     */
+    eventLoopLag?: { samples: number; resolutionMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number };
   };
   /** Every loaded module: path, build id, and what its symbols allow. */
   modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable'; /** Set when the file was too damaged for the ELF/DWARF readers (also in the result's warnings). */ warning?: string }>;

@@ -140,6 +140,34 @@ describe('start() and stop()', () => {
   });
 });
 
+test("each session's event-loop lag is its own: a stall in the first is not in the second", () => {
+  const out = tmpDir('lag-sessions');
+  const r = runNode(
+    `const p = require(${JSON.stringify(ROOT)});
+     const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+     const stall = (ms) => { const until = Date.now() + ms; while (Date.now() < until); };
+     (async () => {
+       const lags = [];
+       for (const stallMs of [400, 0]) {
+         const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 99, jsProfiler: false });
+         await sleep(200);
+         stall(stallMs);
+         await sleep(200);
+         lags.push((await s.stop()).summary.attribution.eventLoopLag);
+       }
+       console.log(JSON.stringify(lags));
+     })();`,
+  );
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const [stalled, quiet] = r.json;
+  expect(stalled.maxMs).toBeGreaterThan(300);
+  expect(quiet.maxMs).toBeLessThan(200);
+  // One delay per 50 ms over ~0.4 s: the first session's delays are not counted again.
+  expect(quiet.samples).toBeLessThanOrEqual(12);
+  expect(quiet.samples).toBeGreaterThan(0);
+});
+
 describe('maxSamples ends the session cleanly, marked partial', () => {
   test('a bound of 50 samples', () => {
     const out = tmpDir('max');

@@ -148,7 +148,13 @@ describe('thread churn and repeated sessions', () => {
     expect(out.result.summary.threads.filter((t) => t.exited && t.samples > 0).length).toBeGreaterThan(0);
     expect(out.timers).toBe('');
     expect(out.after.fds).toBe(out.before.fds);
-    // 50 sessions after warm-up: a leak of even 200 kB a session would show.
-    expect(out.after.rss - out.before.rss).toBeLessThan(10 * 1024 * 1024);
+    // 50 sessions after warm-up. RSS is split in two, because V8 sizes its heap by its own policy:
+    // it doubled its young generation (+8 MB of resident heap, heapUsed flat) in half the runs here.
+    // Native memory (RSS outside V8's resident heap) grew -0.1 to 1.1 MB; an event-loop histogram
+    // per session (370 kB each, freed only when V8 got round to it) grew it 5-16 MB. A leak of 60 kB
+    // a session in native memory, or 20 kB a session of live JS objects, would show.
+    const native = (m) => m.rss - m.heapPhysical;
+    expect(native(out.after) - native(out.before)).toBeLessThan(3 * 1024 * 1024);
+    expect(out.after.heapUsed - out.before.heapUsed).toBeLessThan(1024 * 1024);
   });
 });
