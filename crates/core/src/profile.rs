@@ -1,8 +1,7 @@
 //! What a profile is, independent of how its samples were taken (samply's `shared/` idea): the
 //! sampler produces a [`RawProfile`]; symbolization and export only read it.
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 /// The role of a thread in an Rspack process, derived from how the thread was first seen
@@ -249,7 +248,7 @@ impl StackTable {
 
     /// Drops the lookup index once no stack will be added (it is as large as the nodes).
     pub fn seal(&mut self) {
-        self.index = HashMap::new();
+        self.index = HashMap::default();
     }
 }
 

@@ -3,8 +3,9 @@
 //! Perfetto and speedscope), per-thread CPU counters, and the spans the JS side recorded.
 //! Timestamps are monotonic microseconds, the clock of `process.hrtime` and V8's profiler.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::{json, Value};
@@ -21,7 +22,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serd
     let pid = std::process::id();
     let mut events: Vec<Box<RawValue>> = Vec::new();
     events.push(to_raw_value(&metadata(pid, 0, "process_name", json!({"name": "rspack (perfprobe)"})))?);
-    let mut by_thread: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut by_thread: HashMap<u32, Vec<usize>> = HashMap::default();
     let kind = raw.primary_kind();
     for (i, s) in raw.samples.iter().enumerate().filter(|(_, s)| kind.includes(s.kind)) {
         by_thread.entry(s.thread).or_default().push(i);
@@ -127,9 +128,9 @@ fn profile_events(raw: &RawProfile, sym: &Symbolized, thread: u32, samples: &[us
     // Kept as two integers per node until serialized: a 999 Hz build's worker threads have ~1M
     // nodes, and full node structs in a string-keyed map were the export's largest allocation.
     let mut functions: Vec<(&str, &str)> = vec![("(root)", "")];
-    let mut function_ids: HashMap<&str, u32> = HashMap::new();
+    let mut function_ids: HashMap<&str, u32> = HashMap::default();
     let mut nodes: Vec<(u32, u32)> = vec![(0, 0)];
-    let mut children: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut children: HashMap<(u32, u32), u32> = HashMap::default();
     let mut sample_nodes = Vec::with_capacity(samples.len());
     let mut deltas = Vec::with_capacity(samples.len());
     let start_ns = raw.start_ns;

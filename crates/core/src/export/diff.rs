@@ -109,7 +109,7 @@ pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
         frames_of.insert(loc.id, names);
     }
 
-    let mut weights: HashMap<String, u64> = HashMap::new();
+    let mut weights: rustc_hash::FxHashMap<String, u64> = Default::default();
     let mut tallies = Tallies::default();
     for sample in &profile.sample {
         let ns = sample.value.get(cpu).map_or(0, |&v| u64::try_from(v).unwrap_or(0));

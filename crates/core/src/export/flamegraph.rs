@@ -2,7 +2,7 @@
 //! Leading synthetic frames group the graph: `[phase X]`, `[plugin Y]` where labelled, then the
 //! thread role, so one picture answers "which phase, which plugin, which kind of thread".
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::labels::{merged, LabelSet};
 use crate::profile::{RawProfile, ThreadRole};
@@ -11,7 +11,7 @@ use crate::symbolize::Symbolized;
 /// Folded lines (`a;b;c weight`), optionally for one thread role only.
 pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role: Option<ThreadRole>) -> Vec<String> {
     // Aggregate first: many samples share (stack, role, labels), and building a line is the cost.
-    let mut by_key: HashMap<(u32, ThreadRole, u32, u32), u64> = HashMap::new();
+    let mut by_key: HashMap<(u32, ThreadRole, u32, u32), u64> = HashMap::default();
     let kind = raw.primary_kind();
     for s in raw.samples.iter().filter(|s| kind.includes(s.kind)) {
         let thread_role = sym.roles[s.thread as usize];
@@ -20,7 +20,7 @@ pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role:
         }
         *by_key.entry((s.stack, thread_role, s.process_labels, s.thread_labels)).or_default() += s.weight_ns;
     }
-    let mut weights: HashMap<String, u64> = HashMap::new();
+    let mut weights: HashMap<String, u64> = HashMap::default();
     for ((stack, thread_role, process_labels, thread_labels), weight_ns) in by_key {
         let labels = merged(label_sets, process_labels, thread_labels);
         let line = stack_line(&labels, thread_role.as_str(), sym.frames_root_first(stack).map(|f| f.short.as_str()));
@@ -36,13 +36,19 @@ pub fn stack_line<'a>(labels: &[(&str, &str)], role: &str, frames_root_first: im
     let mut line = String::new();
     for key in ["phase", "plugin"] {
         if let Some((_, v)) = labels.iter().find(|(k, _)| *k == key) {
-            line.push_str(&format!("[{key} {}];", clean(v)));
+            line.push('[');
+            line.push_str(key);
+            line.push(' ');
+            push_clean(&mut line, v);
+            line.push_str("];");
         }
     }
-    line.push_str(&format!("[{role}]"));
+    line.push('[');
+    line.push_str(role);
+    line.push(']');
     for f in frames_root_first {
         line.push(';');
-        line.push_str(&clean(f));
+        push_clean(&mut line, f);
     }
     line
 }
@@ -56,9 +62,18 @@ pub fn lines_us(weights_ns: HashMap<String, u64>) -> Vec<String> {
     lines
 }
 
-/// `;` separates frames and a trailing number is the weight: keep both out of names.
-fn clean(name: &str) -> String {
-    name.replace(';', ":").replace('\n', " ")
+/// `;` separates frames and a trailing number is the weight: keep both out of names. Appends in
+/// place: a 999 Hz build folds millions of frames, and a copy per frame was most of the folding.
+fn push_clean(line: &mut String, name: &str) {
+    if !name.contains([';', '\n']) {
+        line.push_str(name);
+        return;
+    }
+    line.extend(name.chars().map(|c| match c {
+        ';' => ':',
+        '\n' => ' ',
+        c => c,
+    }));
 }
 
 pub fn render(title: &str, lines: &[String]) -> Result<Vec<u8>, String> {

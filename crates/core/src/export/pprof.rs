@@ -4,11 +4,11 @@
 //! with one line per inlined function; every mapping with its build-id so pprof can re-symbolize;
 //! labels `thread`, `thread_id`, `thread_role` and the attribution labels of the sample.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use flate2::write::GzEncoder;
 use prost::Message;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::proto;
 use super::ExportMeta;
@@ -82,7 +82,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         });
     }
 
-    let mut functions: HashMap<(String, Option<String>), u64> = HashMap::new();
+    let mut functions: HashMap<(String, Option<String>), u64> = HashMap::default();
     let mut function_id = |f: &Frame, strings: &mut Strings, out: &mut Vec<proto::Function>| -> u64 {
         let key = (f.function.clone(), f.file.clone());
         *functions.entry(key).or_insert_with(|| {
@@ -120,7 +120,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
     }
 
     // One pprof sample per distinct (stack, thread, labels, kind): per-sample times live in the trace.
-    let mut aggregated: HashMap<(u32, u32, u32, u32, SampleKind), (i64, i64)> = HashMap::new();
+    let mut aggregated: HashMap<(u32, u32, u32, u32, SampleKind), (i64, i64)> = HashMap::default();
     for s in &raw.samples {
         let e = aggregated.entry((s.stack, s.thread, s.process_labels, s.thread_labels, s.kind)).or_default();
         e.0 += 1;
@@ -189,7 +189,9 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
 
 /// The gzipped, encoded profile.
 pub fn encode(profile: &proto::Profile) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // The fastest level, as Go's runtime/pprof writes. A 999 Hz react N=10000 profile encodes to
+    // 3.8 MB: deflate level 6 took 104 ms for 832 kB, level 1 40 ms for 903 kB (+9%).
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&profile.encode_to_vec()).expect("writing to memory");
     gz.finish().expect("writing to memory")
 }

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use serde::Serialize;
 
 use super::ExportMeta;
@@ -113,7 +115,7 @@ fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e4).round() / 100.0
 }
 
-fn top(map: HashMap<String, (u64, u64)>, total_ns: u64) -> Vec<Entry> {
+fn top(map: FxHashMap<String, (u64, u64)>, total_ns: u64) -> Vec<Entry> {
     let mut v: Vec<Entry> = map
         .into_iter()
         .map(|(name, (ns, n))| Entry { name, cpu_ms: ms(ns), samples: n, percent: pct(ns, total_ns) })
@@ -144,17 +146,26 @@ pub fn build(
     let sampled = raw.sampled_cpu_ns();
     let watched_cpu = raw.process_cpu_ns.saturating_sub(raw.stats.sampler_cpu_ns);
     let mut per_thread: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
-    let mut self_fn: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut cum_fn: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut js_self: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut js_cum: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut labels: HashMap<String, HashMap<String, (u64, u64)>> = HashMap::new();
-    let add = |map: &mut HashMap<String, (u64, u64)>, key: &str, weight: u64| {
-        let e = map.entry(key.to_string()).or_default();
-        e.0 += weight;
-        e.1 += 1;
+    let mut self_fn: FxHashMap<String, (u64, u64)> = FxHashMap::default();
+    let mut cum_fn: FxHashMap<String, (u64, u64)> = FxHashMap::default();
+    let mut js_self: FxHashMap<String, (u64, u64)> = FxHashMap::default();
+    let mut js_cum: FxHashMap<String, (u64, u64)> = FxHashMap::default();
+    let mut labels: FxHashMap<String, FxHashMap<String, (u64, u64)>> = FxHashMap::default();
+    // (CPU ns, samples) per key; the key is copied only the first time it is seen.
+    let add = |map: &mut FxHashMap<String, (u64, u64)>, key: &str, (weight, count): (u64, u64)| match map.get_mut(key) {
+        Some(e) => {
+            e.0 += weight;
+            e.1 += count;
+        }
+        None => {
+            map.insert(key.to_string(), (weight, count));
+        }
     };
     let mut wall: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
+    // Samples are summed per stack and per label set first: a 999 Hz build has tens of thousands of
+    // samples but far fewer distinct stacks, and walking a stack's frames is the cost.
+    let mut by_stack: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
+    let mut by_labels: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
     for s in &raw.samples {
         if s.kind.is_wall() {
             let w = &mut wall[s.thread as usize];
@@ -165,35 +176,40 @@ pub fn build(
             }
             continue;
         }
-        let e = &mut per_thread[s.thread as usize];
-        e.0 += s.weight_ns;
-        e.1 += 1;
-        let frames: Vec<&str> = sym.frames_root_first(s.stack).map(|f| f.function.as_str()).collect();
+        for e in [&mut per_thread[s.thread as usize], by_stack.entry(s.stack).or_default(), by_labels.entry((s.process_labels, s.thread_labels)).or_default()] {
+            e.0 += s.weight_ns;
+            e.1 += 1;
+        }
+    }
+    for (&stack, &figures) in &by_stack {
+        let frames: Vec<&str> = sym.frames_root_first(stack).map(|f| f.function.as_str()).collect();
         if let Some(leaf) = frames.last() {
-            add(&mut self_fn, leaf, s.weight_ns);
+            add(&mut self_fn, leaf, figures);
         }
         let mut seen: Vec<&str> = frames.clone();
         seen.sort_unstable();
         seen.dedup();
         for f in seen {
-            add(&mut cum_fn, f, s.weight_ns);
+            add(&mut cum_fn, f, figures);
         }
-        let mut js: Vec<&str> = sym.stacks[s.stack as usize]
+        let mut js: Vec<&str> = sym.stacks[stack as usize]
             .iter()
             .map(|&l| &sym.locations[l as usize])
             .filter(|l| l.origin == Origin::V8)
             .filter_map(|l| l.frames.first().map(|f| f.short.as_str()))
             .collect();
         if let Some(innermost) = js.first() {
-            add(&mut js_self, innermost, s.weight_ns);
+            add(&mut js_self, innermost, figures);
         }
         js.sort_unstable();
         js.dedup();
         for f in js {
-            add(&mut js_cum, f, s.weight_ns);
+            add(&mut js_cum, f, figures);
         }
-        for (k, v) in merged(label_sets, s.process_labels, s.thread_labels) {
-            add(labels.entry(k.to_string()).or_default(), v, s.weight_ns);
+    }
+    for (&(process_labels, thread_labels), &figures) in &by_labels {
+        for (k, v) in merged(label_sets, process_labels, thread_labels) {
+            add(labels.entry(k.to_string()).or_default(), v, figures);
         }
     }
     let has_wall = raw.wall_frequency > 0;

@@ -12,8 +12,7 @@
 //! collection stays explicit; `(idle)` means the two samplers disagree on the moment: the native
 //! stack is kept as it is. Stacks already named by a perf map (the CLI's `--mixed`) are kept too.
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use super::v8::{Pseudo, V8Profile};
@@ -46,9 +45,9 @@ fn in_js_part(loc: &Location) -> bool {
 /// locations and stacks it needs to `sym`.
 pub fn graft(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> bool, sym: &mut Symbolized, v8: &V8Profile) -> GraftStats {
     let mut stats = GraftStats { v8_samples: v8.timeline.len() as u64, v8_interval_us: v8.interval_ns / 1000, ..Default::default() };
-    let mut location_of_node: HashMap<u32, u32> = HashMap::new();
-    let mut location_of_frame: HashMap<Frame, u32> = HashMap::new();
-    let mut grafted_stacks: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut location_of_node: HashMap<u32, u32> = HashMap::default();
+    let mut location_of_frame: HashMap<Frame, u32> = HashMap::default();
+    let mut grafted_stacks: HashMap<(u32, u32), u32> = HashMap::default();
     for sample in samples.iter_mut().filter(|s| is_js_thread(s.thread)) {
         stats.js_thread_samples += 1;
         let native = &sym.stacks[sample.stack as usize];

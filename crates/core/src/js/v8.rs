@@ -3,8 +3,7 @@
 //! Timestamps are microseconds of V8's `TimeTicks`, which on Linux is `CLOCK_MONOTONIC`: the clock
 //! of the native samples (`crate::util::monotonic_ns`) and of `process.hrtime`.
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 
 /// What the JS side sends: the V8 profile and the sampling interval it asked V8 for.

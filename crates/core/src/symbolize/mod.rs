@@ -7,8 +7,7 @@ pub mod display;
 pub mod elf;
 pub mod perfmap;
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use crate::profile::{ModuleInfo, RawProfile, ThreadRole};
@@ -96,7 +95,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
         (i > 0 && addr < starts[i - 1].1).then(|| i - 1)
     };
 
-    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut index: HashMap<u64, u32> = HashMap::default();
     let mut addresses: Vec<u64> = Vec::new();
     // Location lists for the stacks samples end in (nodes that are only inner frames get none).
     let mut stacks: Vec<Vec<u32>> = vec![Vec::new(); raw.stacks.node_count()];
@@ -119,7 +118,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             })
             .collect();
     }
-    let mut by_module: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
+    let mut by_module: HashMap<Option<usize>, Vec<usize>> = HashMap::default();
     for (i, &a) in addresses.iter().enumerate() {
         by_module.entry(module_of(a)).or_default().push(i);
     }
@@ -132,7 +131,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     let mut by_module: Vec<(Option<usize>, Vec<usize>)> = by_module.into_iter().collect();
     by_module.sort_by(|a, b| a.0.map(|m| &modules[m].path).cmp(&b.0.map(|m| &modules[m].path)));
     // A file's symbols are read for the addresses of all its segments at once.
-    let mut addresses_of_file: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut addresses_of_file: HashMap<String, Vec<u64>> = HashMap::default();
     for (module, members) in &by_module {
         if let Some(m) = module {
             addresses_of_file.entry(modules[*m].path.clone()).or_default().extend(members.iter().map(|&i| addresses[i]));
