@@ -65,6 +65,8 @@ function register() {
     // The whole process was profiled when it ends by itself with 0: not partial.
     session.exitReason = (code) => (code ? `the process exited with code ${code}` : onDemand ? 'the process exited before the second SIGUSR2' : undefined);
     session.onExitWritten = report;
+    // Only the folder's name is reported at exit: the files can be written during node's teardown.
+    session.writeDuringTeardown = true;
     session.onFinished(() => stopAndReport(session));
     return session;
   };

@@ -189,6 +189,37 @@ describe('register.js writes the profile however the process ends', () => {
   const register = path.join(ROOT, 'register.js');
   const burn = 'const t = Date.now() + 300; while (Date.now() < t) {}';
 
+  test('at exit the files are written during node\'s teardown: complete once the process is gone', () => {
+    const out = tmpDir('exit-teardown');
+    const report = path.join(out, 'report.txt');
+    // An exit listener after the probe's runs before the files exist; the parent sees them all.
+    const r = runNode(`${burn}; process.on('exit', () => { process.stdout.write(JSON.stringify({ folder: require('fs').readFileSync(${JSON.stringify(report)}, 'utf8').trim() }) + '\\n'); })`, {
+      env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_REPORT_FILE: report },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const [dir] = profileDirs(out);
+    expect(r.json.folder).toBe(dir);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    expect(summary.partial).toBe(false);
+    expect(summary.samples).toBeGreaterThan(0);
+    expect(readPprof(path.join(dir, 'profile.pb.gz')).profile.sample.length).toBeGreaterThan(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(dir, 'flamegraph.svg'), 'utf8')).toMatch(/<\/svg>\s*$/);
+  });
+
+  test('a write that fails during teardown still warns, and the exit code is kept', () => {
+    const out = tmpDir('exit-teardown-fails');
+    const report = path.join(out, 'report.txt');
+    // A later exit listener removes the folder the export is about to write into.
+    const r = runNode(`${burn}; process.on('exit', () => require('fs').rmSync(require('fs').readFileSync(${JSON.stringify(report)}, 'utf8').trim(), { recursive: true })); process.exitCode = 4`, {
+      env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_REPORT_FILE: report },
+    });
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/\[perfprobe\] warning: could not write .*profile\.pb\.gz/);
+    expect(profileDirs(out)).toEqual([]);
+  });
+
   test('process.exit(3): exit code kept, profile marked partial', () => {
     const out = tmpDir('exit');
     const r = runNode(`${burn}; process.exit(3)`, { env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out } });

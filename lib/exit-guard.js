@@ -10,8 +10,9 @@
 const SIGNALS = ['SIGINT', 'SIGTERM'];
 
 /**
- * Guards `session` until it is stopped. `write(partialReason)` writes it synchronously (called at
- * most once, only while the session runs); `exitReason(code)` gives the partial reason for an exit
+ * Guards `session` until it is stopped. `write(partialReason, exiting)` writes it (called at most
+ * once, only while the session runs; `exiting` at the exit event, false for a signal, which must
+ * find the files written before it kills the process); `exitReason(code)` gives the partial reason for an exit
  * with that code (undefined: the profile is complete). Returns `{ release(), stopping(promise) }`:
  * `stopping` tells the guard an asynchronous stop is writing, so a signal waits for that write
  * before the process dies; `release` removes the listeners.
@@ -31,7 +32,8 @@ function guardSession(write, exitReason) {
     release();
     // An asynchronous write still in flight now is lost with the process: its temp files are
     // removed by the next session in the same outDir.
-    if (!inFlight) write(exitReason(code));
+    // `exiting`: the process ends through exit(), so the write may run during node's teardown.
+    if (!inFlight) write(exitReason(code), true);
   }
 
   const onSignal = {};

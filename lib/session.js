@@ -249,15 +249,36 @@ class Session {
   }
 
   /**
+   * At the `exit` event, for an owner that only needs the folder's name (register.js): sampling
+   * stops now, and the files are written while node tears down, before the process ends (see
+   * src/exit_export.rs). The result names the folder and the files it will hold.
+   */
+  _stopDuringTeardown(extra) {
+    const prepared = this._prepareStop(extra);
+    if (prepared.error) return prepared.error;
+    try {
+      this.native.stopAtExit(prepared.dir, prepared.meta, Boolean(this.options.quiet));
+      const file = (name) => path.join(prepared.dir, name);
+      return { dir: prepared.dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [] };
+    } catch (e) {
+      this.warn(`writing the profile failed: ${e.message}`);
+      return { ...emptyResult([e.message]), dir: prepared.dir };
+    } finally {
+      this.guard?.release();
+    }
+  }
+
+  /**
    * Writes the session now if the process is ending before its owner stopped it (exit-guard.js).
    * `exitReason(code)` and `onExitWritten(result)` are the owner's: register.js reports where it
    * wrote, the plugin says the build did not finish.
    */
-  _writeAtExit(partialReason) {
+  _writeAtExit(partialReason, exiting) {
     if (!this.running) return;
     let result;
+    const extra = partialReason ? { partialReason } : {};
     try {
-      result = this.stopSync(partialReason ? { partialReason } : {});
+      result = exiting && this.writeDuringTeardown && this.native.stopAtExit ? this._stopDuringTeardown(extra) : this.stopSync(extra);
     } catch (e) {
       this.warn(`the profile was not written: ${e.message}`);
       return;
@@ -309,7 +330,7 @@ function startSession(options) {
     // (a session may start in the middle of a build), and what ended before now is not this one's.
     sharedSpans().reset();
     session.guard = guardSession(
-      (reason) => session._writeAtExit(reason),
+      (reason, exiting) => session._writeAtExit(reason, exiting),
       (code) => (session.exitReason ? session.exitReason(code) : code ? `the process exited with code ${code}` : 'the process exited before the session was stopped'),
     );
   }
