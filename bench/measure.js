@@ -2,7 +2,7 @@
 'use strict';
 // Runs one command and prints one JSON line about it:
 //   node bench/measure.js <cmd> [args...]
-// { wallMs, cpuUserMs, cpuSysMs, machineBusyMs, peakRssKb, code, signal, buildMs, stdoutTail, stderrTail }
+// { wallMs, endUnixMs, cpuUserMs, cpuSysMs, machineBusyMs, peakRssKb, code, signal, buildMs, stdoutTail, stderrTail }
 //
 // Why a process of its own: Node gives no rusage for children, but the kernel adds every waited-for
 // child's CPU (and, transitively, its waited-for descendants') to this process's cutime/cstime in
@@ -102,13 +102,14 @@ function main() {
   const timer = setInterval(poll, POLL_MS);
   let exit;
   child.on('exit', (code, signal) => {
-    exit = { code, signal, wallMs: Number(process.hrtime.bigint() - t0) / 1e6, machineBusyMs: machineBusyMs(ticks) - busy0 };
+    exit = { code, signal, wallMs: Number(process.hrtime.bigint() - t0) / 1e6, endUnixMs: performance.timeOrigin + performance.now(), machineBusyMs: machineBusyMs(ticks) - busy0 };
     clearInterval(timer);
   });
   child.on('close', () => {
     const cpu = childrenCpuMs(ticks);
     const result = {
       wallMs: exit.wallMs,
+      endUnixMs: exit.endUnixMs,
       cpuUserMs: cpu.user,
       cpuSysMs: cpu.sys,
       machineBusyMs: exit.machineBusyMs,

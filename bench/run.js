@@ -23,6 +23,7 @@ const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
 const PPROF_DIR = path.join(__dirname, 'pprof-baseline');
 const PPROF_ADDON = path.join(PPROF_DIR, 'pprof_baseline.node');
 const RESULTS = path.join(__dirname, 'results.json');
+const EXIT_MARK = path.join(__dirname, 'exit-mark.js');
 
 // Above this share of the machine's CPU used by other processes during a run, the run is called disturbed.
 const DISTURBED_SHARE = 0.05;
@@ -170,6 +171,10 @@ function runOne(id, app, round) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `perfprobe-bench-${id}-`));
   // Children start clean: no inherited preload or profiler switches.
   const env = { NODE_OPTIONS: null, PERFPROBE_OUT: null, PERFPROBE_FREQUENCY: null, PERFPROBE_DISABLE: null, RSPACK_PROFILE: null, ...cfg.env(tmp) };
+  // First preload of every build process: marks when its exit began (bench/exit-mark.js).
+  const exitMark = `${tmp}.exit-mark`;
+  env.NODE_OPTIONS = [`--require ${EXIT_MARK}`, env.NODE_OPTIONS].filter(Boolean).join(' ');
+  env.BENCH_EXIT_MARK = exitMark;
   const [cmd, ...args] = cfg.cmd(app, tmp);
   const measureEnv = { ...process.env, BENCH_MEASURE_ENV: JSON.stringify(env) };
   delete measureEnv.NODE_OPTIONS;
@@ -182,12 +187,16 @@ function runOne(id, app, round) {
     // the run (other jobs, this bench's own poller). A few % is normal; more makes the run noisy.
     const otherCpuShare = (m.machineBusyMs - m.cpuUserMs - m.cpuSysMs) / (m.wallMs * os.cpus().length);
     run = { ...run, ...m, cpuMs: m.cpuUserMs + m.cpuSysMs, otherCpuShare };
+    // From the build process's exit event to the command's end: the probe's export at exit (which
+    // runs beside node's teardown) shows here as the difference to the unprofiled runs.
+    if (fs.existsSync(exitMark)) run.exitTailMs = m.endUnixMs - Number(fs.readFileSync(exitMark, 'utf8'));
     if (m.code !== 0) run.error = `exit ${m.code}${m.signal ? ` (${m.signal})` : ''}: ${m.stderrTail.slice(-400)}`;
     else Object.assign(run, cfg.collect(tmp, run));
   } catch (e) {
     run.error = `measure failed: ${e.message}; ${(r.stderr || '').slice(-400)}`;
   }
   fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(exitMark, { force: true });
   if (!run.error) delete run.stdoutTail;
   return run;
 }
@@ -228,10 +237,14 @@ function measureFixedCosts(repeats = 11) {
  * bound). Not in it: the kernel's signal delivery and what a sample costs the interrupted thread
  * beyond the handler (caches), which only the measured ratio includes.
  */
-function accountedOverhead(costs, fixed, baseWallMs, parallelism, viaCli) {
-  const serialMs = (viaCli ? fixed.wrapperMs : 0) + costs.outsideMs;
+function accountedOverhead(run, fixed, base, parallelism, viaCli) {
+  const { costs } = run;
+  // What the exit took beyond the unprofiled runs' exit, where both were timed: the export runs
+  // during node's teardown, so its own duration (postMs) would overstate what it adds.
+  const exitAddedMs = run.exitTailMs != null && base.exitTailMs != null ? Math.max(0, run.exitTailMs - base.exitTailMs) : costs.postMs;
+  const serialMs = (viaCli ? fixed.wrapperMs : 0) + costs.startMs + exitAddedMs;
   const cpuMs = costs.duringCpuMs + (costs.crossings * fixed.perCallNs) / 1e6;
-  return { serialMs, cpuMs, spread: 1 + (serialMs + cpuMs / parallelism) / baseWallMs, serial: 1 + (serialMs + cpuMs) / baseWallMs };
+  return { serialMs, exitAddedMs, cpuMs, spread: 1 + (serialMs + cpuMs / parallelism) / base.wallMs, serial: 1 + (serialMs + cpuMs) / base.wallMs };
 }
 
 /** 95% confidence interval of `stat` over `xs` by the percentile bootstrap (seeded: reruns agree). */
@@ -271,17 +284,20 @@ function summarize(ids, runs, fixed) {
     const opt = (xs) => (xs.length ? range(xs) : null);
     const fileNames = [...new Set(mine.flatMap((r) => Object.keys(r.sizes || {})))];
     const wallRatios = paired.map((r) => r.wallMs / base[r.round].wallMs);
-    const accounted = fixed && baseWallMs ? mine.filter((r) => r.costs).map((r) => accountedOverhead(r.costs, fixed, baseWallMs, parallelism, !CONFIGS[id].inProcess)) : [];
+    const baseTails = baseRuns.filter((r) => r.exitTailMs != null).map((r) => r.exitTailMs);
+    const baseline = { wallMs: baseWallMs, exitTailMs: baseTails.length ? median(baseTails) : null };
+    const accounted = fixed && baseWallMs ? mine.filter((r) => r.costs).map((r) => accountedOverhead(r, fixed, baseline, parallelism, !CONFIGS[id].inProcess)) : [];
     return {
       id,
       runs: mine.length,
       failed: runs.filter((r) => r.id === id && r.error).length,
       wallMs: opt(mine.map((r) => r.wallMs)),
+      exitTailMs: opt(mine.filter((r) => r.exitTailMs != null).map((r) => r.exitTailMs)),
       otherCpuShare: opt(mine.map((r) => r.otherCpuShare)),
       wallRatio: opt(wallRatios),
       wallRatioCi: id === 'baseline' ? null : bootstrapCi(wallRatios, median),
       accounted: accounted.length
-        ? { spread: range(accounted.map((a) => a.spread)), serial: range(accounted.map((a) => a.serial)), serialMs: median(accounted.map((a) => a.serialMs)), cpuMs: median(accounted.map((a) => a.cpuMs)) }
+        ? { spread: range(accounted.map((a) => a.spread)), serial: range(accounted.map((a) => a.serial)), serialMs: median(accounted.map((a) => a.serialMs)), exitAddedMs: median(accounted.map((a) => a.exitAddedMs)), cpuMs: median(accounted.map((a) => a.cpuMs)) }
         : null,
       buildRatio: opt(paired.map((r) => r.buildMs / base[r.round].buildMs)),
       cpuRatio: opt(paired.map((r) => r.cpuMs / base[r.round].cpuMs)),
@@ -318,7 +334,7 @@ function table(summary) {
       .join(', ');
     const pp = s.postProcessingMs && { median: s.postProcessingMs.median / 1000, min: s.postProcessingMs.min / 1000, max: s.postProcessingMs.max / 1000 };
     rows.push(
-      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : `${fmtRange(s.wallRatio, 3, 'x')}${s.wallRatioCi ? `, CI ${s.wallRatioCi.low.toFixed(3)}–${s.wallRatioCi.high.toFixed(3)}` : ''}`} | ${s.accounted ? `${s.accounted.spread.median.toFixed(3)}x, ${s.accounted.serial.median.toFixed(3)}x` : '—'} | ${fmtRange(s.buildRatio, 3, 'x')} | ${fmtRange(s.cpuRatio, 3, 'x')} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
+      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : `${fmtRange(s.wallRatio, 3, 'x')}${s.wallRatioCi ? `, CI ${s.wallRatioCi.low.toFixed(3)}–${s.wallRatioCi.high.toFixed(3)}` : ''}`} | ${s.accounted ? `${s.accounted.spread.median.toFixed(3)}x, ${s.accounted.serial.median.toFixed(3)}x (exit +${s.accounted.exitAddedMs.toFixed(0)} ms)` : s.exitTailMs ? `(exit ${s.exitTailMs.median.toFixed(0)} ms)` : '—'} | ${fmtRange(s.buildRatio, 3, 'x')} | ${fmtRange(s.cpuRatio, 3, 'x')} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
     );
   }
   return rows.join('\n');
@@ -446,7 +462,7 @@ function main() {
   console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; ${opts.kind} N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
   console.log(table(summary));
   if (fixed) {
-    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, post-processing, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns) plus the CLI wrapper's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads are only in the measured ratio.`);
+    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns), what its exit took beyond the baseline's median exit (from the build process's exit event to the command's end: the export, written during node's teardown; post-processing where not timed), plus the CLI wrapper's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads are only in the measured ratio.`);
   }
   warnIfDisturbed(runs);
   console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);
