@@ -265,7 +265,16 @@ export interface Summary {
    * Time spent after the session, by stage: `jsMs` is the JS thread's part (V8's profile, spans),
    * `totalMs` everything from the stop to the last file written.
    */
-  postProcessing: { symbolizeMs: number; pprofMs: number; traceMs: number; flamegraphMs: number; jsMs: number; totalMs: number };
+  postProcessing: {
+    symbolizeMs: number;
+    pprofMs: number;
+    traceMs: number;
+    flamegraphMs: number;
+    jsMs: number;
+    totalMs: number;
+    /** Written at process exit while node tore down (register, the CLI): the process waited for less than `totalMs`. */
+    duringTeardown: boolean;
+  };
   /** What starting the session cost the JS thread: loading the probe (first session only), the sampler, V8's profiler. */
   startMs: number;
 }

@@ -112,6 +112,8 @@ describe('start() and stop()', () => {
     expect(s.postProcessing.totalMs).toBeGreaterThan(0);
     // The probe's serial costs, measured on the JS thread: the stop's JS part is inside the total.
     expect(s.postProcessing.jsMs).toBeGreaterThan(0);
+    // Stopped by its owner, not at exit: the program waited for none of it.
+    expect(s.postProcessing.duringTeardown).toBe(false);
     expect(s.postProcessing.totalMs).toBeGreaterThanOrEqual(s.postProcessing.jsMs + s.postProcessing.symbolizeMs);
     expect(s.startMs).toBeGreaterThan(0);
     expect(s.startMs).toBeLessThan(s.durationMs);
@@ -202,6 +204,8 @@ describe('register.js writes the profile however the process ends', () => {
     expect(r.json.folder).toBe(dir);
     const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
     expect(summary.partial).toBe(false);
+    expect(summary.postProcessing.duringTeardown).toBe(true);
+    expect(run(process.execPath, [path.join(ROOT, 'bin', 'perfprobe.js'), 'report', dir]).stdout).toMatch(/post-processing +[\d.]+ ms after the session, during node's teardown at exit/);
     expect(summary.samples).toBeGreaterThan(0);
     expect(readPprof(path.join(dir, 'profile.pb.gz')).profile.sample.length).toBeGreaterThan(0);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(0);

@@ -57,7 +57,7 @@ impl NativeSession {
     /// nothing in JS runs any more by the time they are known.
     #[napi]
     pub fn stop_at_exit(&mut self, dir: String, meta: serde_json::Value, quiet: bool) -> Result<()> {
-        let meta = parse_meta(meta)?;
+        let meta = ExportMeta { during_teardown: true, ..parse_meta(meta)? };
         let raw = self.take()?.stop();
         exit_export::write_during_teardown(dir, raw, meta, quiet);
         Ok(())

@@ -155,7 +155,7 @@ function probeCost(s) {
     ...(v8CpuMs ? [["V8 profiler's thread", share(v8CpuMs, false)]] : []),
     [
       'post-processing',
-      `${ms(pp.totalMs)} ms after the session (symbolize ${ms(pp.symbolizeMs)}, pprof ${ms(pp.pprofMs)}, trace ${ms(pp.traceMs)}, flame graph ${ms(pp.flamegraphMs)}${typeof pp.jsMs === 'number' ? `, JS side ${ms(pp.jsMs)}` : ''})`,
+      `${ms(pp.totalMs)} ms after the session${pp.duringTeardown ? ", during node's teardown at exit" : ''} (symbolize ${ms(pp.symbolizeMs)}, pprof ${ms(pp.pprofMs)}, trace ${ms(pp.traceMs)}, flame graph ${ms(pp.flamegraphMs)}${typeof pp.jsMs === 'number' ? `, JS side ${ms(pp.jsMs)}` : ''})`,
     ],
     ['in all', `${ms(duringCpuMs)} ms of CPU during the session (${pct((duringCpuMs * 100) / Math.max(s.processCpuMs, 1e-9))} of process CPU) + ${ms(outsideMs)} ms before and after it (${pct((outsideMs * 100) / Math.max(s.durationMs, 1e-9))} of the session's ${ms(s.durationMs)} ms)`],
   ];

@@ -43,6 +43,10 @@ pub struct ExportMeta {
     pub start_ms: f64,
     /// What stopping cost the JS thread before the export (V8's profile, spans, counters).
     pub js_stop_ms: f64,
+    /// The export runs at process exit beside node's teardown (not set by JS: see the addon's
+    /// `stopAtExit`), so the process waited for less than its duration.
+    #[serde(skip)]
+    pub during_teardown: bool,
 }
 
 /// Paths of the files written.

@@ -78,6 +78,9 @@ pub struct PostProcessing {
     /// Wall time from the stop to the last file, the JS part and the summary included (the three
     /// encodings run in parallel).
     pub total_ms: f64,
+    /// Written at process exit while node tore down (register, the CLI): the process waited for
+    /// less than `total_ms`.
+    pub during_teardown: bool,
 }
 
 #[derive(Serialize)]
@@ -266,6 +269,7 @@ pub fn build(
         post_processing: {
             // Everything since the session stopped, this summary included.
             post_processing.js_ms = round_ms(meta.js_stop_ms);
+            post_processing.during_teardown = meta.during_teardown;
             post_processing.total_ms = round_ms((crate::util::monotonic_ns() - export_started_ns) as f64 / 1e6 + meta.js_stop_ms);
             post_processing
         },
