@@ -12,8 +12,8 @@ const SIGNALS = ['SIGINT', 'SIGTERM'];
 /**
  * Guards `session` until it is stopped. `write(partialReason, exiting)` writes it (called at most
  * once, only while the session runs; `exiting` at the exit event, false for a signal, which must
- * find the files written before it kills the process); `exitReason(code)` gives the partial reason for an exit
- * with that code (undefined: the profile is complete). Returns `{ release(), stopping(promise) }`:
+ * find the files written before it kills the process); `exitReason(code)` gives the partial reason
+ * for an exit with that code (undefined: the profile is complete). Returns `{ release(), stopping(promise) }`:
  * `stopping` tells the guard an asynchronous stop is writing, so a signal waits for that write
  * before the process dies; `release` removes the listeners.
  */
