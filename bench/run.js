@@ -231,7 +231,7 @@ function measureFixedCosts(repeats = 11) {
 
 /**
  * The wall overhead a probed run accounts for, as a ratio to the baseline's median wall: the
- * serial costs (wrapper, start-up, post-processing) plus the CPU the probe added during the build.
+ * serial costs (wrapper, start-up, what the exit added) plus the CPU the probe added during the build.
  * `spread`: that CPU divided by the build's average parallelism (baseline CPU / wall), as it would
  * be if it fell on idle and busy moments alike; `serial`: all of it on the critical path (the
  * bound). Not in it: the kernel's signal delivery and what a sample costs the interrupted thread
@@ -278,14 +278,14 @@ function summarize(ids, runs, fixed) {
   const baseRss = median(baseRuns.map((r) => r.peakRssKb));
   const baseWallMs = baseRuns.length ? median(baseRuns.map((r) => r.wallMs)) : null;
   const parallelism = baseRuns.length ? median(baseRuns.map((r) => r.cpuMs / r.wallMs)) : 1;
+  const baseTails = baseRuns.filter((r) => r.exitTailMs != null).map((r) => r.exitTailMs);
+  const baseline = { wallMs: baseWallMs, exitTailMs: baseTails.length ? median(baseTails) : null };
   return ids.map((id) => {
     const mine = ok.filter((r) => r.id === id);
     const paired = mine.filter((r) => base[r.round]);
     const opt = (xs) => (xs.length ? range(xs) : null);
     const fileNames = [...new Set(mine.flatMap((r) => Object.keys(r.sizes || {})))];
     const wallRatios = paired.map((r) => r.wallMs / base[r.round].wallMs);
-    const baseTails = baseRuns.filter((r) => r.exitTailMs != null).map((r) => r.exitTailMs);
-    const baseline = { wallMs: baseWallMs, exitTailMs: baseTails.length ? median(baseTails) : null };
     const accounted = fixed && baseWallMs ? mine.filter((r) => r.costs).map((r) => accountedOverhead(r, fixed, baseline, parallelism, !CONFIGS[id].inProcess)) : [];
     return {
       id,

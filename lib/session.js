@@ -236,10 +236,15 @@ class Session {
 
   /** The same, synchronously: for process exit, where no promise would settle. */
   stopSync(extra = {}) {
+    return this._stopNow(extra, (dir, meta) => this._result(dir, this.native.stopSync(dir, meta)));
+  }
+
+  /** Stops on this turn of the event loop; `write(dir, meta)` hands the session to the addon. */
+  _stopNow(extra, write) {
     const prepared = this._prepareStop(extra);
     if (prepared.error) return prepared.error;
     try {
-      return this._result(prepared.dir, this.native.stopSync(prepared.dir, prepared.meta));
+      return write(prepared.dir, prepared.meta);
     } catch (e) {
       this.warn(`writing the profile failed: ${e.message}`);
       return { ...emptyResult([e.message]), dir: prepared.dir };
@@ -254,18 +259,11 @@ class Session {
    * src/exit_export.rs). The result names the folder and the files it will hold.
    */
   _stopDuringTeardown(extra) {
-    const prepared = this._prepareStop(extra);
-    if (prepared.error) return prepared.error;
-    try {
-      this.native.stopAtExit(prepared.dir, prepared.meta, Boolean(this.options.quiet));
-      const file = (name) => path.join(prepared.dir, name);
-      return { dir: prepared.dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [] };
-    } catch (e) {
-      this.warn(`writing the profile failed: ${e.message}`);
-      return { ...emptyResult([e.message]), dir: prepared.dir };
-    } finally {
-      this.guard?.release();
-    }
+    return this._stopNow(extra, (dir, meta) => {
+      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet));
+      const file = (name) => path.join(dir, name);
+      return { dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [] };
+    });
   }
 
   /**

@@ -41,7 +41,7 @@ const SHAPE = {
     },
   },
   modules: [{ path: 'string', symbols: 'string' }],
-  postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', jsMs: 'number?', totalMs: 'number' },
+  postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', jsMs: 'number?', totalMs: 'number', duringTeardown: 'boolean?' },
   startMs: 'number?',
 };
 
