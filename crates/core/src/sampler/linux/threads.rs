@@ -225,8 +225,16 @@ mod tests {
         assert!(matched, "the directory's link count never matched its listing");
         release.send(()).unwrap();
         other.join().unwrap();
-        list.read(&mut tids);
-        assert!(!tids.contains(&other_tid) && tids.contains(&own));
+        // join returns when the kernel clears the thread's tid word, a moment before the exited
+        // task leaves /proc: wait for that, up to a second.
+        let gone = (0..1000).any(|_| {
+            list.read(&mut tids);
+            !tids.contains(&other_tid) || {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                false
+            }
+        });
+        assert!(gone && tids.contains(&own), "an exited thread stayed listed");
         assert!(list_tids().contains(&own));
     }
 
