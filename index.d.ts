@@ -65,6 +65,24 @@ export interface PerfprobeOptions {
   /** Wall samples per second per thread, 1..1000. Default 49. `PERFPROBE_WALL_FREQUENCY`. */
   wallFrequency?: number;
   /**
+   * Linux: what interrupts a thread for each CPU sample. `PERFPROBE_TIMER`. The summary's `timer`
+   * says which ran.
+   * - `sampler-thread` (default): a sampler thread wakes at `frequency`, reads every thread's CPU
+   *   clock and signals each thread that used a period of CPU, weighing the sample by exactly that CPU.
+   *   Works everywhere. On a loaded machine the sampler thread waits for a core too, so the rate dips
+   *   (weights stay exact).
+   * - `perf-event`: each thread gets a perf-event CPU-time timer (`task-clock`) and the kernel signals
+   *   the thread itself each period of its CPU, so the rate holds on a loaded machine; the sampler
+   *   thread wakes only every 10-20 ms, to find new threads and collect samples. Each sample weighs
+   *   one period of the kernel's task clock, which on a virtual machine also counts steal time (up
+   *   to 6% more than the thread's CPU clock, measured on a loaded 2-core VM). Needs `kernel.perf_event_paranoid` <= 1 or CAP_PERFMON
+   *   (a user-only event would skip every period that ends in a syscall) and no seccomp filter
+   *   blocking `perf_event_open`; without them the sampler thread times samples, with a warning,
+   *   and `timerFallback` in the summary says why. Not the default: measured side by side on a
+   *   2-core virtual machine it cost the same (README, "How it samples").
+   */
+  timer?: 'sampler-thread' | 'perf-event';
+  /**
    * Also write `flamegraph-<role>.svg` for each thread role with samples (js-main, tokio, rayon, ...):
    * a role's small share stays readable. Default false; `PERFPROBE_FLAMEGRAPH_PER_ROLE=1`.
    */
@@ -166,6 +184,10 @@ export interface Summary {
   /** Wall samples per second per thread; 0 in mode `cpu`. */
   wallFrequency: number;
   signal: number;
+  /** What timed the CPU samples (option `timer`): `perf-event` or `sampler-thread`; empty in mode `wall`. */
+  timer: 'perf-event' | 'sampler-thread' | '';
+  /** Why `timer: 'perf-event'` fell back to the sampler thread (the kernel's refusal, in words to act on), else null. */
+  timerFallback: string | null;
   startUnixMs: number;
   durationMs: number;
   /** CPU of the whole process during the session, sampler thread included. */
@@ -193,6 +215,12 @@ export interface Summary {
     lostInFlight: number;
     /** CPU the sampler thread used: the probe's direct cost. */
     samplerCpuNs: number;
+    /** Time spent in the signal handler, all threads: the probe's cost inside the sampled threads. */
+    handlerNs: number;
+    /** Samples signalled by the threads' own perf-event timers (included in `signals`). */
+    timerSignals: number;
+    /** Threads whose perf-event timer could not be opened (they were signalled by the sampler thread). */
+    timerOpenFailures: number;
   };
   threads: ThreadSummary[];
   /**

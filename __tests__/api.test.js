@@ -23,6 +23,7 @@ describe('options are validated with errors that name the option, the value and 
     [{ minSpanUs: -1 }, /option `minSpanUs` is -1; accepted: an integer from 0 to 1000000/],
     [{ mode: 'off-cpu' }, /option `mode` is "off-cpu"; accepted: 'cpu', 'wall' or 'both'/],
     [{ wallFrequency: 0 }, /option `wallFrequency` is 0; accepted: an integer from 1 to 1000/],
+    [{ timer: 'auto' }, /option `timer` is "auto"; accepted: 'sampler-thread' or 'perf-event'/],
     [{ flamegraphPerRole: 'yes' }, /option `flamegraphPerRole` is "yes"; accepted: true or false/],
     ['fast', /options must be an object, got "fast"/],
   ];
@@ -32,6 +33,11 @@ describe('options are validated with errors that name the option, the value and 
   });
   test.each(cases)('new PerfprobePlugin(%p)', (options, message) => {
     expect(() => new perfprobe.PerfprobePlugin(options)).toThrow(message);
+  });
+  test('PERFPROBE_TIMER is checked like the option', () => {
+    const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_TIMER: 'kernel' } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/option `timer` is "kernel"; accepted: 'sampler-thread' or 'perf-event'/);
   });
   test('PERFPROBE_FREQUENCY is checked like the option', () => {
     const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_FREQUENCY: 'fast' } });

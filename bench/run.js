@@ -2,7 +2,7 @@
 'use strict';
 // Overhead benchmark: cold Rspack builds of the generated React app, unprofiled and under each
 // profiler, in fresh node processes.
-//   node bench/run.js [sampler|layers|targets|all] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
+//   node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
 //   node bench/run.js scaling [--pairs 2] [--ns 1000,3000,10000,20000]
 // Prints a Markdown table and writes bench/results.json (every raw run + machine info). Asserts nothing.
 //
@@ -42,9 +42,16 @@ const probe = (hz, layers = {}) => ({
 });
 // Inside the build's own process, as `require('rspack-perfprobe')` in rspack.config.js runs it:
 // every layer on, no CLI wrapper process.
-const probeInProcess = (hz) => ({
+// `timer` unset is the default, 'auto' (perf-event timers where the kernel allows them).
+const probeInProcess = (hz, timer) => ({
   cmd: (app) => [NODE, BUILD_APP, app],
-  env: (tmp) => ({ NODE_OPTIONS: `--require ${path.join(ROOT, 'register.js')}`, PERFPROBE_OUT: tmp, PERFPROBE_FREQUENCY: String(hz), PERFPROBE_QUIET: '1' }),
+  env: (tmp) => ({
+    NODE_OPTIONS: `--require ${path.join(ROOT, 'register.js')}`,
+    PERFPROBE_OUT: tmp,
+    PERFPROBE_FREQUENCY: String(hz),
+    PERFPROBE_QUIET: '1',
+    ...(timer ? { PERFPROBE_TIMER: timer } : {}),
+  }),
   collect: collectProbe,
   inProcess: true,
 });
@@ -59,6 +66,10 @@ const CONFIGS = {
   'probe-999': probe(999),
   'probe-99-in-process': probeInProcess(99),
   'probe-999-in-process': probeInProcess(999),
+  'probe-99-in-process-sampler-thread': probeInProcess(99, 'sampler-thread'),
+  'probe-999-in-process-sampler-thread': probeInProcess(999, 'sampler-thread'),
+  'probe-99-in-process-perf-event': probeInProcess(99, 'perf-event'),
+  'probe-999-in-process-perf-event': probeInProcess(999, 'perf-event'),
   'probe-99-no-labels': probe(99, { labels: false }),
   'probe-99-no-js': probe(99, { js: false }),
   'probe-99-sampling-only': probe(99, { labels: false, js: false }),
@@ -76,6 +87,8 @@ const SETS = {
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
   // The wall targets, through the CLI and in-process, and nothing else: more rounds in the same time.
   targets: ['baseline', 'probe-99', 'probe-999', 'probe-99-in-process', 'probe-999-in-process'],
+  // Per-thread perf-event timers against the sampler thread, side by side.
+  timers: ['baseline', 'probe-99-in-process-sampler-thread', 'probe-99-in-process-perf-event', 'probe-999-in-process-sampler-thread', 'probe-999-in-process-perf-event'],
   // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
   layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only', 'probe-99-wall'],
   all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],
@@ -91,7 +104,7 @@ function parseArgs(argv) {
     else if (a === '--n') opts.n = Number(argv[++i]);
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b]`);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b]`);
   }
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];
@@ -134,6 +147,7 @@ function collectProbe(tmp, m) {
     samples: s.samples,
     postProcessingMs: s.postProcessing && s.postProcessing.totalMs,
     partial: s.partial,
+    timer: s.timer,
     stats: s.stats,
     sizes: sizes(dir, PROBE_FILES),
   };
@@ -235,7 +249,8 @@ function measureFixedCosts(repeats = 11) {
  * `spread`: that CPU divided by the build's average parallelism (baseline CPU / wall), as it would
  * be if it fell on idle and busy moments alike; `serial`: all of it on the critical path (the
  * bound). Not in it: the kernel's signal delivery and what a sample costs the interrupted thread
- * beyond the handler (caches), which only the measured ratio includes.
+ * beyond the handler (caches), and what V8's profiler costs the JS thread beyond its own thread
+ * (its SIGPROF handler, 1000 times a second at 999 Hz), which only the measured ratio includes.
  */
 function accountedOverhead(run, fixed, base, parallelism, viaCli) {
   const { costs } = run;
@@ -462,7 +477,7 @@ function main() {
   console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; ${opts.kind} N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
   console.log(table(summary));
   if (fixed) {
-    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns), what its exit took beyond the baseline's median exit (from the build process's exit event to the command's end: the export, written during node's teardown; post-processing where not timed), plus the CLI wrapper's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads are only in the measured ratio.`);
+    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns), what its exit took beyond the baseline's median exit (from the build process's exit event to the command's end: the export, written during node's teardown; post-processing where not timed), plus the CLI wrapper's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads, and V8's SIGPROF handler on the JS thread, are only in the measured ratio.`);
   }
   warnIfDisturbed(runs);
   console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);

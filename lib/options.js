@@ -16,6 +16,7 @@ const SPEC = {
   maxDuration: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1), accepted: 'a whole number of milliseconds from 1 to 2147483647, or unset for no bound' },
   quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   mode: { default: 'cpu', check: (v) => ['cpu', 'wall', 'both'].includes(v), accepted: "'cpu', 'wall' or 'both'" },
+  timer: { default: 'sampler-thread', check: (v) => ['sampler-thread', 'perf-event'].includes(v), accepted: "'sampler-thread' or 'perf-event'" },
   wallFrequency: { default: 49, check: (v) => Number.isInteger(v) && v >= 1 && v <= 1000, accepted: 'an integer from 1 to 1000 (Hz)' },
   flamegraphPerRole: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   jsProfiler: { default: true, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
@@ -80,6 +81,7 @@ function optionsFromEnv(env = process.env) {
     options[key] = Number(env[name]);
   }
   if (env.PERFPROBE_MODE) options.mode = env.PERFPROBE_MODE;
+  if (env.PERFPROBE_TIMER) options.timer = env.PERFPROBE_TIMER;
   if (env.PERFPROBE_FLAMEGRAPH_PER_ROLE) options.flamegraphPerRole = env.PERFPROBE_FLAMEGRAPH_PER_ROLE === '1';
   if (env.PERFPROBE_JS_PROFILER) {
     if (!['0', '1'].includes(env.PERFPROBE_JS_PROFILER)) {

@@ -311,12 +311,13 @@ function startSession(options) {
     warn(offReason);
   } else {
     try {
-      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples, maxDurationMs: options.maxDuration, mode: options.mode, wallFrequency: options.wallFrequency });
+      nativeSession = binding.start({ frequency: options.frequency, signal: options.signal, maxSamples: options.maxSamples, maxDurationMs: options.maxDuration, mode: options.mode, wallFrequency: options.wallFrequency, timer: options.timer });
     } catch (e) {
       offReason = `profiling is off: ${e.message}`;
       warn(offReason);
     }
   }
+  if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: 'perf-event' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
   const session = new Session(options, nativeSession, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;

@@ -6,7 +6,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use perfprobe_core::export::{write_profile, ExportMeta, Written};
 use perfprobe_core::labels::{self, LABEL_WORDS, LABEL_WORD_COUNT};
-use perfprobe_core::sampler::Mode;
+use perfprobe_core::sampler::{Mode, Timer};
 use perfprobe_core::session::{Session, SessionOptions};
 
 mod exit_export;
@@ -25,6 +25,8 @@ pub struct NativeStartOptions {
     pub mode: Option<String>,
     /// Wall-clock samples per second of each thread (modes `wall`, `both`).
     pub wall_frequency: Option<u32>,
+    /// `sampler-thread` (default) or `perf-event`: what times CPU samples.
+    pub timer: Option<String>,
 }
 
 /// A running session; `stop` ends it and writes its profile folder.
@@ -74,6 +76,12 @@ impl NativeSession {
     #[napi(getter)]
     pub fn finished(&self) -> bool {
         self.session.as_ref().is_none_or(Session::finished)
+    }
+
+    /// Why option `timer: 'perf-event'` fell back to the sampler thread, or null.
+    #[napi(getter)]
+    pub fn timer_fallback(&self) -> Option<String> {
+        self.session.as_ref().and_then(Session::timer_fallback).map(str::to_owned)
     }
 
     /// Whether `stop` has not been called yet.
@@ -133,6 +141,11 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         Some("both") => Mode::Both,
         Some(other) => return Err(Error::new(Status::InvalidArg, format!("option `mode` is {other:?}; accepted: 'cpu', 'wall' or 'both'"))),
     };
+    let timer = match options.timer.as_deref() {
+        None | Some("sampler-thread") => Timer::SamplerThread,
+        Some("perf-event") => Timer::PerfEvent,
+        Some(other) => return Err(Error::new(Status::InvalidArg, format!("option `timer` is {other:?}; accepted: 'sampler-thread' or 'perf-event'"))),
+    };
     let defaults = SessionOptions::default();
     let config = SessionOptions {
         frequency: options.frequency,
@@ -141,6 +154,7 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         max_duration_ns: options.max_duration_ms.map(|ms| (ms.max(1.0) * 1e6) as u64),
         mode,
         wall_frequency: options.wall_frequency.unwrap_or(defaults.wall_frequency).max(1),
+        timer,
         ..defaults
     };
     Session::start(config)

@@ -23,6 +23,8 @@ const SHAPE = {
   versions: { $values: 'string' },
   frequency: 'number',
   signal: 'number',
+  timer: 'string?',
+  timerFallback: 'string?',
   durationMs: 'number',
   processCpuMs: 'number',
   sampledCpuMs: 'number',

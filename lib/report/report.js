@@ -74,7 +74,8 @@ function header(s, dir) {
       `${int(s.samples)}, dropped ${int(dropped)} (store full ${int(st.droppedStoreFull)}, lost in flight ${int(st.lostInFlight)})` +
         (st.truncatedStacks ? `, truncated stacks ${int(st.truncatedStacks)}` : ''),
     ],
-    ['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}`],
+    ['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}${s.timer ? `, timed by ${s.timer === 'perf-event' ? 'per-thread perf-event timers' : 'the sampler thread'}` : ''}`],
+    ...(s.timerFallback ? [['timer fallback', s.timerFallback]] : []),
     ['versions', versions || '-'],
     ['modules', Object.entries(symbols).map(([k, n]) => `${n} ${k}`).join(', ') || '-'],
     ['partial', s.partial ? `yes: ${s.partialReason || 'no reason recorded'}` : 'no'],

@@ -146,6 +146,10 @@ pub struct SamplerStats {
     pub sampler_cpu_ns: u64,
     /// Time spent in the signal handler, all threads: the cost inside the sampled threads.
     pub handler_ns: u64,
+    /// Samples the threads' own CPU timers signalled (included in `signals`).
+    pub timer_signals: u64,
+    /// Threads whose CPU timer could not be opened: the sampler thread signalled them instead.
+    pub timer_open_failures: u64,
 }
 
 /// Everything a session recorded, before symbolization.
@@ -155,6 +159,10 @@ pub struct RawProfile {
     /// Wall-clock samples per second per thread, 0 when the session took none.
     pub wall_frequency: u32,
     pub signal: i32,
+    /// What timed the CPU samples: `perf-event` or `sampler-thread` (empty without CPU samples).
+    pub timer: &'static str,
+    /// Why perf-event timers were asked for and not used.
+    pub timer_fallback: Option<String>,
     pub start_unix_ns: u64,
     pub start_ns: u64,
     pub end_ns: u64,

@@ -19,6 +19,11 @@ impl Session {
         self.sampler.finished()
     }
 
+    /// Why option `timer` could not be honoured: the kernel's refusal, in words to act on.
+    pub fn timer_fallback(&self) -> Option<&str> {
+        self.sampler.timer_fallback()
+    }
+
     pub fn stop(self) -> RawProfile {
         self.sampler.stop()
     }

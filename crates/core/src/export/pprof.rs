@@ -164,7 +164,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
     let mut comments = vec![
         format!("rspack-perfprobe {}", meta.probe_version),
         format!("versions: {}", versions.join(", ")),
-        format!("frequency {} Hz (per thread CPU-second), signal {}", raw.frequency, raw.signal),
+        format!("frequency {} Hz (per thread CPU-second), signal {}, timer {}", raw.frequency, raw.signal, if raw.timer.is_empty() { "none" } else { raw.timer }),
         format!(
             "samples {}, dropped {} (store full), leaf-only {} (unwinder busy) + {} (unknown stack), truncated {}, lost in flight {}",
             raw.samples.len(),

@@ -27,6 +27,10 @@ pub struct Summary {
     /// Wall-clock samples per second per thread; 0 when the session took none (mode `cpu`).
     pub wall_frequency: u32,
     pub signal: i32,
+    /// What timed the CPU samples: `perf-event` or `sampler-thread` (empty in mode `wall`).
+    pub timer: &'static str,
+    /// Why option `timer: 'perf-event'` fell back to the sampler thread (the kernel's refusal).
+    pub timer_fallback: Option<String>,
     pub start_unix_ms: f64,
     pub duration_ms: f64,
     pub process_cpu_ms: f64,
@@ -246,6 +250,8 @@ pub fn build(
         frequency: raw.frequency,
         wall_frequency: raw.wall_frequency,
         signal: raw.signal,
+        timer: raw.timer,
+        timer_fallback: raw.timer_fallback.clone(),
         start_unix_ms: raw.start_unix_ns as f64 / 1e6,
         duration_ms: ms(raw.duration_ns()),
         process_cpu_ms: ms(raw.process_cpu_ns),

@@ -26,6 +26,34 @@ pub struct SamplerConfig {
     pub mode: Mode,
     /// Wall-clock samples per second of each thread, running or not (`Wall`, `Both`).
     pub wall_frequency: u32,
+    /// What times CPU samples.
+    pub timer: Timer,
+}
+
+/// What decides when a thread is interrupted for a CPU sample.
+///
+/// Per-thread perf-event timers move the timing into the kernel: the sampler thread then wakes
+/// every 10-20 ms instead of at the sampling rate, and a thread's rate holds when the machine is
+/// oversubscribed. They are not the default: on the 2-core virtual machine this was built on, what
+/// a sample costs is mostly the signal's delivery into the sampled thread (hypervisor exits), the
+/// same either way, and a perf event adds hrtimer work to every context switch of its thread.
+/// Measured side by side (`timer_cost` example, `npm run bench -- timers`), neither was cheaper.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timer {
+    /// The sampler thread reads each thread's CPU clock at the sampling rate and signals it.
+    #[default]
+    SamplerThread,
+    /// Per-thread CPU-time timers (Linux perf events); the sampler thread where the kernel refuses.
+    PerfEvent,
+}
+
+impl Timer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Timer::PerfEvent => "perf-event",
+            Timer::SamplerThread => "sampler-thread",
+        }
+    }
 }
 
 /// What a session samples. CPU samples answer "where does CPU go"; wall samples, taken on every
@@ -51,7 +79,15 @@ impl Mode {
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { frequency: 99, signal: None, max_samples: None, max_duration_ns: None, mode: Mode::Cpu, wall_frequency: 49 }
+        SamplerConfig {
+            frequency: 99,
+            signal: None,
+            max_samples: None,
+            max_duration_ns: None,
+            mode: Mode::Cpu,
+            wall_frequency: 49,
+            timer: Timer::SamplerThread,
+        }
     }
 }
 
@@ -101,6 +137,10 @@ pub trait Sampler: Send {
     fn stop(self: Box<Self>) -> RawProfile;
     /// Whether it stopped by itself (a bound, `max_samples` or `max_duration_ns`, was reached).
     fn finished(&self) -> bool;
+    /// Why the timer asked for is not the one timing samples (the profile says it too).
+    fn timer_fallback(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Starts the platform's sampler.

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
+use super::cpu_timer;
 use super::threads::{MAX_THREADS, SLOTS};
 use crate::labels;
 use crate::profile::SampleKind;
@@ -18,6 +19,27 @@ pub static RECORDING: AtomicBool = AtomicBool::new(false);
 pub static PID: AtomicI32 = AtomicI32::new(0);
 /// Time spent inside the handler, all threads: the probe's cost in the threads it samples.
 pub static HANDLER_NS: AtomicU64 = AtomicU64::new(0);
+/// Samples taken on a signal from a thread's own CPU timer ([`cpu_timer`]).
+pub static TIMER_SIGNALS: AtomicU64 = AtomicU64::new(0);
+/// The CPU each timer signal stands for: the session's sampling period.
+pub static TIMER_PERIOD_NS: AtomicU64 = AtomicU64::new(0);
+
+/// `si_code` of a signal the kernel sends for an `O_ASYNC` descriptor (asm-generic/siginfo.h):
+/// a perf event's overflow is POLL_IN, or POLL_HUP when its overflow limit ran out.
+const POLL_IN: i32 = 1;
+const POLL_HUP: i32 = 6;
+
+/// The layout of `siginfo_t` for such a signal on 64-bit Linux (the kernel's `_sigpoll` member),
+/// whose `si_fd` libc does not expose.
+#[repr(C)]
+struct PollInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    band: libc::c_long,
+    fd: i32,
+}
 
 /// The value a sample signal carries: slot index in the top 16 bits, then the sample's kind in two
 /// flags (wall-clock sample; the thread ran), then the weight in ns (up to 19 hours). The handler
@@ -57,6 +79,10 @@ pub extern "C" fn on_signal(_signal: libc::c_int, info: *mut libc::siginfo_t, co
 }
 
 unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
+    if info.si_code == POLL_IN || info.si_code == POLL_HUP {
+        handle_timer(&*(info as *const libc::siginfo_t as *const PollInfo), context);
+        return;
+    }
     // A signal someone else sent (kill, another library) is not a sample: ignore it.
     if info.si_code != libc::SI_QUEUE || info.si_pid() != PID.load(Ordering::Relaxed) {
         return;
@@ -79,6 +105,34 @@ unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
         HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
     }
     slot.delivered.fetch_add(1, Ordering::Release);
+}
+
+/// A signal from the thread's own CPU timer: one period of its CPU, plus what the sampler thread
+/// left it to carry.
+///
+/// Not weighed by reading the thread's CPU clock here, though that would be exact: the read updates
+/// the scheduler's accounting of the running thread, which then often preempts it inside the
+/// handler. Measured with 6 busy threads on 2 cores at 999 Hz: 1.6 ms of wall time per handler and
+/// 42 µs of extra CPU per sample, against 6 µs for a sampler-thread signal.
+unsafe fn handle_timer(info: &PollInfo, context: *mut libc::c_void) {
+    let Some(slot_index) = cpu_timer::slot_of_fd(info.fd) else { return };
+    let slot = &SLOTS[slot_index];
+    // A signal still queued from a timer since closed can name a descriptor reused for another
+    // thread's timer: it is a sample only on the thread the slot is for.
+    if slot.tid.load(Ordering::Acquire) != libc::gettid() || !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    let started = crate::util::monotonic_ns();
+    let weight_ns = TIMER_PERIOD_NS.load(Ordering::Relaxed) + slot.timer_carry_ns.swap(0, Ordering::Relaxed);
+    // Counted like a sent signal: each becomes a kept sample or a counted loss.
+    TIMER_SIGNALS.fetch_add(1, Ordering::Relaxed);
+    let value = encode_value(slot_index, weight_ns, SampleKind::Cpu) & WEIGHT_MASK;
+    if stack_room().is_some_and(|room| room < WALK_STACK_RESERVE) {
+        record_leaf(slot_index, value, slot, context);
+    } else {
+        record(slot_index, value, slot, context);
+    }
+    HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
 }
 
 /// Stack a walk may need below the handler's first frame: 18.6 KiB measured for the whole signal

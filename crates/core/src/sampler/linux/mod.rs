@@ -1,9 +1,14 @@
-//! The Linux sampler: a thread that wakes at the asked rate on absolute deadlines, reads every
-//! thread's own CPU clock, and signals each thread that used a sampling period's worth of CPU since
-//! its last sample; the handler records the stack, weighted by exactly that CPU. This reaches the
-//! asked rate where per-thread POSIX CPU timers cap at the scheduler tick (HZ=250 here) and where
-//! a process-wide ITIMER_PROF loses most signals at 1 kHz (DESIGN.md §3).
+//! The Linux sampler. Each thread is interrupted once per sampling period of its own CPU time,
+//! and the handler records the stack, weighted by the CPU it stands for. Two ways to time that,
+//! both reaching the asked rate where per-thread POSIX CPU timers cap at the scheduler tick
+//! (HZ=250 here) and a process-wide ITIMER_PROF loses most signals at 1 kHz (DESIGN.md §3):
+//! - the sampler thread (the default) wakes at the asked rate on absolute deadlines, reads every
+//!   thread's CPU clock and signals each that used a period's worth, carrying that CPU as weight;
+//! - per-thread perf-event CPU timers ([`cpu_timer`], option `timer: 'perf-event'`): the kernel
+//!   signals the thread itself, and the sampler thread wakes every [`TIMED_TICK_NS`] only to find
+//!   threads and collect samples. Where the kernel refuses them, the sampler thread times them all.
 
+mod cpu_timer;
 mod handler;
 mod signal;
 pub mod threads;
@@ -16,11 +21,12 @@ use std::time::Duration;
 
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
 use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo};
-use crate::sampler::{Sampler, SamplerConfig, StartError};
+use crate::sampler::{Sampler, SamplerConfig, StartError, Timer};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
-use handler::{decode_weight, encode_value, HANDLER_NS, PID, RECORDING};
+use cpu_timer::CpuTimer;
+use handler::{decode_weight, encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
@@ -47,6 +53,10 @@ const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
 const MAX_SLEEP_NS: u64 = 20_000_000;
 /// A wall sample covers at most this many periods of a late sampler (a stopped process, say).
 const MAX_WALL_PERIODS: u64 = 10;
+/// How often the sampler thread wakes when every thread has its own CPU timer and the thread count
+/// holds still: discovery runs at each wake-up, and the store's 1024 records hold 20 ms of samples
+/// from 50 busy threads at 1 kHz.
+const TIMED_TICK_NS: u64 = 20_000_000;
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
@@ -54,6 +64,7 @@ pub struct LinuxSampler {
     stop: Arc<AtomicBool>,
     finished: Arc<AtomicBool>,
     thread: Option<JoinHandle<RawProfile>>,
+    timer_fallback: Option<String>,
 }
 
 impl LinuxSampler {
@@ -80,21 +91,28 @@ impl LinuxSampler {
         unwind::prepare();
         unwind::regions::refresh();
         let signal = signal::install(config.signal)?;
+        // A probe that cannot have the timer it was asked for still profiles: with the sampler
+        // thread, saying why in the profile.
+        let timers = match config.mode.cpu() && config.timer == Timer::PerfEvent {
+            true => cpu_timer::available(signal).map_err(|e| timer_refusal(&e)),
+            false => Err(String::new()),
+        };
 
         let stop = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
-        let (stop2, finished2) = (stop.clone(), finished.clone());
+        let (stop2, finished2, timers2) = (stop.clone(), finished.clone(), timers.clone());
+        let timer_fallback = timers.err().filter(|why| !why.is_empty());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(SAMPLER_THREAD_NAME.into())
             .spawn(move || {
-                let mut run = SamplerRun::new(config, signal);
+                let mut run = SamplerRun::new(config, signal, timers2);
                 let _ = ready_tx.send(());
                 run.run(&stop2, &finished2)
             })
             .map_err(|e| StartError::Os(format!("cannot start the sampler thread: {e}")))?;
         let _ = ready_rx.recv_timeout(Duration::from_secs(5));
-        Ok(LinuxSampler { stop, finished, thread: Some(thread) })
+        Ok(LinuxSampler { stop, finished, thread: Some(thread), timer_fallback })
     }
 }
 
@@ -109,6 +127,10 @@ impl Sampler for LinuxSampler {
     fn finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
+
+    fn timer_fallback(&self) -> Option<&str> {
+        self.timer_fallback.as_deref()
+    }
 }
 
 impl Drop for LinuxSampler {
@@ -118,6 +140,19 @@ impl Drop for LinuxSampler {
             let _ = thread.join();
             RUNNING.store(false, Ordering::Release);
         }
+    }
+}
+
+/// Why the kernel refused a perf event, in words a user can act on.
+fn timer_refusal(e: &std::io::Error) -> String {
+    let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok();
+    let paranoid = paranoid.as_deref().map(str::trim).unwrap_or("unknown");
+    match e.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => format!(
+            "perf_event_open: {e}; kernel.perf_event_paranoid is {paranoid}, and per-thread timers need 1 or less, or CAP_PERFMON, to sample threads inside syscalls"
+        ),
+        Some(libc::ENOSYS) => format!("perf_event_open: {e} (a seccomp filter, as containers apply, may block it)"),
+        _ => format!("perf_event_open: {e}"),
     }
 }
 
@@ -141,6 +176,8 @@ struct Tracked {
     idle_reads: u64,
     next_read_tick: u64,
     wall: WallState,
+    /// The thread's own CPU timer; without one the sampler thread signals it.
+    timer: Option<CpuTimer>,
 }
 
 /// A thread's wall-clock sampling state.
@@ -190,10 +227,16 @@ struct SamplerRun {
     last_list_ns: u64,
     /// When the thread count last differed from the one before.
     count_moved_ns: u64,
+    /// Whether new threads get a CPU timer of their own.
+    use_timers: bool,
+    /// Tracked threads the sampler thread must time itself (CPU mode without a timer).
+    untimed: usize,
 }
 
 impl SamplerRun {
-    fn new(config: SamplerConfig, signal: i32) -> SamplerRun {
+    /// `timers`: Ok when threads get perf-event timers, else why not (empty when not asked for).
+    fn new(config: SamplerConfig, signal: i32, timers: Result<(), String>) -> SamplerRun {
+        let use_timers = timers.is_ok();
         let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
         let wall_period_ns = config.mode.wall().then(|| 1_000_000_000 / u64::from(config.wall_frequency.max(1)));
         let tick_ns = match (config.mode.cpu(), wall_period_ns) {
@@ -206,6 +249,12 @@ impl SamplerRun {
             frequency: config.frequency,
             wall_frequency: if config.mode.wall() { config.wall_frequency } else { 0 },
             signal,
+            timer: match (config.mode.cpu(), use_timers) {
+                (false, _) => "",
+                (true, true) => Timer::PerfEvent.name(),
+                (true, false) => Timer::SamplerThread.name(),
+            },
+            timer_fallback: timers.err().filter(|why| !why.is_empty()),
             start_unix_ns: unix_ns(),
             start_ns: now,
             ..Default::default()
@@ -236,22 +285,39 @@ impl SamplerRun {
             listed_count: None,
             last_list_ns: 0,
             count_moved_ns: 0,
+            use_timers,
+            untimed: 0,
         }
+    }
+
+    /// How long until the next wake-up: the sampling period while any thread is timed by this
+    /// thread, else only as often as discovery and wall samples need; at the discovery interval
+    /// while threads come and go (short ones would be missed whole), less often once they stop.
+    fn tick_ns(&self, now: u64) -> u64 {
+        if self.untimed > 0 || !self.config.mode.cpu() {
+            return self.tick_ns;
+        }
+        let churning = now.saturating_sub(self.count_moved_ns) < FULL_LIST_INTERVAL_NS;
+        let tick = if churning { DISCOVERY_INTERVAL_NS } else { TIMED_TICK_NS };
+        self.wall_period_ns.map_or(tick, |wall| wall.min(tick))
     }
 
     fn run(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
         HANDLER_NS.store(0, Ordering::Relaxed);
+        TIMER_SIGNALS.store(0, Ordering::Relaxed);
+        TIMER_PERIOD_NS.store(self.period_ns, Ordering::Relaxed);
         RECORDING.store(true, Ordering::Release);
         let mut deadline = monotonic_ns();
         while !stop.load(Ordering::Acquire) {
             let now = monotonic_ns();
             if now >= deadline {
                 self.tick(now);
-                deadline += self.tick_ns;
+                let tick_ns = self.tick_ns(now);
+                deadline += tick_ns;
                 if deadline < now {
                     // Fell behind (the machine was overloaded): skip the missed ticks, the CPU
                     // they stand for is still carried by the next signals' weights.
-                    deadline = now + self.tick_ns;
+                    deadline = now + tick_ns;
                 }
                 if self.bound_reached() {
                     finished.store(true, Ordering::Release);
@@ -289,7 +355,9 @@ impl SamplerRun {
     fn tick(&mut self, now: u64) {
         // Drain before threads are forgotten, so a recycled slot never receives an old record.
         self.drain();
-        if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS {
+        // With a tick as long as the interval, a tick a little earlier after its deadline than the
+        // last one was would skip a discovery: allow a tenth early.
+        if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS * 9 / 10 {
             self.last_discovery_ns = now;
             // A library that installs its own handler on our signal after we started would receive
             // every sample signal (and we none): stop sending them.
@@ -380,11 +448,26 @@ impl SamplerRun {
             });
             let info = self.profile.threads.len() - 1;
             let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
-            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0, wall });
+            let timer = self.open_timer(tid, slot, cpu - last_cpu_ns);
+            self.untimed += usize::from(timer.is_none() && self.config.mode.cpu());
+            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0, wall, timer });
             self.by_slot.insert(slot, tid);
             appeared = true;
         }
         appeared
+    }
+
+    /// A CPU timer for a new thread whose first sample also carries `owed_ns` (the CPU it used
+    /// during the session before it was found); None when the session uses none or the kernel
+    /// refused this one (the sampler thread then signals the thread).
+    fn open_timer(&mut self, tid: i32, slot: usize, owed_ns: u64) -> Option<CpuTimer> {
+        if !self.use_timers || !self.config.mode.cpu() {
+            return None;
+        }
+        SLOTS[slot].timer_carry_ns.store(owed_ns, Ordering::Relaxed);
+        let opened = CpuTimer::open(tid, slot, self.period_ns, self.signal);
+        self.profile.stats.timer_open_failures += u64::from(opened.is_err());
+        opened.ok()
     }
 
     /// Reads again the names of the threads first seen after `seen_after`. A thread names itself
@@ -418,6 +501,10 @@ impl SamplerRun {
 
     fn untrack(&mut self, tid: i32) -> Option<Tracked> {
         let mut t = self.tracked.remove(&tid)?;
+        // Closed before its slot is freed: a slot never receives a later owner's timer signal.
+        if t.timer.take().is_none() && self.config.mode.cpu() {
+            self.untimed -= 1;
+        }
         flush_wall_batch(&mut t, &mut self.profile);
         self.profile.stats.lost_in_flight += SLOTS[t.slot].in_flight();
         self.by_slot.remove(&t.slot);
@@ -447,7 +534,7 @@ impl SamplerRun {
             if delta > 0 {
                 info.last_seen_ns = now;
             }
-            if !self.config.mode.cpu() {
+            if !self.config.mode.cpu() || t.timer.is_some() {
                 continue;
             }
             t.pending_ns += delta;
@@ -538,8 +625,13 @@ impl SamplerRun {
     }
 
     fn drain(&mut self) {
+        // Timers keep sampling between the sampler thread's checks: `max_samples` is still exact.
+        let max_samples = self.config.max_samples.map_or(usize::MAX, |max| max as usize);
         let SamplerRun { by_slot, tracked, profile, .. } = self;
         Store::global().drain(|header, frames| {
+            if profile.samples.len() >= max_samples {
+                return;
+            }
             let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get_mut(tid)) else {
                 // Its thread was forgotten after its handler ran but before this drain: counted, so
                 // every signal stays a kept sample or a counted loss.
@@ -571,6 +663,13 @@ impl SamplerRun {
     }
 
     fn finish(&mut self) -> RawProfile {
+        let timed = self.tracked.values_mut().filter_map(|t| t.timer.take()).count();
+        self.untimed += timed;
+        if timed > 0 {
+            // An overflow signalled just before its timer closed is queued by now, and handled at
+            // the thread's next return to user space: a millisecond lets running threads take it.
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // Let signals already queued land (a handler takes microseconds), then take their records.
         let deadline = monotonic_ns() + 50_000_000;
         while monotonic_ns() < deadline
@@ -598,6 +697,8 @@ impl SamplerRun {
         self.profile.process_cpu_ns = process_cpu_ns().saturating_sub(self.start_process_cpu_ns);
         self.profile.stats.sampler_cpu_ns = thread_cpu_ns();
         self.profile.stats.handler_ns = HANDLER_NS.load(Ordering::Relaxed);
+        self.profile.stats.timer_signals = TIMER_SIGNALS.load(Ordering::Relaxed);
+        self.profile.stats.signals += self.profile.stats.timer_signals;
         self.profile.modules = unwind::known_modules();
         self.profile.stacks.seal();
         std::mem::take(&mut self.profile)

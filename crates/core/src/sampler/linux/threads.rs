@@ -20,6 +20,9 @@ pub struct Slot {
     pub delivered: AtomicU64,
     /// The word holding this thread's current label-set id (the JS thread's shared memory), or null.
     pub label_word: AtomicPtr<AtomicI32>,
+    /// With a CPU timer: CPU its next timer sample carries beyond one period (what the thread used
+    /// during the session before its timer was opened); taken by the handler.
+    pub timer_carry_ns: AtomicU64,
 }
 
 pub static SLOTS: [Slot; MAX_THREADS] = [const {
@@ -28,6 +31,7 @@ pub static SLOTS: [Slot; MAX_THREADS] = [const {
         sent: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         label_word: AtomicPtr::new(std::ptr::null_mut()),
+        timer_carry_ns: AtomicU64::new(0),
     }
 }; MAX_THREADS];
 
