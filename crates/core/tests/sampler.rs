@@ -268,3 +268,14 @@ fn threads_that_name_themselves_after_they_were_found_have_their_own_names_and_r
     assert_eq!(seen(early), ("tokio-early", ThreadRole::Tokio));
     assert_eq!(seen(late), ("rayon-late", ThreadRole::Rayon));
 }
+
+#[test]
+fn a_session_started_right_after_a_stop_starts() {
+    let _guard = serial();
+    // The stopped session's sampler thread lingers in /proc/self/task for a moment after its join;
+    // it once passed for a second copy of the probe, and the next start was refused.
+    for i in 0..300 {
+        let session = Session::start(SessionOptions::default()).unwrap_or_else(|e| panic!("session {i}: {e}"));
+        session.stop();
+    }
+}
