@@ -125,3 +125,37 @@ describe('without it (jsProfiler: false)', () => {
     expect(r.stderr).toMatch(/PERFPROBE_JS_PROFILER is "yes"; accepted: 0 or 1/);
   });
 });
+
+describe("V8's profiler and an idle JS thread", () => {
+  // V8 signals the JS thread every millisecond at 999 Hz, running or waiting. With SIGPROF blocked
+  // while libuv waits for events, a second of waiting wakes the thread a handful of times, not a
+  // thousand (measured before: 1000-1100 wake-ups and as many V8 samples).
+  test('a second of waiting for a timer wakes the JS thread fewer than 100 times, and the JS stacks still join', () => {
+    const out = tmpDir('js-idle');
+    const r = runNode(`
+      const fs = require('fs');
+      const p = require(${JSON.stringify(ROOT)});
+      const wakeups = () => Number(/voluntary_ctxt_switches:\\s+(\\d+)/.exec(fs.readFileSync('/proc/thread-self/status', 'utf8'))[1]);
+      const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 999, name: 'idle' });
+      let sink = 0;
+      function busyJs(ms) {
+        const start = process.cpuUsage().user;
+        while (process.cpuUsage().user - start < ms * 1000) for (let i = 0; i < 2000; i++) sink = (sink * 31 + i) | 0;
+      }
+      busyJs(300);
+      const before = wakeups();
+      setTimeout(() => {
+        const idleWakeups = wakeups() - before;
+        busyJs(300);
+        s.stop().then((r) => console.log(JSON.stringify({ idleWakeups, v8Samples: r.summary.jsProfiler.v8Samples, joined: r.summary.jsProfiler, sink })));
+      }, 1000);`);
+    expect(r.status).toBe(0);
+    const { idleWakeups, v8Samples, joined } = r.json;
+    expect(idleWakeups).toBeLessThan(100);
+    // ~600 ms of JS CPU at 1 ms, and few samples of the idle second.
+    expect(v8Samples).toBeGreaterThan(300);
+    expect(v8Samples).toBeLessThan(1000);
+    // The busy JS got V8's stacks: a V8 sample within two intervals of nine native samples in ten.
+    expect(joined.grafted / joined.jsThreadSamples).toBeGreaterThan(0.9);
+  });
+});

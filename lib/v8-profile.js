@@ -5,6 +5,7 @@
 
 const inspector = require('inspector');
 const { isMainThread } = require('worker_threads');
+const { loadNative } = require('./native');
 
 /** V8 samples at the native sampler's rate, never faster than `--cpu-prof`'s default (1 ms). Each
  * V8 sample costs a wake-up of V8's profiler thread and a SIGPROF with a stack walk on the JS
@@ -13,6 +14,21 @@ const { isMainThread } = require('worker_threads');
  * 0.6 ms rather than 2.5 ms away from the native sample on average. */
 function intervalFor(frequency) {
   return Math.max(1000, Math.round(1e6 / frequency));
+}
+
+/** V8 signals the JS thread every interval even while it waits for events; with SIGPROF blocked
+ * during the wait (libuv's option for sampling profilers), an idle JS thread is no longer woken
+ * for samples nobody uses. Once per process: the loop keeps the option. */
+let sigprofBlocked = false;
+function blockSigprofWhilePolling(warn) {
+  if (sigprofBlocked) return;
+  sigprofBlocked = true;
+  const { binding } = loadNative();
+  try {
+    if (binding && !binding.blockSigprofWhilePolling()) warn("V8's profiler will wake the idle JS thread: libuv refused to block SIGPROF while polling");
+  } catch (e) {
+    warn(`V8's profiler will wake the idle JS thread: ${e.message}`);
+  }
 }
 
 // A session connected in the same thread answers synchronously: stop() works in exit handlers.
@@ -50,6 +66,7 @@ function startV8Profiler(frequency, warn) {
   let session;
   try {
     session = sharedSession();
+    blockSigprofWhilePolling(warn);
     post(session, 'Profiler.setSamplingInterval', { interval: intervalUs });
     post(session, 'Profiler.start');
   } catch (e) {
