@@ -75,11 +75,13 @@ export interface PerfprobeOptions {
    *   the thread itself each period of its CPU, so the rate holds on a loaded machine; the sampler
    *   thread wakes only every 10-20 ms, to find new threads and collect samples. Each sample weighs
    *   one period of the kernel's task clock, which on a virtual machine also counts steal time (up
-   *   to 6% more than the thread's CPU clock, measured on a loaded 2-core VM). Needs `kernel.perf_event_paranoid` <= 1 or CAP_PERFMON
-   *   (a user-only event would skip every period that ends in a syscall) and no seccomp filter
-   *   blocking `perf_event_open`; without them the sampler thread times samples, with a warning,
-   *   and `timerFallback` in the summary says why. Not the default: measured side by side on a
-   *   2-core virtual machine it cost the same (README, "How it samples").
+   *   to 6% more than the thread's CPU clock, measured on a loaded 2-core VM), and undercounts threads
+   *   that run in bursts of a few µs (V8's profiler thread: 75% of its CPU). Needs
+   *   `kernel.perf_event_paranoid` <= 1 or CAP_PERFMON (a user-only event would skip every period
+   *   that ends in a syscall) and no seccomp filter blocking `perf_event_open`; without them the
+   *   sampler thread times samples, with a warning, and `timerFallback` in the summary says why.
+   *   Not the default: measured side by side on a 2-core virtual machine it cost the same, and the
+   *   sampler thread's weights are exact (README, "How it samples").
    */
   timer?: 'sampler-thread' | 'perf-event';
   /**
