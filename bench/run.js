@@ -42,7 +42,7 @@ const probe = (hz, layers = {}) => ({
 });
 // Inside the build's own process, as `require('rspack-perfprobe')` in rspack.config.js runs it:
 // every layer on, no CLI wrapper process.
-// `timer` unset is the default, 'auto' (perf-event timers where the kernel allows them).
+// `timer` unset is the default, the sampler thread.
 const probeInProcess = (hz, timer) => ({
   cmd: (app) => [NODE, BUILD_APP, app],
   env: (tmp) => ({
@@ -66,8 +66,6 @@ const CONFIGS = {
   'probe-999': probe(999),
   'probe-99-in-process': probeInProcess(99),
   'probe-999-in-process': probeInProcess(999),
-  'probe-99-in-process-sampler-thread': probeInProcess(99, 'sampler-thread'),
-  'probe-999-in-process-sampler-thread': probeInProcess(999, 'sampler-thread'),
   'probe-99-in-process-perf-event': probeInProcess(99, 'perf-event'),
   'probe-999-in-process-perf-event': probeInProcess(999, 'perf-event'),
   'probe-99-no-labels': probe(99, { labels: false }),
@@ -87,8 +85,8 @@ const SETS = {
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
   // The wall targets, through the CLI and in-process, and nothing else: more rounds in the same time.
   targets: ['baseline', 'probe-99', 'probe-999', 'probe-99-in-process', 'probe-999-in-process'],
-  // Per-thread perf-event timers against the sampler thread, side by side.
-  timers: ['baseline', 'probe-99-in-process-sampler-thread', 'probe-99-in-process-perf-event', 'probe-999-in-process-sampler-thread', 'probe-999-in-process-perf-event'],
+  // Per-thread perf-event timers against the sampler thread (the default), side by side.
+  timers: ['baseline', 'probe-99-in-process', 'probe-99-in-process-perf-event', 'probe-999-in-process', 'probe-999-in-process-perf-event'],
   // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
   layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only', 'probe-99-wall'],
   all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],

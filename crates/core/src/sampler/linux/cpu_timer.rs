@@ -8,8 +8,9 @@
 //! is all we use, and each stands for one period of the thread's CPU: the timer only runs while the
 //! thread does, and is paused, not reset, while it is switched out.
 //!
-//! Not every machine allows it (`kernel.perf_event_paranoid` 3 and above, container seccomp
-//! profiles): then the sampler thread signals the threads as before.
+//! Not every machine allows it (`kernel.perf_event_paranoid` 2 and above without CAP_PERFMON, as
+//! kernel samples are asked for; container seccomp profiles): then the sampler thread signals the
+//! threads as before.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

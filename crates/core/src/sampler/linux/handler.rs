@@ -94,17 +94,24 @@ unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
     }
     let slot = &SLOTS[slot_index];
     if RECORDING.load(Ordering::Acquire) {
-        let started = crate::util::monotonic_ns();
-        // The walk runs on the interrupted thread's stack; a thread close to its guard page would be
-        // pushed into it (measured: a thread with 12 KiB left died of "stack overflow" at 4999 Hz).
-        if stack_room().is_some_and(|room| room < WALK_STACK_RESERVE) {
-            record_leaf(slot_index, value & WEIGHT_MASK, slot, context);
-        } else {
-            record(slot_index, value & WEIGHT_MASK, slot, context);
-        }
-        HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
+        take_sample(slot_index, value & WEIGHT_MASK, slot, context);
     }
     slot.delivered.fetch_add(1, Ordering::Release);
+}
+
+/// Records the interrupted thread's stack with the recorded weight (`encode_value`'s low bits),
+/// adding the time it took to [`HANDLER_NS`].
+#[inline(always)]
+unsafe fn take_sample(slot_index: usize, recorded_weight: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
+    let started = crate::util::monotonic_ns();
+    // The walk runs on the interrupted thread's stack; a thread close to its guard page would be
+    // pushed into it (measured: a thread with 12 KiB left died of "stack overflow" at 4999 Hz).
+    if stack_room().is_some_and(|room| room < WALK_STACK_RESERVE) {
+        record_leaf(slot_index, recorded_weight, slot, context);
+    } else {
+        record(slot_index, recorded_weight, slot, context);
+    }
+    HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
 }
 
 /// A signal from the thread's own CPU timer: one period of its CPU, plus what the sampler thread
@@ -122,17 +129,10 @@ unsafe fn handle_timer(info: &PollInfo, context: *mut libc::c_void) {
     if slot.tid.load(Ordering::Acquire) != libc::gettid() || !RECORDING.load(Ordering::Acquire) {
         return;
     }
-    let started = crate::util::monotonic_ns();
     let weight_ns = TIMER_PERIOD_NS.load(Ordering::Relaxed) + slot.timer_carry_ns.swap(0, Ordering::Relaxed);
     // Counted like a sent signal: each becomes a kept sample or a counted loss.
     TIMER_SIGNALS.fetch_add(1, Ordering::Relaxed);
-    let value = encode_value(slot_index, weight_ns, SampleKind::Cpu) & WEIGHT_MASK;
-    if stack_room().is_some_and(|room| room < WALK_STACK_RESERVE) {
-        record_leaf(slot_index, value, slot, context);
-    } else {
-        record(slot_index, value, slot, context);
-    }
-    HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
+    take_sample(slot_index, encode_value(slot_index, weight_ns, SampleKind::Cpu) & WEIGHT_MASK, slot, context);
 }
 
 /// Stack a walk may need below the handler's first frame: 18.6 KiB measured for the whole signal

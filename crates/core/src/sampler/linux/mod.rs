@@ -96,20 +96,18 @@ impl LinuxSampler {
         let signal = signal::install(config.signal)?;
         // A probe that cannot have the timer it was asked for still profiles: with the sampler
         // thread, saying why in the profile.
-        let timers = match config.mode.cpu() && config.timer == Timer::PerfEvent {
-            true => cpu_timer::available(signal).map_err(|e| timer_refusal(&e)),
-            false => Err(String::new()),
-        };
+        let wants_timers = config.mode.cpu() && config.timer == Timer::PerfEvent;
+        let timer_fallback = if wants_timers { cpu_timer::available(signal).err().map(|e| timer_refusal(&e)) } else { None };
+        let use_timers = wants_timers && timer_fallback.is_none();
 
         let stop = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
-        let (stop2, finished2, timers2) = (stop.clone(), finished.clone(), timers.clone());
-        let timer_fallback = timers.err().filter(|why| !why.is_empty());
+        let (stop2, finished2, fallback2) = (stop.clone(), finished.clone(), timer_fallback.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(SAMPLER_THREAD_NAME.into())
             .spawn(move || {
-                let mut run = SamplerRun::new(config, signal, timers2);
+                let mut run = SamplerRun::new(config, signal, use_timers, fallback2);
                 let _ = ready_tx.send(());
                 run.run(&stop2, &finished2)
             })
@@ -233,16 +231,13 @@ struct SamplerRun {
     last_list_ns: u64,
     /// When the thread count last differed from the one before.
     count_moved_ns: u64,
-    /// Whether new threads get a CPU timer of their own.
+    /// Whether new threads get a CPU timer of their own (CPU samples, timer `perf-event` allowed).
     use_timers: bool,
-    /// Tracked threads the sampler thread must time itself (CPU mode without a timer).
-    untimed: usize,
 }
 
 impl SamplerRun {
-    /// `timers`: Ok when threads get perf-event timers, else why not (empty when not asked for).
-    fn new(config: SamplerConfig, signal: i32, timers: Result<(), String>) -> SamplerRun {
-        let use_timers = timers.is_ok();
+    /// `use_timers`: threads get perf-event timers; `timer_fallback`: why they were asked for and not.
+    fn new(config: SamplerConfig, signal: i32, use_timers: bool, timer_fallback: Option<String>) -> SamplerRun {
         let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
         let wall_period_ns = config.mode.wall().then(|| 1_000_000_000 / u64::from(config.wall_frequency.max(1)));
         let tick_ns = match (config.mode.cpu(), wall_period_ns) {
@@ -260,7 +255,7 @@ impl SamplerRun {
                 (true, true) => Timer::PerfEvent.name(),
                 (true, false) => Timer::SamplerThread.name(),
             },
-            timer_fallback: timers.err().filter(|why| !why.is_empty()),
+            timer_fallback,
             start_unix_ns: unix_ns(),
             start_ns: now,
             ..Default::default()
@@ -293,7 +288,6 @@ impl SamplerRun {
             last_list_ns: 0,
             count_moved_ns: 0,
             use_timers,
-            untimed: 0,
         }
     }
 
@@ -301,7 +295,7 @@ impl SamplerRun {
     /// thread, else only as often as discovery and wall samples need; at the discovery interval
     /// while threads come and go (short ones would be missed whole), less often once they stop.
     fn tick_ns(&self, now: u64) -> u64 {
-        if self.untimed > 0 || !self.config.mode.cpu() {
+        if !self.use_timers || self.tracked.values().any(|t| t.timer.is_none()) {
             return self.tick_ns;
         }
         let churning = now.saturating_sub(self.count_moved_ns) < FULL_LIST_INTERVAL_NS;
@@ -456,7 +450,6 @@ impl SamplerRun {
             let info = self.profile.threads.len() - 1;
             let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
             let timer = self.open_timer(tid, slot, cpu - last_cpu_ns);
-            self.untimed += usize::from(timer.is_none() && self.config.mode.cpu());
             self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0, wall, timer });
             self.by_slot.insert(slot, tid);
             appeared = true;
@@ -468,7 +461,7 @@ impl SamplerRun {
     /// during the session before it was found); None when the session uses none or the kernel
     /// refused this one (the sampler thread then signals the thread).
     fn open_timer(&mut self, tid: i32, slot: usize, owed_ns: u64) -> Option<CpuTimer> {
-        if !self.use_timers || !self.config.mode.cpu() {
+        if !self.use_timers {
             return None;
         }
         SLOTS[slot].timer_carry_ns.store(owed_ns, Ordering::Relaxed);
@@ -509,9 +502,7 @@ impl SamplerRun {
     fn untrack(&mut self, tid: i32) -> Option<Tracked> {
         let mut t = self.tracked.remove(&tid)?;
         // Closed before its slot is freed: a slot never receives a later owner's timer signal.
-        if t.timer.take().is_none() && self.config.mode.cpu() {
-            self.untimed -= 1;
-        }
+        drop(t.timer.take());
         flush_wall_batch(&mut t, &mut self.profile);
         self.profile.stats.lost_in_flight += SLOTS[t.slot].in_flight();
         self.by_slot.remove(&t.slot);
@@ -671,7 +662,6 @@ impl SamplerRun {
 
     fn finish(&mut self) -> RawProfile {
         let timed = self.tracked.values_mut().filter_map(|t| t.timer.take()).count();
-        self.untimed += timed;
         if timed > 0 {
             // An overflow signalled just before its timer closed is queued by now, and handled at
             // the thread's next return to user space: a millisecond lets running threads take it.
