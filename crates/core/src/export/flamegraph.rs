@@ -8,9 +8,16 @@ use crate::labels::{merged, LabelSet};
 use crate::profile::{RawProfile, ThreadRole};
 use crate::symbolize::Symbolized;
 
-/// Folded lines (`a;b;c weight`), optionally for one thread role only.
+/// Frames narrower than this share of the picture, in percent (inferno's unit), are not drawn:
+/// half a pixel of its default 1200-pixel width. They are invisible anyway, and dropping them keeps
+/// the SVG of a large build to a few MB.
+pub const MIN_WIDTH_PERCENT: f64 = 100.0 * 0.5 / 1200.0;
+
+/// Folded lines (`a;b;c weight`), optionally for one thread role only. Frames that would be too
+/// narrow to draw are left out, their CPU kept in their caller's line: inferno would drop them
+/// after parsing every line, and a 999 Hz build has ~30k distinct stacks of ~50 frames.
 pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role: Option<ThreadRole>) -> Vec<String> {
-    // Aggregate first: many samples share (stack, role, labels), and building a line is the cost.
+    // Aggregate first: many samples share (stack, role, labels).
     let mut by_key: HashMap<(u32, ThreadRole, u32, u32), u64> = HashMap::default();
     let kind = raw.primary_kind();
     for s in raw.samples.iter().filter(|s| kind.includes(s.kind)) {
@@ -20,32 +27,185 @@ pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role:
         }
         *by_key.entry((s.stack, thread_role, s.process_labels, s.thread_labels)).or_default() += s.weight_ns;
     }
-    let mut weights: HashMap<String, u64> = HashMap::default();
-    for ((stack, thread_role, process_labels, thread_labels), weight_ns) in by_key {
-        let labels = merged(label_sets, process_labels, thread_labels);
-        let line = stack_line(&labels, thread_role.as_str(), sym.frames_root_first(stack).map(|f| f.short.as_str()));
-        *weights.entry(line).or_default() += weight_ns;
+    let mut tree = FoldTree::default();
+    let mut prefixes: HashMap<(ThreadRole, u32, u32), u32> = HashMap::default();
+    let mut keys: Vec<(u32, u32, u64)> = by_key
+        .into_iter()
+        .map(|((stack, thread_role, process_labels, thread_labels), weight_ns)| {
+            let prefix = *prefixes.entry((thread_role, process_labels, thread_labels)).or_insert_with(|| {
+                let labels = merged(label_sets, process_labels, thread_labels);
+                prefix_frames(&labels, thread_role.as_str()).iter().fold(ROOT, |node, name| tree.child_named(node, name))
+            });
+            (prefix, stack, weight_ns)
+        })
+        .collect();
+    // In the order of the lines: each stack shares most of its path with the one before, and only
+    // the rest is looked up (the lookups are the cost: ~30k stacks of ~30 locations at 999 Hz).
+    let root_first = |stack: u32| sym.stacks[stack as usize].iter().rev();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| root_first(a.1).cmp(root_first(b.1))));
+    let mut location_names = LocationNames::new(sym);
+    // The path of the last stack: (location, node after it).
+    let mut path: Vec<(u32, u32)> = Vec::new();
+    let mut last_prefix = u32::MAX;
+    for (prefix, stack, weight_ns) in keys {
+        if prefix != last_prefix {
+            (last_prefix, path) = (prefix, Vec::new());
+        }
+        let locations = &sym.stacks[stack as usize];
+        let shared = path.iter().zip(locations.iter().rev()).take_while(|((l, _), m)| l == *m).count();
+        path.truncate(shared);
+        let mut node = path.last().map_or(prefix, |&(_, n)| n);
+        for &location in locations.iter().rev().skip(shared) {
+            node = location_names.of(location, &mut tree).iter().fold(node, |node, &name| tree.child(node, name));
+            path.push((location, node));
+        }
+        tree.nodes[node as usize].self_ns += weight_ns;
     }
-    lines_us(weights)
+    tree.lines()
 }
 
-/// One folded stack without its weight: `[phase X];[plugin Y]` where labelled, `[role]`, then the
-/// frames. Shared with `perfprobe diff`, which folds pprof files the same way so its picture lines
-/// up with each profile's own `flamegraph.svg`.
-pub fn stack_line<'a>(labels: &[(&str, &str)], role: &str, frames_root_first: impl Iterator<Item = &'a str>) -> String {
-    let mut line = String::new();
-    for key in ["phase", "plugin"] {
-        if let Some((_, v)) = labels.iter().find(|(k, _)| *k == key) {
-            line.push('[');
-            line.push_str(key);
-            line.push(' ');
-            push_clean(&mut line, v);
-            line.push_str("];");
+/// Each location's frame names (its inlined functions, outermost first), as ids of the tree's
+/// names: looked up once per location rather than once per stack through it.
+struct LocationNames<'a> {
+    sym: &'a Symbolized,
+    /// (start, end) in `ids`, for the locations seen so far.
+    ranges: Vec<Option<(u32, u32)>>,
+    ids: Vec<u32>,
+}
+
+impl<'a> LocationNames<'a> {
+    fn new(sym: &'a Symbolized) -> LocationNames<'a> {
+        LocationNames { sym, ranges: vec![None; sym.locations.len()], ids: Vec::new() }
+    }
+
+    fn of(&mut self, location: u32, tree: &mut FoldTree) -> &[u32] {
+        let (start, end) = *self.ranges[location as usize].get_or_insert_with(|| {
+            let start = self.ids.len() as u32;
+            let mut name = String::new();
+            for frame in self.sym.locations[location as usize].frames.iter().rev() {
+                name.clear();
+                push_clean(&mut name, &frame.short);
+                self.ids.push(tree.name_id(&name));
+            }
+            (start, self.ids.len() as u32)
+        });
+        &self.ids[start as usize..end as usize]
+    }
+}
+
+const ROOT: u32 = 0;
+
+/// The call tree inferno would merge from folded lines, built from stack ids instead of text.
+struct FoldTree {
+    nodes: Vec<FoldNode>,
+    names: Vec<String>,
+    name_ids: HashMap<String, u32>,
+    children: HashMap<(u32, u32), u32>,
+}
+
+struct FoldNode {
+    parent: u32,
+    name: u32,
+    self_ns: u64,
+}
+
+impl Default for FoldTree {
+    fn default() -> FoldTree {
+        FoldTree {
+            nodes: vec![FoldNode { parent: ROOT, name: u32::MAX, self_ns: 0 }],
+            names: Vec::new(),
+            name_ids: HashMap::default(),
+            children: HashMap::default(),
         }
     }
-    line.push('[');
-    line.push_str(role);
-    line.push(']');
+}
+
+impl FoldTree {
+    fn name_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.name_ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.name_ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn child_named(&mut self, node: u32, name: &str) -> u32 {
+        let name = self.name_id(name);
+        self.child(node, name)
+    }
+
+    fn child(&mut self, node: u32, name: u32) -> u32 {
+        let next = self.nodes.len() as u32;
+        *self.children.entry((node, name)).or_insert_with(|| {
+            self.nodes.push(FoldNode { parent: node, name, self_ns: 0 });
+            next
+        })
+    }
+
+    /// One line per node wide enough to draw and with CPU of its own or of children too narrow.
+    fn lines(self) -> Vec<String> {
+        // Children come after their parents: one backward pass sums each subtree.
+        let mut total: Vec<u64> = self.nodes.iter().map(|n| n.self_ns).collect();
+        for i in (1..self.nodes.len()).rev() {
+            total[self.nodes[i].parent as usize] += total[i];
+        }
+        // Half inferno's own cut, so rounding never drops a frame it would draw.
+        let min_ns = (total[ROOT as usize] as f64 * MIN_WIDTH_PERCENT / 100.0 / 2.0) as u64;
+        let mut weight_ns: Vec<u64> = self.nodes.iter().map(|n| n.self_ns).collect();
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); self.nodes.len()];
+        for i in 1..self.nodes.len() {
+            let parent = self.nodes[i].parent as usize;
+            if total[i] < min_ns {
+                weight_ns[parent] += total[i];
+            } else {
+                children[parent].push(i as u32);
+            }
+        }
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        // Depth-first, with the line's length before each node to step back to.
+        let mut todo: Vec<(u32, usize)> = children[ROOT as usize].iter().map(|&c| (c, 0)).collect();
+        while let Some((node, len)) = todo.pop() {
+            line.truncate(len);
+            if len > 0 {
+                line.push(';');
+            }
+            line.push_str(&self.names[self.nodes[node as usize].name as usize]);
+            let us = weight_ns[node as usize] / 1000;
+            if us > 0 {
+                lines.push(format!("{line} {us}"));
+            }
+            let here = line.len();
+            todo.extend(children[node as usize].iter().map(|&c| (c, here)));
+        }
+        lines.sort();
+        lines
+    }
+}
+
+/// The synthetic frames a folded stack starts with: `[phase X]`, `[plugin Y]` where labelled, then
+/// `[role]`.
+fn prefix_frames(labels: &[(&str, &str)], role: &str) -> Vec<String> {
+    let mut frames = Vec::new();
+    for key in ["phase", "plugin"] {
+        if let Some((_, v)) = labels.iter().find(|(k, _)| *k == key) {
+            let mut frame = format!("[{key} ");
+            push_clean(&mut frame, v);
+            frame.push(']');
+            frames.push(frame);
+        }
+    }
+    frames.push(format!("[{role}]"));
+    frames
+}
+
+/// One folded stack without its weight: [`prefix_frames`], then the frames. Used by `perfprobe
+/// diff`, which folds pprof files the same way so its picture lines up with each profile's own
+/// `flamegraph.svg`.
+pub fn stack_line<'a>(labels: &[(&str, &str)], role: &str, frames_root_first: impl Iterator<Item = &'a str>) -> String {
+    let mut line = prefix_frames(labels, role).join(";");
     for f in frames_root_first {
         line.push(';');
         push_clean(&mut line, f);
@@ -86,9 +246,7 @@ pub fn options(title: &str) -> inferno::flamegraph::Options<'static> {
     options.title = title.to_string();
     options.count_name = "µs CPU".to_string();
     options.name_type = "Function:".to_string();
-    // Frames narrower than half a pixel are invisible anyway; dropping them keeps the SVG of a
-    // large build to a few MB.
-    options.min_width = 0.5;
+    options.min_width = MIN_WIDTH_PERCENT;
     options
 }
 
@@ -103,4 +261,79 @@ pub fn render_with(options: &mut inferno::flamegraph::Options<'_>, lines: &[Stri
     };
     result.map_err(|e| e.to_string())?;
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Sample, ThreadInfo};
+    use crate::symbolize::{Frame, Location, Origin};
+
+    /// `main` calls `wide` and 400 leaves of 1 to 400 µs; leaf 0 also calls a deeper one. Whole
+    /// microseconds, so rounding cannot tell folding with and without pruning apart.
+    fn profile() -> (RawProfile, Symbolized) {
+        let location = |names: &[&str]| Location {
+            address: 0,
+            module: None,
+            origin: Origin::Module,
+            frames: names.iter().rev().map(|n| Frame { function: n.to_string(), short: n.to_string(), file: None, line: None }).collect(),
+        };
+        let mut locations = vec![location(&["main"]), location(&["wide;inlined"])];
+        let mut stacks = vec![vec![1, 0]];
+        for i in 0..400 {
+            locations.push(location(&[&format!("leaf{i}")]));
+            stacks.push(vec![locations.len() as u32 - 1, 0]);
+        }
+        locations.push(location(&["deeper"]));
+        stacks.push(vec![locations.len() as u32 - 1, 2, 0]);
+        let mut raw = RawProfile { frequency: 999, ..Default::default() };
+        raw.threads.push(ThreadInfo { tid: 1, name: "node".into(), role: ThreadRole::JsMain, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 });
+        let mut sample = |stack: u32, weight_ns: u64| raw.samples.push(Sample { thread: 0, time_ns: 0, weight_ns, kind: Default::default(), thread_labels: 0, process_labels: 0, stack });
+        sample(0, 2_000_000_000);
+        for i in 1..=400 {
+            sample(i, i as u64 * 1000);
+        }
+        sample(401, 3000);
+        let sym = Symbolized { locations, stacks, modules: Vec::new(), roles: vec![ThreadRole::JsMain] };
+        (raw, sym)
+    }
+
+    /// Every frame's tooltip: the name and width of each frame inferno drew.
+    fn titles(svg: &[u8]) -> Vec<String> {
+        let svg = String::from_utf8_lossy(svg);
+        let mut titles: Vec<String> = svg.split("<title>").skip(1).map(|t| t.split("</title>").next().unwrap().to_string()).collect();
+        titles.sort();
+        titles
+    }
+
+    #[test]
+    fn narrow_frames_are_folded_into_their_caller_and_the_picture_is_unchanged() {
+        let (raw, sym) = profile();
+        let pruned = folded(&raw, &sym, &[], None);
+        let mut all: HashMap<String, u64> = HashMap::default();
+        for s in &raw.samples {
+            *all.entry(stack_line(&[], "js-main", sym.frames_root_first(s.stack).map(|f| f.short.as_str()))).or_default() += s.weight_ns;
+        }
+        let all = lines_us(all);
+        assert_eq!(all.len(), 402);
+        // inferno's cut is 0.042% of ~2.08 s, ~870 µs; half of it is above every leaf, so each is
+        // folded into `main`, and inferno would not have drawn any of them.
+        assert_eq!(pruned, vec![format!("[js-main];main {}", (1..=400).sum::<u64>() + 3), "[js-main];main;wide:inlined 2000000".to_string()]);
+        assert_eq!(titles(&render("t", &pruned).unwrap()), titles(&render("t", &all).unwrap()));
+    }
+
+    #[test]
+    fn frames_at_inferno_s_cut_are_still_drawn() {
+        let (mut raw, sym) = profile();
+        // Leaves of 1-400 ms now, of ~82 s: those over half the cut (~17 ms) are kept; `deeper`
+        // (3 ms) is not.
+        for s in raw.samples.iter_mut().skip(1) {
+            s.weight_ns *= 1000;
+        }
+        let pruned = folded(&raw, &sym, &[], None);
+        assert!(pruned.contains(&"[js-main];main;leaf399 400000".to_string()), "{pruned:?}");
+        assert!(!pruned.iter().any(|l| l.contains("deeper")));
+        let svg = render("t", &pruned).unwrap();
+        assert!(titles(&svg).iter().any(|t| t.starts_with("leaf399 ")));
+    }
 }
