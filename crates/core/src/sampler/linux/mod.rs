@@ -203,6 +203,7 @@ struct SamplerRun {
     config: SamplerConfig,
     signal: i32,
     pid: i32,
+    uid: u32,
     own_tid: i32,
     period_ns: u64,
     /// How often the sampler wakes: once a period (the shorter one in `both` mode). Deadlines are
@@ -261,12 +262,13 @@ impl SamplerRun {
             ..Default::default()
         };
         // SAFETY: plain syscalls without failure modes.
-        let (pid, own_tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let (pid, uid, own_tid) = unsafe { (libc::getpid(), libc::getuid(), libc::gettid()) };
         LAST_SAMPLER_TID.store(own_tid, Ordering::Release);
         SamplerRun {
             config,
             signal,
             pid,
+            uid,
             own_tid,
             period_ns,
             tick_ns,
@@ -547,7 +549,7 @@ impl SamplerRun {
             let weight = sample_weight(t.pending_ns, self.period_ns);
             let sent = slot.sent.load(Ordering::Relaxed);
             slot.sent.store(sent + 1, Ordering::Relaxed);
-            match signal::send(self.pid, t.tid, self.signal, encode_value(t.slot, weight, SampleKind::Cpu)) {
+            match signal::send(self.pid, self.uid, t.tid, self.signal, encode_value(t.slot, weight, SampleKind::Cpu)) {
                 Ok(()) => {
                     t.pending_ns -= weight;
                     self.profile.stats.signals += 1;
@@ -574,7 +576,7 @@ impl SamplerRun {
         let ran_threshold = (period / 100).max(50_000);
         let process_labels = crate::labels::process_labels();
         let mut gone = Vec::new();
-        let SamplerRun { tracked, profile, pid, signal, .. } = self;
+        let SamplerRun { tracked, profile, pid, uid, signal, .. } = self;
         for t in tracked.values_mut() {
             let Some(cpu) = clock_ns(t.clock) else {
                 gone.push(t.tid);
@@ -606,7 +608,7 @@ impl SamplerRun {
             let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
             let sent = slot.sent.load(Ordering::Relaxed);
             slot.sent.store(sent + 1, Ordering::Relaxed);
-            match signal::send(*pid, t.tid, *signal, encode_value(t.slot, weight, kind)) {
+            match signal::send(*pid, *uid, t.tid, *signal, encode_value(t.slot, weight, kind)) {
                 Ok(()) => profile.stats.signals += 1,
                 Err(e) => {
                     slot.sent.store(sent, Ordering::Relaxed);

@@ -86,16 +86,16 @@ struct QueuedInfo {
 
 const _: () = assert!(std::mem::size_of::<QueuedInfo>() == std::mem::size_of::<libc::siginfo_t>());
 
-/// Sends `signal` with a 64-bit value to thread `tid` of this process.
-pub fn send(pid: i32, tid: i32, signal: i32, value: u64) -> std::io::Result<()> {
+/// Sends `signal` with a 64-bit value to thread `tid` of this process (`pid`, run by `uid`; the
+/// caller keeps both: reading the uid per signal was a syscall per sample).
+pub fn send(pid: i32, uid: u32, tid: i32, signal: i32, value: u64) -> std::io::Result<()> {
     let mut info = QueuedInfo {
         signo: signal,
         errno: 0,
         code: libc::SI_QUEUE,
         _pad: 0,
         pid,
-        // SAFETY: getuid cannot fail.
-        uid: unsafe { libc::getuid() },
+        uid,
         value,
         _rest: [0; 12],
     };
