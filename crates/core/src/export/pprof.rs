@@ -41,7 +41,7 @@ impl Strings {
 }
 
 /// Builds the profile message (exposed for tests that inspect it without gzip).
-pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: &ExportMeta) -> proto::Profile {
+pub fn build<'a>(raw: &RawProfile, sym: &'a Symbolized, label_sets: &[LabelSet], meta: &ExportMeta) -> proto::Profile {
     let mut strings = Strings::new();
     let has_wall = raw.samples.iter().any(|s| s.kind.is_wall());
     let mut sample_type = vec![
@@ -82,10 +82,9 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], meta: 
         });
     }
 
-    let mut functions: HashMap<(String, Option<String>), u64> = HashMap::default();
-    let mut function_id = |f: &Frame, strings: &mut Strings, out: &mut Vec<proto::Function>| -> u64 {
-        let key = (f.function.clone(), f.file.clone());
-        *functions.entry(key).or_insert_with(|| {
+    let mut functions: HashMap<(&str, Option<&str>), u64> = HashMap::default();
+    let mut function_id = |f: &'a Frame, strings: &mut Strings, out: &mut Vec<proto::Function>| -> u64 {
+        *functions.entry((&f.function, f.file.as_deref())).or_insert_with(|| {
             let id = out.len() as u64 + 1;
             let name = strings.get(&f.function);
             out.push(proto::Function {

@@ -282,3 +282,37 @@ pub fn build(
         start_ms: round_ms(meta.start_ms),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::names::testing;
+
+    #[test]
+    fn functions_count_once_per_stack_however_often_they_recur() {
+        let ms = 1_000_000;
+        let (raw, sym) = testing::profile(&[
+            // `parse` recurses, and one location holds `visit` inlined into `walk`.
+            (vec![vec!["main"], vec!["parse"], vec!["parse"], vec!["walk", "visit"]], 60 * ms),
+            (vec![vec!["main"], vec!["parse"]], 30 * ms),
+            (vec![vec!["main"], vec!["emit"]], 10 * ms),
+        ]);
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let figures = |entries: &[Entry]| -> Vec<(String, f64, u64)> { entries.iter().map(|e| (e.name.clone(), e.cpu_ms, e.samples)).collect() };
+        assert_eq!(
+            figures(&s.top_functions_self),
+            vec![("visit".to_string(), 60.0, 1), ("parse".to_string(), 30.0, 1), ("emit".to_string(), 10.0, 1)]
+        );
+        assert_eq!(
+            figures(&s.top_functions_cumulative),
+            vec![
+                ("main".to_string(), 100.0, 3),
+                ("parse".to_string(), 90.0, 2),
+                ("visit".to_string(), 60.0, 1),
+                ("walk".to_string(), 60.0, 1),
+                ("emit".to_string(), 10.0, 1)
+            ]
+        );
+        assert_eq!(s.top_functions_cumulative[1].percent, 90.0);
+    }
+}
