@@ -1,12 +1,13 @@
-//! Frame names as small ids, for the flame graph's call tree: a name is hashed once per location
-//! rather than once per stack through it (a 999 Hz build has ~30k distinct stacks of ~50 frames).
-//! Also, for the exporters' tests, profiles built from names.
+//! Names as small ids: interned strings (pprof's string table, the flame graph's frame names), and
+//! for the flame graph's call tree each location's names, hashed once per location rather than
+//! once per stack through it (a 999 Hz build has ~30k distinct stacks of ~50 frames). Also, for the
+//! exporters' tests, profiles built from names.
 
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::symbolize::{Frame, Symbolized};
 
-/// Interned names.
+/// Interned names, numbered in the order first seen.
 #[derive(Default)]
 pub struct Names {
     names: Vec<String>,
@@ -26,6 +27,11 @@ impl Names {
 
     pub fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
+    }
+
+    /// The names, each at its id.
+    pub fn into_vec(self) -> Vec<String> {
+        self.names
     }
 }
 

@@ -10,33 +10,25 @@ use flate2::write::GzEncoder;
 use prost::Message;
 use rustc_hash::FxHashMap as HashMap;
 
+use super::names::Names;
 use super::proto;
 use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
 use crate::profile::{PrimaryKind, RawProfile, SampleKind};
 use crate::symbolize::{Frame, Symbolized, SymbolStatus};
 
-#[derive(Default)]
-struct Strings {
-    table: Vec<String>,
-    index: HashMap<String, i64>,
-}
+/// The profile's string table: pprof refers to every string by its index.
+struct Strings(Names);
 
 impl Strings {
     fn new() -> Strings {
-        let mut s = Strings::default();
+        let mut s = Strings(Names::default());
         s.get(""); // index 0 must be the empty string
         s
     }
 
     fn get(&mut self, s: &str) -> i64 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
-        }
-        let i = self.table.len() as i64;
-        self.table.push(s.to_string());
-        self.index.insert(s.to_string(), i);
-        i
+        i64::from(self.0.id(s))
     }
 }
 
@@ -182,7 +174,7 @@ pub fn build<'a>(raw: &RawProfile, sym: &'a Symbolized, label_sets: &[LabelSet],
         comments.push(format!("partial: {reason}"));
     }
     profile.comment = comments.iter().map(|c| strings.get(c)).collect();
-    profile.string_table = strings.table;
+    profile.string_table = strings.0.into_vec();
     profile
 }
 
