@@ -142,9 +142,9 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         Some(other) => return Err(Error::new(Status::InvalidArg, format!("option `mode` is {other:?}; accepted: 'cpu', 'wall' or 'both'"))),
     };
     let timer = match options.timer.as_deref() {
-        None | Some("sampler-thread") => Timer::SamplerThread,
-        Some("perf-event") => Timer::PerfEvent,
-        Some(other) => return Err(Error::new(Status::InvalidArg, format!("option `timer` is {other:?}; accepted: 'sampler-thread' or 'perf-event'"))),
+        None => Timer::default(),
+        Some(name) => Timer::from_name(name)
+            .ok_or_else(|| Error::new(Status::InvalidArg, format!("option `timer` is {name:?}; accepted: 'sampler-thread' or 'perf-event'")))?,
     };
     let defaults = SessionOptions::default();
     let config = SessionOptions {

@@ -54,6 +54,11 @@ impl Timer {
             Timer::SamplerThread => "sampler-thread",
         }
     }
+
+    /// The timer of this option value ([`Timer::name`]), if there is one.
+    pub fn from_name(name: &str) -> Option<Timer> {
+        [Timer::SamplerThread, Timer::PerfEvent].into_iter().find(|t| t.name() == name)
+    }
 }
 
 /// What a session samples. CPU samples answer "where does CPU go"; wall samples, taken on every
