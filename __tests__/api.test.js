@@ -211,7 +211,7 @@ describe('register.js writes the profile however the process ends', () => {
     const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
     expect(summary.partial).toBe(false);
     expect(summary.postProcessing.duringTeardown).toBe(true);
-    expect(run(process.execPath, [path.join(ROOT, 'bin', 'perfprobe.js'), 'report', dir]).stdout).toMatch(/post-processing +[\d.]+ ms after the session, during node's teardown at exit/);
+    expect(run(path.join(ROOT, 'bin', 'perfprobe'), ['report', dir]).stdout).toMatch(/post-processing +[\d.]+ ms after the session, during node's teardown at exit/);
     expect(summary.samples).toBeGreaterThan(0);
     expect(readPprof(path.join(dir, 'profile.pb.gz')).profile.sample.length).toBeGreaterThan(0);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(0);

@@ -140,7 +140,7 @@ describe('without the plugin in the config (perfprobe -- <command>)', () => {
   test('every compiler gets the labels: plugin, hook, phase, binding', () => {
     const app = workload('js-plugins', 1000);
     const out = tmpDir('attribution-cli');
-    const r = run(process.execPath, [CLI, '--out', out, '--frequency', '999', '--', process.execPath, BUILD_APP, app], {
+    const r = run(CLI, ['--out', out, '--frequency', '999', '--', process.execPath, BUILD_APP, app], {
       env: {
         PERFPROBE_PLUGIN_BURN_MS: String(BURN_MS),
         PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),

@@ -1,13 +1,14 @@
 'use strict';
-// Runs bin/perfprobe.js as a real process around real child processes.
-// The profiler itself is replaced by a no-op module (PERFPROBE_REGISTER_PATH)
-// so these tests only cover the wrapper: flags, env, exit codes, signals.
+// Runs bin/perfprobe (a sh script that execs the command) as a real process around real commands.
+// The profiler itself is replaced by a no-op module (PERFPROBE_REGISTER_PATH) so these tests only
+// cover the CLI: flags, environment, exec, exit codes, signals. Profiling through the CLI is tested
+// in rspack.test.js, attribution.test.js and lifecycle.test.js.
 
 const { spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { CLI, tmpDir } = require('./helpers');
 
-const CLI = path.join(__dirname, '..', 'bin', 'perfprobe.js');
 const NOOP_REGISTER = path.join(__dirname, 'fixtures', 'noop-register.js');
 
 function baseEnv(extra = {}) {
@@ -17,8 +18,18 @@ function baseEnv(extra = {}) {
   return env;
 }
 
-function startCli(args, env = baseEnv()) {
-  const proc = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+// The script runs under the machine's /bin/sh (dash on Debian) through its #! line, and under bash
+// in POSIX mode, which is /bin/sh on macOS.
+const SHELLS = [
+  ['/bin/sh', []],
+  ['bash --posix', ['bash', '--posix']],
+];
+let shell = [];
+
+function startCli(args, { env = baseEnv(), cli = CLI, cwd, input } = {}) {
+  const [command, ...argv] = shell.length ? [...shell, cli, ...args] : [cli, ...args];
+  const proc = spawn(command, argv, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (input !== undefined) proc.stdin.end(input);
   const out = { stdout: '', stderr: '' };
   proc.stdout.on('data', (d) => (out.stdout += d));
   proc.stderr.on('data', (d) => (out.stderr += d));
@@ -29,24 +40,12 @@ function startCli(args, env = baseEnv()) {
   return { proc, out, done };
 }
 
-const runCli = (args, env) => startCli(args, env).done;
+const runCli = (args, opts) => startCli(args, opts).done;
 
-test('propagates exit code 0', async () => {
-  const r = await runCli(['--', process.execPath, '-e', 'process.exit(0)']);
-  expect(r.code).toBe(0);
-});
-
-test('propagates exit code 3, resolving the command through PATH', async () => {
-  const r = await runCli(['--', 'node', '-e', 'process.exit(3)']);
-  expect(r.code).toBe(3);
-  expect(r.stderr).toContain('perfprobe: no profile was written');
-});
-
-test('SIGINT is forwarded and the CLI exits 128+2', async () => {
-  const { proc, out, done } = startCli(['--', 'node', '-e', "console.log('ready'); setInterval(() => {}, 1000)"]);
-  // Wait until the child runs, so the signal reaches it rather than racing its start.
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child never started: ${JSON.stringify(out)}`)), 30000);
+/** Resolves once the command printed `ready`. */
+function whenReady({ proc, out }) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the command never started: ${JSON.stringify(out)}`)), 30000);
     proc.stdout.on('data', () => {
       if (out.stdout.includes('ready')) {
         clearTimeout(timer);
@@ -54,93 +53,185 @@ test('SIGINT is forwarded and the CLI exits 128+2', async () => {
       }
     });
   });
-  proc.kill('SIGINT');
-  const r = await done;
-  expect(r.signal).toBeNull();
-  expect(r.code).toBe(130);
-});
+}
 
-test("keeps the user's NODE_OPTIONS and adds --require of the register module", async () => {
-  const r = await runCli(
-    ['--', 'node', '-e', 'console.log(process.env.NODE_OPTIONS)'],
-    baseEnv({ NODE_OPTIONS: '--max-old-space-size=300' }),
-  );
-  expect(r.code).toBe(0);
-  const seen = r.stdout.trim();
-  expect(seen).toContain('--max-old-space-size=300');
-  expect(seen).toContain('noop-register.js');
-  expect(seen.indexOf('--max-old-space-size=300')).toBeLessThan(seen.indexOf('--require'));
-});
+describe.each(SHELLS)('run by %s', (_, shellArgv) => {
+  beforeAll(() => {
+    shell = shellArgv;
+  });
 
-test('points --require at register.js next to bin/ by default', async () => {
-  const env = baseEnv();
-  delete env.PERFPROBE_REGISTER_PATH;
-  // Print from a shell so no Node process has to load the (maybe absent) register.js.
-  const r = await runCli(['--', 'sh', '-c', 'printf %s "$NODE_OPTIONS"'], env);
-  expect(r.code).toBe(0);
-  expect(r.stdout).toContain(`--require "${path.join(__dirname, '..', 'register.js')}"`);
-});
-
-test('sets PERFPROBE_* from flags', async () => {
-  const script = "const e = process.env; console.log(JSON.stringify([e.PERFPROBE_OUT, e.PERFPROBE_FREQUENCY, e.PERFPROBE_NAME]))";
-  const r = await runCli(['--out', 'profiles', '--frequency=250', '--name', 'x', '--', 'node', '-e', script]);
-  expect(r.code).toBe(0);
-  expect(JSON.parse(r.stdout)).toEqual([path.resolve('profiles'), '250', 'x']);
-});
-
-test('prints each profile folder listed in the report file, then deletes it', async () => {
-  const script = `
-    const fs = require('fs');
-    fs.appendFileSync(process.env.PERFPROBE_REPORT_FILE, '/tmp/prof-a\\n/tmp/prof-b\\n');
-    console.log(process.env.PERFPROBE_REPORT_FILE);`;
-  const r = await runCli(['--', 'node', '-e', script]);
-  expect(r.code).toBe(0);
-  expect(r.stderr).toContain('perfprobe: profile written to /tmp/prof-a');
-  expect(r.stderr).toContain('perfprobe: profile written to /tmp/prof-b');
-  expect(fs.existsSync(r.stdout.trim())).toBe(false);
-});
-
-test('rejects a bad --frequency with exit code 2', async () => {
-  for (const bad of ['0', '10001', '2.5', 'fast']) {
-    const r = await runCli(['--frequency', bad, '--', 'node', '-e', '']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--frequency');
-    expect(r.stderr).toContain(JSON.stringify(bad));
-    expect(r.stderr).toContain('1 to 10000');
-    expect(r.stderr).toContain('usage:');
-  }
-});
-
-test.each([
-  [['--bogus', '--', 'node', '-e', ''], '--bogus'],
-  [['node', '-e', ''], 'unknown command "node"'],
-  [['--out', 'x'], '"--"'],
-  [['--'], 'missing command'],
-  [[], 'usage:'],
-])('usage error for %j exits 2', async (args, message) => {
-  const r = await runCli(args);
-  expect(r.code).toBe(2);
-  expect(r.stderr).toContain(message);
-});
-
-test('--help exits 0 and documents every flag and env var', async () => {
-  for (const flag of ['--help', '-h']) {
-    const r = await runCli([flag]);
+  test('propagates exit code 0', async () => {
+    const r = await runCli(['--', process.execPath, '-e', 'process.exit(0)']);
     expect(r.code).toBe(0);
-    for (const word of [
-      '--out',
-      '--frequency',
-      '--name',
-      '--mixed',
-      'PERFPROBE_OUT',
-      'PERFPROBE_FREQUENCY',
-      'PERFPROBE_NAME',
-      'PERFPROBE_DISABLE=1',
-      'PERFPROBE_QUIET=1',
-      'PERFPROBE_MIXED',
-      '"build:profile": "perfprobe -- rspack build"',
-    ]) {
-      expect(r.stdout).toContain(word);
+  });
+
+  test('propagates exit code 3, resolving the command through PATH', async () => {
+    const r = await runCli(['--', 'node', '-e', 'process.exit(3)']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe('');
+  });
+
+  test('the command takes perfprobe\'s place: same pid, no wrapper process', async () => {
+    const cli = startCli(['--', 'node', '-e', 'console.log(process.pid)']);
+    const r = await cli.done;
+    expect(r.code).toBe(0);
+    expect(Number(r.stdout.trim())).toBe(cli.proc.pid);
+  });
+
+  test('a signal sent to perfprobe reaches the command itself', async () => {
+    const cli = startCli(['--', 'node', '-e', "process.on('SIGTERM', () => process.exit(42)); console.log('ready'); setInterval(() => {}, 1000)"]);
+    await whenReady(cli);
+    cli.proc.kill('SIGTERM');
+    expect((await cli.done).code).toBe(42);
+  });
+
+  test('SIGINT kills the command as it would without perfprobe', async () => {
+    const cli = startCli(['--', 'node', '-e', "console.log('ready'); setInterval(() => {}, 1000)"]);
+    await whenReady(cli);
+    cli.proc.kill('SIGINT');
+    const r = await cli.done;
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: null, signal: 'SIGINT' });
+  });
+
+  test("the command reads perfprobe's stdin", async () => {
+    const r = await runCli(['--', 'node', '-e', "process.stdin.pipe(process.stdout)"], { input: 'from stdin\n' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('from stdin\n');
+  });
+
+  test('arguments reach the command exactly as given, spaces and quotes included', async () => {
+    const args = ['a b', '"quoted"', "it's", '$HOME', '*', '', '--out'];
+    const r = await runCli(['--', 'node', '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', ...args]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(args);
+  });
+
+  test("keeps the user's NODE_OPTIONS and adds --require of the register module", async () => {
+    const r = await runCli(['--', 'node', '-e', 'console.log(process.env.NODE_OPTIONS)'], { env: baseEnv({ NODE_OPTIONS: '--max-old-space-size=300' }) });
+    expect(r.code).toBe(0);
+    const seen = r.stdout.trim();
+    expect(seen).toContain('--max-old-space-size=300');
+    expect(seen).toContain('noop-register.js');
+    expect(seen.indexOf('--max-old-space-size=300')).toBeLessThan(seen.indexOf('--require'));
+  });
+
+  test('points --require at register.js next to bin/ by default, also when run through a symlink as npm links it', async () => {
+    const env = baseEnv();
+    delete env.PERFPROBE_REGISTER_PATH;
+    const binDir = path.join(tmpDir('cli-link'), 'node_modules', '.bin');
+    fs.mkdirSync(binDir, { recursive: true });
+    fs.symlinkSync(path.relative(binDir, CLI), path.join(binDir, 'perfprobe'));
+    for (const cli of [CLI, path.join(binDir, 'perfprobe')]) {
+      // Print from a shell so no Node process has to load the (maybe absent) register.js.
+      const r = await runCli(['--', 'sh', '-c', 'printf %s "$NODE_OPTIONS"'], { env, cli });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`--require "${path.join(__dirname, '..', 'register.js')}"`);
     }
-  }
+  });
+
+  test('a register path with spaces, quotes and backslashes is quoted so that node loads it', async () => {
+    const dir = path.join(tmpDir('cli-quote'), 'a "b" \\c d');
+    fs.mkdirSync(dir, { recursive: true });
+    const register = path.join(dir, 'register.js');
+    fs.writeFileSync(register, "globalThis.preloaded = __filename;\n");
+    const r = await runCli(['--', 'node', '-e', 'console.log(globalThis.preloaded)'], { env: baseEnv({ PERFPROBE_REGISTER_PATH: register }) });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(register);
+  });
+
+  test('sets PERFPROBE_* from flags; a relative --out is made absolute', async () => {
+    const script = "const e = process.env; console.log(JSON.stringify([e.PERFPROBE_OUT, e.PERFPROBE_FREQUENCY, e.PERFPROBE_NAME, e.PERFPROBE_MODE, e.PERFPROBE_WALL_FREQUENCY]))";
+    const cwd = tmpDir('cli-cwd');
+    const r = await runCli(['--out', './profiles', '--frequency=0250', '--name', 'x y', '--mode', 'both', '--wall-frequency', '7', '--', 'node', '-e', script], { cwd });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([path.join(fs.realpathSync(cwd), 'profiles'), '250', 'x y', 'both', '7']);
+  });
+
+  test('sets nothing for flags not given; `run` may name the default command', async () => {
+    const script = "console.log(JSON.stringify(Object.keys(process.env).filter((k) => k.startsWith('PERFPROBE_') && !['PERFPROBE_DISABLE', 'PERFPROBE_REGISTER_PATH'].includes(k))))";
+    const r = await runCli(['run', '--', 'node', '-e', script]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+  });
+
+  test('--mixed adds the flags for mixed-mode stacks on Linux', async () => {
+    const r = await runCli(['--mixed', '--', 'node', '-e', 'console.log(JSON.stringify([process.env.NODE_OPTIONS, process.env.PERFPROBE_MIXED]))']);
+    expect(r.code).toBe(0);
+    const [nodeOptions, mixed] = JSON.parse(r.stdout);
+    if (process.platform === 'linux') {
+      expect(nodeOptions).toMatch(/--require ".*noop-register\.js" --perf-basic-prof-only-functions --interpreted-frames-native-stack$/);
+      expect(mixed).toBe('1');
+    } else {
+      expect(r.stderr).toContain('--mixed is only supported on Linux');
+      expect(mixed).toBeUndefined();
+    }
+  });
+
+  test('a command that is not found exits 127, one that cannot be executed 126, each with a message', async () => {
+    const notFound = await runCli(['--', 'perfprobe-no-such-command', 'x']);
+    expect(notFound.code).toBe(127);
+    expect(notFound.stderr).toBe('perfprobe: cannot run "perfprobe-no-such-command": command not found\n');
+    const file = path.join(tmpDir('cli-noexec'), 'script.sh');
+    fs.writeFileSync(file, 'echo hi\n', { mode: 0o644 });
+    for (const command of [file, path.dirname(file)]) {
+      const r = await runCli(['--', command]);
+      expect(r.code).toBe(126);
+      expect(r.stderr).toBe(`perfprobe: cannot run "${command}": not an executable file\n`);
+    }
+  });
+
+  test.each([
+    ['--frequency', ['0', '10001', '2.5', 'fast', '', '99999999999999999999'], '1 to 10000'],
+    ['--wall-frequency', ['0', '1001', '-1'], '1 to 1000'],
+    ['--mode', ['fast', ''], 'cpu, wall, both'],
+  ])('rejects a bad %s with exit code 2, naming the value and the accepted ones', async (flag, values, accepted) => {
+    for (const bad of values) {
+      const r = await runCli([`${flag}=${bad}`, '--', 'node', '-e', '']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`invalid value for ${flag}: ${JSON.stringify(bad)}`);
+      expect(r.stderr).toContain(accepted);
+      expect(r.stderr).toContain('usage:');
+    }
+  });
+
+  test.each([
+    [['--bogus', '--', 'node', '-e', ''], 'unknown flag "--bogus"'],
+    [['node', '-e', ''], 'unknown command "node"'],
+    [['--out', 'x'], 'missing "--"'],
+    [['--out', '--', 'node'], 'flag --out needs a value'],
+    [['--out='], '--out needs a non-empty directory'],
+    [['--mixed=1', '--', 'node'], '--mixed takes no value'],
+    [['--'], 'missing command'],
+    [[], 'usage:'],
+  ])('usage error for %j exits 2', async (args, message) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain('Run "perfprobe --help" for details.');
+  });
+
+  test('--help exits 0 and documents every flag and env var', async () => {
+    for (const args of [['--help'], ['-h'], ['--out', 'x', '--help', '--', 'node']]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(0);
+      for (const word of [
+        '--out',
+        '--frequency',
+        '--name',
+        '--mode',
+        '--wall-frequency',
+        '--mixed',
+        'PERFPROBE_OUT',
+        'PERFPROBE_FREQUENCY',
+        'PERFPROBE_NAME',
+        'PERFPROBE_DISABLE=1',
+        'PERFPROBE_QUIET=1',
+        'PERFPROBE_MIXED',
+        'PERFPROBE_REPORT_FILE',
+        '"build:profile": "perfprobe -- rspack build"',
+      ]) {
+        expect(r.stdout).toContain(word);
+      }
+    }
+  });
 });

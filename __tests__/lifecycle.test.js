@@ -27,12 +27,13 @@ function childEnv(extra) {
 }
 
 /**
- * Runs `node args` (or the CLI around it) to its end; `signal` is sent `afterMs` after the child
- * printed MAKE (the build's make phase started). Resolves { code, signal, stdout, stderr }.
+ * Runs `node args` (or, with `command`, `command args`: the CLI) to its end; `signal` is sent
+ * `afterMs` after the child printed MAKE (the build's make phase started). Resolves { code, signal,
+ * stdout, stderr }.
  */
-function runChild(args, { env = {}, signal, afterMs = 400, timeout = 60000 } = {}) {
+function runChild(args, { command = process.execPath, env = {}, signal, afterMs = 400, timeout = 60000 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -95,7 +96,7 @@ function onlyProfile(out) {
 
 /**
  * How the scenario's process is profiled, and its unprofiled twin:
- *   register: node -r register.js (twin: PERFPROBE_DISABLE=1); cli: bin/perfprobe.js -- node
+ *   register: node -r register.js (twin: PERFPROBE_DISABLE=1); cli: bin/perfprobe -- node
  *   (twin: PERFPROBE_DISABLE=1); plugin: a PerfprobePlugin in the config (twin: no plugin).
  */
 function launch(how, out, app, env) {
@@ -107,8 +108,8 @@ function launch(how, out, app, env) {
     };
   }
   if (how === 'cli') {
-    const cli = [CLI, '--out', out, '--', process.execPath, ...build];
-    return { probed: { args: cli, env }, bare: { args: cli, env: { ...env, PERFPROBE_DISABLE: '1' } } };
+    const cli = ['--out', out, '--', process.execPath, ...build];
+    return { probed: { command: CLI, args: cli, env }, bare: { command: CLI, args: cli, env: { ...env, PERFPROBE_DISABLE: '1' } } };
   }
   return {
     probed: { args: build, env: { ...env, LIFECYCLE_PLUGIN: JSON.stringify({ outDir: out }) } },
@@ -140,7 +141,7 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
   test.each(scenarios)('%s (%s)', async (name, how, app, env, signal, reason) => {
     const out = tmpDir(`exit-${how}`);
     const { probed, bare } = launch(how, out, app, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { env: probed.env, signal }), runChild(bare.args, { env: bare.env, signal })]);
+    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env, signal }), runChild(bare.args, { command: bare.command, env: bare.env, signal })]);
     if (signal) expect(withProbe.signalSent && without.signalSent).toBe(true);
     expect({ code: withProbe.code, signal: withProbe.signal }).toEqual({ code: without.code, signal: without.signal });
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
@@ -156,7 +157,7 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
   ])('%s (%s): the same error and exit, the innermost frame named alike', async (name, how, env, reason) => {
     const out = tmpDir(`tap-${how}`);
     const { probed, bare } = launch(how, out, APP, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { env: probed.env }), runChild(bare.args, { env: bare.env })]);
+    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env }), runChild(bare.args, { command: bare.command, env: bare.env })]);
     expect(withProbe.code).toBe(without.code);
     expect(withProbe.stderr).not.toContain(path.join(ROOT, 'lib'));
     expect(innermostFrames(userStderr(withProbe.stderr))).toBe(innermostFrames(userStderr(without.stderr)));
@@ -167,7 +168,7 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
     const out = tmpDir('eager');
     const env = { LIFECYCLE_TAP: 'sync-callback', LIFECYCLE_LOADER: 'sync-callback' };
     const { probed, bare } = launch('plugin', out, APP, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { env: probed.env }), runChild(bare.args, { env: bare.env })]);
+    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env }), runChild(bare.args, { command: bare.command, env: bare.env })]);
     expect(without.code).toBe(0);
     expect(withProbe.code).toBe(0);
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
@@ -350,8 +351,8 @@ describe('worker_threads and child node processes', () => {
     const out = tmpDir('children');
     const app = makeApp(path.join(tmpDir('children-app'), 'app'), 20);
     const { probed, bare } = launch('cli', out, app, env);
-    const without = await runChild(bare.args, { env: bare.env });
-    const withProbe = await runChild(probed.args, { env: probed.env });
+    const without = await runChild(bare.args, { command: bare.command, env: bare.env });
+    const withProbe = await runChild(probed.args, { command: probed.command, env: probed.env });
     expect(without.code).toBe(0);
     expect(withProbe.code).toBe(0);
     expect(withProbe.stdout).toMatch(/WORKER \{"x":\d+\}/);
@@ -363,7 +364,7 @@ describe('worker_threads and child node processes', () => {
     const child = dirs.find((d) => d.endsWith(`-${childPid}`));
     const parent = dirs.find((d) => d !== child);
     expect(child).toBeDefined();
-    for (const d of dirs) expect(withProbe.stderr).toContain(`perfprobe: profile written to ${d}`);
+    for (const d of dirs) expect(withProbe.stderr).toContain(`[perfprobe] profile written to ${d}`);
     const childSummary = completeProfile(child);
     expect(childSummary.partial).toBe(false);
     expect(childSummary.threads.find((t) => t.role === 'js-main').cpuMs).toBeGreaterThan(200);
@@ -378,7 +379,7 @@ describe('worker_threads and child node processes', () => {
     const out = tmpDir('children-plugin');
     const app = makeApp(path.join(tmpDir('children-plugin-app'), 'app'), 20);
     const { probed, bare } = launch('plugin', out, app, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { env: probed.env }), runChild(bare.args, { env: bare.env })]);
+    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env }), runChild(bare.args, { command: bare.command, env: bare.env })]);
     expect([withProbe.code, without.code]).toEqual([0, 0]);
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
     const summary = onlyProfile(out);

@@ -40,7 +40,7 @@ beforeAll(() => {
   newSummary = JSON.parse(fs.readFileSync(path.join(newDir, 'summary.json'), 'utf8'));
 });
 
-const perfprobe = (...args) => run(process.execPath, [CLI, ...args]);
+const perfprobe = (...args) => run(CLI, args);
 
 /** The lines of the table under `title` (header row first), up to the next blank line. */
 function tableAfter(stdout, title) {

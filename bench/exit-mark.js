@@ -3,7 +3,7 @@
 // bench can time the exit phase (the probe's export, node's and Rspack's teardown) up to the moment
 // the command ended, probed against unprofiled. Milliseconds since the epoch, sub-millisecond.
 const file = process.env.BENCH_EXIT_MARK;
-// NODE_OPTIONS reaches the CLI wrapper too: only the build's own process marks.
+// Only the build's own process marks, not other node processes the command may start.
 if (file && /build-app\.js$/.test(process.argv[1] || '')) {
   const fs = require('fs');
   process.on('exit', () => {

@@ -24,15 +24,16 @@ const PPROF_DIR = path.join(__dirname, 'pprof-baseline');
 const PPROF_ADDON = path.join(PPROF_DIR, 'pprof_baseline.node');
 const RESULTS = path.join(__dirname, 'results.json');
 const EXIT_MARK = path.join(__dirname, 'exit-mark.js');
+const CLI = path.join(ROOT, 'bin', 'perfprobe');
 
 // Above this share of the machine's CPU used by other processes during a run, the run is called disturbed.
 const DISTURBED_SHARE = 0.05;
 const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json'];
 
-// Through the CLI wrapper, as users run it: every layer is on (native sampling, V8's JS profiler,
+// Through the CLI (bin/perfprobe, which execs the build), as users run it: every layer is on (native sampling, V8's JS profiler,
 // labels for the compiler, trace spans) unless `layers` switches some off.
 const probe = (hz, layers = {}) => ({
-  cmd: (app, tmp) => [NODE, path.join(ROOT, 'bin', 'perfprobe.js'), '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
+  cmd: (app, tmp) => [CLI, '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
   env: () => ({
     ...(layers.js === false ? { PERFPROBE_JS_PROFILER: '0' } : {}),
     ...(layers.labels === false ? { PERFPROBE_LABELS: '0' } : {}),
@@ -41,7 +42,7 @@ const probe = (hz, layers = {}) => ({
   collect: collectProbe,
 });
 // Inside the build's own process, as `require('rspack-perfprobe')` in rspack.config.js runs it:
-// every layer on, no CLI wrapper process.
+// every layer on, without the CLI.
 // `timer` unset is the default, the sampler thread.
 const probeInProcess = (hz, timer) => ({
   cmd: (app) => [NODE, BUILD_APP, app],
@@ -140,7 +141,7 @@ function collectProbe(tmp, m) {
   return {
     costs: probeCosts(s),
     fidelity: s.fidelity,
-    // Sampled CPU over all CPU of the measured command (CLI wrapper, node start-up and exit included).
+    // Sampled CPU over all CPU of the measured command (the CLI's sh, node start-up and exit included).
     fidelityVsChildCpu: s.sampledCpuMs / (m.cpuUserMs + m.cpuSysMs),
     samples: s.samples,
     postProcessingMs: s.postProcessing && s.postProcessing.totalMs,
@@ -215,24 +216,24 @@ function runOne(id, app, round) {
 
 /**
  * Costs measured apart, before the rounds, each in short alternating runs (so the machine's drift
- * cancels): what the CLI wrapper adds to a command (its own node start and the spawn; the probe in
- * the child is switched off, its start-up is in summary.json), and what one instrumented JS<->Rust
+ * cancels): what the CLI adds to a command (a sh that sets the environment and execs it; the probe
+ * in the command is switched off, its start-up is in summary.json), and what one instrumented JS<->Rust
  * crossing costs the JS thread (bench/call-cost.js).
  */
 function measureFixedCosts(repeats = 11) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perfprobe-bench-fixed-'));
   const env = { ...process.env, NODE_OPTIONS: '', PERFPROBE_DISABLE: '1' };
-  const wallOf = (args) => {
+  const wallOf = ([command, ...args]) => {
     const started = process.hrtime.bigint();
-    const r = spawnSync(NODE, args, { env, stdio: 'ignore' });
-    if (r.status !== 0) throw new Error(`${args.join(' ')} exited with ${r.status}`);
+    const r = spawnSync(command, args, { env, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${r.status}`);
     return Number(process.hrtime.bigint() - started) / 1e6;
   };
   const bare = [];
   const wrapped = [];
   for (let i = 0; i < repeats; i++) {
-    bare.push(wallOf(['-e', '0']));
-    wrapped.push(wallOf([path.join(ROOT, 'bin', 'perfprobe.js'), '--out', tmp, '--', NODE, '-e', '0']));
+    bare.push(wallOf([NODE, '-e', '0']));
+    wrapped.push(wallOf([CLI, '--out', tmp, '--', NODE, '-e', '0']));
   }
   fs.rmSync(tmp, { recursive: true, force: true });
   const call = spawnSync(NODE, [path.join(__dirname, 'call-cost.js')], { encoding: 'utf8' });
@@ -467,7 +468,7 @@ function main() {
   const app = generate({ kind: opts.kind, n: opts.n });
   console.log(`bench: ${opts.kind} N=${opts.n}, ${opts.pairs} rounds of ${opts.ids.join(', ')}`);
   const fixed = opts.ids.some((id) => id.startsWith('probe-')) ? measureFixedCosts() : null;
-  if (fixed) console.log(`bench: CLI wrapper adds ${fixed.wrapperMs.toFixed(0)} ms to a command (node alone starts in ${fixed.nodeStartMs.toFixed(0)} ms); an instrumented JS<->Rust crossing costs ${fixed.perCallNs.toFixed(0)} ns`);
+  if (fixed) console.log(`bench: the CLI adds ${fixed.wrapperMs.toFixed(0)} ms to a command (node alone starts in ${fixed.nodeStartMs.toFixed(0)} ms); an instrumented JS<->Rust crossing costs ${fixed.perCallNs.toFixed(0)} ns`);
   const { warm, runs } = runRounds(opts.ids, app, opts.pairs, opts.kind);
   const summary = summarize(opts.ids, runs, fixed);
   const machine = machineInfo();
@@ -475,7 +476,7 @@ function main() {
   console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; ${opts.kind} N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
   console.log(table(summary));
   if (fixed) {
-    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns), what its exit took beyond the baseline's median exit (from the build process's exit event to the command's end: the export, written during node's teardown; post-processing where not timed), plus the CLI wrapper's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads, and V8's SIGPROF handler on the JS thread, are only in the measured ratio.`);
+    console.log(`\nAccounted: the overhead each probed run measured in itself (summary.json: start-up, the probe's and V8's profiler threads' CPU, instrumented crossings x ${fixed.perCallNs.toFixed(0)} ns), what its exit took beyond the baseline's median exit (from the build process's exit event to the command's end: the export, written during node's teardown; post-processing where not timed), plus the CLI's ${fixed.wrapperMs.toFixed(0)} ms where it runs, over the baseline's median wall; "spread" divides the CPU by the build's parallelism, "serial" puts it all on the critical path. The kernel's signal delivery and cache effects on sampled threads, and V8's SIGPROF handler on the JS thread, are only in the measured ratio.`);
   }
   warnIfDisturbed(runs);
   console.log(`\nCommand: \`${command}\`. Raw runs: ${path.relative(process.cwd(), RESULTS)}`);

@@ -16,7 +16,7 @@ console.log(`demo: generating the react workload with ${n} components...`);
 const app = generate({ kind: 'react', n });
 const before = new Set(fs.existsSync(outDir) ? fs.readdirSync(outDir) : []);
 console.log(`demo: building ${app} with Rspack under perfprobe (99 Hz)...`);
-const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'perfprobe.js'), '--out', outDir, '--name', 'demo', '--', process.execPath, path.join(__dirname, 'build-app.js'), app], { stdio: 'inherit' });
+const r = spawnSync(path.join(ROOT, 'bin', 'perfprobe'), ['--out', outDir, '--name', 'demo', '--', process.execPath, path.join(__dirname, 'build-app.js'), app], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status || 1);
 
 const dir = fs.readdirSync(outDir).filter((d) => !before.has(d)).map((d) => path.join(outDir, d))[0];

@@ -9,7 +9,7 @@ const zlib = require('zlib');
 const { Profile } = require('pprof-format');
 
 const ROOT = path.join(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'bin', 'perfprobe.js');
+const CLI = path.join(ROOT, 'bin', 'perfprobe');
 const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
 const PROBE_PLUGINS = path.join(__dirname, '..', 'fixtures', 'probe-plugins.js');
 

@@ -1,5 +1,5 @@
 'use strict';
-// The `report` and `diff` subcommands of bin/perfprobe.js. Each returns an exit code: 0, 2 for a
+// The `report` and `diff` subcommands of the perfprobe CLI (lib/cli.js). Each returns an exit code: 0, 2 for a
 // folder that is not a readable profile (one line on stderr, no stack), 1 when the diff's picture
 // could not be written. Argument mistakes throw ArgError, which the CLI prints with its usage.
 
