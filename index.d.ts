@@ -325,7 +325,7 @@ export interface Session {
 
 /**
  * Starts profiling every thread of this process. There is one sampler per process: if a session
- * already runs (register, the CLI wrapper, the plugin), that session is returned.
+ * already runs (register, the CLI, the plugin), that session is returned.
  * If the sampler cannot start, a warning is printed and the returned session writes nothing.
  *
  * If the process ends before `stop()` (`process.exit()`, an uncaught exception, SIGINT, SIGTERM, or

@@ -1,5 +1,5 @@
 'use strict';
-// `require('rspack-perfprobe/register')` (or `node --require`, as the CLI wrapper does): profiles the
+// `require('rspack-perfprobe/register')` (or `node --require`, as the CLI sets up): profiles the
 // whole process, configured by PERFPROBE_* environment variables, and writes the profile when the
 // process exits: normally, through process.exit(), an uncaught exception, SIGINT or SIGTERM.
 //
@@ -42,6 +42,7 @@ function register() {
   const report = (result) => {
     for (const w of result.warnings) warn(w);
     if (!result.dir) return;
+    // A script collecting the folders of every process it started (one line each) asks for them in a file.
     if (process.env.PERFPROBE_REPORT_FILE) {
       try {
         fs.appendFileSync(process.env.PERFPROBE_REPORT_FILE, `${result.dir}\n`);

@@ -1,5 +1,5 @@
 'use strict';
-// Labels without the plugin in the config: under register.js (the CLI wrapper, `node -r`), each
+// Labels without the plugin in the config: under register.js (the CLI, `node -r`), each
 // Rspack compiler gets the plugin when it first runs or watches, so `perfprobe -- rspack build`
 // labels phases, hooks, plugins, loaders and binding calls like the plugin does. The plugin joins
 // the register session (it never starts a second one); a compiler that has the plugin already is

@@ -111,11 +111,13 @@ Examples:
 
 class UsageError extends Error {}
 
+const help = () => (process.stdout.write(HELP), 0);
+
 // `report` and `diff` argument mistakes are usage errors like the flags'.
 function profileCommand(name) {
   return async (argv) => {
     try {
-      return await reportCli[name](argv, { help: () => (process.stdout.write(HELP), 0) });
+      return await reportCli[name](argv, { help });
     } catch (err) {
       if (err instanceof reportCli.ArgError) throw new UsageError(err.message);
       throw err;
@@ -126,8 +128,8 @@ function profileCommand(name) {
 const commands = {
   report: profileCommand('report'),
   diff: profileCommand('diff'),
-  '--help': async () => (process.stdout.write(HELP), 0),
-  '-h': async () => (process.stdout.write(HELP), 0),
+  '--help': help,
+  '-h': help,
   // bin/perfprobe found a mistake in the arguments of a profiled run: the message, then the usage.
   'usage-error': async ([message]) => {
     throw new UsageError(message);

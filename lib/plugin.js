@@ -1,7 +1,7 @@
 'use strict';
 // The Rspack plugin: one profile folder per finished build (per rebuild in watch mode), and one on
 // compiler close for a build that never finished. If a session already runs in the process
-// (register.js, the CLI wrapper, perfprobe.start()), the plugin attaches to it and leaves writing
+// (register.js, the CLI, perfprobe.start()), the plugin attaches to it and leaves writing
 // to its owner.
 
 const { normalizeOptions } = require('./options');
