@@ -235,3 +235,24 @@ describe.each(SHELLS)('run by %s', (_, shellArgv) => {
     }
   });
 });
+
+describe('as npm installs it', () => {
+  test('node_modules/.bin/perfprobe (a symlink) and npx find register.js and lib/cli.js in the installed package', () => {
+    const { execFileSync } = require('child_process');
+    const work = tmpDir('cli-pack');
+    const tarball = execFileSync('npm', ['pack', path.join(__dirname, '..'), '--silent', '--pack-destination', work], { encoding: 'utf8' }).trim().split('\n').pop();
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), '{"name":"app","version":"1.0.0","private":true}\n');
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', path.join(work, tarball)], { cwd: app, stdio: 'ignore' });
+    const bin = path.join(app, 'node_modules', '.bin', 'perfprobe');
+    expect(fs.lstatSync(bin).isSymbolicLink()).toBe(true);
+    const env = baseEnv();
+    delete env.PERFPROBE_REGISTER_PATH;
+    const register = `--require "${path.join(fs.realpathSync(app), 'node_modules', 'rspack-perfprobe', 'register.js')}"`;
+    const show = ['--', 'sh', '-c', 'printf %s "$NODE_OPTIONS"'];
+    expect(execFileSync(bin, show, { cwd: app, env, encoding: 'utf8' })).toBe(register);
+    expect(execFileSync('npx', ['--no-install', 'perfprobe', ...show], { cwd: app, env, encoding: 'utf8' })).toBe(register);
+    expect(execFileSync(bin, ['--help'], { cwd: app, env, encoding: 'utf8' })).toContain('perfprobe report DIR');
+  });
+});
