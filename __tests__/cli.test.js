@@ -129,6 +129,17 @@ describe.each(SHELLS)('run by %s', (_, shellArgv) => {
     }
   });
 
+  test('run by a relative path with CDPATH set, it still finds its own folder', async () => {
+    const elsewhere = tmpDir('cli-cdpath');
+    fs.mkdirSync(path.join(elsewhere, 'bin'));
+    const env = { ...baseEnv(), CDPATH: elsewhere };
+    delete env.PERFPROBE_REGISTER_PATH;
+    const root = path.join(__dirname, '..');
+    const r = await runCli(['--', 'sh', '-c', 'printf %s "$NODE_OPTIONS"'], { env, cli: path.join('bin', 'perfprobe'), cwd: root });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`--require "${path.join(fs.realpathSync(root), 'register.js')}"`);
+  });
+
   test('a register path with spaces, quotes and backslashes is quoted so that node loads it', async () => {
     const dir = path.join(tmpDir('cli-quote'), 'a "b" \\c d');
     fs.mkdirSync(dir, { recursive: true });
