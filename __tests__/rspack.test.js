@@ -104,7 +104,7 @@ describe('Rspack 2.2.7 with the symbolized debug binding', () => {
   });
 });
 
-describe('register.js through the CLI wrapper', () => {
+describe('register.js through the CLI', () => {
   test('profiles the whole process into a folder under --out', () => {
     const out = tmpDir('register');
     const r = run(CLI, ['--out', out, '--frequency', '199', '--name', 'cli', '--', process.execPath, BUILD_APP, app]);

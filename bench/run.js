@@ -30,8 +30,9 @@ const CLI = path.join(ROOT, 'bin', 'perfprobe');
 const DISTURBED_SHARE = 0.05;
 const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json'];
 
-// Through the CLI (bin/perfprobe, which execs the build), as users run it: every layer is on (native sampling, V8's JS profiler,
-// labels for the compiler, trace spans) unless `layers` switches some off.
+// Through the CLI (bin/perfprobe, which execs the build), as users run it: every layer is on
+// (native sampling, V8's JS profiler, labels for the compiler, trace spans) unless `layers`
+// switches some off.
 const probe = (hz, layers = {}) => ({
   cmd: (app, tmp) => [CLI, '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
   env: () => ({
