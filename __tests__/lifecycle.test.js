@@ -54,6 +54,9 @@ function runChild(args, { command = process.execPath, env = {}, signal, afterMs 
   });
 }
 
+/** Runs one side of a `launch` (below) with `runChild`'s options. */
+const runLaunched = ({ command, args, env }, options = {}) => runChild(args, { command, env, ...options });
+
 /** stderr without the probe's own lines (its warnings, where it wrote, the plugin's short report). */
 function userStderr(stderr) {
   return stderr
@@ -141,7 +144,7 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
   test.each(scenarios)('%s (%s)', async (name, how, app, env, signal, reason) => {
     const out = tmpDir(`exit-${how}`);
     const { probed, bare } = launch(how, out, app, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env, signal }), runChild(bare.args, { command: bare.command, env: bare.env, signal })]);
+    const [withProbe, without] = await Promise.all([runLaunched(probed, { signal }), runLaunched(bare, { signal })]);
     if (signal) expect(withProbe.signalSent && without.signalSent).toBe(true);
     expect({ code: withProbe.code, signal: withProbe.signal }).toEqual({ code: without.code, signal: without.signal });
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
@@ -157,7 +160,7 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
   ])('%s (%s): the same error and exit, the innermost frame named alike', async (name, how, env, reason) => {
     const out = tmpDir(`tap-${how}`);
     const { probed, bare } = launch(how, out, APP, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env }), runChild(bare.args, { command: bare.command, env: bare.env })]);
+    const [withProbe, without] = await Promise.all([runLaunched(probed), runLaunched(bare)]);
     expect(withProbe.code).toBe(without.code);
     expect(withProbe.stderr).not.toContain(path.join(ROOT, 'lib'));
     expect(innermostFrames(userStderr(withProbe.stderr))).toBe(innermostFrames(userStderr(without.stderr)));
@@ -168,7 +171,7 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
     const out = tmpDir('eager');
     const env = { LIFECYCLE_TAP: 'sync-callback', LIFECYCLE_LOADER: 'sync-callback' };
     const { probed, bare } = launch('plugin', out, APP, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env }), runChild(bare.args, { command: bare.command, env: bare.env })]);
+    const [withProbe, without] = await Promise.all([runLaunched(probed), runLaunched(bare)]);
     expect(without.code).toBe(0);
     expect(withProbe.code).toBe(0);
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
@@ -351,8 +354,8 @@ describe('worker_threads and child node processes', () => {
     const out = tmpDir('children');
     const app = makeApp(path.join(tmpDir('children-app'), 'app'), 20);
     const { probed, bare } = launch('cli', out, app, env);
-    const without = await runChild(bare.args, { command: bare.command, env: bare.env });
-    const withProbe = await runChild(probed.args, { command: probed.command, env: probed.env });
+    const without = await runLaunched(bare);
+    const withProbe = await runLaunched(probed);
     expect(without.code).toBe(0);
     expect(withProbe.code).toBe(0);
     expect(withProbe.stdout).toMatch(/WORKER \{"x":\d+\}/);
@@ -379,7 +382,7 @@ describe('worker_threads and child node processes', () => {
     const out = tmpDir('children-plugin');
     const app = makeApp(path.join(tmpDir('children-plugin-app'), 'app'), 20);
     const { probed, bare } = launch('plugin', out, app, env);
-    const [withProbe, without] = await Promise.all([runChild(probed.args, { command: probed.command, env: probed.env }), runChild(bare.args, { command: bare.command, env: bare.env })]);
+    const [withProbe, without] = await Promise.all([runLaunched(probed), runLaunched(bare)]);
     expect([withProbe.code, without.code]).toEqual([0, 0]);
     expect(userStderr(withProbe.stderr)).toBe(userStderr(without.stderr));
     const summary = onlyProfile(out);
