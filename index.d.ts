@@ -45,12 +45,16 @@ export interface PerfprobeOptions {
   /** Print nothing (warnings included). Default false; `PERFPROBE_QUIET=1` has the same effect. */
   quiet?: boolean;
   /**
-   * Run V8's CPU profiler (node:inspector, in this process) on the JS thread to name the JS frames of
-   * its native samples. Default true; `PERFPROBE_JS_PROFILER=0` turns it off. V8 samples every
-   * max(1 ms, 1/frequency), one V8 sample per native period; its samples never add CPU time: each native sample of the JS
-   * thread keeps its weight, and the JS part of its stack (JIT code, V8 builtins) is replaced by the
-   * stack of the V8 sample nearest in time (within two V8 intervals). `(garbage collector)` and
-   * `(program)` replace it the same way. See `Summary.jsProfiler` for how many samples got JS names.
+   * Name the JS frames of the JS thread's native samples. Default true; `PERFPROBE_JS_PROFILER=0`
+   * turns it off. The JS part of a native stack (JIT code, V8 builtins) is replaced by JS frames;
+   * each native sample keeps its weight, nothing is counted twice.
+   *
+   * On Node 20 (V8 11.3) each sample takes its own JS stack in perfprobe's signal handler (V8's
+   * `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no second signal.
+   * Elsewhere, or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
+   * process) samples every max(1 ms, 1/frequency) and each native sample takes the stack of the V8
+   * sample nearest in time (within two V8 intervals); `(garbage collector)` and `(program)` replace
+   * the JS part the same way. See `Summary.jsProfiler` for which ran and how many samples got names.
    */
   jsProfiler?: boolean;
   /**
@@ -244,9 +248,18 @@ export interface Summary {
    */
   topJsFunctionsSelf: SummaryEntry[];
   topJsFunctionsCumulative: SummaryEntry[];
-  /** How V8's JS stacks joined the JS thread's native samples; null when `jsProfiler` was off. */
+  /** How JS stacks joined the JS thread's native samples; null when `jsProfiler` was off. */
   jsProfiler: {
+    /**
+     * `code-events`: stacks taken in perfprobe's handler, named from V8's code events;
+     * `cpu-profiler`: V8's CPU profiler's samples, the nearest in time.
+     */
+    source: 'code-events' | 'cpu-profiler';
+    /** Code events V8 reported during the session (`code-events`; 0 otherwise). */
+    codeEvents: number;
+    /** JS stacks taken (`code-events`), or V8's samples (`cpu-profiler`). */
     v8Samples: number;
+    /** V8's sampling interval (`cpu-profiler`; 0 otherwise). */
     v8IntervalUs: number;
     /** Native samples of the JS thread ... */
     jsThreadSamples: number;
@@ -254,7 +267,8 @@ export interface Summary {
     grafted: number;
     /** ... that ran no JS (event loop, node C++), */
     nativeOnly: number;
-    /** ... with no V8 sample within two intervals, or V8 idle at that moment (stack kept native), */
+    /** ... whose JS part got no names: no V8 sample within two intervals or V8 idle (`cpu-profiler`),
+     * or no JS frames V8 could name (`code-events`); the stack is kept native, */
     unmatched: number;
     /** ... already named by a perf map (`perfprobe --mixed`). */
     perfMapNamed: number;

@@ -1,7 +1,8 @@
 'use strict';
-// JS stacks from V8's profiler joined into the JS thread's native samples: named JS frames where the
-// native unwinder only saw JIT addresses, the native frames above and below kept, and no CPU counted
-// twice (V8's samples lend names, never weight).
+// JS stacks joined into the JS thread's native samples: named JS frames where the native unwinder
+// only saw JIT addresses, the native frames above and below kept, and no CPU counted twice (the JS
+// stacks lend names, never weight). Both sources: V8's stacks taken in perfprobe's handler and named
+// from code events, and V8's CPU profiler.
 
 const fs = require('fs');
 const path = require('path');
@@ -48,12 +49,19 @@ function jsThreadMs({ pprof }, pick) {
   return ns / 1e6;
 }
 
-describe('with the JS profiler (default)', () => {
+// Node 20's V8 (11.3) takes the JS stacks in perfprobe's handler, named from V8's code events; other
+// V8s, and PERFPROBE_JS_SOURCE=cpu-profiler, run V8's CPU profiler.
+const CODE_EVENTS_V8 = /^11\.3\./.test(process.versions.v8);
+describe.each([
+  ['the JS stacks (default)', {}, CODE_EVENTS_V8 ? 'code-events' : 'cpu-profiler'],
+  ["V8's CPU profiler (PERFPROBE_JS_SOURCE=cpu-profiler)", { PERFPROBE_JS_SOURCE: 'cpu-profiler' }, 'cpu-profiler'],
+])('with %s', (_, env, source) => {
   let p;
   beforeAll(() => {
     const out = tmpDir('js-stacks');
-    const r = runNode(script(out, {}));
+    const r = runNode(script(out, {}), { env });
     expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
     p = profileOf(out);
   });
 
@@ -90,9 +98,16 @@ describe('with the JS profiler (default)', () => {
   test('the summary says how the stacks joined and lists JS functions', () => {
     const j = p.summary.jsProfiler;
     expect(j.error).toBeNull();
+    expect(j.source).toBe(source);
     expect(j.v8Samples).toBeGreaterThan(100);
-    // One V8 sample per native period.
-    expect(j.v8IntervalUs).toBe(Math.round(1e6 / 499));
+    if (source === 'cpu-profiler') {
+      // One V8 sample per native period.
+      expect(j.v8IntervalUs).toBe(Math.round(1e6 / 499));
+    } else {
+      // No profiler thread: V8's CPU profiler never ran.
+      expect(j.codeEvents).toBeGreaterThan(100);
+      expect(p.summary.threads.some((t) => t.name === 'v8:ProfEvntProc')).toBe(false);
+    }
     expect(j.grafted / (j.jsThreadSamples - j.nativeOnly)).toBeGreaterThan(0.9);
     const names = p.summary.topJsFunctionsSelf.map((e) => e.name);
     expect(names.some((n) => n.startsWith('innerHot '))).toBe(true);
@@ -129,8 +144,21 @@ describe('without it (jsProfiler: false)', () => {
   });
 });
 
+describe('PERFPROBE_JS_SOURCE', () => {
+  test('an unknown source is a warning naming the accepted ones, and the default runs', () => {
+    const out = tmpDir('js-source-bad');
+    const r = runNode(`
+      const p = require(${JSON.stringify(ROOT)});
+      const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, name: 'bad-source' });
+      s.stop().then((r) => console.log(JSON.stringify({ source: r.summary.jsProfiler.source })));`, { env: { PERFPROBE_JS_SOURCE: 'perf-map' } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/PERFPROBE_JS_SOURCE is "perf-map"; accepted: code-events, cpu-profiler\. Using code-events/);
+    expect(r.json.source).toBe(CODE_EVENTS_V8 ? 'code-events' : 'cpu-profiler');
+  });
+});
+
 describe("V8's profiler and an idle JS thread", () => {
-  // V8 signals the JS thread every millisecond at 999 Hz, running or waiting. With SIGPROF blocked
+  // The CPU profiler only (the code-events source runs no profiler thread). V8 signals the JS thread every millisecond at 999 Hz, running or waiting. With SIGPROF blocked
   // while libuv waits for events, a second of waiting wakes the thread a handful of times, not a
   // thousand (measured before: 1000-1100 wake-ups and as many V8 samples).
   test('a second of waiting for a timer wakes the JS thread fewer than 100 times, and the JS stacks still join', () => {
@@ -151,9 +179,10 @@ describe("V8's profiler and an idle JS thread", () => {
         const idleWakeups = wakeups() - before;
         busyJs(300);
         s.stop().then((r) => console.log(JSON.stringify({ idleWakeups, v8Samples: r.summary.jsProfiler.v8Samples, joined: r.summary.jsProfiler, sink })));
-      }, 1000);`);
+      }, 1000);`, { env: { PERFPROBE_JS_SOURCE: 'cpu-profiler' } });
     expect(r.status).toBe(0);
     const { idleWakeups, v8Samples, joined } = r.json;
+    expect(joined.source).toBe('cpu-profiler');
     expect(idleWakeups).toBeLessThan(100);
     // ~600 ms of JS CPU at 1 ms, and few samples of the idle second.
     expect(v8Samples).toBeGreaterThan(300);

@@ -13,9 +13,10 @@ const N = 300;
 
 let baseDir;
 let newDir;
+let cpuProfilerDir;
 let newSummary;
 
-function profile(name, burnMs) {
+function profile(name, burnMs, env = {}) {
   const out = tmpDir(`report-${name}`);
   const r = run(process.execPath, [BUILD_APP, app], {
     env: {
@@ -24,6 +25,7 @@ function profile(name, burnMs) {
       REPORT_BURN_MS: String(burnMs),
       PERFPROBE_WORKLOAD_MINIMIZE: '0',
       PERFPROBE_QUIET: '1',
+      ...env,
     },
   });
   if (r.status !== 0) throw new Error(`the ${name} build failed (${r.status}):\n${r.stderr}`);
@@ -37,6 +39,8 @@ beforeAll(() => {
   app = workload('react', N, path.join(tmpDir('report-app'), 'app'));
   baseDir = profile('base', 0);
   newDir = profile('new', BURN_MS);
+  // The JS frames named the other way, which adds V8's profiler thread to the probe's cost.
+  cpuProfilerDir = profile('cpu-profiler', 0, { PERFPROBE_JS_SOURCE: 'cpu-profiler' });
   newSummary = JSON.parse(fs.readFileSync(path.join(newDir, 'summary.json'), 'utf8'));
 });
 
@@ -114,8 +118,19 @@ describe('report', () => {
     expect(out).toMatch(/post-processing +[\d.,]+ ms after the session/);
     expect(out).toMatch(/sampler thread CPU +[\d.,]+ ms/);
     expect(out).toMatch(/start-up +[\d.,]+ ms before the first sample/);
-    expect(out).toMatch(/V8 profiler's thread +[\d.,]+ ms/);
     expect(out).toMatch(/in all +[\d.,]+ ms of CPU during the session \([\d.]+% of process CPU\) \+ [\d.,]+ ms before and after it/);
+  });
+
+  test("says how JS frames were named, and counts V8's profiler thread only when it ran", () => {
+    const codeEvents = /^11\.3\./.test(process.versions.v8);
+    if (codeEvents) {
+      expect(out).toMatch(/JS stacks +taken in the signal handler \(code-events\): [\d,]+ stacks, [\d,]+ code events, no V8 profiler thread/);
+      expect(out).not.toMatch(/V8 profiler's thread/);
+    }
+    const r = perfprobe('report', cpuProfilerDir);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/JS stacks +V8's CPU profiler \(cpu-profiler\), a sample every 1,001 µs/);
+    expect(r.stdout).toMatch(/V8 profiler's thread +[\d.,]+ ms/);
   });
 
   test('names the burner plugin with its CPU (±15%), its tap calls and wall time; columns line up', () => {

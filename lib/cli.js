@@ -83,8 +83,11 @@ above set them, and you may set them directly, e.g. in CI):
   PERFPROBE_REPORT_FILE=FILE  Each profiled process appends the path of the
                            folder it wrote to FILE (a line each) instead of
                            printing it: for scripts that collect profiles.
-  PERFPROBE_JS_PROFILER=0  No V8 CPU profiler on the JS thread: JS frames stay
-                           unnamed (default 1: V8's stacks name them).
+  PERFPROBE_JS_PROFILER=0  JS frames stay unnamed (default 1: V8's stacks name
+                           them).
+  PERFPROBE_JS_SOURCE=cpu-profiler  Name JS frames with V8's CPU profiler, as on
+                           V8 versions where the default (code-events: JS
+                           stacks taken in perfprobe's handler) does not run.
   PERFPROBE_LABELS=0       No phase/hook/plugin/loader labels for Rspack compilers
                            that lack the plugin in their config.
   PERFPROBE_ON_DEMAND=1    Sample nothing until the process receives SIGUSR2; that

@@ -7,7 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const { loadNative } = require('./native');
 const { removeStaleTemps } = require('./tempfiles');
-const { startV8Profiler } = require('./v8-profile');
+const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
@@ -88,7 +88,7 @@ class Session {
     this.options = options;
     this.startedAt = new Date();
     this.native = nativeSession;
-    this.v8 = nativeSession && options.jsProfiler ? startV8Profiler(options.frequency, warn) : null;
+    this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn) : null;
     this.counters = nativeSession ? startProcessCounters() : null;
     this.warn = warn;
     this.stopped = false;

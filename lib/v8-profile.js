@@ -91,4 +91,32 @@ function startV8Profiler(frequency, warn) {
   };
 }
 
-module.exports = { startV8Profiler, intervalFor };
+/** What the native exporter is told when the JS stacks came with the samples (`jit.rs`). */
+const CODE_EVENTS_PROFILE = '{"source":"code-events"}';
+const JS_SOURCES = ['code-events', 'cpu-profiler'];
+
+/**
+ * Names the JS thread's JS frames for the session just started; returns `{ stop() -> string | null }`
+ * for the exporter, or null when nothing can (warned).
+ *
+ * By default each native sample of the JS thread takes its JS stack in perfprobe's own signal
+ * handler (V8's `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no
+ * second signal, the JS stack of the sample's own moment. On a V8 whose structures perfprobe does
+ * not know, or with PERFPROBE_JS_SOURCE=cpu-profiler, V8's CPU profiler runs instead.
+ */
+function startJsNames(frequency, warn) {
+  if (!isMainThread) return null;
+  let source = process.env.PERFPROBE_JS_SOURCE || 'code-events';
+  if (!JS_SOURCES.includes(source)) {
+    warn(`PERFPROBE_JS_SOURCE is ${JSON.stringify(source)}; accepted: ${JS_SOURCES.join(', ')}. Using code-events`);
+    source = 'code-events';
+  }
+  if (source === 'code-events') {
+    const { binding } = loadNative();
+    const refused = binding ? binding.startCodeEvents(process.versions.v8) : 'no native binding';
+    if (refused == null) return { source, stop: () => CODE_EVENTS_PROFILE };
+  }
+  return startV8Profiler(frequency, warn);
+}
+
+module.exports = { startJsNames, startV8Profiler, intervalFor };

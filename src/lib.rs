@@ -5,6 +5,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use perfprobe_core::export::{write_profile, ExportMeta, Written};
+use perfprobe_core::js::jit;
 use perfprobe_core::labels::{self, LABEL_WORDS, LABEL_WORD_COUNT};
 use perfprobe_core::sampler::{Mode, Timer};
 use perfprobe_core::session::{Session, SessionOptions};
@@ -92,16 +93,39 @@ impl NativeSession {
 }
 
 impl NativeSession {
-    fn take(&mut self) -> Result<Session> {
-        self.session.take().ok_or_else(|| Error::from_reason("this perfprobe session was already stopped"))
+    /// Ends the session's sampling. Called on the JS thread, where naming JS frames from V8's code
+    /// events has to stop.
+    fn take(&mut self) -> Result<StoppedSession> {
+        let session = self.session.take().ok_or_else(|| Error::from_reason("this perfprobe session was already stopped"))?;
+        Ok(StoppedSession { session, code_events: jit::stop() })
     }
+}
+
+/// A session whose JS-thread part has stopped; `stop` stops its sampler (on any thread).
+pub struct StoppedSession {
+    session: Session,
+    code_events: Vec<jit::CodeEvent>,
+}
+
+impl StoppedSession {
+    fn stop(self) -> perfprobe_core::profile::RawProfile {
+        self.session.stop_with_code_events(self.code_events)
+    }
+}
+
+/// Starts naming the main thread's JS frames from V8's code events, with JS stacks taken in the
+/// signal handler (`perfprobe_core::js::jit`). Call on the main thread after `start`; returns why
+/// it cannot (an unknown V8), and JS then runs V8's CPU profiler instead.
+#[napi]
+pub fn start_code_events(v8_version: String) -> Option<String> {
+    jit::start(&v8_version).err()
 }
 
 fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
     serde_json::from_value(meta).map_err(|e| Error::new(Status::InvalidArg, format!("profile metadata: {e}")))
 }
 
-fn stop_and_write(session: Session, dir: &str, meta: &ExportMeta) -> Written {
+fn stop_and_write(session: StoppedSession, dir: &str, meta: &ExportMeta) -> Written {
     let raw = session.stop();
     write_profile(std::path::Path::new(dir), raw, meta)
 }
@@ -111,7 +135,7 @@ fn to_json(written: Written) -> serde_json::Value {
 }
 
 pub struct StopTask {
-    session: Option<Session>,
+    session: Option<StoppedSession>,
     dir: String,
     meta: ExportMeta,
 }

@@ -118,6 +118,9 @@ pub struct Sample {
     pub process_labels: u32,
     /// The stack's leaf node in [`RawProfile::stacks`].
     pub stack: u32,
+    /// The JS frames V8 reported for the main thread's sample (code addresses, see
+    /// [`crate::js::jit`]): a leaf node in [`RawProfile::js_stacks`], or [`NO_JS_STACK`].
+    pub js_stack: u32,
 }
 
 /// Counters the sampler keeps about itself, reported in every output.
@@ -172,6 +175,10 @@ pub struct RawProfile {
     pub samples: Vec<Sample>,
     /// Raw stacks (instruction pointer, then return addresses) as a prefix tree.
     pub stacks: StackTable,
+    /// JS stacks of the main thread's samples, code addresses innermost first, and what V8 said
+    /// about its code during the session (see [`crate::js::jit`]).
+    pub js_stacks: StackTable,
+    pub code_events: Vec<crate::js::jit::CodeEvent>,
     pub modules: Vec<ModuleInfo>,
     pub stats: SamplerStats,
     /// Why the session ended early or is incomplete, if it did.
@@ -224,6 +231,9 @@ pub struct StackTable {
 }
 
 const NO_PARENT: u32 = u32::MAX;
+
+/// A sample without JS frames from V8.
+pub const NO_JS_STACK: u32 = u32::MAX;
 
 impl StackTable {
     /// The leaf node of a stack given leaf first, adding the nodes it lacks.

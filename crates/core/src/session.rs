@@ -27,4 +27,10 @@ impl Session {
     pub fn stop(self) -> RawProfile {
         self.sampler.stop()
     }
+
+    /// The same, with the code events V8 reported while the main thread's JS frames were sampled
+    /// ([`crate::js::jit::stop`], called on the main thread before).
+    pub fn stop_with_code_events(self, code_events: Vec<crate::js::jit::CodeEvent>) -> RawProfile {
+        RawProfile { code_events, ..self.sampler.stop() }
+    }
 }

@@ -32,6 +32,8 @@ pub struct RecordHeader {
     pub thread_labels: u32,
     pub process_labels: u32,
     pub depth: u32,
+    /// JS frames after the native ones (the main thread's, see [`crate::js::jit`]).
+    pub js_depth: u32,
     pub truncated: bool,
     pub cache_busy: bool,
     pub unknown_region: bool,
@@ -141,8 +143,9 @@ impl Store {
         self.dropped.swap(0, Ordering::Relaxed)
     }
 
-    /// Hands every published record to `sink` and frees it. Only the sampler thread calls this.
-    pub fn drain(&self, mut sink: impl FnMut(&RecordHeader, &[u64])) -> usize {
+    /// Hands every published record to `sink` (header, native frames, JS frames) and frees it. Only
+    /// the sampler thread calls this.
+    pub fn drain(&self, mut sink: impl FnMut(&RecordHeader, &[u64], &[u64])) -> usize {
         let drained_before = self.drained.load(Ordering::Relaxed);
         // Every FULL record was counted first: equal counts mean none waits (one counted but not
         // yet FULL is found by a later drain).
@@ -155,7 +158,8 @@ impl Store {
                 // SAFETY: FULL records belong to the reader until it stores EMPTY.
                 let data = unsafe { &*record.get() };
                 let depth = (data.header.depth as usize).min(MAX_FRAMES);
-                sink(&data.header, &data.frames[..depth]);
+                let js_end = (depth + data.header.js_depth as usize).min(MAX_FRAMES);
+                sink(&data.header, &data.frames[..depth], &data.frames[depth..js_end]);
                 state.store(EMPTY, Ordering::Release);
                 drained += 1;
             }
@@ -180,10 +184,10 @@ mod tests {
         }
         assert_eq!(store.take_dropped(), 2);
         let mut seen = Vec::new();
-        assert_eq!(store.drain(|h, f| seen.push((h.time_ns, f[0]))), 4);
+        assert_eq!(store.drain(|h, f, _| seen.push((h.time_ns, f[0]))), 4);
         seen.sort();
         assert_eq!(seen, vec![(0, 0), (1, 1), (2, 2), (3, 3)]);
-        assert_eq!(store.drain(|_, _| panic!("drained twice")), 0);
+        assert_eq!(store.drain(|_, _, _| panic!("drained twice")), 0);
     }
 
     #[test]
@@ -206,10 +210,10 @@ mod tests {
             .collect();
         let mut read = 0u64;
         while handles.iter().any(|h| !h.is_finished()) {
-            read += store.drain(|_, _| {}) as u64;
+            read += store.drain(|_, _, _| {}) as u64;
         }
         handles.into_iter().for_each(|h| h.join().unwrap());
-        read += store.drain(|_, _| {}) as u64;
+        read += store.drain(|_, _, _| {}) as u64;
         assert_eq!(read, written.load(Ordering::Relaxed));
         assert_eq!(read + store.take_dropped(), 40_000);
     }

@@ -278,7 +278,7 @@ mod tests {
         let stack = raw.stacks.intern(&[0x1234, 0x5678]);
         for thread in 0..2 {
             for k in 1..=samples_per_thread {
-                raw.samples.push(Sample { thread, time_ns: raw.start_ns + k * 1_000_999, weight_ns: 1_000_000, kind: Default::default(), thread_labels: 0, process_labels: 0, stack });
+                raw.samples.push(Sample { thread, time_ns: raw.start_ns + k * 1_000_999, weight_ns: 1_000_000, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: crate::profile::NO_JS_STACK });
             }
         }
         raw.end_ns = raw.start_ns + (samples_per_thread + 1) * 1_000_999;

@@ -189,7 +189,7 @@ mod tests {
         let plugin = labels::intern(vec![("plugin".into(), "Burner".into()), ("hook".into(), "compilation.processAssets".into())]);
         let mut push = |thread, stack, thread_labels, ms: u64| {
             for _ in 0..ms {
-                raw.samples.push(Sample { thread, time_ns: 0, weight_ns: 1_000_000, kind: Default::default(), thread_labels, process_labels: phase, stack });
+                raw.samples.push(Sample { thread, time_ns: 0, weight_ns: 1_000_000, kind: Default::default(), thread_labels, process_labels: phase, stack, js_stack: crate::profile::NO_JS_STACK });
             }
         };
         push(0, plain, 0, 40);

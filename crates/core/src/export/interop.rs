@@ -206,6 +206,7 @@ mod tests {
             thread_labels: 0,
             process_labels: 0,
             stack: 0,
+            js_stack: crate::profile::NO_JS_STACK,
         };
         let raw = RawProfile { threads: vec![thread(1)], samples: vec![wait(20, 20), wait(40, 15)], ..Default::default() };
         let interop = build(&raw, &[ThreadRole::Tokio], &attribution, &events).unwrap();

@@ -35,8 +35,9 @@ pub struct ExportMeta {
     pub trace_events: Vec<serde_json::Value>,
     /// Figures the JS side measured (per-boundary calls and wall time), passed into the summary.
     pub attribution: serde_json::Value,
-    /// V8's CPU profile of the JS thread as JSON (`{ intervalUs, profile }`), if it ran: its stacks
-    /// name the JS part of the JS thread's native samples (see [`crate::js::graft`]).
+    /// How the JS part of the JS thread's native samples is named (see [`crate::js::graft`]):
+    /// [`crate::js::jit::CODE_EVENTS_PROFILE`] for the JS stacks the handler took, or V8's CPU
+    /// profile of the JS thread as JSON (`{ intervalUs, profile }`).
     pub js_profile: Option<String>,
     /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
     pub flamegraph_per_role: bool,
@@ -177,9 +178,13 @@ fn release_freed_memory() {
 /// Names the JS part of the JS thread's samples with V8's stacks; an unreadable V8 profile only
 /// costs the JS names.
 fn graft_js_stacks(json: &str, raw: &mut RawProfile, sym: &mut Symbolized) -> Result<GraftStats, String> {
-    let v8 = V8Profile::parse(json)?;
     let roles = sym.roles.clone();
-    Ok(js::graft(&mut raw.samples, |t| roles.get(t as usize) == Some(&ThreadRole::JsMain), sym, &v8))
+    let is_js_thread = |t: u32| roles.get(t as usize) == Some(&ThreadRole::JsMain);
+    if json == js::jit::CODE_EVENTS_PROFILE {
+        return Ok(js::graft::graft_code_events(&mut raw.samples, is_js_thread, sym, &raw.js_stacks, &raw.code_events));
+    }
+    let v8 = V8Profile::parse(json)?;
+    Ok(js::graft(&mut raw.samples, is_js_thread, sym, &v8))
 }
 
 fn since_ms(start_ns: u64) -> f64 {

@@ -94,7 +94,7 @@ pub mod testing {
             ids.reverse();
             stacks.push(ids);
             let stack = stacks.len() as u32 - 1;
-            raw.samples.push(Sample { thread: 0, time_ns: 0, weight_ns: *weight_ns, kind: Default::default(), thread_labels: 0, process_labels: 0, stack });
+            raw.samples.push(Sample { thread: 0, time_ns: 0, weight_ns: *weight_ns, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: crate::profile::NO_JS_STACK });
         }
         (raw, Symbolized { locations, stacks, modules: Vec::new(), roles: vec![ThreadRole::JsMain] })
     }

@@ -266,7 +266,8 @@ pub fn build(
         top_js_functions_cumulative: top(js_cum, sampled),
         js_profiler: js_stacks.map(|r| match r {
             Ok(stats) => JsProfilerSummary { stats, error: None },
-            Err(e) => JsProfilerSummary { stats: GraftStats::default(), error: Some(e) },
+            // Only V8's profile is read from text, so only the CPU profiler fails this way.
+            Err(e) => JsProfilerSummary { stats: GraftStats { source: "cpu-profiler", ..Default::default() }, error: Some(e) },
         }),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
         attribution: meta.attribution.clone(),

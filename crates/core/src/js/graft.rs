@@ -15,14 +15,21 @@
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
+use super::jit::{js_function, CodeEvent, Resolver};
 use super::v8::{Pseudo, V8Profile};
-use crate::profile::Sample;
+use crate::profile::{Sample, StackTable, NO_JS_STACK};
 use crate::symbolize::{Frame, Location, Origin, Symbolized};
 
 /// What happened to the JS thread's native samples, for the summary.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GraftStats {
+    /// `code-events`: JS stacks taken in perfprobe's handler, named from V8's code events;
+    /// `cpu-profiler`: V8's CPU profiler's samples, the nearest in time.
+    pub source: &'static str,
+    /// Code events V8 reported (`code-events`).
+    pub code_events: u64,
+    /// V8 samples (`cpu-profiler`); JS stacks taken (`code-events`).
     pub v8_samples: u64,
     pub v8_interval_us: u64,
     /// Native samples of the JS thread.
@@ -41,14 +48,30 @@ fn in_js_part(loc: &Location) -> bool {
     loc.origin == Origin::Unknown || loc.frames.first().is_some_and(|f| f.function.starts_with("Builtins_"))
 }
 
+/// Where a JS stack comes from for one native sample of the JS thread.
+enum JsStack {
+    /// The same JS stack as every sample with this key: its frames, innermost first.
+    Found(u64, Vec<Frame>),
+    /// A key already seen: the frames are those of its first sample.
+    Seen(u64),
+    /// V8 says `(idle)` or has nothing for this moment.
+    Missing,
+}
+
 /// Rewrites the stacks of `samples` taken on threads for which `is_js_thread` holds, adding the
-/// locations and stacks it needs to `sym`.
-pub fn graft(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> bool, sym: &mut Symbolized, v8: &V8Profile) -> GraftStats {
-    let mut stats = GraftStats { v8_samples: v8.timeline.len() as u64, v8_interval_us: v8.interval_ns / 1000, ..Default::default() };
-    let mut location_of_node: HashMap<u32, u32> = HashMap::default();
+/// locations and stacks it needs to `sym`. `js_stack(index, sample, seen)` gives each sample's JS
+/// stack, and may answer `Seen` for a key `seen` holds.
+fn graft_with(
+    samples: &mut [Sample],
+    is_js_thread: impl Fn(u32) -> bool,
+    sym: &mut Symbolized,
+    stats: &mut GraftStats,
+    mut js_stack: impl FnMut(usize, &Sample, &dyn Fn(u64) -> bool) -> JsStack,
+) {
     let mut location_of_frame: HashMap<Frame, u32> = HashMap::default();
-    let mut grafted_stacks: HashMap<(u32, u32), u32> = HashMap::default();
-    for sample in samples.iter_mut().filter(|s| is_js_thread(s.thread)) {
+    let mut js_locations: HashMap<u64, Vec<u32>> = HashMap::default();
+    let mut grafted_stacks: HashMap<(u32, u64), u32> = HashMap::default();
+    for (index, sample) in samples.iter_mut().enumerate().filter(|(_, s)| is_js_thread(s.thread)) {
         stats.js_thread_samples += 1;
         let native = &sym.stacks[sample.stack as usize];
         if native.iter().any(|&l| sym.locations[l as usize].origin == Origin::PerfMap) {
@@ -60,44 +83,97 @@ pub fn graft(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> bool, sym: &m
             continue;
         };
         let outer = native.iter().rposition(|&l| in_js_part(&sym.locations[l as usize])).unwrap_or(inner);
-        let Some(node) = v8.nearest(sample.time_ns, 2 * v8.interval_ns).filter(|&n| v8.pseudo(n) != Some(Pseudo::Idle)) else {
-            stats.unmatched += 1;
-            continue;
+        let key = match js_stack(index, sample, &|key| js_locations.contains_key(&key)) {
+            JsStack::Missing => {
+                stats.unmatched += 1;
+                continue;
+            }
+            JsStack::Seen(key) => key,
+            JsStack::Found(key, frames) => {
+                let locations = frames
+                    .into_iter()
+                    .map(|frame| {
+                        *location_of_frame.entry(frame.clone()).or_insert_with(|| {
+                            sym.locations.push(Location { address: 0, module: None, origin: Origin::V8, frames: vec![frame] });
+                            sym.locations.len() as u32 - 1
+                        })
+                    })
+                    .collect();
+                js_locations.insert(key, locations);
+                key
+            }
         };
         stats.grafted += 1;
-        let key = (sample.stack, node);
-        if let Some(&stack) = grafted_stacks.get(&key) {
+        if let Some(&stack) = grafted_stacks.get(&(sample.stack, key)) {
             sample.stack = stack;
             continue;
         }
-        let js: Vec<u32> = v8
-            .stack(node)
-            .into_iter()
-            .map(|n| {
-                *location_of_node.entry(n).or_insert_with(|| {
-                    let frame = js_frame(v8, n);
-                    *location_of_frame.entry(frame.clone()).or_insert_with(|| {
-                        sym.locations.push(Location { address: 0, module: None, origin: Origin::V8, frames: vec![frame] });
-                        sym.locations.len() as u32 - 1
-                    })
-                })
-            })
-            .collect();
         let native = &sym.stacks[sample.stack as usize];
-        let stack: Vec<u32> = native[..inner].iter().chain(&js).chain(&native[outer + 1..]).copied().collect();
+        let stack: Vec<u32> = native[..inner].iter().chain(&js_locations[&key]).chain(&native[outer + 1..]).copied().collect();
         sym.stacks.push(stack);
         let id = sym.stacks.len() as u32 - 1;
-        grafted_stacks.insert(key, id);
+        grafted_stacks.insert((sample.stack, key), id);
         sample.stack = id;
     }
+}
+
+/// Grafts with V8's CPU profile: for each native sample, the V8 sample nearest in time.
+pub fn graft(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> bool, sym: &mut Symbolized, v8: &V8Profile) -> GraftStats {
+    let mut stats = GraftStats { source: "cpu-profiler", v8_samples: v8.timeline.len() as u64, v8_interval_us: v8.interval_ns / 1000, ..Default::default() };
+    graft_with(samples, is_js_thread, sym, &mut stats, |_, sample, seen| {
+        match v8.nearest(sample.time_ns, 2 * v8.interval_ns).filter(|&n| v8.pseudo(n) != Some(Pseudo::Idle)) {
+            None => JsStack::Missing,
+            Some(node) if seen(node as u64) => JsStack::Seen(node as u64),
+            Some(node) => JsStack::Found(node as u64, v8.stack(node).into_iter().map(|n| js_frame(v8, n)).collect()),
+        }
+    });
     stats
 }
 
-fn js_frame(v8: &V8Profile, node: u32) -> Frame {
-    let f = &v8.frames[node as usize];
-    let function = if f.function_name.is_empty() { "(anonymous)".to_string() } else { f.function_name.clone() };
-    let file = (!f.url.is_empty()).then(|| f.url.strip_prefix("file://").unwrap_or(&f.url).to_string());
-    let line = u32::try_from(f.line_number + 1).ok().filter(|&l| l > 0);
+/// Grafts with the JS stacks taken in perfprobe's own handler ([`super::jit`]): each sample's own,
+/// named by the code events in force at its moment.
+pub fn graft_code_events(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> bool, sym: &mut Symbolized, js_stacks: &StackTable, events: &[CodeEvent]) -> GraftStats {
+    let mut stats = GraftStats { source: "code-events", code_events: events.len() as u64, ..Default::default() };
+    // Names resolve in time order (code moves); the samples' own order is kept.
+    let mut order: Vec<usize> = (0..samples.len()).filter(|&i| is_js_thread(samples[i].thread)).collect();
+    order.sort_by_key(|&i| samples[i].time_ns);
+    let mut resolver = Resolver::new(events);
+    // Each distinct list of names is one key.
+    let mut keys: HashMap<Vec<&str>, u64> = HashMap::default();
+    let mut key_of: Vec<Option<u64>> = vec![None; samples.len()];
+    for &i in &order {
+        let sample = &samples[i];
+        if sample.js_stack == NO_JS_STACK {
+            continue;
+        }
+        stats.v8_samples += 1;
+        let names = resolver.names(sample.time_ns, &js_stacks.frames(sample.js_stack));
+        if !names.is_empty() {
+            let next = keys.len() as u64;
+            key_of[i] = Some(*keys.entry(names).or_insert(next));
+        }
+    }
+    let mut names_of_key: Vec<&[&str]> = vec![&[]; keys.len()];
+    for (names, &key) in &keys {
+        names_of_key[key as usize] = names;
+    }
+    graft_with(samples, is_js_thread, sym, &mut stats, |index, _, seen| match key_of[index] {
+        None => JsStack::Missing,
+        Some(key) if seen(key) => JsStack::Seen(key),
+        Some(key) => JsStack::Found(key, names_of_key[key as usize].iter().map(|name| code_event_frame(name)).collect()),
+    });
+    stats
+}
+
+/// A frame from a code event's name (`JS:~name file:line:column`).
+fn code_event_frame(name: &str) -> Frame {
+    let (function, file, line) = js_function(name).unwrap_or((name, None, None));
+    named_frame(function, file, line)
+}
+
+fn named_frame(function: &str, file: Option<&str>, line: Option<u32>) -> Frame {
+    let function = if function.is_empty() { "(anonymous)".to_string() } else { function.to_string() };
+    let file = file.map(|f| f.strip_prefix("file://").unwrap_or(f).to_string());
     // Pictures (flame graph, trace) show where a JS function lives: names like `run` or
     // `(anonymous)` repeat across every package.
     let short = match (&file, line) {
@@ -105,6 +181,12 @@ fn js_frame(v8: &V8Profile, node: u32) -> Frame {
         _ => function.clone(),
     };
     Frame { function, short, file, line }
+}
+
+fn js_frame(v8: &V8Profile, node: u32) -> Frame {
+    let f = &v8.frames[node as usize];
+    let line = u32::try_from(f.line_number + 1).ok().filter(|&l| l > 0);
+    named_frame(&f.function_name, (!f.url.is_empty()).then_some(f.url.as_str()), line)
 }
 
 #[cfg(test)]
@@ -136,7 +218,7 @@ mod tests {
             loc("main", Origin::Module),
         ];
         let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2, 3, 4, 5], vec![4, 5]], modules: vec![], roles: vec![] };
-        let sample = |time_us: u64, stack: u32, thread: u32| Sample { thread, time_ns: time_us * 1000, weight_ns: 10, kind: Default::default(), thread_labels: 0, process_labels: 0, stack };
+        let sample = |time_us: u64, stack: u32, thread: u32| Sample { thread, time_ns: time_us * 1000, weight_ns: 10, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: NO_JS_STACK };
         let mut samples = vec![
             sample(1_100, 0, 0), // near `work`
             sample(3_000, 0, 0), // garbage collection
@@ -162,6 +244,45 @@ mod tests {
     }
 
     #[test]
+    fn code_event_stacks_are_named_at_their_moment_with_the_interrupted_frame() {
+        let locations = vec![loc("rspack_fn", Origin::Module), loc("[unknown] 0x7f00", Origin::Unknown), loc("uv_run", Origin::Module)];
+        let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2], vec![2]], modules: vec![], roles: vec![] };
+        let events = vec![
+            CodeEvent::Added { time_ns: 0, start: 0x1000, len: 0x100, name: "JS:*hot /app/a.js:3:1".into() },
+            CodeEvent::Added { time_ns: 0, start: 0x2000, len: 0x100, name: "JS:~caller /app/a.js:9:1".into() },
+            CodeEvent::Added { time_ns: 0, start: 0x3000, len: 0x10, name: "Builtin:CallApiCallback".into() },
+            CodeEvent::Moved { time_ns: 5_000, from: 0x1000, to: 0x5000 },
+        ];
+        let mut js = StackTable::default();
+        // Each JS stack: the interrupted pc, then V8's frames innermost first.
+        let in_hot = js.intern(&[0x1010, 0x2010]); // pc in `hot`, V8's frames from its caller
+        let in_native = js.intern(&[0x7777, 0x1020, 0x2010]); // pc in Rust, V8's first frame is `hot`
+        let moved = js.intern(&[0x5010, 0x2010]); // `hot` after its code moved
+        let stale = js.intern(&[0x1010, 0x2010]); // the old address after the move: only `caller`
+        let sample = |time_ns: u64, stack: u32, js_stack: u32| Sample { thread: 0, time_ns, weight_ns: 10, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack };
+        let mut samples = vec![
+            sample(1_000, 0, in_hot),
+            sample(2_000, 0, in_native),
+            sample(6_000, 0, moved),
+            sample(7_000, 0, stale),
+            sample(8_000, 0, NO_JS_STACK),
+            sample(9_000, 1, NO_JS_STACK),
+        ];
+        let stats = graft_code_events(&mut samples, |t| t == 0, &mut sym, &js, &events);
+        let hot_under_caller = ["rspack_fn", "hot a.js:3", "caller a.js:9", "uv_run"];
+        for i in [0, 1, 2] {
+            assert_eq!(names(&sym, samples[i].stack), hot_under_caller, "sample {i}");
+        }
+        assert_eq!(names(&sym, samples[3].stack), ["rspack_fn", "caller a.js:9", "uv_run"]);
+        assert_eq!(samples[4].stack, 0, "no JS stack: the native one stays");
+        assert_eq!(samples[5].stack, 1);
+        assert_eq!((stats.source, stats.code_events, stats.v8_samples), ("code-events", 4, 4));
+        assert_eq!((stats.js_thread_samples, stats.grafted, stats.native_only, stats.unmatched), (6, 4, 1, 1));
+        let hot = sym.locations.iter().find(|l| l.frames[0].function == "hot").unwrap();
+        assert_eq!((hot.frames[0].file.as_deref(), hot.frames[0].line), (Some("/app/a.js"), Some(3)));
+    }
+
+    #[test]
     fn perf_map_named_stacks_are_left_alone() {
         let mut sym = Symbolized {
             locations: vec![loc("JS:*work", Origin::PerfMap), loc("main", Origin::Module)],
@@ -169,7 +290,7 @@ mod tests {
             modules: vec![],
             roles: vec![],
         };
-        let mut samples = vec![Sample { thread: 0, time_ns: 1_000_000, weight_ns: 1, kind: Default::default(), thread_labels: 0, process_labels: 0, stack: 0 }];
+        let mut samples = vec![Sample { thread: 0, time_ns: 1_000_000, weight_ns: 1, kind: Default::default(), thread_labels: 0, process_labels: 0, stack: 0, js_stack: NO_JS_STACK }];
         let stats = graft(&mut samples, |_| true, &mut sym, &small_profile());
         assert_eq!((stats.perf_map_named, samples[0].stack), (1, 0));
     }

@@ -151,8 +151,15 @@ fn stack_room() -> Option<u64> {
 #[inline(never)]
 unsafe fn record(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
     let Some(mut writer) = Store::global().claim() else { return };
-    let walk = unwind::walk(start_regs(context), writer.frames_mut());
-    writer.publish(header(slot_index, weight_ns, slot, walk, false));
+    let regs = start_regs(context);
+    let walk = unwind::walk(regs, writer.frames_mut());
+    // The main thread's JS frames, from V8, after the native ones.
+    let js_depth = if crate::js::jit::active() && slot.tid.load(Ordering::Relaxed) == PID.load(Ordering::Relaxed) {
+        crate::js::jit::sample(&regs, &mut writer.frames_mut()[walk.depth..])
+    } else {
+        0
+    };
+    writer.publish(RecordHeader { js_depth: js_depth as u32, ..header(slot_index, weight_ns, slot, walk, false) });
 }
 
 /// A sample without a walk: the interrupted pc only, flagged so the stats count it.
@@ -175,6 +182,7 @@ unsafe fn header(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot,
         thread_labels,
         process_labels: labels::process_labels(),
         depth: walk.depth as u32,
+        js_depth: 0,
         truncated: walk.truncated,
         cache_busy: walk.cache_busy,
         unknown_region: walk.unknown_region,

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
-use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo};
+use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo, NO_JS_STACK};
 use crate::sampler::{Sampler, SamplerConfig, StartError, Timer};
 use crate::store::Store;
 use crate::unwind;
@@ -89,7 +89,7 @@ impl LinuxSampler {
         // SAFETY: getpid cannot fail.
         PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
         // Everything the handler touches exists before the first signal can be sent.
-        Store::global().drain(|_, _| {});
+        Store::global().drain(|_, _, _| {});
         Store::global().take_dropped();
         unwind::prepare();
         unwind::regions::refresh();
@@ -628,7 +628,7 @@ impl SamplerRun {
         // Timers keep sampling between the sampler thread's checks: `max_samples` is still exact.
         let max_samples = self.config.max_samples.map_or(usize::MAX, |max| max as usize);
         let SamplerRun { by_slot, tracked, profile, .. } = self;
-        Store::global().drain(|header, frames| {
+        Store::global().drain(|header, frames, js_frames| {
             if profile.samples.len() >= max_samples {
                 return;
             }
@@ -645,6 +645,7 @@ impl SamplerRun {
             stats.near_stack_limit += u64::from(header.low_stack);
             profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy || header.low_stack);
             let stack = profile.stacks.intern(frames);
+            let js_stack = if js_frames.is_empty() { NO_JS_STACK } else { profile.js_stacks.intern(js_frames) };
             let (weight_ns, kind) = decode_weight(header.weight_ns);
             if kind.is_wall() {
                 t.wall.stack = Some((stack, header.thread_labels, header.process_labels));
@@ -657,6 +658,7 @@ impl SamplerRun {
                 thread_labels: header.thread_labels,
                 process_labels: header.process_labels,
                 stack,
+                js_stack,
             });
         });
         self.profile.stats.dropped_store_full += Store::global().take_dropped();
@@ -716,6 +718,7 @@ fn flush_wall_batch(t: &mut Tracked, profile: &mut RawProfile) {
             thread_labels,
             process_labels,
             stack,
+            js_stack: NO_JS_STACK,
         });
     }
 }

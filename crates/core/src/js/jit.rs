@@ -1,0 +1,368 @@
+//! JS stacks taken inside perfprobe's own signal handler, the way async-profiler takes Java's: V8's
+//! public sampling call `Isolate::GetStackSample` walks the JS frames of the interrupted main
+//! thread, and `Isolate::SetJitCodeEventHandler` reports where each function's code (bytecode or
+//! machine code) lies, so the export names the addresses it returned.
+//!
+//! Against V8's CPU profiler (the fallback, [`super::v8`]) this needs no profiler thread (0.5 s of
+//! CPU in a 24 s build at 999 Hz, waking a thousand times a second) and no second signal on the JS
+//! thread, and each native sample gets the JS stack of its own moment instead of the nearest one.
+//!
+//! Neither call is in Node-API: both are V8's C++ API, found with `dlsym` in the node executable.
+//! The structures they take are laid out as in the V8 versions [`SUPPORTED_V8`] lists (checked
+//! against their headers); any other V8 gets the CPU profiler.
+
+use std::ffi::{c_void, CString};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::unwind::StartRegs;
+
+/// V8 versions (major, minor) whose `RegisterState`, `SampleInfo` and `JitCodeEvent` match the
+/// layouts below: V8 11.3 is Node 20's (headers: `include/node/v8-unwinder.h`, `v8-callbacks.h`).
+const SUPPORTED_V8: &[(u32, u32)] = &[(11, 3)];
+
+/// What the JS side passes as the session's JS profile when this named its JS frames.
+pub const CODE_EVENTS_PROFILE: &str = r#"{"source":"code-events"}"#;
+
+const GET_CURRENT: &str = "_ZN2v87Isolate10GetCurrentEv";
+const GET_STACK_SAMPLE: &str = "_ZN2v87Isolate14GetStackSampleERKNS_13RegisterStateEPPvmPNS_10SampleInfoE";
+const SET_JIT_CODE_EVENT_HANDLER: &str = "_ZN2v87Isolate22SetJitCodeEventHandlerENS_19JitCodeEventOptionsEPFvPKNS_12JitCodeEventEE";
+
+/// `v8::RegisterState`: four registers and a `std::unique_ptr` to callee-saved ones, null here
+/// (V8 copies the struct, and copies what the pointer holds only when it is not null).
+#[repr(C)]
+struct RegisterState {
+    pc: *mut c_void,
+    sp: *mut c_void,
+    fp: *mut c_void,
+    lr: *mut c_void,
+    callee_saved: *mut c_void,
+}
+
+/// `v8::SampleInfo`; only `frames_count` is read. Room to spare in case a field is added.
+#[repr(C)]
+struct SampleInfo {
+    frames_count: usize,
+    rest: [usize; 8],
+}
+
+/// `v8::JitCodeEvent`.
+#[repr(C)]
+struct JitCodeEvent {
+    event_type: i32,
+    code_type: i32,
+    code_start: *mut c_void,
+    code_len: usize,
+    script: *mut c_void,
+    user_data: *mut c_void,
+    wasm_source_info: *mut c_void,
+    /// The union: `name` (str, len) for CODE_ADDED, `new_code_start` for CODE_MOVED.
+    union_0: usize,
+    union_1: usize,
+    union_2: usize,
+    isolate: *mut c_void,
+}
+
+const CODE_ADDED: i32 = 0;
+const CODE_MOVED: i32 = 1;
+const CODE_REMOVED: i32 = 2;
+const ENUM_EXISTING: i32 = 1;
+
+type GetCurrentFn = unsafe extern "C" fn() -> *mut c_void;
+type GetStackSampleFn = unsafe extern "C" fn(*mut c_void, *const RegisterState, *mut *mut c_void, usize, *mut SampleInfo);
+type CodeEventHandler = unsafe extern "C" fn(*const JitCodeEvent);
+type SetJitCodeEventHandlerFn = unsafe extern "C" fn(*mut c_void, i32, Option<CodeEventHandler>);
+
+/// The main thread's isolate and `GetStackSample`, set while a session names JS frames: the signal
+/// handler reads them (atomics only).
+static ISOLATE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static GET_STACK_SAMPLE_FN: AtomicUsize = AtomicUsize::new(0);
+
+/// What V8 reported about code during the session, in order.
+static CODE_LOG: Mutex<Vec<CodeEvent>> = Mutex::new(Vec::new());
+
+/// One change to where code lies.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CodeEvent {
+    Added { time_ns: u64, start: u64, len: u64, name: Box<str> },
+    Moved { time_ns: u64, from: u64, to: u64 },
+    Removed { time_ns: u64, start: u64 },
+}
+
+impl CodeEvent {
+    fn time_ns(&self) -> u64 {
+        match self {
+            CodeEvent::Added { time_ns, .. } | CodeEvent::Moved { time_ns, .. } | CodeEvent::Removed { time_ns, .. } => *time_ns,
+        }
+    }
+}
+
+fn symbol(name: &str) -> Option<usize> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: dlsym with a valid C string; RTLD_DEFAULT searches the executable (node) first.
+    let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as usize;
+    (address != 0).then_some(address)
+}
+
+fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
+    let mut parts = v8_version.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Starts naming JS frames from V8's code events; call on the main thread with its isolate entered
+/// (from JS). `v8_version` is `process.versions.v8`. The error says why it cannot (the caller then
+/// runs V8's CPU profiler).
+pub fn start(v8_version: &str) -> Result<(), String> {
+    let version = parse_version(v8_version).ok_or_else(|| format!("unreadable V8 version {v8_version:?}"))?;
+    if !SUPPORTED_V8.contains(&version) {
+        return Err(format!("V8 {v8_version} is not one whose structures perfprobe knows"));
+    }
+    if !on_main_thread() {
+        return Err("not called on the main thread".into());
+    }
+    let missing = |name: &str| format!("node does not export {name}");
+    let get_current = symbol(GET_CURRENT).ok_or_else(|| missing(GET_CURRENT))?;
+    let get_stack_sample = symbol(GET_STACK_SAMPLE).ok_or_else(|| missing(GET_STACK_SAMPLE))?;
+    let set_handler = symbol(SET_JIT_CODE_EVENT_HANDLER).ok_or_else(|| missing(SET_JIT_CODE_EVENT_HANDLER))?;
+    // SAFETY: the symbols are V8's own functions with these signatures (Itanium C++ ABI: `this`
+    // first), called on the isolate's thread.
+    unsafe {
+        let isolate = std::mem::transmute::<usize, GetCurrentFn>(get_current)();
+        if isolate.is_null() {
+            return Err("no V8 isolate on this thread".into());
+        }
+        CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // Existing code is reported now, synchronously (13 ms in a fresh node process).
+        std::mem::transmute::<usize, SetJitCodeEventHandlerFn>(set_handler)(isolate, ENUM_EXISTING, Some(on_code_event));
+        GET_STACK_SAMPLE_FN.store(get_stack_sample, Ordering::Relaxed);
+        ISOLATE.store(isolate, Ordering::Release);
+    }
+    Ok(())
+}
+
+/// Only the Linux sampler's handler takes JS stacks (it samples the main thread by its tid).
+#[cfg(target_os = "linux")]
+fn on_main_thread() -> bool {
+    // SAFETY: gettid and getpid have no preconditions.
+    unsafe { libc::gettid() == libc::getpid() }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn on_main_thread() -> bool {
+    false
+}
+
+/// Stops naming (on the main thread) and returns the session's code events.
+pub fn stop() -> Vec<CodeEvent> {
+    let isolate = ISOLATE.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !isolate.is_null() {
+        if let Some(set_handler) = symbol(SET_JIT_CODE_EVENT_HANDLER) {
+            // SAFETY: as in `start`, on the same thread; a null handler removes ours.
+            unsafe { std::mem::transmute::<usize, SetJitCodeEventHandlerFn>(set_handler)(isolate, 0, None) };
+        }
+    }
+    std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Whether a session names JS frames this way.
+pub fn active() -> bool {
+    !ISOLATE.load(Ordering::Relaxed).is_null()
+}
+
+/// Called by V8 for each code object (on the main thread, and on GC threads for moves).
+unsafe extern "C" fn on_code_event(event: *const JitCodeEvent) {
+    let time_ns = crate::util::monotonic_ns();
+    let Some(e) = event.as_ref() else { return };
+    let start = e.code_start as u64;
+    let entry = match e.event_type {
+        CODE_ADDED if e.union_0 != 0 => {
+            let name = std::slice::from_raw_parts(e.union_0 as *const u8, e.union_1);
+            CodeEvent::Added { time_ns, start, len: e.code_len as u64, name: String::from_utf8_lossy(name).into() }
+        }
+        CODE_MOVED => CodeEvent::Moved { time_ns, from: start, to: e.union_0 as u64 },
+        CODE_REMOVED => CodeEvent::Removed { time_ns, start },
+        _ => return,
+    };
+    // A panic must not unwind into V8.
+    if let Ok(mut log) = CODE_LOG.lock() {
+        log.push(entry);
+    }
+}
+
+/// In the signal handler, on the main thread: the JS frames' code addresses, innermost first, into
+/// `out`; returns how many. Async-signal-safe as V8's own SIGPROF handler, which makes the same
+/// call.
+#[inline(always)]
+pub unsafe fn sample(regs: &StartRegs, out: &mut [u64]) -> usize {
+    let isolate = ISOLATE.load(Ordering::Acquire);
+    let get_stack_sample = GET_STACK_SAMPLE_FN.load(Ordering::Relaxed);
+    // Room for the pc and at least one frame.
+    if isolate.is_null() || get_stack_sample == 0 || out.len() < 2 {
+        return 0;
+    }
+    let state = RegisterState { pc: regs.pc as _, sp: regs.sp as _, fp: regs.fp as _, lr: regs.lr as _, callee_saved: std::ptr::null_mut() };
+    let mut info = SampleInfo { frames_count: 0, rest: [0; 8] };
+    // The interrupted pc first: V8's frames start at the caller when it is in JIT code (V8's own
+    // profiler adds it from its sample's pc), and `Resolver::names` keeps it only then.
+    out[0] = regs.pc;
+    std::mem::transmute::<usize, GetStackSampleFn>(get_stack_sample)(isolate, &state, out[1..].as_mut_ptr().cast(), out.len() - 1, &mut info);
+    match info.frames_count.min(out.len() - 1) {
+        0 => 0,
+        n => n + 1,
+    }
+}
+
+/// Where code lay at each moment of the session: [`CodeEvent`]s replayed in time order.
+pub struct CodeMap<'a> {
+    events: &'a [CodeEvent],
+    next: usize,
+    /// start -> (end, index of the naming `Added` event).
+    ranges: std::collections::BTreeMap<u64, (u64, usize)>,
+}
+
+impl<'a> CodeMap<'a> {
+    /// `events` in the order V8 reported them (their times never go back).
+    pub fn new(events: &'a [CodeEvent]) -> Self {
+        CodeMap { events, next: 0, ranges: Default::default() }
+    }
+
+    /// Applies the events up to `time_ns`; calls must come in time order.
+    pub fn advance(&mut self, time_ns: u64) {
+        while let Some(event) = self.events.get(self.next).filter(|e| e.time_ns() <= time_ns) {
+            match *event {
+                CodeEvent::Added { start, len, .. } => self.insert(start, start + len.max(1), self.next),
+                CodeEvent::Moved { from, to, .. } => {
+                    if let Some((end, named)) = self.ranges.remove(&from) {
+                        self.insert(to, to + (end - from), named);
+                    }
+                }
+                CodeEvent::Removed { start, .. } => {
+                    self.ranges.remove(&start);
+                }
+            }
+            self.next += 1;
+        }
+    }
+
+    fn insert(&mut self, start: u64, end: u64, named: usize) {
+        // Code now at [start, end) replaces whatever overlapped it.
+        let overlapping: Vec<u64> = self.ranges.range(..end).rev().take_while(|(_, &(e, _))| e > start).map(|(&s, _)| s).collect();
+        for s in overlapping {
+            self.ranges.remove(&s);
+        }
+        self.ranges.insert(start, (end, named));
+    }
+
+    /// Where the code holding `address` starts, if code holds it.
+    pub fn code_start(&self, address: u64) -> Option<u64> {
+        let (&start, &(end, _)) = self.ranges.range(..=address).next_back()?;
+        (address < end).then_some(start)
+    }
+
+    /// The name V8 gave the code holding `address` now.
+    pub fn name(&self, address: u64) -> Option<&'a str> {
+        let (_, &(end, named)) = self.ranges.range(..=address).next_back()?;
+        match &self.events[named] {
+            CodeEvent::Added { name, .. } if address < end => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// A JS function as V8's code events name it: `JS:~name file:line:column` (the tag says what the
+/// code is; `~` interpreted, `^` Sparkplug, `+` Maglev, `*` TurboFan). None for V8's own code
+/// (builtins, stubs, handlers, regexps): only JS functions are frames.
+pub fn js_function(name: &str) -> Option<(&str, Option<&str>, Option<u32>)> {
+    let (tag, rest) = name.split_once(':')?;
+    if !matches!(tag, "JS" | "Function" | "LazyCompile" | "Script" | "Eval") {
+        return None;
+    }
+    let rest = rest.trim_start_matches(['~', '^', '+', '*']);
+    // The function's name may hold spaces (`get size`); the script is where a path or URL starts.
+    let looks_like_script = |s: &str| s.starts_with(['/', '[', '<']) || s.starts_with("node:") || s.contains("://") || s.starts_with("webpack");
+    let split = rest.match_indices(' ').map(|(i, _)| i).find(|&i| looks_like_script(&rest[i + 1..])).or_else(|| rest.find(' '));
+    let (function, script) = match split {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let Some(script) = script else { return Some((function, None, None)) };
+    // `file:line:column`; the file may hold colons (URLs, `node:`).
+    let mut parts = script.rsplitn(3, ':');
+    let (column, line, file) = (parts.next(), parts.next(), parts.next());
+    match (column.map(str::parse::<u32>), line.map(str::parse::<u32>), file) {
+        (Some(Ok(_)), Some(Ok(line)), Some(file)) => Some((function, (!file.is_empty()).then_some(file), Some(line))),
+        _ => Some((function, (!script.is_empty()).then_some(script), None)),
+    }
+}
+
+/// Resolves JS stacks (code addresses innermost first) at their moments, in time order.
+pub struct Resolver<'a> {
+    map: CodeMap<'a>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(events: &'a [CodeEvent]) -> Self {
+        Resolver { map: CodeMap::new(events) }
+    }
+
+    /// The names of `addresses` at `time_ns` (JS functions only; other code and unknown addresses
+    /// are left out).
+    /// `addresses`: the interrupted pc, then V8's frames. The pc counts when it lies in JS code
+    /// other than the first frame's (the frame V8 left out).
+    pub fn names(&mut self, time_ns: u64, addresses: &[u64]) -> Vec<&'a str> {
+        self.map.advance(time_ns);
+        let Some((&pc, frames)) = addresses.split_first() else { return Vec::new() };
+        let top = self.map.code_start(pc).filter(|&start| frames.first().and_then(|&f| self.map.code_start(f)) != Some(start)).and_then(|_| self.map.name(pc));
+        top.into_iter().chain(frames.iter().filter_map(|&a| self.map.name(a))).filter(|n| js_function(n).is_some()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn added(time_ns: u64, start: u64, len: u64, name: &str) -> CodeEvent {
+        CodeEvent::Added { time_ns, start, len, name: name.into() }
+    }
+
+    #[test]
+    fn code_is_named_as_it_lay_at_each_moment() {
+        let events = vec![
+            added(1, 0x1000, 0x100, "JS:~a /app/a.js:1:1"),
+            added(2, 0x2000, 0x100, "JS:*b /app/b.js:2:1"),
+            CodeEvent::Moved { time_ns: 5, from: 0x1000, to: 0x3000 },
+            added(6, 0x1000, 0x80, "JS:^c /app/c.js:3:1"),
+            CodeEvent::Removed { time_ns: 7, start: 0x2000 },
+            added(8, 0x2f80, 0x100, "JS:~d /app/d.js:4:1"),
+        ];
+        let mut map = CodeMap::new(&events);
+        map.advance(2);
+        assert_eq!((map.name(0x1010), map.name(0x20ff), map.name(0x2100)), (Some("JS:~a /app/a.js:1:1"), Some("JS:*b /app/b.js:2:1"), None));
+        map.advance(5);
+        assert_eq!((map.name(0x1010), map.name(0x3010)), (None, Some("JS:~a /app/a.js:1:1")));
+        map.advance(7);
+        assert_eq!((map.name(0x1010), map.name(0x2010)), (Some("JS:^c /app/c.js:3:1"), None));
+        map.advance(8);
+        // `d` overlaps the moved `a`, which it replaces.
+        assert_eq!((map.name(0x3010), map.name(0x2f90)), (Some("JS:~d /app/d.js:4:1"), Some("JS:~d /app/d.js:4:1")));
+    }
+
+    #[test]
+    fn names_split_into_function_file_and_line() {
+        assert_eq!(js_function("JS:^Module._load node:internal/modules/cjs/loader:1003:24"), Some(("Module._load", Some("node:internal/modules/cjs/loader"), Some(1003))));
+        assert_eq!(js_function("JS:~ /app/main.js:1:1"), Some(("", Some("/app/main.js"), Some(1))));
+        assert_eq!(js_function("JS:*get size /app/my file.js:12:3"), Some(("get size", Some("/app/my file.js"), Some(12))));
+        assert_eq!(js_function("JS:~next file:///app/index.js:727:31"), Some(("next", Some("file:///app/index.js"), Some(727))));
+        assert_eq!(js_function("JS:~innerHot [eval]:3:20"), Some(("innerHot", Some("[eval]"), Some(3))));
+        assert_eq!(js_function("JS:~anonymous"), Some(("anonymous", None, None)));
+        assert_eq!(js_function("Builtin:ArrayForEach"), None);
+        assert_eq!(js_function("RegExp:[a-z]+"), None);
+    }
+
+    #[test]
+    fn unsupported_v8_is_refused_with_the_reason() {
+        let error = start("99.1.0").unwrap_err();
+        assert!(error.contains("V8 99.1.0"), "{error}");
+        assert!(start("x").unwrap_err().contains("unreadable"));
+    }
+}
