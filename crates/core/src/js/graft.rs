@@ -2,8 +2,9 @@
 //!
 //! The native samples are the only weights: each stands for CPU time the JS thread's CPU clock
 //! measured, like every other thread's. V8's samples are never counted; they only lend names.
-//! For a native sample of the JS thread, the V8 sample nearest in time (within two V8 sampling
-//! intervals: V8's sampler thread runs late when the cores are busy) gives the JS stack, and it replaces the part of the native stack that is JS: from the
+//! For a native sample of the JS thread, its own JS stack taken in the handler ([`super::jit`]), or
+//! the V8 sample nearest in time (within two V8 sampling intervals: V8's sampler thread runs late
+//! when the cores are busy), gives the JS stack, and it replaces the part of the native stack that is JS: from the
 //! innermost to the outermost frame in unnamed JIT code or in V8's builtins (`Builtins_*`: the
 //! interpreter, entry and exit trampolines). What lies above that part (a Rust binding function,
 //! V8's parser or GC, libc) and below it (node's event loop, `main`) stays as unwound, so a sample
@@ -48,25 +49,17 @@ fn in_js_part(loc: &Location) -> bool {
     loc.origin == Origin::Unknown || loc.frames.first().is_some_and(|f| f.function.starts_with("Builtins_"))
 }
 
-/// Where a JS stack comes from for one native sample of the JS thread.
-enum JsStack {
-    /// The same JS stack as every sample with this key: its frames, innermost first.
-    Found(u64, Vec<Frame>),
-    /// A key already seen: the frames are those of its first sample.
-    Seen(u64),
-    /// V8 says `(idle)` or has nothing for this moment.
-    Missing,
-}
-
 /// Rewrites the stacks of `samples` taken on threads for which `is_js_thread` holds, adding the
-/// locations and stacks it needs to `sym`. `js_stack(index, sample, seen)` gives each sample's JS
-/// stack, and may answer `Seen` for a key `seen` holds.
+/// locations and stacks it needs to `sym`. `key_of(index, sample)` says which JS stack a sample
+/// has (None: V8 says `(idle)` or has nothing for this moment); `frames_of(key)` gives that stack's
+/// frames, innermost first, once per key.
 fn graft_with(
     samples: &mut [Sample],
     is_js_thread: impl Fn(u32) -> bool,
     sym: &mut Symbolized,
     stats: &mut GraftStats,
-    mut js_stack: impl FnMut(usize, &Sample, &dyn Fn(u64) -> bool) -> JsStack,
+    key_of: impl Fn(usize, &Sample) -> Option<u64>,
+    frames_of: impl Fn(u64) -> Vec<Frame>,
 ) {
     let mut location_of_frame: HashMap<Frame, u32> = HashMap::default();
     let mut js_locations: HashMap<u64, Vec<u32>> = HashMap::default();
@@ -83,26 +76,21 @@ fn graft_with(
             continue;
         };
         let outer = native.iter().rposition(|&l| in_js_part(&sym.locations[l as usize])).unwrap_or(inner);
-        let key = match js_stack(index, sample, &|key| js_locations.contains_key(&key)) {
-            JsStack::Missing => {
-                stats.unmatched += 1;
-                continue;
-            }
-            JsStack::Seen(key) => key,
-            JsStack::Found(key, frames) => {
-                let locations = frames
-                    .into_iter()
-                    .map(|frame| {
-                        *location_of_frame.entry(frame.clone()).or_insert_with(|| {
-                            sym.locations.push(Location { address: 0, module: None, origin: Origin::V8, frames: vec![frame] });
-                            sym.locations.len() as u32 - 1
-                        })
-                    })
-                    .collect();
-                js_locations.insert(key, locations);
-                key
-            }
+        let Some(key) = key_of(index, sample) else {
+            stats.unmatched += 1;
+            continue;
         };
+        js_locations.entry(key).or_insert_with(|| {
+            frames_of(key)
+                .into_iter()
+                .map(|frame| {
+                    *location_of_frame.entry(frame.clone()).or_insert_with(|| {
+                        sym.locations.push(Location { address: 0, module: None, origin: Origin::V8, frames: vec![frame] });
+                        sym.locations.len() as u32 - 1
+                    })
+                })
+                .collect()
+        });
         stats.grafted += 1;
         if let Some(&stack) = grafted_stacks.get(&(sample.stack, key)) {
             sample.stack = stack;
@@ -120,13 +108,14 @@ fn graft_with(
 /// Grafts with V8's CPU profile: for each native sample, the V8 sample nearest in time.
 pub fn graft(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> bool, sym: &mut Symbolized, v8: &V8Profile) -> GraftStats {
     let mut stats = GraftStats { source: "cpu-profiler", v8_samples: v8.timeline.len() as u64, v8_interval_us: v8.interval_ns / 1000, ..Default::default() };
-    graft_with(samples, is_js_thread, sym, &mut stats, |_, sample, seen| {
-        match v8.nearest(sample.time_ns, 2 * v8.interval_ns).filter(|&n| v8.pseudo(n) != Some(Pseudo::Idle)) {
-            None => JsStack::Missing,
-            Some(node) if seen(node as u64) => JsStack::Seen(node as u64),
-            Some(node) => JsStack::Found(node as u64, v8.stack(node).into_iter().map(|n| js_frame(v8, n)).collect()),
-        }
-    });
+    graft_with(
+        samples,
+        is_js_thread,
+        sym,
+        &mut stats,
+        |_, sample| v8.nearest(sample.time_ns, 2 * v8.interval_ns).filter(|&n| v8.pseudo(n) != Some(Pseudo::Idle)).map(u64::from),
+        |node| v8.stack(node as u32).into_iter().map(|n| js_frame(v8, n)).collect(),
+    );
     stats
 }
 
@@ -157,11 +146,7 @@ pub fn graft_code_events(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> b
     for (names, &key) in &keys {
         names_of_key[key as usize] = names;
     }
-    graft_with(samples, is_js_thread, sym, &mut stats, |index, _, seen| match key_of[index] {
-        None => JsStack::Missing,
-        Some(key) if seen(key) => JsStack::Seen(key),
-        Some(key) => JsStack::Found(key, names_of_key[key as usize].iter().map(|name| code_event_frame(name)).collect()),
-    });
+    graft_with(samples, is_js_thread, sym, &mut stats, |index, _| key_of[index], |key| names_of_key[key as usize].iter().map(|name| code_event_frame(name)).collect());
     stats
 }
 
