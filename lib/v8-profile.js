@@ -91,13 +91,12 @@ function startV8Profiler(frequency, warn) {
   };
 }
 
-/** What the native exporter is told when the JS stacks came with the samples (`jit.rs`). */
-const CODE_EVENTS_PROFILE = '{"source":"code-events"}';
 const JS_SOURCES = ['code-events', 'cpu-profiler'];
 
 /**
  * Names the JS thread's JS frames for the session just started; returns `{ stop() -> string | null }`
- * for the exporter, or null when nothing can (warned).
+ * (V8's profile for the exporter; null when the JS stacks come with the native samples), or null
+ * when nothing can (warned).
  *
  * By default each native sample of the JS thread takes its JS stack in perfprobe's own signal
  * handler (V8's `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no
@@ -114,7 +113,7 @@ function startJsNames(frequency, warn) {
   if (source === 'code-events') {
     const { binding } = loadNative();
     const refused = binding ? binding.startCodeEvents(process.versions.v8) : 'no native binding';
-    if (refused == null) return { source, stop: () => CODE_EVENTS_PROFILE };
+    if (refused == null) return { stop: () => null };
   }
   return startV8Profiler(frequency, warn);
 }

@@ -104,7 +104,7 @@ impl NativeSession {
 /// A session whose JS-thread part has stopped; `stop` stops its sampler (on any thread).
 pub struct StoppedSession {
     session: Session,
-    code_events: Vec<jit::CodeEvent>,
+    code_events: Option<Vec<jit::CodeEvent>>,
 }
 
 impl StoppedSession {

@@ -176,9 +176,10 @@ pub struct RawProfile {
     /// Raw stacks (instruction pointer, then return addresses) as a prefix tree.
     pub stacks: StackTable,
     /// JS stacks of the main thread's samples, code addresses innermost first, and what V8 said
-    /// about its code during the session (see [`crate::js::jit`]).
+    /// about its code during the session (see [`crate::js::jit`]); `code_events` is None when the
+    /// handler took no JS stacks.
     pub js_stacks: StackTable,
-    pub code_events: Vec<crate::js::jit::CodeEvent>,
+    pub code_events: Option<Vec<crate::js::jit::CodeEvent>>,
     pub modules: Vec<ModuleInfo>,
     pub stats: SamplerStats,
     /// Why the session ended early or is incomplete, if it did.

@@ -30,7 +30,7 @@ impl Session {
 
     /// The same, with the code events V8 reported while the main thread's JS frames were sampled
     /// ([`crate::js::jit::stop`], called on the main thread before).
-    pub fn stop_with_code_events(self, code_events: Vec<crate::js::jit::CodeEvent>) -> RawProfile {
+    pub fn stop_with_code_events(self, code_events: Option<Vec<crate::js::jit::CodeEvent>>) -> RawProfile {
         RawProfile { code_events, ..self.sampler.stop() }
     }
 }

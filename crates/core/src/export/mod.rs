@@ -35,9 +35,9 @@ pub struct ExportMeta {
     pub trace_events: Vec<serde_json::Value>,
     /// Figures the JS side measured (per-boundary calls and wall time), passed into the summary.
     pub attribution: serde_json::Value,
-    /// How the JS part of the JS thread's native samples is named (see [`crate::js::graft`]):
-    /// [`crate::js::jit::CODE_EVENTS_PROFILE`] for the JS stacks the handler took, or V8's CPU
-    /// profile of the JS thread as JSON (`{ intervalUs, profile }`).
+    /// V8's CPU profile of the JS thread as JSON (`{ intervalUs, profile }`), if it ran: its stacks
+    /// name the JS part of the JS thread's native samples (see [`crate::js::graft`]). JS stacks the
+    /// handler took come in the raw profile instead.
     pub js_profile: Option<String>,
     /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
     pub flamegraph_per_role: bool,
@@ -71,7 +71,7 @@ pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Writ
     let started = monotonic_ns();
     let mut timings = summary::PostProcessing::default();
     let mut sym = symbolize(&raw);
-    let js_stacks = meta.js_profile.as_deref().map(|json| graft_js_stacks(json, &mut raw, &mut sym));
+    let js_stacks = graft_js_stacks(&mut raw, meta.js_profile.as_deref(), &mut sym);
     timings.symbolize_ms = since_ms(started);
     let written = write_files(dir, &raw, &sym, meta, js_stacks, timings, started);
     discard((raw, sym), meta);
@@ -175,16 +175,16 @@ fn release_freed_memory() {
     }
 }
 
-/// Names the JS part of the JS thread's samples with V8's stacks; an unreadable V8 profile only
-/// costs the JS names.
-fn graft_js_stacks(json: &str, raw: &mut RawProfile, sym: &mut Symbolized) -> Result<GraftStats, String> {
+/// Names the JS part of the JS thread's samples with V8's stacks: those the handler took, or V8's
+/// CPU profile. None when neither ran; an unreadable V8 profile only costs the JS names.
+fn graft_js_stacks(raw: &mut RawProfile, v8_profile: Option<&str>, sym: &mut Symbolized) -> Option<Result<GraftStats, String>> {
     let roles = sym.roles.clone();
     let is_js_thread = |t: u32| roles.get(t as usize) == Some(&ThreadRole::JsMain);
-    if json == js::jit::CODE_EVENTS_PROFILE {
-        return Ok(js::graft::graft_code_events(&mut raw.samples, is_js_thread, sym, &raw.js_stacks, &raw.code_events));
+    if let Some(events) = &raw.code_events {
+        return Some(Ok(js::graft::graft_code_events(&mut raw.samples, is_js_thread, sym, &raw.js_stacks, events)));
     }
-    let v8 = V8Profile::parse(json)?;
-    Ok(js::graft(&mut raw.samples, is_js_thread, sym, &v8))
+    let v8 = V8Profile::parse(v8_profile?);
+    Some(v8.map(|v8| js::graft(&mut raw.samples, is_js_thread, sym, &v8)))
 }
 
 fn since_ms(start_ns: u64) -> f64 {

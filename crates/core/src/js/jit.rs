@@ -12,17 +12,14 @@
 //! against their headers); any other V8 gets the CPU profiler.
 
 use std::ffi::{c_void, CString};
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use crate::unwind::StartRegs;
 
 /// V8 versions (major, minor) whose `RegisterState`, `SampleInfo` and `JitCodeEvent` match the
 /// layouts below: V8 11.3 is Node 20's (headers: `include/node/v8-unwinder.h`, `v8-callbacks.h`).
 const SUPPORTED_V8: &[(u32, u32)] = &[(11, 3)];
-
-/// What the JS side passes as the session's JS profile when this named its JS frames.
-pub const CODE_EVENTS_PROFILE: &str = r#"{"source":"code-events"}"#;
 
 const GET_CURRENT: &str = "_ZN2v87Isolate10GetCurrentEv";
 const GET_STACK_SAMPLE: &str = "_ZN2v87Isolate14GetStackSampleERKNS_13RegisterStateEPPvmPNS_10SampleInfoE";
@@ -73,10 +70,17 @@ type GetStackSampleFn = unsafe extern "C" fn(*mut c_void, *const RegisterState, 
 type CodeEventHandler = unsafe extern "C" fn(*const JitCodeEvent);
 type SetJitCodeEventHandlerFn = unsafe extern "C" fn(*mut c_void, i32, Option<CodeEventHandler>);
 
-/// The main thread's isolate and `GetStackSample`, set while a session names JS frames: the signal
-/// handler reads them (atomics only).
+/// The main thread's isolate, set while a session names JS frames: the signal handler reads it.
 static ISOLATE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-static GET_STACK_SAMPLE_FN: AtomicUsize = AtomicUsize::new(0);
+
+/// V8's entry points, found once in the node executable.
+struct V8Api {
+    get_current: GetCurrentFn,
+    get_stack_sample: GetStackSampleFn,
+    set_handler: SetJitCodeEventHandlerFn,
+}
+
+static V8_API: OnceLock<Result<V8Api, String>> = OnceLock::new();
 
 /// What V8 reported about code during the session, in order.
 static CODE_LOG: Mutex<Vec<CodeEvent>> = Mutex::new(Vec::new());
@@ -104,6 +108,23 @@ fn symbol(name: &str) -> Option<usize> {
     (address != 0).then_some(address)
 }
 
+fn v8_api() -> Result<&'static V8Api, String> {
+    let api = V8_API.get_or_init(|| {
+        let find = |name: &str| symbol(name).ok_or_else(|| format!("node does not export {name}"));
+        let (get_current, get_stack_sample, set_handler) = (find(GET_CURRENT)?, find(GET_STACK_SAMPLE)?, find(SET_JIT_CODE_EVENT_HANDLER)?);
+        // SAFETY: the symbols are V8's own functions with these signatures (Itanium C++ ABI: `this`
+        // first).
+        unsafe {
+            Ok(V8Api {
+                get_current: std::mem::transmute::<usize, GetCurrentFn>(get_current),
+                get_stack_sample: std::mem::transmute::<usize, GetStackSampleFn>(get_stack_sample),
+                set_handler: std::mem::transmute::<usize, SetJitCodeEventHandlerFn>(set_handler),
+            })
+        }
+    });
+    api.as_ref().map_err(Clone::clone)
+}
+
 fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
     let mut parts = v8_version.split('.');
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
@@ -120,21 +141,16 @@ pub fn start(v8_version: &str) -> Result<(), String> {
     if !on_main_thread() {
         return Err("not called on the main thread".into());
     }
-    let missing = |name: &str| format!("node does not export {name}");
-    let get_current = symbol(GET_CURRENT).ok_or_else(|| missing(GET_CURRENT))?;
-    let get_stack_sample = symbol(GET_STACK_SAMPLE).ok_or_else(|| missing(GET_STACK_SAMPLE))?;
-    let set_handler = symbol(SET_JIT_CODE_EVENT_HANDLER).ok_or_else(|| missing(SET_JIT_CODE_EVENT_HANDLER))?;
-    // SAFETY: the symbols are V8's own functions with these signatures (Itanium C++ ABI: `this`
-    // first), called on the isolate's thread.
+    let api = v8_api()?;
+    // SAFETY: V8's functions, called on the isolate's thread.
     unsafe {
-        let isolate = std::mem::transmute::<usize, GetCurrentFn>(get_current)();
+        let isolate = (api.get_current)();
         if isolate.is_null() {
             return Err("no V8 isolate on this thread".into());
         }
         CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
         // Existing code is reported now, synchronously (13 ms in a fresh node process).
-        std::mem::transmute::<usize, SetJitCodeEventHandlerFn>(set_handler)(isolate, ENUM_EXISTING, Some(on_code_event));
-        GET_STACK_SAMPLE_FN.store(get_stack_sample, Ordering::Relaxed);
+        (api.set_handler)(isolate, ENUM_EXISTING, Some(on_code_event));
         ISOLATE.store(isolate, Ordering::Release);
     }
     Ok(())
@@ -152,16 +168,18 @@ fn on_main_thread() -> bool {
     false
 }
 
-/// Stops naming (on the main thread) and returns the session's code events.
-pub fn stop() -> Vec<CodeEvent> {
+/// Stops naming (on the main thread) and returns the session's code events; None when this
+/// session did not name JS frames this way.
+pub fn stop() -> Option<Vec<CodeEvent>> {
     let isolate = ISOLATE.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if !isolate.is_null() {
-        if let Some(set_handler) = symbol(SET_JIT_CODE_EVENT_HANDLER) {
-            // SAFETY: as in `start`, on the same thread; a null handler removes ours.
-            unsafe { std::mem::transmute::<usize, SetJitCodeEventHandlerFn>(set_handler)(isolate, 0, None) };
-        }
+    if isolate.is_null() {
+        return None;
     }
-    std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()))
+    if let Ok(api) = v8_api() {
+        // SAFETY: as in `start`, on the same thread; a null handler removes ours.
+        unsafe { (api.set_handler)(isolate, 0, None) };
+    }
+    Some(std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner())))
 }
 
 /// Whether a session names JS frames this way.
@@ -195,9 +213,10 @@ unsafe extern "C" fn on_code_event(event: *const JitCodeEvent) {
 #[inline(always)]
 pub unsafe fn sample(regs: &StartRegs, out: &mut [u64]) -> usize {
     let isolate = ISOLATE.load(Ordering::Acquire);
-    let get_stack_sample = GET_STACK_SAMPLE_FN.load(Ordering::Relaxed);
+    // `OnceLock::get` is an atomic load; the API was found before the isolate was set.
+    let Some(Ok(api)) = V8_API.get() else { return 0 };
     // Room for the pc and at least one frame.
-    if isolate.is_null() || get_stack_sample == 0 || out.len() < 2 {
+    if isolate.is_null() || out.len() < 2 {
         return 0;
     }
     let state = RegisterState { pc: regs.pc as _, sp: regs.sp as _, fp: regs.fp as _, lr: regs.lr as _, callee_saved: std::ptr::null_mut() };
@@ -205,7 +224,7 @@ pub unsafe fn sample(regs: &StartRegs, out: &mut [u64]) -> usize {
     // The interrupted pc first: V8's frames start at the caller when it is in JIT code (V8's own
     // profiler adds it from its sample's pc), and `Resolver::names` keeps it only then.
     out[0] = regs.pc;
-    std::mem::transmute::<usize, GetStackSampleFn>(get_stack_sample)(isolate, &state, out[1..].as_mut_ptr().cast(), out.len() - 1, &mut info);
+    (api.get_stack_sample)(isolate, &state, out[1..].as_mut_ptr().cast(), out.len() - 1, &mut info);
     match info.frames_count.min(out.len() - 1) {
         0 => 0,
         n => n + 1,
@@ -253,19 +272,18 @@ impl<'a> CodeMap<'a> {
         self.ranges.insert(start, (end, named));
     }
 
-    /// Where the code holding `address` starts, if code holds it.
-    pub fn code_start(&self, address: u64) -> Option<u64> {
-        let (&start, &(end, _)) = self.ranges.range(..=address).next_back()?;
-        (address < end).then_some(start)
+    /// The code holding `address` now: where it starts, and the name V8 gave it.
+    pub fn code_at(&self, address: u64) -> Option<(u64, &'a str)> {
+        let (&start, &(end, named)) = self.ranges.range(..=address).next_back()?;
+        match &self.events[named] {
+            CodeEvent::Added { name, .. } if address < end => Some((start, name)),
+            _ => None,
+        }
     }
 
     /// The name V8 gave the code holding `address` now.
     pub fn name(&self, address: u64) -> Option<&'a str> {
-        let (_, &(end, named)) = self.ranges.range(..=address).next_back()?;
-        match &self.events[named] {
-            CodeEvent::Added { name, .. } if address < end => Some(name),
-            _ => None,
-        }
+        self.code_at(address).map(|(_, name)| name)
     }
 }
 
@@ -312,7 +330,8 @@ impl<'a> Resolver<'a> {
     pub fn names(&mut self, time_ns: u64, addresses: &[u64]) -> Vec<&'a str> {
         self.map.advance(time_ns);
         let Some((&pc, frames)) = addresses.split_first() else { return Vec::new() };
-        let top = self.map.code_start(pc).filter(|&start| frames.first().and_then(|&f| self.map.code_start(f)) != Some(start)).and_then(|_| self.map.name(pc));
+        let first_frame_start = frames.first().and_then(|&f| self.map.code_at(f)).map(|(start, _)| start);
+        let top = self.map.code_at(pc).filter(|&(start, _)| Some(start) != first_frame_start).map(|(_, name)| name);
         top.into_iter().chain(frames.iter().filter_map(|&a| self.map.name(a))).filter(|n| js_function(n).is_some()).collect()
     }
 }
