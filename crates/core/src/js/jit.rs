@@ -182,11 +182,6 @@ pub fn stop() -> Option<Vec<CodeEvent>> {
     Some(std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner())))
 }
 
-/// Whether a session names JS frames this way.
-pub fn active() -> bool {
-    !ISOLATE.load(Ordering::Relaxed).is_null()
-}
-
 /// Called by V8 for each code object (on the main thread, and on GC threads for moves).
 unsafe extern "C" fn on_code_event(event: *const JitCodeEvent) {
     let time_ns = crate::util::monotonic_ns();
@@ -212,13 +207,13 @@ unsafe extern "C" fn on_code_event(event: *const JitCodeEvent) {
 /// call.
 #[inline(always)]
 pub unsafe fn sample(regs: &StartRegs, out: &mut [u64]) -> usize {
+    // Null unless a session takes JS stacks. Room for the pc and at least one frame.
     let isolate = ISOLATE.load(Ordering::Acquire);
-    // `OnceLock::get` is an atomic load; the API was found before the isolate was set.
-    let Some(Ok(api)) = V8_API.get() else { return 0 };
-    // Room for the pc and at least one frame.
     if isolate.is_null() || out.len() < 2 {
         return 0;
     }
+    // `OnceLock::get` is an atomic load; the API was found before the isolate was set.
+    let Some(Ok(api)) = V8_API.get() else { return 0 };
     let state = RegisterState { pc: regs.pc as _, sp: regs.sp as _, fp: regs.fp as _, lr: regs.lr as _, callee_saved: std::ptr::null_mut() };
     let mut info = SampleInfo { frames_count: 0, rest: [0; 8] };
     // The interrupted pc first: V8's frames start at the caller when it is in JIT code (V8's own

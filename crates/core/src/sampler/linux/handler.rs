@@ -153,8 +153,8 @@ unsafe fn record(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot,
     let Some(mut writer) = Store::global().claim() else { return };
     let regs = start_regs(context);
     let walk = unwind::walk(regs, writer.frames_mut());
-    // The main thread's JS frames, from V8, after the native ones.
-    let js_depth = if crate::js::jit::active() && slot.tid.load(Ordering::Relaxed) == PID.load(Ordering::Relaxed) {
+    // The main thread's JS frames, from V8, after the native ones (none unless a session takes them).
+    let js_depth = if slot.tid.load(Ordering::Relaxed) == PID.load(Ordering::Relaxed) {
         crate::js::jit::sample(&regs, &mut writer.frames_mut()[walk.depth..])
     } else {
         0
