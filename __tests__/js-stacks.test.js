@@ -6,7 +6,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { ROOT, tmpDir, runNode, profileDirs, readPprof, goPprof } = require('./helpers');
+const { ROOT, CODE_EVENTS_V8, tmpDir, runNode, profileDirs, readPprof, goPprof } = require('./helpers');
 
 const BURNER = path.join(__dirname, 'fixtures', 'burner');
 
@@ -49,9 +49,7 @@ function jsThreadMs({ pprof }, pick) {
   return ns / 1e6;
 }
 
-// Node 20's V8 (11.3) takes the JS stacks in perfprobe's handler, named from V8's code events; other
-// V8s, and PERFPROBE_JS_SOURCE=cpu-profiler, run V8's CPU profiler.
-const CODE_EVENTS_V8 = /^11\.3\./.test(process.versions.v8);
+// PERFPROBE_JS_SOURCE=cpu-profiler runs V8's CPU profiler where code events are the default.
 describe.each([
   ['the JS stacks (default)', {}, CODE_EVENTS_V8 ? 'code-events' : 'cpu-profiler'],
   ["V8's CPU profiler (PERFPROBE_JS_SOURCE=cpu-profiler)", { PERFPROBE_JS_SOURCE: 'cpu-profiler' }, 'cpu-profiler'],

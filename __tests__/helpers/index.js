@@ -126,4 +126,8 @@ function spawnUntil(cmd, args, readyText, opts = {}) {
   return { child, ready, exited };
 }
 
-module.exports = { ROOT, CLI, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
+// Node 20's V8 (11.3): JS stacks come from perfprobe's handler and V8's code events by default;
+// other V8s run V8's CPU profiler (crates/core/src/js/jit.rs, SUPPORTED_V8).
+const CODE_EVENTS_V8 = /^11\.3\./.test(process.versions.v8);
+
+module.exports = { ROOT, CLI, CODE_EVENTS_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
