@@ -202,3 +202,32 @@ describe('MultiCompiler: a small `a` and a larger `b` built in parallel', () => 
     expect(r.byCompiler.a || 0).toBeLessThan(r.byCompiler.b);
   });
 });
+
+describe('a compiler that cannot be attached', () => {
+  test('Rspack bundled into a tool that exports no Compiler class: one warning naming why, and summary.json says so', () => {
+    const dir = tmpDir('entry-unattached');
+    const tool = path.join(dir, 'bundled-tool.mjs');
+    // What a tool that bundles @rspack/core into its own file does: load the binding itself and
+    // make compilers from it, with no Compiler class anyone can reach.
+    fs.writeFileSync(
+      tool,
+      `import { createRequire } from 'node:module';
+const binding = createRequire(import.meta.url)('@rspack/binding');
+setImmediate(() => {
+  for (let i = 0; i < 2; i++) {
+    try { new binding.JsResolverFactory(false, {}, {}); } catch {}
+  }
+});
+`,
+    );
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    const out = tmpDir('entry-unattached-out');
+    const r = run(CLI, ['--out', out, '--', process.execPath, tool], { cwd: dir });
+    expect(r.status).toBe(0);
+    const warnings = r.stderr.split('\n').filter((l) => /warning/.test(l));
+    expect(warnings).toEqual([`[perfprobe] warning: labels are off for a compiler: ${tool} exports no Compiler class`]);
+    const [d] = profileDirs(out);
+    const summary = JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8'));
+    expect(summary.attribution.unattachedCompilers).toEqual([{ reason: `${tool} exports no Compiler class` }]);
+  });
+});

@@ -109,7 +109,7 @@ class Handle {
 
   stopSync() {
     if (this.syncResult) return this.syncResult;
-    if (this.result) throw new Error('stop() was called on this handle already: await its result');
+    if (this.result) return emptyResult(['stop() was called on this handle already: its promise has the result']);
     const result = this._stop(true);
     const earlier = this.earlierResults.filter((r) => r && !r.then && r.dir).map((r) => r.dir);
     this.syncResult = earlier.length ? { ...result, earlier } : result;
