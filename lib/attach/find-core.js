@@ -61,7 +61,7 @@ function coreFrom(file) {
     const exports = require(file);
     return isRspackCore(exports) ? { exports } : { reason: `${file} exports no Compiler class` };
   } catch (e) {
-    return { reason: `${file} could not be required for its Compiler class: ${e.code || ''}${e.code ? ' ' : ''}${e.message.split('\n')[0]}` };
+    return { code: e.code, reason: `${file} could not be required for its Compiler class: ${e.code || ''}${e.code ? ' ' : ''}${e.message.split('\n')[0]}` };
   }
 }
 
@@ -80,10 +80,13 @@ function watchBinding(state, binding, file) {
     const proxy = new Proxy(target, {
       construct(t, args, newTarget) {
         if (!done) {
-          done = true;
           const r = coreFrom(file);
+          // Constructed while the file itself still evaluates: the next construction asks again.
+          done = r.code !== 'ERR_REQUIRE_CYCLE_MODULE' || name === 'JsCompiler';
           if (r.exports) found(state, r.exports);
-          else failed(state, r.reason);
+          else if (done) failed(state, r.reason);
+          // Found at the first build's JsCompiler: that compiler's run() went by unwrapped.
+          if (r.exports && name === 'JsCompiler') failed(state, `a compiler of ${file} began building before its Compiler class was found: that first build has no labels`);
         }
         return Reflect.construct(t, args, newTarget === proxy ? t : newTarget);
       },
