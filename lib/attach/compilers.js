@@ -29,64 +29,69 @@ function patchCompiler(Compiler, state) {
   }
 }
 
-/**
- * Compilers that could not be attached, for summary.json (`attribution.unattachedCompilers`):
- * a contributor added to each session that runs when a failure is known.
- */
-function failuresContributor(state) {
-  return { contribute: () => ({ traceEvents: [], attribution: { unattachedCompilers: state.failures.map((f) => ({ ...f })) } }) };
+/** Failures kept for one summary at most (a watcher may make compilers all day). */
+const MAX_FAILURES = 100;
+
+function createState(options, warn) {
+  const state = { options, warn, failures: [], reasons: new Set() };
+  // Compilers that could not be attached, for summary.json (`attribution.unattachedCompilers`): each
+  // failure belongs to the session running when it happened.
+  const contributor = {
+    contribute: () => {
+      const unattachedCompilers = state.failures;
+      state.failures = [];
+      return { traceEvents: [], attribution: { unattachedCompilers } };
+    },
+  };
+  state.fail = (reason, compiler) => {
+    const name = compiler && (compiler.name || (compiler.options && compiler.options.name));
+    if (state.failures.length < MAX_FAILURES) state.failures.push(name ? { reason, compiler: name } : { reason });
+    const { current } = require('../session');
+    const session = current();
+    if (session) session.addContributor(contributor);
+    if (state.reasons.has(reason)) return;
+    state.reasons.add(reason);
+    state.warn(`labels are off for a compiler: ${reason}`);
+  };
+  state.apply = (compiler) => {
+    try {
+      const { PerfprobePlugin, JOIN_ONLY } = require('../plugin');
+      const plugin = new PerfprobePlugin({ ...state.options, quiet: true });
+      // The session's owner (register.js, start()) writes: once its session is stopped (or, on
+      // demand, before it starts) a build must not start one of its own.
+      plugin[JOIN_ONLY] = true;
+      plugin.apply(compiler);
+    } catch (e) {
+      state.fail(e.message, compiler);
+    }
+  };
+  return state;
 }
 
 /**
  * Attaches the plugin (configured by `options`) to every Rspack compiler that runs from now on,
  * however @rspack/core is loaded. `warn` receives one warning per distinct reason a compiler could
- * not be attached; nothing here throws into the program. Process-wide and idempotent: the latest
- * caller's options and warn are used.
+ * not be attached; nothing here throws into the program. Process-wide: a later call (start() under
+ * register.js, a second copy of this package) only replaces the options and warn.
  */
 function attachToRspackCompilers(options, warn) {
-  let state = globalThis[STATE];
-  const fresh = !state;
-  if (fresh) {
-    state = globalThis[STATE] = { options, warn, failures: [], reasons: new Set() };
-    state.contributor = failuresContributor(state);
-    state.fail = (reason, compiler) => {
-      const name = compiler && (compiler.name || (compiler.options && compiler.options.name));
-      state.failures.push(name ? { reason, compiler: name } : { reason });
-      const { current } = require('../session');
-      const session = current();
-      if (session) session.addContributor(state.contributor);
-      if (state.reasons.has(reason)) return;
-      state.reasons.add(reason);
-      state.warn(`labels are off for a compiler: ${reason}`);
-    };
-    state.apply = (compiler) => {
+  const existing = globalThis[STATE];
+  if (existing) {
+    existing.options = options;
+    existing.warn = warn;
+    return;
+  }
+  const state = (globalThis[STATE] = createState(options, warn));
+  watchRspackCore(
+    (core) => {
       try {
-        const { PerfprobePlugin, JOIN_ONLY } = require('../plugin');
-        const plugin = new PerfprobePlugin({ ...state.options, quiet: true });
-        // The session's owner (register.js, start()) writes: once its session is stopped (or, on
-        // demand, before it starts) a build must not start one of its own.
-        plugin[JOIN_ONLY] = true;
-        plugin.apply(compiler);
+        patchCompiler(core.Compiler, state);
       } catch (e) {
-        state.fail(e.message, compiler);
+        state.fail(`@rspack/core ${core.rspackVersion}: ${e.message}`);
       }
-    };
-  } else {
-    state.options = options;
-    state.warn = warn;
-  }
-  if (fresh) {
-    watchRspackCore(
-      (core) => {
-        try {
-          patchCompiler(core.Compiler, state);
-        } catch (e) {
-          state.fail(`@rspack/core ${core.rspackVersion}: ${e.message}`);
-        }
-      },
-      (reason) => state.fail(reason),
-    );
-  }
+    },
+    (reason) => state.fail(reason),
+  );
 }
 
 module.exports = { attachToRspackCompilers, patchCompiler, APPLIED };
