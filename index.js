@@ -17,7 +17,8 @@ const { PerfprobePlugin } = require('./lib/plugin');
 function start(options) {
   const normalized = normalizeOptions(options, 'perfprobe.start');
   const handle = openHandle(normalized);
-  if (handle.running) {
+  // A session owned elsewhere (register.js) has attached compilers with its owner's options.
+  if (handle.running && !handle.foreign) {
     attachToRspackCompilers(normalized, (m) => {
       if (!normalized.quiet) process.stderr.write(`[perfprobe] warning: ${m}\n`);
     });
