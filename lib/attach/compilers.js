@@ -17,8 +17,8 @@ const STATE = Symbol.for('rspack-perfprobe.attach');
 /** Wraps `Compiler.prototype.run`/`watch` to call `state.apply(compiler)` first. */
 function patchCompiler(Compiler, state) {
   const proto = Compiler.prototype;
-  if (proto[PATCHED]) return;
-  proto[PATCHED] = true;
+  if (Object.prototype.hasOwnProperty.call(proto, PATCHED)) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
   for (const method of ['run', 'watch']) {
     const original = proto[method];
     if (typeof original !== 'function') continue;

@@ -102,8 +102,9 @@ function trackPhases(compiler, labels, spans, pluginName) {
  */
 function trackSiblings(compiler, labels, spans, pluginName) {
   const proto = Object.getPrototypeOf(compiler);
-  if (!proto || proto[PATCHED]) return;
-  proto[PATCHED] = true;
+  // Own property: a patched base class must not hide an unpatched subclass.
+  if (!proto || proto === Object.prototype || Object.prototype.hasOwnProperty.call(proto, PATCHED)) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
   for (const method of ['run', 'watch']) {
     const original = proto[method];
     if (typeof original !== 'function') continue;
