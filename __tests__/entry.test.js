@@ -174,6 +174,44 @@ describe('start() from an ES-module script, without the plugin', () => {
   });
 });
 
+describe('start() handles, synchronously (no build)', () => {
+  test('stopSync() splits the shared session too; no call on a handle throws', () => {
+    const out = tmpDir('entry-sync');
+    const r = run(process.execPath, [
+      '-e',
+      `const p = require(${JSON.stringify(ROOT)});
+       const f = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'burner'))});
+       const a = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499 });
+       const b = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499 });
+       f.burnJs(150);
+       const ra = a.stopSync();
+       const running = [a.running, b.running];
+       f.burnJs(150);
+       const rb = b.stopSync();
+       b.stop().then((again) => {
+         const c = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499 });
+         const pending = c.stop();
+         const late = c.stopSync();
+         pending.then((rc) => console.log(JSON.stringify({ a: ra.dir, b: rb.dir, earlier: rb.earlier, running, same: again === rb, c: rc.dir, late: late.warnings })));
+       });`,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout.trim());
+    expect(j.running).toEqual([false, true]);
+    expect(j.earlier).toEqual([j.a]);
+    expect(j.same).toBe(true);
+    expect(new Set([j.a, j.b, j.c]).size).toBe(3);
+    for (const dir of [j.a, j.b, j.c]) expect(fs.existsSync(path.join(dir, 'profile.pb.gz'))).toBe(true);
+    expect(j.late).toEqual([expect.stringMatching(/stop\(\) was called on this handle already/)]);
+    // Each folder has its own ~150 ms of the JS thread's CPU.
+    for (const dir of [j.a, j.b]) {
+      const js = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')).threads.find((t) => t.role === 'js-main');
+      expect(js.sampledCpuMs).toBeGreaterThan(100);
+    }
+  });
+});
+
 describe('start() while register.js (the CLI) owns the session', () => {
   test("the handle's stop() writes nothing and says who writes; the CLI's profile is whole", () => {
     const out = tmpDir('entry-foreign');
@@ -264,6 +302,7 @@ const binding = createRequire(import.meta.url)('@rspack/binding');
 setImmediate(() => {
   for (let i = 0; i < 2; i++) {
     try { new binding.JsResolverFactory(false, {}, {}); } catch {}
+    try { new binding.JsCompiler(); } catch {}
   }
 });
 `,
@@ -277,5 +316,31 @@ setImmediate(() => {
     const [d] = profileDirs(out);
     const summary = JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8'));
     expect(summary.attribution.unattachedCompilers).toEqual([{ reason: `${tool} exports no Compiler class` }]);
+  });
+});
+
+describe('@rspack/core found only at the first build (a binding wrapper in RSPACK_BINDING)', () => {
+  test('the first build runs unlabelled: one warning saying so, and summary.json says so', () => {
+    const app = makeApp(tmpDir('entry-late'), { kind: 'rspack-mjs' });
+    const wrapper = path.join(app, 'binding-wrapper.cjs');
+    // Re-exports the binding, JsResolverFactory through a getter perfprobe cannot wrap: the
+    // Compiler class is found at the first JsCompiler, after that compiler's run() began.
+    fs.writeFileSync(
+      wrapper,
+      `'use strict';
+const real = require(${JSON.stringify(require.resolve('@rspack/binding'))});
+const out = { ...real };
+delete out.JsResolverFactory;
+Object.defineProperty(out, 'JsResolverFactory', { get: () => real.JsResolverFactory, enumerable: true });
+module.exports = out;
+`,
+    );
+    const out = tmpDir('entry-late-out');
+    const r = run(CLI, ['--out', out, '--', path.join(BIN, 'rspack'), 'build', '-c', 'rspack.config.mjs'], { cwd: app, env: { ...env, RSPACK_BINDING: wrapper } });
+    expect(r.status).toBe(0);
+    const reason = `a compiler of ${require.resolve('@rspack/core')} began building before its Compiler class was found: that first build has no labels`;
+    expect(r.stderr.split('\n').filter((l) => /warning/.test(l))).toEqual([`[perfprobe] warning: labels are off for a compiler: ${reason}`]);
+    const [d] = profileDirs(out);
+    expect(read(d).summary.attribution.unattachedCompilers).toEqual([{ reason }]);
   });
 });

@@ -81,12 +81,19 @@ function watchBinding(state, binding, file) {
       construct(t, args, newTarget) {
         if (!done) {
           const r = coreFrom(file);
-          // Constructed while the file itself still evaluates: the next construction asks again.
-          done = r.code !== 'ERR_REQUIRE_CYCLE_MODULE' || name === 'JsCompiler';
-          if (r.exports) found(state, r.exports);
-          else if (done) failed(state, r.reason);
-          // Found at the first build's JsCompiler: that compiler's run() went by unwrapped.
-          if (r.exports && name === 'JsCompiler') failed(state, `a compiler of ${file} began building before its Compiler class was found: that first build has no labels`);
+          if (r.exports) {
+            done = true;
+            found(state, r.exports);
+            // Found at the first build's JsCompiler: that compiler's run() went by unwrapped.
+            if (name === 'JsCompiler') failed(state, `a compiler of ${file} began building before its Compiler class was found: that first build has no labels`);
+          } else if (name === 'JsCompiler') {
+            // A compiler builds from this binding. No Compiler class here is a failure only if none
+            // was found anywhere: a wrapper given as RSPACK_BINDING requires the binding too, and
+            // @rspack/core, which requires the wrapper, is found through it.
+            done = true;
+            if (state.cores.size === 0) failed(state, r.reason);
+          }
+          // Otherwise (still evaluating, or not @rspack/core) the first build's JsCompiler decides.
         }
         return Reflect.construct(t, args, newTarget === proxy ? t : newTarget);
       },
