@@ -126,6 +126,11 @@ class Handle {
     const group = this.group;
     group.handles.delete(this);
     const session = group.session;
+    if (!session.running && this.earlierResults.length) {
+      // Stopped while the split's next sampler was still starting: all of it is in `earlier`.
+      const r = emptyResult([]);
+      return sync ? r : Promise.resolve(r);
+    }
     if (group.handles.size === 0) return stopSession(session, sync);
     // Others still sample: this caller gets everything so far, they go on in a new session.
     if (!session.running) return stopSession(session, sync);
