@@ -21,7 +21,7 @@ const emptyResult = (warnings) => ({ dir: null, files: noFiles(), summary: null,
 
 /** session.stop() or stopSync(), whose "already stopped" (the process exit wrote it) becomes a result. */
 function stopSession(session, sync) {
-  const already = () => emptyResult(['the session was already written (the process was exiting, or a bound ended it and its owner wrote it)']);
+  const already = () => emptyResult(['the session was already written (the process was exiting)']);
   if (!session.running && session.native) return sync ? already() : Promise.resolve(already());
   try {
     return sync ? session.stopSync() : session.stop();
