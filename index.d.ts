@@ -123,6 +123,11 @@ export interface ProfileResult {
   summary: Summary | null;
   /** What went wrong without stopping anything (unwritable folder, a file that failed). */
   warnings: string[];
+  /**
+   * Only from a `start()` handle whose shared session another caller's `stop()` split (see
+   * `start()`): the folders written before this one that also hold this caller's samples, oldest first.
+   */
+  earlier?: string[];
 }
 
 export type ThreadRole = 'js-main' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'other';
@@ -276,7 +281,9 @@ export interface Summary {
     error: string | null;
   } | null;
   /**
-   * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread), `hook`,
+   * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread; while
+   * several compilers of a MultiCompiler build at once, `phase` joins their phases, e.g. `make+seal`,
+   * and no `compiler` is set: worker threads cannot tell whose work they do), `hook`,
    * `plugin`, `stage`, `loader`, `binding` (the JS thread). See the README's attribution table.
    */
   labels: Record<string, SummaryEntry[]>;
@@ -297,6 +304,11 @@ export interface Summary {
     droppedSpans?: number;
     /** Hooks that could not be instrumented, with the reason. */
     skippedHooks?: string[];
+    /**
+     * Rspack compilers that ran without labels under register.js, the CLI or `start()`, and why
+     * (the same reason was printed once as a warning). `compiler` is the compiler's name, if any.
+     */
+    unattachedCompilers?: Array<{ reason: string; compiler?: string }>;
     /**
      * The JS thread's event-loop lag over the session, sampled every 50 ms (with or without the
      * plugin; `interop.eventLoopLag` repeats it when there are labels).
@@ -330,7 +342,7 @@ export interface Session {
   readonly finished: boolean;
   /**
    * Stops sampling and writes the profile folder. Symbolization and writing run off the JS thread.
-   * Never rejects for I/O problems: they come back in `warnings`.
+   * Never rejects for I/O problems: they come back in `warnings`. Calling it again returns the same result.
    */
   stop(): Promise<ProfileResult>;
   /** The same, synchronously (for `process.on('exit')`). */
@@ -338,9 +350,22 @@ export interface Session {
 }
 
 /**
- * Starts profiling every thread of this process. There is one sampler per process: if a session
- * already runs (register, the CLI, the plugin), that session is returned.
- * If the sampler cannot start, a warning is printed and the returned session writes nothing.
+ * Starts profiling every thread of this process and returns this caller's handle. Every Rspack
+ * compiler that runs while the session is open is labelled (phase, hook, plugin, loader, binding)
+ * as with the plugin, however `@rspack/core` is loaded (ES module or CommonJS); a compiler that
+ * cannot be attached costs one warning and an entry in `summary.attribution.unattachedCompilers`.
+ * If the sampler cannot start, a warning is printed and the returned handle writes nothing.
+ *
+ * There is one sampler per process; what each caller receives:
+ * - No session runs: the caller's handle owns a new one; its `stop()` writes the folder.
+ * - Another `start()` caller's session runs: the callers share it, each with its own handle. A
+ *   `stop()` while other handles are still open writes everything sampled so far (the whole of
+ *   that caller's time) into its folder, and sampling goes on for the others in a new session (the
+ *   sampler is idle only while the previous one stops). Each sample is in one folder only; a
+ *   later caller's result lists the folders written before its own in `earlier`. The last handle's
+ *   `stop()` writes the rest. No `stop()` throws, and a second `stop()` returns the first's result.
+ * - A session owned elsewhere runs (register.js or the CLI, a PerfprobePlugin's build): that owner
+ *   writes the profile; this handle's `stop()` writes nothing and its `warnings` say who does.
  *
  * If the process ends before `stop()` (`process.exit()`, an uncaught exception, SIGINT, SIGTERM, or
  * the event loop running dry), the profile is written then, marked partial; the exit code stays the
@@ -359,7 +384,9 @@ export function current(): Session | undefined;
  * Rspack plugin: profiles each build (each rebuild in watch mode) into its own folder, and a build
  * interrupted by compiler close, SIGINT/SIGTERM or `process.exit()` into a folder marked partial.
  * Attaches to a session that already runs, or that starts during a build, instead of starting
- * another (the owner writes it then).
+ * another (the owner writes it then). Its warning and the folder it wrote go to stderr, prefixed
+ * `[perfprobe]`, not through Rspack's infrastructure logger, whose level hosts set to their taste
+ * (Rsbuild shows only errors); `quiet` or PERFPROBE_QUIET=1 silences them.
  */
 export class PerfprobePlugin {
   constructor(options?: PerfprobeOptions);

@@ -96,7 +96,7 @@ function register() {
   }
 
   if (process.env.PERFPROBE_LABELS !== '0') {
-    require('./lib/auto-attach').attachToRspackCompilers(options, warn);
+    require('./lib/attach/compilers').attachToRspackCompilers(options, warn);
   }
 }
 
