@@ -8,10 +8,17 @@
 //!   signals the thread itself, and the sampler thread wakes every [`TIMED_TICK_NS`] only to find
 //!   threads and collect samples. Where the kernel refuses them, the sampler thread times them all.
 
+mod cpu;
 mod cpu_timer;
+mod discovery;
+mod drain;
 mod handler;
+pub mod memory;
+pub mod modules;
+pub mod regions;
 mod signal;
 pub mod threads;
+mod wall;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -19,14 +26,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
-use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo, NO_JS_STACK};
+use crate::profile::{RawProfile, SampleKind, SamplerStats};
+use crate::sampler::policy::CpuAccount;
 use crate::sampler::{Sampler, SamplerConfig, StartError, Timer};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
 use cpu_timer::CpuTimer;
-use handler::{decode_weight, encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
+use handler::{encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
@@ -42,17 +49,11 @@ const REGIONS_INTERVAL_NS: u64 = 1_000_000_000;
 const FULL_LIST_INTERVAL_NS: u64 = 100_000_000;
 /// How long after it was found a thread's name is read again at each discovery.
 const NAME_SETTLE_NS: u64 = 100_000_000;
-/// An idle thread's CPU clock is read less and less often, down to once every this many ticks: most
-/// of a node process's threads sleep, and a clock read is a syscall. CPU it uses meanwhile is still
-/// carried by its next sample's weight.
-const MAX_IDLE_SKIP_TICKS: u64 = 16;
 /// Thread start times are in clock ticks (10 ms): a thread that started within one tick of the
 /// session's start counts as born during it.
 const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
 /// Longest single sleep, so that stop is prompt even at 1 Hz.
 const MAX_SLEEP_NS: u64 = 20_000_000;
-/// A wall sample covers at most this many periods of a late sampler (a stopped process, say).
-const MAX_WALL_PERIODS: u64 = 10;
 /// How often the sampler thread wakes when every thread has its own CPU timer and the thread count
 /// holds still: discovery runs at each wake-up, and the store's 1024 records hold 20 ms of samples
 /// from 50 busy threads at 1 kHz.
@@ -92,7 +93,7 @@ impl LinuxSampler {
         Store::global().drain(|_, _, _| {});
         Store::global().take_dropped();
         unwind::prepare();
-        unwind::regions::refresh();
+        regions::refresh();
         let signal = signal::install(config.signal)?;
         // A probe that cannot have the timer it was asked for still profiles: with the sampler
         // thread, saying why in the profile.
@@ -171,14 +172,10 @@ struct Tracked {
     tid: i32,
     slot: usize,
     clock: libc::clockid_t,
-    last_cpu_ns: u64,
-    /// CPU used since the last signal was sent, not yet carried by one.
-    pending_ns: u64,
+    /// Its CPU clock as the sampling policy accounts it.
+    cpu: CpuAccount,
     /// Index into the profile's thread list.
     info: usize,
-    /// Consecutive reads that found no new CPU, and the tick of the next read.
-    idle_reads: u64,
-    next_read_tick: u64,
     wall: WallState,
     /// The thread's own CPU timer; without one the sampler thread signals it.
     timer: Option<CpuTimer>,
@@ -201,9 +198,7 @@ struct WallState {
 /// The sampler thread's state for one session.
 struct SamplerRun {
     config: SamplerConfig,
-    signal: i32,
-    pid: i32,
-    uid: u32,
+    target: SignalTarget,
     own_tid: i32,
     period_ns: u64,
     /// How often the sampler wakes: once a period (the shorter one in `both` mode). Deadlines are
@@ -266,9 +261,7 @@ impl SamplerRun {
         LAST_SAMPLER_TID.store(own_tid, Ordering::Release);
         SamplerRun {
             config,
-            signal,
-            pid,
-            uid,
+            target: SignalTarget { pid, uid, signal },
             own_tid,
             period_ns,
             tick_ns,
@@ -334,7 +327,7 @@ impl SamplerRun {
 
     fn bound_reached(&mut self) -> bool {
         if self.signal_taken {
-            let signal = self.signal;
+            let signal = self.target.signal;
             self.profile.partial_reason = Some(format!(
                 "another handler took over signal {signal} during the session, so sampling stopped; set option `signal` to a real-time signal nothing else uses"
             ));
@@ -364,14 +357,14 @@ impl SamplerRun {
             self.last_discovery_ns = now;
             // A library that installs its own handler on our signal after we started would receive
             // every sample signal (and we none): stop sending them.
-            if !signal::is_ours(self.signal) {
+            if !signal::is_ours(self.target.signal) {
                 self.signal_taken = true;
                 return;
             }
             let appeared = self.discover(now);
             if appeared || now - self.last_regions_ns >= REGIONS_INTERVAL_NS {
                 self.last_regions_ns = now;
-                unwind::regions::refresh();
+                regions::refresh();
             }
             // Every discovery, not with the regions: until a dlopen'ed addon is known its frames
             // cannot be unwound (a loader's addon loaded mid-build lost 10% of its stacks at 1 s).
@@ -387,281 +380,6 @@ impl SamplerRun {
                 self.next_wall_ns = (self.next_wall_ns + period).max(now + period / 2);
             }
         }
-    }
-
-    /// Reads the thread list: tracks new threads, forgets exited ones.
-    fn discover(&mut self, now: u64) -> bool {
-        self.settle_names(now.saturating_sub(NAME_SETTLE_NS));
-        // While the thread count holds still, read the list only now and then (for a thread that
-        // replaced another in between): reading it 100 times a second was the sampler's main cost.
-        // Once it moves, read it every time until it has been still for a while: threads come in
-        // bursts, and short ones would be missed.
-        let count = self.task_list.as_ref().and_then(threads::TaskList::thread_count);
-        if count != self.listed_count {
-            self.count_moved_ns = now;
-        }
-        let quiet = count.is_some() && now - self.count_moved_ns >= FULL_LIST_INTERVAL_NS;
-        if quiet && now - self.last_list_ns < FULL_LIST_INTERVAL_NS {
-            return false;
-        }
-        (self.listed_count, self.last_list_ns) = (count, now);
-        let mut tids = std::mem::take(&mut self.tids);
-        match &mut self.task_list {
-            Some(list) => list.read(&mut tids),
-            None => tids = threads::list_tids(),
-        }
-        let gone: Vec<i32> = self.tracked.keys().copied().filter(|t| !tids.contains(t)).collect();
-        for tid in gone {
-            self.forget(tid, now);
-        }
-        let mut appeared = false;
-        let mut new_tids: Vec<i32> = tids.iter().copied().filter(|t| *t != self.own_tid && !self.tracked.contains_key(t)).collect();
-        self.tids = tids;
-        new_tids.sort_unstable();
-        if new_tids.is_empty() {
-            return false;
-        }
-        let mut names = threads::oldest_by_name(&self.profile.threads);
-        for tid in new_tids {
-            let clock = threads::cpu_clock_of(tid);
-            let Some(cpu) = clock_ns(clock) else { continue };
-            // A thread born during the session is owed all its CPU: it ran before we saw it.
-            let born_during_session = threads::start_time_ns(tid)
-                .is_some_and(|t| t + BIRTH_TOLERANCE_NS >= self.start_boottime_ns);
-            let last_cpu_ns = if born_during_session { 0 } else { cpu };
-            let label_word = if tid == self.pid {
-                &LABEL_WORDS[JS_THREAD_WORD] as *const _ as *mut _
-            } else {
-                std::ptr::null_mut()
-            };
-            let Some(slot) = self.slots.allocate(tid, label_word) else { continue };
-            let name = threads::thread_name(tid);
-            let (role, role_is_guess) = threads::initial_role(tid, self.pid, &name, &names);
-            names.entry(name.clone()).or_insert(tid);
-            self.profile.threads.push(ThreadInfo {
-                tid,
-                name,
-                role,
-                role_is_guess,
-                cpu_ns: 0,
-                first_seen_ns: now,
-                last_seen_ns: now,
-                exited: false,
-                leaf_only_samples: 0,
-            });
-            let info = self.profile.threads.len() - 1;
-            let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
-            let timer = self.open_timer(tid, slot, cpu - last_cpu_ns);
-            self.tracked.insert(tid, Tracked { tid, slot, clock, last_cpu_ns, pending_ns: 0, info, idle_reads: 0, next_read_tick: 0, wall, timer });
-            self.by_slot.insert(slot, tid);
-            appeared = true;
-        }
-        appeared
-    }
-
-    /// A CPU timer for a new thread whose first sample also carries `owed_ns` (the CPU it used
-    /// during the session before it was found); None when the session uses none or the kernel
-    /// refused this one (the sampler thread then signals the thread).
-    fn open_timer(&mut self, tid: i32, slot: usize, owed_ns: u64) -> Option<CpuTimer> {
-        if !self.use_timers {
-            return None;
-        }
-        SLOTS[slot].timer_carry_ns.store(owed_ns, Ordering::Relaxed);
-        let opened = CpuTimer::open(tid, slot, self.period_ns, self.signal);
-        self.profile.stats.timer_open_failures += u64::from(opened.is_err());
-        opened.ok()
-    }
-
-    /// Reads again the names of the threads first seen after `seen_after`. A thread names itself
-    /// just after it starts (Rust's std, tokio, V8), so one found in that moment, which is likely on
-    /// a loaded machine, would show its spawner's name for the whole profile.
-    fn settle_names(&mut self, seen_after: u64) {
-        let SamplerRun { tracked, profile, pid, .. } = self;
-        for t in tracked.values() {
-            let info = &profile.threads[t.info];
-            if info.first_seen_ns < seen_after {
-                continue;
-            }
-            let name = threads::thread_name(t.tid);
-            if name.is_empty() || name == info.name {
-                continue;
-            }
-            let older = threads::oldest_by_name(&profile.threads);
-            let (role, role_is_guess) = threads::initial_role(t.tid, *pid, &name, &older);
-            let info = &mut profile.threads[t.info];
-            (info.name, info.role, info.role_is_guess) = (name, role, role_is_guess);
-        }
-    }
-
-    /// A thread that exited: its slot is freed, a signal it never handled counted as lost.
-    fn forget(&mut self, tid: i32, now: u64) {
-        let Some(t) = self.untrack(tid) else { return };
-        let info = &mut self.profile.threads[t.info];
-        info.exited = true;
-        info.last_seen_ns = now;
-    }
-
-    fn untrack(&mut self, tid: i32) -> Option<Tracked> {
-        let mut t = self.tracked.remove(&tid)?;
-        // Closed before its slot is freed: a slot never receives a later owner's timer signal.
-        drop(t.timer.take());
-        flush_wall_batch(&mut t, &mut self.profile);
-        self.profile.stats.lost_in_flight += SLOTS[t.slot].in_flight();
-        self.by_slot.remove(&t.slot);
-        self.slots.release(t.slot);
-        Some(t)
-    }
-
-    /// Signals every thread that used at least one period of CPU since its last sample.
-    fn signal_busy_threads(&mut self, now: u64) {
-        let mut gone = Vec::new();
-        self.ticks += 1;
-        let tick = self.ticks;
-        for t in self.tracked.values_mut() {
-            if tick < t.next_read_tick {
-                continue;
-            }
-            let Some(cpu) = clock_ns(t.clock) else {
-                gone.push(t.tid);
-                continue;
-            };
-            let delta = cpu.saturating_sub(t.last_cpu_ns);
-            t.idle_reads = if delta == 0 { t.idle_reads + 1 } else { 0 };
-            t.next_read_tick = tick + 1 + t.idle_reads.min(MAX_IDLE_SKIP_TICKS - 1);
-            t.last_cpu_ns = cpu;
-            let info = &mut self.profile.threads[t.info];
-            info.cpu_ns += delta;
-            if delta > 0 {
-                info.last_seen_ns = now;
-            }
-            if !self.config.mode.cpu() || t.timer.is_some() {
-                continue;
-            }
-            t.pending_ns += delta;
-            if t.pending_ns < self.period_ns {
-                continue;
-            }
-            let slot = &SLOTS[t.slot];
-            if slot.in_flight() > 0 {
-                // The last signal is still queued: let the next one carry this CPU too.
-                continue;
-            }
-            let weight = sample_weight(t.pending_ns, self.period_ns);
-            let sent = slot.sent.load(Ordering::Relaxed);
-            slot.sent.store(sent + 1, Ordering::Relaxed);
-            match signal::send(self.pid, self.uid, t.tid, self.signal, encode_value(t.slot, weight, SampleKind::Cpu)) {
-                Ok(()) => {
-                    t.pending_ns -= weight;
-                    self.profile.stats.signals += 1;
-                }
-                Err(e) => {
-                    slot.sent.store(sent, Ordering::Relaxed);
-                    if e.raw_os_error() == Some(libc::ESRCH) {
-                        gone.push(t.tid);
-                    }
-                }
-            }
-        }
-        for tid in gone {
-            self.forget(tid, now);
-        }
-    }
-
-    /// Takes a wall sample of every thread. A thread whose CPU clock barely moved since its last
-    /// wall sample is still where that sample found it: its time is added to a batch with that
-    /// stack, without a signal (async-profiler's wall mode does the same), so an idle pool costs a
-    /// clock read per thread and period.
-    fn sample_wall(&mut self, now: u64, period: u64) {
-        // Below this, a thread "did not run": a signal handler's own few µs must not count.
-        let ran_threshold = (period / 100).max(50_000);
-        let process_labels = crate::labels::process_labels();
-        let mut gone = Vec::new();
-        let SamplerRun { tracked, profile, pid, uid, signal, .. } = self;
-        for t in tracked.values_mut() {
-            let Some(cpu) = clock_ns(t.clock) else {
-                gone.push(t.tid);
-                continue;
-            };
-            let w = &mut t.wall;
-            let ran = cpu.saturating_sub(w.last_cpu_ns) >= ran_threshold;
-            w.last_cpu_ns = cpu;
-            let weight = now.saturating_sub(w.last_ns).min(MAX_WALL_PERIODS * period) + w.carry_ns;
-            w.last_ns = now;
-            w.carry_ns = 0;
-            if let (false, Some(stack)) = (ran, w.stack) {
-                // The phase may change while a thread sleeps: a batch keeps one phase.
-                if w.batch.is_some_and(|(_, _, (_, _, p))| p != process_labels) {
-                    flush_wall_batch(t, profile);
-                }
-                let w = &mut t.wall;
-                let batch = w.batch.get_or_insert((now.saturating_sub(weight), 0, (stack.0, stack.1, process_labels)));
-                batch.1 += weight;
-                profile.stats.wall_periods_batched += 1;
-                continue;
-            }
-            flush_wall_batch(t, profile);
-            let slot = &SLOTS[t.slot];
-            if slot.in_flight() > 0 {
-                t.wall.carry_ns = weight;
-                continue;
-            }
-            let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
-            let sent = slot.sent.load(Ordering::Relaxed);
-            slot.sent.store(sent + 1, Ordering::Relaxed);
-            match signal::send(*pid, *uid, t.tid, *signal, encode_value(t.slot, weight, kind)) {
-                Ok(()) => profile.stats.signals += 1,
-                Err(e) => {
-                    slot.sent.store(sent, Ordering::Relaxed);
-                    t.wall.carry_ns = weight;
-                    if e.raw_os_error() == Some(libc::ESRCH) {
-                        gone.push(t.tid);
-                    }
-                }
-            }
-        }
-        for tid in gone {
-            self.forget(tid, now);
-        }
-    }
-
-    fn drain(&mut self) {
-        // Timers keep sampling between the sampler thread's checks: `max_samples` is still exact.
-        let max_samples = self.config.max_samples.map_or(usize::MAX, |max| max as usize);
-        let SamplerRun { by_slot, tracked, profile, .. } = self;
-        Store::global().drain(|header, frames, js_frames| {
-            if profile.samples.len() >= max_samples {
-                return;
-            }
-            let Some(t) = by_slot.get(&(header.thread_slot as usize)).and_then(|tid| tracked.get_mut(tid)) else {
-                // Its thread was forgotten after its handler ran but before this drain: counted, so
-                // every signal stays a kept sample or a counted loss.
-                profile.stats.lost_in_flight += 1;
-                return;
-            };
-            let stats = &mut profile.stats;
-            stats.truncated_stacks += u64::from(header.truncated);
-            stats.unwind_cache_busy += u64::from(header.cache_busy);
-            stats.unknown_stack_region += u64::from(header.unknown_region);
-            stats.near_stack_limit += u64::from(header.low_stack);
-            profile.threads[t.info].leaf_only_samples += u64::from(header.unknown_region || header.cache_busy || header.low_stack);
-            let stack = profile.stacks.intern(frames);
-            let js_stack = if js_frames.is_empty() { NO_JS_STACK } else { profile.js_stacks.intern(js_frames) };
-            let (weight_ns, kind) = decode_weight(header.weight_ns);
-            if kind.is_wall() {
-                t.wall.stack = Some((stack, header.thread_labels, header.process_labels));
-            }
-            profile.samples.push(Sample {
-                thread: t.info as u32,
-                time_ns: header.time_ns,
-                weight_ns,
-                kind,
-                thread_labels: header.thread_labels,
-                process_labels: header.process_labels,
-                stack,
-                js_stack,
-            });
-        });
-        self.profile.stats.dropped_store_full += Store::global().take_dropped();
     }
 
     fn finish(&mut self) -> RawProfile {
@@ -684,7 +402,7 @@ impl SamplerRun {
         // Account the CPU used since the last tick, so thread totals cover the whole session.
         for t in self.tracked.values() {
             if let Some(cpu) = clock_ns(t.clock) {
-                self.profile.threads[t.info].cpu_ns += cpu.saturating_sub(t.last_cpu_ns);
+                self.profile.threads[t.info].cpu_ns += cpu.saturating_sub(t.cpu.last_cpu_ns);
             }
         }
         // Names change after the first moments too (a pool renaming its threads): the live ones' last word.
@@ -706,52 +424,48 @@ impl SamplerRun {
     }
 }
 
-/// Records a thread's batch of idle wall periods as one sample (its stack is the last signalled one).
-fn flush_wall_batch(t: &mut Tracked, profile: &mut RawProfile) {
-    if let Some((start, weight, (stack, thread_labels, process_labels))) = t.wall.batch.take() {
-        profile.samples.push(Sample {
-            thread: t.info as u32,
-            // Like a signalled sample, it is stamped at the end of the time it stands for.
-            time_ns: start + weight,
-            weight_ns: weight,
-            kind: SampleKind::WallWaiting,
-            thread_labels,
-            process_labels,
-            stack,
-            js_stack: NO_JS_STACK,
-        });
-    }
+/// Where sample signals go: this process, sent as this user (`rt_tgsigqueueinfo` checks both).
+struct SignalTarget {
+    pid: i32,
+    uid: u32,
+    signal: i32,
 }
 
-/// The CPU one sample stands for. One period, like a hardware counter overflow, so a thread is
-/// sampled `frequency` times per CPU-second whatever its duty cycle; the rest carries over to the
-/// next sample. When the sampler falls behind (its ticks delayed on a loaded machine), the carry is
-/// capped by letting this sample take the excess: weights stay exact and the rate dips. The cap is
-/// at least 5 ms, so at high rates a few late ticks cost no samples; what a thread carries when the
-/// session ends (at most the cap) is not sampled.
-fn sample_weight(pending_ns: u64, period_ns: u64) -> u64 {
-    let max_carry = (2 * period_ns).max(5_000_000);
-    if pending_ns > max_carry + period_ns {
-        pending_ns - max_carry
-    } else {
-        period_ns.min(pending_ns)
-    }
+/// What became of a sample signal.
+enum Sent {
+    Yes,
+    /// The thread's last signal is still queued: this one waits for the next tick.
+    Busy,
+    /// The kernel refused it for another reason; the thread stays tracked.
+    Failed,
+    /// The thread exited (ESRCH).
+    Gone,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::sample_weight;
-
-    #[test]
-    fn weights_are_one_period_until_the_carry_overflows() {
-        let p = 1_000_000;
-        assert_eq!(sample_weight(p, p), p);
-        assert_eq!(sample_weight(3 * p, p), p);
-        assert_eq!(sample_weight(6 * p, p), p);
-        assert_eq!(sample_weight(9 * p, p), 4 * p);
-        let slow = 10_101_010; // 99 Hz
-        assert_eq!(sample_weight(2 * slow, slow), slow);
-        assert_eq!(sample_weight(5 * slow, slow), 3 * slow);
+impl SignalTarget {
+    /// The one path a sample signal takes: counted as sent before it leaves (the handler may run
+    /// before `send` returns), rolled back if the kernel refuses it.
+    fn send(&self, t: &Tracked, weight_ns: u64, kind: SampleKind, stats: &mut SamplerStats) -> Sent {
+        let slot = &SLOTS[t.slot];
+        if slot.in_flight() > 0 {
+            return Sent::Busy;
+        }
+        let sent = slot.sent.load(Ordering::Relaxed);
+        slot.sent.store(sent + 1, Ordering::Relaxed);
+        match signal::send(self.pid, self.uid, t.tid, self.signal, encode_value(t.slot, weight_ns, kind)) {
+            Ok(()) => {
+                stats.signals += 1;
+                Sent::Yes
+            }
+            Err(e) => {
+                slot.sent.store(sent, Ordering::Relaxed);
+                if e.raw_os_error() == Some(libc::ESRCH) {
+                    Sent::Gone
+                } else {
+                    Sent::Failed
+                }
+            }
+        }
     }
 }
 
