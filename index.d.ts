@@ -203,7 +203,7 @@ export interface Summary {
   fidelity: number;
   samples: number;
   stats: {
-    /** Signals sent (CPU and wall samples). */
+    /** Signals sent (CPU and wall samples); on macOS, threads suspended for a sample. */
     signals: number;
     /** Wall periods of idle threads recorded without a signal (their stack could not have moved). */
     wallPeriodsBatched: number;
@@ -227,6 +227,8 @@ export interface Summary {
     timerSignals: number;
     /** Threads whose perf-event timer could not be opened (they were signalled by the sampler thread). */
     timerOpenFailures: number;
+    /** macOS: samples not taken because the thread could not be suspended (it had exited). */
+    suspendFailures: number;
   };
   threads: ThreadSummary[];
   /**

@@ -4,6 +4,8 @@
 #
 #   bash scripts/apple-check.sh            cargo check for aarch64- and x86_64-apple-darwin
 #   bash scripts/apple-check.sh --build    also links perfprobe.darwin-{arm64,x64}.node with zig
+#   bash scripts/apple-check.sh --fixture  only rebuilds the Mach-O test fixtures (committed, ~70 KB)
+#                                          from crates/core/tests/fixtures/macho/*.c with zig
 #
 # No Apple target std is shipped for this toolchain, so std is built from source (-Zbuild-std) from
 # the exact library source of the compiler in use: a newer rust-src fails on `core` intrinsics the
@@ -78,13 +80,30 @@ check() {
   done
 }
 
-zigbuild() {
-  local venv="$WORK/venv"
-  if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$ZIGBUILD_VERSION"
+VENV="$WORK/venv"
+zig_venv() {
+  if [ ! -x "$VENV/bin/cargo-zigbuild" ]; then
+    log "installing ziglang $ZIGLANG_VERSION and cargo-zigbuild $ZIGBUILD_VERSION into .work/apple/venv (PyPI)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$ZIGBUILD_VERSION"
   fi
-  local t out
+}
+
+# The fixtures: fixture.c with frame pointers (Apple's default), frameless.c without, one dylib
+# per architecture. Pinned zig, so a rebuild gives the layouts tests/macho.rs expects.
+fixture() {
+  zig_venv
+  local dir="$ROOT/crates/core/tests/fixtures/macho" a zig=("$VENV/bin/python" -m ziglang)
+  for a in aarch64 x86_64; do
+    "${zig[@]}" cc -target "$a-macos.11.0" -O2 -fomit-frame-pointer -c "$dir/frameless.c" -o "$WORK/frameless-$a.o"
+    "${zig[@]}" cc -target "$a-macos.11.0" -O2 -shared -Wl,-S -Wl,-install_name,@rpath/fixture-$a.dylib -o "$dir/fixture-$a.dylib" "$dir/fixture.c" "$WORK/frameless-$a.o"
+    log "built crates/core/tests/fixtures/macho/fixture-$a.dylib"
+  done
+}
+
+zigbuild() {
+  zig_venv
+  local venv="$VENV" t out
   for t in "${TARGETS[@]}"; do
     PATH="$venv/bin:$PATH" apple_cargo zigbuild -q --release -Zbuild-std=std,panic_abort --target "$t" -p rspack-perfprobe
     case $t in aarch64-*) out=perfprobe.darwin-arm64.node ;; *) out=perfprobe.darwin-x64.node ;; esac
@@ -93,6 +112,12 @@ zigbuild() {
   done
 }
 
+if [ "${1:-}" = "--fixture" ]; then mkdir -p "$WORK" && fixture && exit 0; fi
+if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null; then
+  # On a Mac the native build and tests check this (.github/workflows/macos.yml); the recipe needs
+  # Debian's rust-src.
+  log "skipped: the cross check runs on Debian-like Linux hosts"; exit 0
+fi
 toolchain
 rust_src
 check

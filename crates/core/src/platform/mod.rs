@@ -19,6 +19,8 @@ use framehop::Module;
 
 use crate::profile::ModuleInfo;
 
+pub mod roles;
+
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]

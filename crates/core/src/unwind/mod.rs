@@ -6,6 +6,8 @@
 //! atomics: the unwinder (rebuilt when a module is loaded), a pool of preallocated unwinder caches
 //! and the table of stack regions.
 
+pub mod macho;
+
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};

@@ -9,6 +9,7 @@ use super::threads::{self, SLOTS};
 use super::wall::flush_wall_batch;
 use super::{SamplerRun, Tracked, WallState, BIRTH_TOLERANCE_NS, FULL_LIST_INTERVAL_NS, NAME_SETTLE_NS};
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
+use crate::platform::roles;
 use crate::profile::ThreadInfo;
 use crate::sampler::policy::CpuAccount;
 use crate::util::clock_ns;
@@ -46,7 +47,7 @@ impl SamplerRun {
         if new_tids.is_empty() {
             return false;
         }
-        let mut names = threads::oldest_by_name(&self.profile.threads);
+        let mut names = roles::oldest_by_name(&self.profile.threads);
         for tid in new_tids {
             let clock = threads::cpu_clock_of(tid);
             let Some(cpu) = clock_ns(clock) else { continue };
@@ -61,7 +62,7 @@ impl SamplerRun {
             };
             let Some(slot) = self.slots.allocate(tid, label_word) else { continue };
             let name = threads::thread_name(tid);
-            let (role, role_is_guess) = threads::initial_role(tid, self.target.pid, &name, &names);
+            let (role, role_is_guess) = roles::initial_role(tid, self.target.pid, &name, &names);
             names.entry(name.clone()).or_insert(tid);
             self.profile.threads.push(ThreadInfo {
                 tid,
@@ -112,8 +113,8 @@ impl SamplerRun {
             if name.is_empty() || name == info.name {
                 continue;
             }
-            let older = threads::oldest_by_name(&profile.threads);
-            let (role, role_is_guess) = threads::initial_role(t.tid, *pid, &name, &older);
+            let older = roles::oldest_by_name(&profile.threads);
+            let (role, role_is_guess) = roles::initial_role(t.tid, *pid, &name, &older);
             let info = &mut profile.threads[t.info];
             (info.name, info.role, info.role_is_guess) = (name, role, role_is_guess);
         }
