@@ -53,6 +53,23 @@ pub struct ThreadInfo {
     pub leaf_only_samples: u64,
 }
 
+impl ThreadInfo {
+    /// A thread discovery found at `now` (monotonic), with the role it guessed.
+    pub fn found(tid: i32, name: String, (role, role_is_guess): (ThreadRole, bool), now: u64) -> ThreadInfo {
+        ThreadInfo {
+            tid,
+            name,
+            role,
+            role_is_guess,
+            cpu_ns: 0,
+            first_seen_ns: now,
+            last_seen_ns: now,
+            exited: false,
+            leaf_only_samples: 0,
+        }
+    }
+}
+
 /// One executable mapping of a loaded module (ELF object), as pprof's `Mapping` wants it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -130,7 +130,7 @@ fn functions_of_both_architectures_resolve_to_their_names() {
 }
 
 #[test]
-fn aarch64_stack_unwinds_through_unwind_info_and_through_frame_pointers() {
+fn aarch64_frame_records_give_the_callers_and_unwind_info_the_frameless_leafs() {
     let f = fixture("aarch64");
     // entry:  stp x20, x19, [sp, #-32]!; stp x29, x30, [sp, #16]; add x29, sp, #16
     // outer:  stp x29, x30, [sp, #-16]!; mov x29, sp
@@ -151,7 +151,7 @@ fn aarch64_stack_unwinds_through_unwind_info_and_through_frame_pointers() {
     let lr = f.return_into("middle", "leaf");
     let expected = vec![pc, lr, f.return_into("outer", "middle"), f.return_into("entry", "outer")];
 
-    for with_unwind_info in [true, false] {
+    let walk = |with_unwind_info: bool| {
         let mut unwinder = UnwinderAarch64::new();
         unwinder.add_module(f.module(with_unwind_info));
         let mut cache = CacheAarch64::new();
@@ -161,12 +161,18 @@ fn aarch64_stack_unwinds_through_unwind_info_and_through_frame_pointers() {
         while let Ok(Some(frame)) = iter.next() {
             frames.push(frame.address());
         }
-        assert_eq!(frames, expected, "with __unwind_info: {with_unwind_info}");
-        assert_eq!(
-            names(&f, &frames),
-            ["perfprobe_fixture_leaf", "perfprobe_fixture_middle", "perfprobe_fixture_outer", "perfprobe_fixture_entry"]
-        );
-    }
+        frames
+    };
+    let through_unwind_info = walk(true);
+    assert_eq!(through_unwind_info, expected);
+    assert_eq!(
+        names(&f, &through_unwind_info),
+        ["perfprobe_fixture_leaf", "perfprobe_fixture_middle", "perfprobe_fixture_outer", "perfprobe_fixture_entry"]
+    );
+    // The frame records alone give every framed caller, but not the leaf's caller, whose return
+    // address is only in lr: `__unwind_info` marks the leaf frameless.
+    let through_frame_pointers = walk(false);
+    assert_eq!(through_frame_pointers, vec![pc, expected[2], expected[3]]);
 }
 
 #[test]

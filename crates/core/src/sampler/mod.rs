@@ -152,11 +152,11 @@ pub trait Sampler: Send {
 pub fn start(config: SamplerConfig) -> Result<Box<dyn Sampler>, StartError> {
     #[cfg(target_os = "linux")]
     {
-        crate::platform::linux::LinuxSampler::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
+        crate::platform::linux::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
     }
     #[cfg(target_os = "macos")]
     {
-        crate::platform::macos::MacSampler::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
+        crate::platform::macos::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
     }
     #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {

@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use framehop::{CacheNative, FrameAddress, MustNotAllocateDuringUnwind, Unwinder, UnwindRegsNative, UnwinderNative};
 
 pub use crate::platform::MemSlice;
-use crate::platform::os::memory::CheckedReader;
+use crate::platform::CheckedReader;
 use crate::platform::os::modules;
 #[cfg(target_os = "linux")]
 pub use crate::platform::os::regions;

@@ -62,19 +62,9 @@ impl SamplerRun {
             };
             let Some(slot) = self.slots.allocate(tid, label_word) else { continue };
             let name = threads::thread_name(tid);
-            let (role, role_is_guess) = roles::initial_role(tid, self.target.pid, &name, &names);
+            let role = roles::initial_role(tid, self.target.pid, &name, &names);
             names.entry(name.clone()).or_insert(tid);
-            self.profile.threads.push(ThreadInfo {
-                tid,
-                name,
-                role,
-                role_is_guess,
-                cpu_ns: 0,
-                first_seen_ns: now,
-                last_seen_ns: now,
-                exited: false,
-                leaf_only_samples: 0,
-            });
+            self.profile.threads.push(ThreadInfo::found(tid, name, role, now));
             let info = self.profile.threads.len() - 1;
             let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
             let timer = self.open_timer(tid, slot, cpu - last_cpu_ns);

@@ -22,13 +22,12 @@ mod wall;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::profile::{RawProfile, SampleKind, SamplerStats};
-use crate::sampler::policy::CpuAccount;
-use crate::sampler::{Sampler, SamplerConfig, StartError, Timer};
+use crate::platform::{Run, SamplerThread, SAMPLER_THREAD_NAME};
+use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
+use crate::sampler::{SamplerConfig, StartError, Timer};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
@@ -38,8 +37,6 @@ use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
 
-/// The sampler thread's name: also how a second copy of the addon sees that one already runs.
-pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 /// How often the thread list is re-read at most (threads that live shorter may be missed whole).
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
 /// How often stack regions are re-read when no thread appeared (reading /proc/self/maps of a large
@@ -59,31 +56,13 @@ const MAX_SLEEP_NS: u64 = 20_000_000;
 /// from 50 busy threads at 1 kHz.
 const TIMED_TICK_NS: u64 = 20_000_000;
 
-static RUNNING: AtomicBool = AtomicBool::new(false);
 /// This copy's last sampler thread: joined when its session stopped, yet still listed in
 /// /proc/self/task for a moment after (join returns when the kernel clears its tid word).
 static LAST_SAMPLER_TID: AtomicI32 = AtomicI32::new(0);
 
-pub struct LinuxSampler {
-    stop: Arc<AtomicBool>,
-    finished: Arc<AtomicBool>,
-    thread: Option<JoinHandle<RawProfile>>,
-    timer_fallback: Option<String>,
-}
-
-impl LinuxSampler {
-    pub fn start(config: SamplerConfig) -> Result<LinuxSampler, StartError> {
-        if RUNNING.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return Err(StartError::AlreadyRunning);
-        }
-        let started = Self::start_inner(config);
-        if started.is_err() {
-            RUNNING.store(false, Ordering::Release);
-        }
-        started
-    }
-
-    fn start_inner(config: SamplerConfig) -> Result<LinuxSampler, StartError> {
+/// Starts the Linux sampler: installs the signal handler, then the sampler thread.
+pub fn start(config: SamplerConfig) -> Result<SamplerThread, StartError> {
+    SamplerThread::start(|| {
         if another_probe_samples() {
             return Err(StartError::OtherProbeRunning);
         }
@@ -100,48 +79,14 @@ impl LinuxSampler {
         let wants_timers = config.mode.cpu() && config.timer == Timer::PerfEvent;
         let timer_fallback = if wants_timers { cpu_timer::available(signal).err().map(|e| timer_refusal(&e)) } else { None };
         let use_timers = wants_timers && timer_fallback.is_none();
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let finished = Arc::new(AtomicBool::new(false));
-        let (stop2, finished2, fallback2) = (stop.clone(), finished.clone(), timer_fallback.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name(SAMPLER_THREAD_NAME.into())
-            .spawn(move || {
-                let mut run = SamplerRun::new(config, signal, use_timers, fallback2);
-                let _ = ready_tx.send(());
-                run.run(&stop2, &finished2)
-            })
-            .map_err(|e| StartError::Os(format!("cannot start the sampler thread: {e}")))?;
-        let _ = ready_rx.recv_timeout(Duration::from_secs(5));
-        Ok(LinuxSampler { stop, finished, thread: Some(thread), timer_fallback })
-    }
+        let fallback = timer_fallback.clone();
+        Ok((timer_fallback, move || SamplerRun::new(config, signal, use_timers, fallback)))
+    })
 }
 
-impl Sampler for LinuxSampler {
-    fn stop(mut self: Box<Self>) -> RawProfile {
-        self.stop.store(true, Ordering::Release);
-        let profile = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
-        RUNNING.store(false, Ordering::Release);
-        profile
-    }
-
-    fn finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
-    }
-
-    fn timer_fallback(&self) -> Option<&str> {
-        self.timer_fallback.as_deref()
-    }
-}
-
-impl Drop for LinuxSampler {
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.stop.store(true, Ordering::Release);
-            let _ = thread.join();
-            RUNNING.store(false, Ordering::Release);
-        }
+impl Run for SamplerRun {
+    fn run(mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
+        self.run_until(stop, finished)
     }
 }
 
@@ -234,13 +179,7 @@ struct SamplerRun {
 impl SamplerRun {
     /// `use_timers`: threads get perf-event timers; `timer_fallback`: why they were asked for and not.
     fn new(config: SamplerConfig, signal: i32, use_timers: bool, timer_fallback: Option<String>) -> SamplerRun {
-        let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
-        let wall_period_ns = config.mode.wall().then(|| 1_000_000_000 / u64::from(config.wall_frequency.max(1)));
-        let tick_ns = match (config.mode.cpu(), wall_period_ns) {
-            (true, Some(wall)) => period_ns.min(wall),
-            (false, Some(wall)) => wall,
-            _ => period_ns,
-        };
+        let Periods { period_ns, wall_period_ns, tick_ns } = Periods::of(&config);
         let now = monotonic_ns();
         let profile = RawProfile {
             frequency: config.frequency,
@@ -298,7 +237,7 @@ impl SamplerRun {
         self.wall_period_ns.map_or(tick, |wall| wall.min(tick))
     }
 
-    fn run(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
+    fn run_until(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
         HANDLER_NS.store(0, Ordering::Relaxed);
         TIMER_SIGNALS.store(0, Ordering::Relaxed);
         TIMER_PERIOD_NS.store(self.period_ns, Ordering::Relaxed);
@@ -333,19 +272,9 @@ impl SamplerRun {
             ));
             return true;
         }
-        if let Some(max) = self.config.max_duration_ns {
-            if monotonic_ns().saturating_sub(self.profile.start_ns) >= max {
-                self.profile.partial_reason = Some(format!("maxDuration ({} ms) reached", max / 1_000_000));
-                return true;
-            }
-        }
-        match self.config.max_samples {
-            Some(max) if self.profile.samples.len() as u64 >= max => {
-                self.profile.partial_reason = Some(format!("maxSamples ({max}) reached"));
-                true
-            }
-            _ => false,
-        }
+        let elapsed = monotonic_ns().saturating_sub(self.profile.start_ns);
+        self.profile.partial_reason = bound_reached(&self.config, elapsed, self.profile.samples.len());
+        self.profile.partial_reason.is_some()
     }
 
     fn tick(&mut self, now: u64) {

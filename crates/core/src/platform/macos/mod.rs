@@ -7,57 +7,37 @@
 //! JS frames: V8's CPU profiler names the JS thread's JS frames on macOS (the JS side starts it
 //! when `start_code_events` declines); native frames of every thread come from here.
 
+mod cpu;
+mod discovery;
 pub mod memory;
 pub mod modules;
 mod suspend;
 pub mod threads;
+mod wall;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
-use crate::platform::roles;
-use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo, NO_JS_STACK};
-use crate::sampler::policy::{wall_ran_threshold, CpuAccount, MAX_WALL_PERIODS};
-use crate::sampler::{Sampler, SamplerConfig, StartError, Timer};
+use crate::platform::{Run, SamplerThread, SAMPLER_THREAD_NAME};
+use crate::profile::{RawProfile, Sample, SampleKind, NO_JS_STACK};
+use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
+use crate::sampler::{SamplerConfig, StartError, Timer};
 use crate::store::MAX_FRAMES;
 use crate::unwind;
 use crate::util::{monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
 use suspend::NotTaken;
 use threads::ThreadPort;
 
-/// The sampler thread's name: also how a second copy of the addon sees that one already runs.
-pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 /// How often the thread list is re-read (threads that live shorter may be missed whole).
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
 /// Longest single sleep, so that stop is prompt even at 1 Hz.
 const MAX_SLEEP_NS: u64 = 20_000_000;
 
-static RUNNING: AtomicBool = AtomicBool::new(false);
-
-pub struct MacSampler {
-    stop: Arc<AtomicBool>,
-    finished: Arc<AtomicBool>,
-    thread: Option<JoinHandle<RawProfile>>,
-}
-
-impl MacSampler {
-    /// Starts sampling; call it on the JS thread: that thread's samples carry the JS label word.
-    pub fn start(config: SamplerConfig) -> Result<MacSampler, StartError> {
-        if RUNNING.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return Err(StartError::AlreadyRunning);
-        }
-        let started = Self::start_inner(config);
-        if started.is_err() {
-            RUNNING.store(false, Ordering::Release);
-        }
-        started
-    }
-
-    fn start_inner(config: SamplerConfig) -> Result<MacSampler, StartError> {
+/// Starts the macOS sampler; call it on the JS thread: that thread's samples carry the JS label word.
+pub fn start(config: SamplerConfig) -> Result<SamplerThread, StartError> {
+    SamplerThread::start(|| {
         let mut listed = Vec::new();
         threads::list(&mut listed);
         let other = listed.iter().any(|&(_, port)| threads::name(port) == SAMPLER_THREAD_NAME);
@@ -65,44 +45,23 @@ impl MacSampler {
         if other {
             return Err(StartError::OtherProbeRunning);
         }
-        // SAFETY: mach_thread_self returns a reference to the calling thread's port.
-        let js_thread = unsafe { mach2::mach_init::mach_thread_self() };
-        let js_id = threads::thread_id(js_thread).unwrap_or(0);
-        threads::release(js_thread);
+        let js_id = own_thread_id();
         // Everything the walks touch exists before the first thread is suspended.
         unwind::prepare();
-        let stop = Arc::new(AtomicBool::new(false));
-        let finished = Arc::new(AtomicBool::new(false));
-        let (stop2, finished2) = (stop.clone(), finished.clone());
-        let thread = std::thread::Builder::new()
-            .name(SAMPLER_THREAD_NAME.into())
-            .spawn(move || SamplerRun::new(config, js_id).run(&stop2, &finished2))
-            .map_err(|e| StartError::Os(format!("cannot start the sampler thread: {e}")))?;
-        Ok(MacSampler { stop, finished, thread: Some(thread) })
-    }
+        let timer_fallback = (config.mode.cpu() && config.timer == Timer::PerfEvent)
+            .then(|| "perf-event timers are Linux-only; the sampler thread timed CPU samples".to_string());
+        let fallback = timer_fallback.clone();
+        Ok((timer_fallback, move || SamplerRun::new(config, js_id, fallback)))
+    })
 }
 
-impl Sampler for MacSampler {
-    fn stop(mut self: Box<Self>) -> RawProfile {
-        self.stop.store(true, Ordering::Release);
-        let profile = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
-        RUNNING.store(false, Ordering::Release);
-        profile
-    }
-
-    fn finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for MacSampler {
-    fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.stop.store(true, Ordering::Release);
-            let _ = thread.join();
-            RUNNING.store(false, Ordering::Release);
-        }
-    }
+/// The unique id of the calling thread.
+fn own_thread_id() -> u64 {
+    // SAFETY: a reference to our own port, given back at once.
+    let port = unsafe { mach2::mach_init::mach_thread_self() };
+    let id = threads::thread_id(port).unwrap_or(0);
+    threads::release(port);
+    id
 }
 
 /// A thread as the sampler thread tracks it.
@@ -138,29 +97,19 @@ struct SamplerRun {
 }
 
 impl SamplerRun {
-    fn new(config: SamplerConfig, js_id: u64) -> SamplerRun {
-        let period_ns = 1_000_000_000 / u64::from(config.frequency.max(1));
-        let wall_period_ns = config.mode.wall().then(|| 1_000_000_000 / u64::from(config.wall_frequency.max(1)));
-        let tick_ns = match (config.mode.cpu(), wall_period_ns) {
-            (true, Some(wall)) => period_ns.min(wall),
-            (false, Some(wall)) => wall,
-            _ => period_ns,
-        };
+    fn new(config: SamplerConfig, js_id: u64, timer_fallback: Option<String>) -> SamplerRun {
+        let Periods { period_ns, wall_period_ns, tick_ns } = Periods::of(&config);
         let now = monotonic_ns();
         let profile = RawProfile {
             frequency: config.frequency,
             wall_frequency: if config.mode.wall() { config.wall_frequency } else { 0 },
             timer: if config.mode.cpu() { Timer::SamplerThread.name() } else { "" },
-            timer_fallback: (config.mode.cpu() && config.timer == Timer::PerfEvent)
-                .then(|| "perf-event timers are Linux-only; the sampler thread timed CPU samples".to_string()),
+            timer_fallback,
             start_unix_ns: unix_ns(),
             start_ns: now,
             ..Default::default()
         };
-        // SAFETY: a reference to our own port, given back at once.
-        let own = unsafe { mach2::mach_init::mach_thread_self() };
-        let own_id = threads::thread_id(own).unwrap_or(0);
-        threads::release(own);
+        let own_id = own_thread_id();
         SamplerRun {
             config,
             js_id,
@@ -179,6 +128,9 @@ impl SamplerRun {
         }
     }
 
+}
+
+impl Run for SamplerRun {
     fn run(mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
         let mut deadline = monotonic_ns();
         while !stop.load(Ordering::Acquire) {
@@ -200,21 +152,14 @@ impl SamplerRun {
         }
         self.finish()
     }
+}
+
+impl SamplerRun {
 
     fn bound_reached(&mut self) -> bool {
-        if let Some(max) = self.config.max_duration_ns {
-            if monotonic_ns().saturating_sub(self.profile.start_ns) >= max {
-                self.profile.partial_reason = Some(format!("maxDuration ({} ms) reached", max / 1_000_000));
-                return true;
-            }
-        }
-        match self.config.max_samples {
-            Some(max) if self.profile.samples.len() as u64 >= max => {
-                self.profile.partial_reason = Some(format!("maxSamples ({max}) reached"));
-                true
-            }
-            _ => false,
-        }
+        let elapsed = monotonic_ns().saturating_sub(self.profile.start_ns);
+        self.profile.partial_reason = bound_reached(&self.config, elapsed, self.profile.samples.len());
+        self.profile.partial_reason.is_some()
     }
 
     fn tick(&mut self, now: u64) {
@@ -234,146 +179,6 @@ impl SamplerRun {
                 self.sample_wall(now, period);
                 self.next_wall_ns = (self.next_wall_ns + period).max(now + period / 2);
             }
-        }
-    }
-
-    /// Reads the thread list: tracks new threads (name, role, stack bounds read now, while no
-    /// thread is suspended), forgets exited ones.
-    fn discover(&mut self, now: u64) {
-        let mut listed = std::mem::take(&mut self.listed);
-        if !threads::list(&mut listed) {
-            self.listed = listed;
-            return;
-        }
-        let gone: Vec<u64> = self.tracked.keys().copied().filter(|id| !listed.iter().any(|(l, _)| l == id)).collect();
-        for id in gone {
-            self.forget(id, now);
-        }
-        let mut names = roles::oldest_by_name(&self.profile.threads);
-        for &(id, port) in &listed {
-            if id == self.own_id || self.tracked.contains_key(&id) {
-                // One reference per thread is kept; this listing's is given back.
-                threads::release(port);
-                continue;
-            }
-            let Some((cpu, _)) = threads::cpu_and_state(port) else {
-                threads::release(port);
-                continue;
-            };
-            // pprof and the Chrome trace key threads by a 32-bit id: the low bits of the unique one.
-            let tid = id as i32;
-            let js_tid = self.js_id as i32;
-            let name = threads::name(port);
-            let (role, role_is_guess) = roles::initial_role(tid, js_tid, &name, &names);
-            names.entry(name.clone()).or_insert(tid);
-            self.profile.threads.push(ThreadInfo {
-                tid,
-                name,
-                role,
-                role_is_guess,
-                cpu_ns: 0,
-                first_seen_ns: now,
-                last_seen_ns: now,
-                exited: false,
-                leaf_only_samples: 0,
-            });
-            let tracked = Tracked {
-                port,
-                info: self.profile.threads.len() - 1,
-                js: id == self.js_id,
-                stack: threads::stack_bounds(port),
-                cpu: CpuAccount::new(cpu),
-                wall_cpu_ns: cpu,
-                wall_ns: now,
-                wall_stack: None,
-            };
-            self.tracked.insert(id, tracked);
-        }
-        listed.clear();
-        self.listed = listed;
-    }
-
-    fn forget(&mut self, id: u64, now: u64) {
-        let Some(t) = self.tracked.remove(&id) else { return };
-        threads::release(t.port);
-        let info = &mut self.profile.threads[t.info];
-        info.exited = true;
-        info.last_seen_ns = now;
-    }
-
-    /// Samples every thread that used at least one period of CPU since its last sample.
-    fn sample_busy_threads(&mut self, now: u64) {
-        self.ticks += 1;
-        let tick = self.ticks;
-        let ids: Vec<u64> = self.tracked.keys().copied().collect();
-        let mut gone = Vec::new();
-        for id in ids {
-            let t = self.tracked.get_mut(&id).expect("listed above");
-            if !t.cpu.due_for_read(tick) {
-                continue;
-            }
-            let Some((cpu, _)) = threads::cpu_and_state(t.port) else {
-                gone.push(id);
-                continue;
-            };
-            let delta = t.cpu.observe(tick, cpu);
-            let info = &mut self.profile.threads[t.info];
-            info.cpu_ns += delta;
-            if delta > 0 {
-                info.last_seen_ns = now;
-            }
-            let Some(weight) = t.cpu.accrue(delta, self.period_ns) else { continue };
-            match self.take(id, weight, SampleKind::Cpu) {
-                Ok(_) => self.tracked.get_mut(&id).expect("tracked").cpu.taken(weight),
-                // The thread exited: what it owed is lost with it.
-                Err(NotTaken::Suspend) => gone.push(id),
-                Err(NotTaken::State) => {}
-            }
-        }
-        for id in gone {
-            self.forget(id, now);
-        }
-    }
-
-    /// A wall sample of every thread: suspended and walked when it ran since its last wall sample
-    /// (or was never walked), else recorded where its last one found it, as on Linux.
-    fn sample_wall(&mut self, now: u64, period: u64) {
-        let threshold = wall_ran_threshold(period);
-        let process_labels = crate::labels::process_labels();
-        let ids: Vec<u64> = self.tracked.keys().copied().collect();
-        let mut gone = Vec::new();
-        for id in ids {
-            let t = self.tracked.get_mut(&id).expect("listed above");
-            let Some((cpu, running)) = threads::cpu_and_state(t.port) else {
-                gone.push(id);
-                continue;
-            };
-            let ran = running || cpu.saturating_sub(t.wall_cpu_ns) >= threshold;
-            let weight = now.saturating_sub(t.wall_ns).min(MAX_WALL_PERIODS * period);
-            (t.wall_cpu_ns, t.wall_ns) = (cpu, now);
-            let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
-            if let (false, Some((stack, thread_labels, _))) = (ran, t.wall_stack) {
-                let (thread, js) = (t.info as u32, t.js);
-                let thread_labels = if js { js_labels() } else { thread_labels };
-                self.profile.stats.wall_periods_batched += 1;
-                self.profile.samples.push(Sample {
-                    thread,
-                    time_ns: now,
-                    weight_ns: weight,
-                    kind,
-                    thread_labels,
-                    process_labels,
-                    stack,
-                    js_stack: NO_JS_STACK,
-                });
-                continue;
-            }
-            if let Err(NotTaken::Suspend) = self.take(id, weight, kind) {
-                gone.push(id);
-            }
-        }
-        for id in gone {
-            self.forget(id, now);
         }
     }
 
