@@ -92,6 +92,25 @@ impl Stack {
     }
 }
 
+/// The frames (pc, then return addresses) framehop's `unwinder` finds from `regs` on `stack`.
+fn walk_with<U: Unwinder<Module = Module<Vec<u8>>>>(
+    mut unwinder: U,
+    module: Module<Vec<u8>>,
+    pc: u64,
+    regs: U::UnwindRegs,
+    mut cache: U::Cache,
+    stack: &Stack,
+) -> Vec<u64> {
+    unwinder.add_module(module);
+    let mut read = |a| stack.read(a);
+    let mut iter = unwinder.iter_frames(pc, regs, &mut cache, &mut read);
+    let mut frames = Vec::new();
+    while let Ok(Some(frame)) = iter.next() {
+        frames.push(frame.address());
+    }
+    frames
+}
+
 fn symbolizer(f: &Fixture, addresses: &[u64]) -> ModuleSymbolizer {
     let text = f.layout.text_segment.clone();
     let module = ModuleInfo {
@@ -152,16 +171,8 @@ fn aarch64_frame_records_give_the_callers_and_unwind_info_the_frameless_leafs() 
     let expected = vec![pc, lr, f.return_into("outer", "middle"), f.return_into("entry", "outer")];
 
     let walk = |with_unwind_info: bool| {
-        let mut unwinder = UnwinderAarch64::new();
-        unwinder.add_module(f.module(with_unwind_info));
-        let mut cache = CacheAarch64::new();
-        let mut read = |a| stack.read(a);
-        let mut iter = unwinder.iter_frames(pc, UnwindRegsAarch64::new(lr, sp_middle, fp_middle), &mut cache, &mut read);
-        let mut frames = Vec::new();
-        while let Ok(Some(frame)) = iter.next() {
-            frames.push(frame.address());
-        }
-        frames
+        let regs = UnwindRegsAarch64::new(lr, sp_middle, fp_middle);
+        walk_with(UnwinderAarch64::new(), f.module(with_unwind_info), pc, regs, CacheAarch64::new(), &stack)
     };
     let through_unwind_info = walk(true);
     assert_eq!(through_unwind_info, expected);
@@ -194,16 +205,8 @@ fn x86_64_frameless_caller_is_stepped_over_by_unwind_info_and_lost_by_frame_poin
     let pc = f.addr("leaf") + 4;
 
     let walk = |with_unwind_info: bool| {
-        let mut unwinder = UnwinderX86_64::new();
-        unwinder.add_module(f.module(with_unwind_info));
-        let mut cache = CacheX86_64::new();
-        let mut read = |a| stack.read(a);
-        let mut iter = unwinder.iter_frames(pc, UnwindRegsX86_64::new(pc, rbp_leaf, rbp_leaf), &mut cache, &mut read);
-        let mut frames = Vec::new();
-        while let Ok(Some(frame)) = iter.next() {
-            frames.push(frame.address());
-        }
-        frames
+        let regs = UnwindRegsX86_64::new(pc, rbp_leaf, rbp_leaf);
+        walk_with(UnwinderX86_64::new(), f.module(with_unwind_info), pc, regs, CacheX86_64::new(), &stack)
     };
     let through_unwind_info = walk(true);
     assert_eq!(through_unwind_info, vec![pc, ret_into_frameless, ret_into_entry]);
