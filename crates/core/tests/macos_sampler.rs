@@ -2,10 +2,40 @@
 //! on Linux it is only type-checked, by scripts/apple-check.sh).
 #![cfg(target_os = "macos")]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use perfprobe_core::platform::macos::suspend::SUSPENDING_THREAD;
 use perfprobe_core::session::{Session, SessionOptions};
 use perfprobe_core::util::thread_cpu_ns;
+
+/// Counts allocations the sampler thread makes while it holds a thread suspended (that thread may
+/// hold malloc's lock: one such allocation can deadlock the process).
+struct Counting;
+static ALLOCATED_WHILE_SUSPENDED: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let suspending = SUSPENDING_THREAD.load(Ordering::Relaxed);
+        if suspending != 0 {
+            let mut me = 0u64;
+            // SAFETY: the calling thread's id, into a local.
+            unsafe { libc::pthread_threadid_np(0 as libc::pthread_t, &mut me) };
+            if me == suspending {
+                ALLOCATED_WHILE_SUSPENDED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 #[inline(never)]
 fn macos_burn_here(ms: u64) -> u64 {
@@ -39,4 +69,5 @@ fn a_busy_thread_is_suspended_walked_and_named() {
             .any(|&loc| profile.locations[loc as usize].frames.iter().any(|f| f.function.contains("macos_burn_here")))
     });
     assert!(named.count() * 2 > samples.len(), "the busy function is on most of its thread's stacks");
+    assert_eq!(ALLOCATED_WHILE_SUSPENDED.load(Ordering::Relaxed), 0, "the sampler allocated with a thread suspended");
 }

@@ -11,7 +11,7 @@ mod cpu;
 mod discovery;
 pub mod memory;
 pub mod modules;
-mod suspend;
+pub mod suspend;
 pub mod threads;
 mod wall;
 
@@ -188,7 +188,7 @@ impl SamplerRun {
         let t = self.tracked.get_mut(&id).expect("tracked");
         let mut labels = (0, 0);
         let js = t.js;
-        let taken = suspend::sample(t.port, t.stack, &mut self.frames[..], || {
+        let taken = suspend::sample(self.own_id, t.port, t.stack, &mut self.frames[..], || {
             labels = (if js { js_labels() } else { 0 }, crate::labels::process_labels());
         });
         let time_ns = monotonic_ns();

@@ -7,12 +7,18 @@
 //! anything else with `mach_vm_read_overwrite`, which fails instead of faulting. This is the model
 //! of V8's own macOS sampler and of samply.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use mach2::kern_return::KERN_SUCCESS;
 use mach2::message::mach_msg_type_number_t;
 use mach2::thread_act::{thread_get_state, thread_resume, thread_suspend};
 
 use super::threads::ThreadPort;
 use crate::unwind::{self, StartRegs, WalkResult};
+
+/// The id of the sampler thread while it holds a thread suspended, else 0: what a test's counting
+/// allocator checks to prove that nothing is allocated in that window (tests/macos_sampler.rs).
+pub static SUSPENDING_THREAD: AtomicU64 = AtomicU64::new(0);
 
 /// Why no sample was taken.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,10 +29,11 @@ pub enum NotTaken {
     State,
 }
 
-/// Samples the thread behind `port` into `frames` (leaf first). `during` runs while the thread is
+/// Samples the thread behind `port` (from the sampler thread, `own_id`) into `frames` (leaf first). `during` runs while the thread is
 /// suspended, for what must be read at the same instant (its label word): it must not allocate or
 /// lock either.
 pub fn sample(
+    own_id: u64,
     port: ThreadPort,
     stack: Option<(u64, u64)>,
     frames: &mut [u64],
@@ -36,8 +43,10 @@ pub fn sample(
     if unsafe { thread_suspend(port) } != KERN_SUCCESS {
         return Err(NotTaken::Suspend);
     }
+    SUSPENDING_THREAD.store(own_id, Ordering::Relaxed);
     let walked = start_regs(port).map(|regs| unwind::walk_in(regs, stack, frames)).ok_or(NotTaken::State);
     during();
+    SUSPENDING_THREAD.store(0, Ordering::Relaxed);
     // SAFETY: resumes what we suspended.
     unsafe { thread_resume(port) };
     walked
