@@ -49,9 +49,9 @@ export interface PerfprobeOptions {
    * turns it off. The JS part of a native stack (JIT code, V8 builtins) is replaced by JS frames;
    * each native sample keeps its weight, nothing is counted twice.
    *
-   * On Node 20 (V8 11.3) each sample takes its own JS stack in perfprobe's signal handler (V8's
-   * `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no second signal.
-   * Elsewhere, or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
+   * On Linux with Node 20 (V8 11.3) each sample takes its own JS stack in perfprobe's signal handler
+   * (V8's `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no second signal.
+   * Elsewhere (macOS included), or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
    * process) samples every max(1 ms, 1/frequency) and each native sample takes the stack of the V8
    * sample nearest in time (within two V8 intervals); `(garbage collector)` and `(program)` replace
    * the JS part the same way. See `Summary.jsProfiler` for which ran and how many samples got names.
@@ -84,6 +84,9 @@ export interface PerfprobeOptions {
    *   `kernel.perf_event_paranoid` <= 1 or CAP_PERFMON (a user-only event would skip every period
    *   that ends in a syscall) and no seccomp filter blocking `perf_event_open`; without them the
    *   sampler thread times samples, with a warning, and `timerFallback` in the summary says why.
+   *   On macOS there are no per-thread CPU signals: the sampler thread reads each thread's CPU time
+   *   and suspends the threads that used a period, walks their stacks and resumes them;
+   *   `perf-event` falls back to that, saying so in `timerFallback`.
    *   Not the default: measured side by side on a 2-core virtual machine it cost the same, and the
    *   sampler thread's weights are exact (README, "How it samples").
    */
@@ -208,7 +211,7 @@ export interface Summary {
   fidelity: number;
   samples: number;
   stats: {
-    /** Signals sent (CPU and wall samples). */
+    /** Signals sent (CPU and wall samples); on macOS, threads suspended for a sample. */
     signals: number;
     /** Wall periods of idle threads recorded without a signal (their stack could not have moved). */
     wallPeriodsBatched: number;
@@ -232,6 +235,8 @@ export interface Summary {
     timerSignals: number;
     /** Threads whose perf-event timer could not be opened (they were signalled by the sampler thread). */
     timerOpenFailures: number;
+    /** macOS: samples not taken because the thread could not be suspended (it had exited). */
+    suspendFailures: number;
   };
   threads: ThreadSummary[];
   /**

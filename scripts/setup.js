@@ -16,7 +16,9 @@ const ROOT = path.join(__dirname, '..');
 const WORK = path.join(ROOT, '.work');
 const DEBUG_RSPACK_DIR = path.join(WORK, 'rspack-debug');
 const DEBUG_RSPACK_VERSION = '2.2.7';
-const CHROMIUM = '/usr/bin/chromium';
+// The browser viewer.test.js drives; PERFPROBE_CHROMIUM names another Chromium-based one (the
+// macOS CI runners' Google Chrome).
+const CHROMIUM = process.env.PERFPROBE_CHROMIUM || '/usr/bin/chromium';
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...opts });

@@ -3,45 +3,12 @@
 //! sit in memory, so the unwinder needs no file I/O and no copy of a 44 MB binary's sections.
 
 use std::ffi::CStr;
-use std::ops::Deref;
 
 use framehop::{ExplicitModuleSectionInfo, Module};
 
+use crate::platform::{LoadedModule, MemSlice};
 use crate::profile::ModuleInfo;
 use crate::util::hex;
-
-/// A slice of a loaded module's mapped memory. Modules are never unloaded by node (addons cannot be
-/// dlclosed), so the memory outlives every walk that reads it.
-#[derive(Clone, Copy)]
-pub struct MemSlice {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: read-only view of mapped, never-unmapped module memory.
-unsafe impl Send for MemSlice {}
-unsafe impl Sync for MemSlice {}
-
-// framehop's section-info struct derives Default over its data type.
-impl Default for MemSlice {
-    fn default() -> Self {
-        MemSlice { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 }
-    }
-}
-
-impl Deref for MemSlice {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        // SAFETY: see the type's comment; ptr/len describe a mapped segment.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-pub struct LoadedModule {
-    /// One entry per executable segment (node has three: a large-pages stub, .text, another stub).
-    pub segments: Vec<ModuleInfo>,
-    pub unwind_module: Module<MemSlice>,
-}
 
 /// How many objects the loader has ever loaded: changes exactly when a module is added.
 pub fn load_count() -> u64 {
@@ -93,7 +60,8 @@ fn module_from_entry(entry: RawEntry) -> Option<LoadedModule> {
         entry.name.clone()
     };
     let bias = entry.bias;
-    let mem = |svma: u64, len: u64| MemSlice { ptr: bias.wrapping_add(svma) as *const u8, len: len as usize };
+    // SAFETY: the loader's program headers describe mapped segments of this module.
+    let mem = |svma: u64, len: u64| unsafe { MemSlice::new(bias.wrapping_add(svma) as *const u8, len as usize) };
 
     let text_svma = exec.p_vaddr..exec.p_vaddr + exec.p_memsz;
     let mut section_info = ExplicitModuleSectionInfo::<MemSlice> {

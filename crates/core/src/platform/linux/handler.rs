@@ -144,7 +144,7 @@ pub const WALK_STACK_RESERVE: u64 = 32 << 10;
 fn stack_room() -> Option<u64> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as u64;
-    unwind::regions::find(here).map(|(lo, _)| here - lo)
+    super::regions::find(here).map(|(lo, _)| here - lo)
 }
 
 // Not inlined: its frame (the walk's) must not be reserved before `stack_room` has been checked.
