@@ -3,7 +3,7 @@
 //! One trait, [`Sampler`], hides how samples are taken; the rest of the crate only sees the
 //! [`RawProfile`](crate::profile::RawProfile) a stopped sampler returns. Both platforms run a
 //! sampler thread that reads every thread's CPU clock and interrupts the threads that used a
-//! period's worth of CPU ([`policy`], DESIGN.md §3): on Linux with a signal whose handler walks the
+//! period's worth of CPU ([`policy`], docs/sampling.md): on Linux with a signal whose handler walks the
 //! stack, on macOS by suspending the thread and walking it from the sampler thread
 //! ([`crate::platform`]).
 

@@ -2,7 +2,7 @@
 //! everywhere: which threads to interrupt at a tick, what each sample weighs, which threads' clocks
 //! to read at all. A thread is interrupted once per sampling period of its own CPU time (like a
 //! hardware counter overflow), so the sampled CPU over the threads' CPU (the summary's `fidelity`)
-//! stays near 1 whatever the duty cycles (DESIGN.md §3).
+//! stays near 1 whatever the duty cycles (docs/sampling.md).
 
 /// An idle thread's CPU clock is read less and less often, down to once every this many ticks: most
 /// of a node process's threads sleep, and a clock read is a syscall. CPU it uses meanwhile is still

@@ -2,7 +2,7 @@
 //! it has run one sampling period, so the sampler thread need not wake at the sampling rate.
 //!
 //! A software `task-clock` event with a sample period is driven by an hrtimer that only runs while
-//! its thread runs (DESIGN.md §3: accurate at 1 kHz, where POSIX CPU timers stop at the scheduler
+//! its thread runs (docs/sampling.md: accurate at 1 kHz, where POSIX CPU timers stop at the scheduler
 //! tick). With `O_ASYNC`, `F_SETSIG` and `F_SETOWN_EX` naming the thread, each overflow queues our
 //! real-time signal to that thread, `si_fd` naming the event. No ring buffer is mapped: the signal
 //! is all we use, and each stands for one period of the thread's CPU: the timer only runs while the

@@ -1,7 +1,7 @@
 //! The Linux sampler. Each thread is interrupted once per sampling period of its own CPU time,
 //! and the handler records the stack, weighted by the CPU it stands for. Two ways to time that,
 //! both reaching the asked rate where per-thread POSIX CPU timers cap at the scheduler tick
-//! (HZ=250 here) and a process-wide ITIMER_PROF loses most signals at 1 kHz (DESIGN.md §3):
+//! (HZ=250 here) and a process-wide ITIMER_PROF loses most signals at 1 kHz (docs/sampling.md):
 //! - the sampler thread (the default) wakes at the asked rate on absolute deadlines, reads every
 //!   thread's CPU clock and signals each that used a period's worth, carrying that CPU as weight;
 //! - per-thread perf-event CPU timers ([`cpu_timer`], option `timer: 'perf-event'`): the kernel

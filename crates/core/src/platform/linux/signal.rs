@@ -1,7 +1,7 @@
 //! Choosing and installing the sampling signal.
 //!
 //! Never SIGPROF: V8's CPU profiler (node:inspector, `--cpu-prof`, RSPACK_PROFILE) takes it over
-//! without chaining and restores the previous handler when it stops (DESIGN.md §3). A real-time
+//! without chaining and restores the previous handler when it stops (docs/sampling.md). A real-time
 //! signal nobody handles is ours alone. Once installed the handler stays for the life of the process:
 //! restoring SIG_DFL while a signal is still queued would kill the process (the default action of a
 //! real-time signal is to terminate).
