@@ -292,15 +292,22 @@ impl<'a> CodeMap<'a> {
 }
 
 /// A JS function as V8's code events name it: `JS:~name file:line:column` (the tag says what the
-/// code is; `~` interpreted, `^` Sparkplug, `+` Maglev, `*` TurboFan; from V8 12.4 a `'` after
-/// `+` or `*` marks code specialized to its function's context, `JS:+'name`). None for V8's own code
+/// code is; `~` interpreted, `^` Sparkplug, `+` Maglev, `*` TurboFan; a `'` after `+` or `*` marks
+/// code specialized to its function's context, `JS:+'name`, seen from V8 13.6; an `o` before them
+/// marks on-stack-replacement code, `JS:o*name`, seen in V8 14.6). None for V8's own code
 /// (builtins, stubs, handlers, regexps): only JS functions are frames.
 pub fn js_function(name: &str) -> Option<(&str, Option<&str>, Option<u32>)> {
     let (tag, rest) = name.split_once(':')?;
     if !matches!(tag, "JS" | "Function" | "LazyCompile" | "Script" | "Eval") {
         return None;
     }
-    let rest = rest.trim_start_matches(['~', '^', '+', '*', '\'']);
+    // One marker, exactly: a function's own name may start with `o`.
+    let optimized = |r: &str| r.starts_with(['+', '*']);
+    let rest = rest.strip_prefix('o').filter(|r| optimized(r)).unwrap_or(rest);
+    let rest = match rest.strip_prefix(['+', '*']) {
+        Some(r) => r.strip_prefix('\'').unwrap_or(r),
+        None => rest.strip_prefix(['~', '^']).unwrap_or(rest),
+    };
     // The function's name may hold spaces (`get size`); the script is where a path or URL starts.
     let looks_like_script = |s: &str| s.starts_with(['/', '[', '<']) || s.starts_with("node:") || s.contains("://") || s.starts_with("webpack");
     let split = rest.match_indices(' ').map(|(i, _)| i).find(|&i| looks_like_script(&rest[i + 1..])).or_else(|| rest.find(' '));
@@ -382,6 +389,11 @@ mod tests {
         // Context-specialized Maglev and TurboFan code, as V8 13.6 (Node 24) names it.
         assert_eq!(js_function("JS:+'workLoader /app/loaders/work-loader.js:23:26"), Some(("workLoader", Some("/app/loaders/work-loader.js"), Some(23))));
         assert_eq!(js_function("JS:*'callThrough file:///app/node_modules/@rspack/core/dist/index.js:5626:25"), Some(("callThrough", Some("file:///app/node_modules/@rspack/core/dist/index.js"), Some(5626))));
+        // On-stack replacement, as V8 14.6 (Node 26) names it; a name that starts with `o` stays whole.
+        assert_eq!(js_function("JS:o*innerHot [eval]:3:20"), Some(("innerHot", Some("[eval]"), Some(3))));
+        assert_eq!(js_function("JS:o+'outer /app/a.js:1:1"), Some(("outer", Some("/app/a.js"), Some(1))));
+        assert_eq!(js_function("JS:~onLoad /app/a.js:1:1"), Some(("onLoad", Some("/app/a.js"), Some(1))));
+        assert_eq!(js_function("JS:*on /app/a.js:1:1"), Some(("on", Some("/app/a.js"), Some(1))));
         assert_eq!(js_function("Builtin:ArrayForEach"), None);
         assert_eq!(js_function("RegExp:[a-z]+"), None);
     }
