@@ -193,7 +193,9 @@ describe('diff', () => {
     expect(cells(tableAfter(out, 'Hooks by CPU')[1])[0]).toBe('compilation.processAssets');
     const phase = tableAfter(out, 'Phases by CPU').slice(1).map(cells).find((c) => c[0] === 'process-assets');
     expect(num(phase[3])).toBeGreaterThan(BURN_MS * 0.6);
-    expect(phase[4]).toMatch(/^\+\d+(\.\d)?%$/);
+    // Without the burn, process-assets can take less than a sample period (no base samples on
+    // Node 22 and 24 in some runs): a phase new to the profile reads `new`, as the plugin does.
+    expect(phase[4]).toMatch(num(phase[1]) === 0 ? /^new$/ : /^\+\d+(\.\d)?%$/);
   });
 
   test('ranks the burn function first among functions by self CPU', () => {
