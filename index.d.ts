@@ -49,9 +49,10 @@ export interface PerfprobeOptions {
    * turns it off. The JS part of a native stack (JIT code, V8 builtins) is replaced by JS frames;
    * each native sample keeps its weight, nothing is counted twice.
    *
-   * On Linux with Node 20 (V8 11.3) each sample takes its own JS stack in perfprobe's signal handler
-   * (V8's `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no second signal.
-   * Elsewhere (macOS included), or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
+   * On Linux with Node 20, 22, 24 and 26 (V8 11.3, 12.4, 13.6, 14.6: the versions whose structures perfprobe
+   * checked) each sample takes its own JS stack in perfprobe's signal handler (V8's
+   * `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no second signal.
+   * On any other V8, on macOS, or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
    * process) samples every max(1 ms, 1/frequency) and each native sample takes the stack of the V8
    * sample nearest in time (within two V8 intervals); `(garbage collector)` and `(program)` replace
    * the JS part the same way. See `Summary.jsProfiler` for which ran and how many samples got names.
@@ -282,6 +283,12 @@ export interface Summary {
     unmatched: number;
     /** ... already named by a perf map (`perfprobe --mixed`). */
     perfMapNamed: number;
+    /**
+     * Why this source ran: `V8 12.4.254.21-node.57 is one whose structures perfprobe knows`, or why
+     * the handler could not take JS stacks (`V8 15.1.0 is not one whose structures perfprobe knows
+     * (11.3, 12.4, 13.6, 14.6)`, `PERFPROBE_JS_SOURCE=cpu-profiler`). `perfprobe report` shows it.
+     */
+    reason: string | null;
     /** Why there are no JS stacks, when V8's profile could not be read. */
     error: string | null;
   } | null;

@@ -185,6 +185,7 @@ class Session {
       traceEvents,
       attribution,
       jsProfile: this.v8?.stop() ?? undefined,
+      jsSourceReason: this.v8?.reason,
       flamegraphPerRole: this.options.flamegraphPerRole,
     };
   }
