@@ -125,7 +125,7 @@ export interface ProfileResult {
   warnings: string[];
 }
 
-export type ThreadRole = 'js-main' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'other';
+export type ThreadRole = 'js-main' | 'js-worker' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'perfprobe' | 'other';
 
 export interface SummaryEntry {
   name: string;

@@ -15,6 +15,10 @@ pub enum ThreadRole {
     Rayon,
     Libuv,
     V8,
+    /// A `worker_threads` worker: a JS thread of its own, with its own isolate.
+    JsWorker,
+    /// The probe's own threads (named `perfprobe*`): its cost, never the build's work.
+    Probe,
     Other,
 }
 
@@ -26,6 +30,8 @@ impl ThreadRole {
             ThreadRole::Rayon => "rayon",
             ThreadRole::Libuv => "libuv",
             ThreadRole::V8 => "v8",
+            ThreadRole::JsWorker => "js-worker",
+            ThreadRole::Probe => "perfprobe",
             ThreadRole::Other => "other",
         }
     }

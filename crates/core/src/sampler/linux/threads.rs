@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 
+use super::SAMPLER_THREAD_NAME;
 use crate::profile::{ThreadInfo, ThreadRole};
 
 pub const MAX_THREADS: usize = 4096;
@@ -197,6 +198,9 @@ pub fn initial_role(tid: i32, pid: i32, name: &str, older_names: &HashMap<String
     if name.starts_with("V8 ") || name.starts_with("v8:") {
         return (ThreadRole::V8, false);
     }
+    if name.starts_with(SAMPLER_THREAD_NAME) {
+        return (ThreadRole::Probe, false);
+    }
     // node's platform workers and libuv's pool both show `node`: let the stacks decide.
     (ThreadRole::Other, true)
 }
@@ -251,6 +255,7 @@ mod tests {
         assert_eq!(initial_role(1, 1, "node", &older), (ThreadRole::JsMain, false));
         assert_eq!(initial_role(7, 1, "libuv-worker", &older), (ThreadRole::Libuv, false));
         assert_eq!(initial_role(8, 1, "node", &older), (ThreadRole::Other, true));
+        assert_eq!(initial_role(9, 1, "perfprobe-export", &older), (ThreadRole::Probe, false));
     }
 
     #[test]
