@@ -118,14 +118,19 @@ describe('register.js through the CLI', () => {
 });
 
 describe('mixed JS + native stacks (--mixed)', () => {
-  test("the JS thread's native samples show JS functions (perf map) between node/V8 frames", () => {
+  let dir;
+  let p;
+  beforeAll(() => {
     const out = tmpDir('mixed');
     const r = run(CLI, ['--mixed', '--out', out, '--frequency', '999', '--', process.execPath, BUILD_APP, app], {
       env: { PERFPROBE_WORKLOAD_MINIMIZE: '0' },
     });
     expect(r.status).toBe(0);
-    const [dir] = profileDirs(out);
-    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    [dir] = profileDirs(out);
+    p = readPprof(path.join(dir, 'profile.pb.gz'));
+  });
+
+  test("the JS thread's native samples show JS functions (perf map) between node/V8 frames", () => {
     let frames = 0;
     let unknown = 0;
     let mixed = 0;
@@ -140,6 +145,34 @@ describe('mixed JS + native stacks (--mixed)', () => {
     }
     expect(mixed).toBeGreaterThan(10);
     expect(unknown / frames).toBeLessThan(0.05);
+  });
+
+  test("the summary's JS function tables and the report's JS section hold the perf map's JS functions", () => {
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    // The pprof's heaviest JS function (by samples it is innermost JS in) leads the self table ±10%.
+    const selfNs = new Map();
+    for (const s of p.profile.sample) {
+      const js = p.frames(s).find((f) => /^JS:/.test(f.name));
+      if (js) selfNs.set(js.name, (selfNs.get(js.name) || 0) + p.cpu(s));
+    }
+    const totalJsMs = [...selfNs.values()].reduce((a, b) => a + b, 0) / 1e6;
+    expect(totalJsMs).toBeGreaterThan(50);
+    expect(summary.topJsFunctionsSelf.length).toBeGreaterThan(5);
+    expect(summary.topJsFunctionsCumulative.length).toBeGreaterThan(5);
+    const [heaviest, ns] = [...selfNs].sort((a, b) => b[1] - a[1])[0];
+    const fn = heaviest.replace(/^JS:[~^+*]?/, '').split(' ')[0] || '(anonymous)';
+    const entry = summary.topJsFunctionsSelf.find((e) => e.name.split(' ')[0] === fn);
+    expect(entry).toBeDefined();
+    expect(entry.cpuMs).toBeGreaterThanOrEqual((ns / 1e6) * 0.9);
+    const report = run(CLI, ['report', dir]);
+    expect(report.status).toBe(0);
+    expect(report.stdout).toContain('Top JS functions');
+    expect(report.stdout).toContain(summary.topJsFunctionsSelf[0].name);
+  });
+
+  test('the perf map V8 wrote for the build is removed when the process ends', () => {
+    const pid = Number(/-(\d+)$/.exec(path.basename(dir))[1]);
+    expect(fs.existsSync(`/tmp/perf-${pid}.map`)).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 //! `summary.json`: the numbers a person reads first (schema documented in `index.d.ts`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
@@ -10,7 +11,9 @@ use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
 use crate::profile::{RawProfile, SampleKind, SamplerStats};
 use crate::js::GraftStats;
-use crate::symbolize::{ModuleSymbols, Origin, Symbolized};
+use crate::js::graft::code_event_frame;
+use crate::js::jit::js_function;
+use crate::symbolize::{Location, ModuleSymbols, Origin, Symbolized};
 
 /// Entries kept in each "top" list.
 const TOP: usize = 30;
@@ -118,6 +121,17 @@ pub struct Entry {
     pub percent: f64,
 }
 
+/// The JS function a location is, named as the JS tables name it: a frame from V8 (grafted), or a
+/// perf map's `JS:~name file:line:column` (`perfprobe --mixed`), whose builtins and stubs are not JS.
+fn js_name(location: &Location) -> Option<Cow<'_, str>> {
+    let frame = location.frames.first()?;
+    match location.origin {
+        Origin::V8 => Some(Cow::Borrowed(frame.short.as_str())),
+        Origin::PerfMap => js_function(&frame.function).map(|_| Cow::Owned(code_event_frame(&frame.function).short)),
+        Origin::Module | Origin::Unknown => None,
+    }
+}
+
 fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e4).round() / 100.0
 }
@@ -199,19 +213,14 @@ pub fn build(
         for f in seen {
             add(&mut cum_fn, f, figures);
         }
-        let mut js: Vec<&str> = sym.stacks[stack as usize]
-            .iter()
-            .map(|&l| &sym.locations[l as usize])
-            .filter(|l| l.origin == Origin::V8)
-            .filter_map(|l| l.frames.first().map(|f| f.short.as_str()))
-            .collect();
+        let mut js: Vec<Cow<str>> = sym.stacks[stack as usize].iter().filter_map(|&l| js_name(&sym.locations[l as usize])).collect();
         if let Some(innermost) = js.first() {
             add(&mut js_self, innermost, figures);
         }
         js.sort_unstable();
         js.dedup();
         for f in js {
-            add(&mut js_cum, f, figures);
+            add(&mut js_cum, &f, figures);
         }
     }
     for (&(process_labels, thread_labels), &figures) in &by_labels {
@@ -315,5 +324,24 @@ mod tests {
             ]
         );
         assert_eq!(s.top_functions_cumulative[1].percent, 90.0);
+    }
+
+    #[test]
+    fn js_functions_named_by_a_perf_map_fill_the_js_tables() {
+        let ms = 1_000_000;
+        // `perfprobe --mixed`: V8's perf map names JIT code; a builtin in it is no JS function.
+        let (raw, mut sym) = testing::profile(&[
+            (vec![vec!["main"], vec!["JS:~run /app/node_modules/@rspack/core/dist/index.js:10:5"], vec!["JS:*parse /app/a.js:2:1"]], 30 * ms),
+            (vec![vec!["main"], vec!["JS:~run /app/node_modules/@rspack/core/dist/index.js:10:5"], vec!["Builtin:ArrayMap"]], 10 * ms),
+        ]);
+        for l in &mut sym.locations {
+            if l.frames[0].function.contains(':') {
+                l.origin = Origin::PerfMap;
+            }
+        }
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let figures = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.cpu_ms)).collect() };
+        assert_eq!(figures(&s.top_js_functions_self), vec![("parse a.js:2".to_string(), 30.0), ("run index.js:10".to_string(), 10.0)]);
+        assert_eq!(figures(&s.top_js_functions_cumulative), vec![("run index.js:10".to_string(), 40.0), ("parse a.js:2".to_string(), 30.0)]);
     }
 }
