@@ -52,6 +52,28 @@ describe('Rspack 2.3.2 (stripped release binding), PerfprobePlugin at 999 Hz', (
     expect(p.profile.comment.map((c) => p.str(c)).join('\n')).toMatch(/versions: .*rspack 2\.3\.2/);
   });
 
+  test('no frame the walk cannot justify: none outside code on tokio/rayon threads, none at no user-space address; such stacks count as truncated', () => {
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    const userSpace = (hex) => BigInt(hex) >= 0x10000n && BigInt(hex) < 0x800000000000n;
+    let workerSamples = 0;
+    const invented = [];
+    for (const s of p.profile.sample) {
+      const role = p.labels(s).thread_role;
+      const names = p.frames(s).map((f) => f.name);
+      if (role === 'tokio' || role === 'rayon') workerSamples++;
+      for (const n of names) {
+        const unknown = /^\[unknown\] (0x[0-9a-f]+)$/.exec(n);
+        // Rspack's workers run no JIT code: an address in no module is a frame made up.
+        if (unknown && (role === 'tokio' || role === 'rayon' || !userSpace(unknown[1]))) invented.push(`${role}: ${n}`);
+      }
+    }
+    expect(workerSamples).toBeGreaterThan(100);
+    expect(invented).toEqual([]);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    // The release binding has unwind info for a few functions only: walks stop in it.
+    expect(summary.stats.truncatedStacks).toBeGreaterThan(0);
+  });
+
   test("the pprof's total CPU is the process CPU of the session ±5% (the sampler thread's own CPU aside)", () => {
     const p = readPprof(path.join(dir, 'profile.pb.gz'));
     const total = p.profile.sample.reduce((a, s) => a + p.cpu(s), 0);

@@ -378,6 +378,8 @@ impl SamplerRun {
             // Checking costs one dl_iterate_phdr step when nothing was loaded.
             if unwind::refresh_modules() {
                 self.profile.modules = unwind::known_modules();
+                // Its code too: a walk keeps only callers that lie in known code.
+                unwind::regions::refresh();
             }
         }
         self.signal_busy_threads(now);
