@@ -251,7 +251,9 @@ describe('thread roles: the probe adds no threads of its own beside its sampler;
     const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
     const worker = summary.threads.find((t) => t.tid === tid);
     expect(worker.role).toBe('js-worker');
-    expect(worker.sampledCpuMs).toBeGreaterThan(200);
+    // It spins for 300 ms of wall time; on a loaded machine it gets less CPU than that.
+    expect(worker.cpuMs).toBeGreaterThan(100);
+    expect(worker.sampledCpuMs / worker.cpuMs).toBeGreaterThan(0.9);
     const p = readPprof(path.join(dir, 'profile.pb.gz'));
     const labelled = p.profile.sample.filter((s) => p.labels(s).thread_id === tid).map((s) => p.labels(s).thread_role);
     expect(new Set(labelled)).toEqual(new Set(['js-worker']));
