@@ -134,13 +134,16 @@ export interface ProfileResult {
   earlier?: string[];
 }
 
-export type ThreadRole = 'js-main' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'other';
+export type ThreadRole = 'js-main' | 'js-worker' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'perfprobe' | 'other';
 
 export interface SummaryEntry {
   name: string;
-  cpuMs: number;
+  /** Sampled CPU, in a summary whose `sampleType` is `cpu`. */
+  cpuMs?: number;
+  /** Sampled wall time (running and waiting), in place of `cpuMs` when `sampleType` is `wall`. */
+  wallMs?: number;
   samples: number;
-  /** Share of all sampled CPU, in percent. */
+  /** Share of all sampled CPU (or wall time), in percent. */
   percent: number;
 }
 
@@ -153,6 +156,7 @@ export interface ThreadSummary {
   cpuMs: number;
   /** CPU its samples stand for; equals cpuMs up to less than two sampling periods. */
   sampledCpuMs: number;
+  /** Its samples of the summary's `sampleType`. */
   samples: number;
   /** cpuMs / time the thread was watched. */
   utilization: number;
@@ -210,6 +214,11 @@ export interface Summary {
   sampledCpuMs: number;
   /** sampledCpuMs / (processCpuMs - the sampler thread's own CPU). */
   fidelity: number;
+  /**
+   * What the function, JS function and label tables and each thread's `samples` weigh: `cpu`, or
+   * `wall` for a session in mode `wall` (no CPU samples), whose entries carry `wallMs`.
+   */
+  sampleType: 'cpu' | 'wall';
   samples: number;
   stats: {
     /** Signals sent (CPU and wall samples); on macOS, threads suspended for a sample. */

@@ -166,9 +166,11 @@ describe.each(SHELLS)('run by %s', (_, shellArgv) => {
   });
 
   test('--mixed adds the flags for mixed-mode stacks on Linux', async () => {
-    const r = await runCli(['--mixed', '--', 'node', '-e', 'console.log(JSON.stringify([process.env.NODE_OPTIONS, process.env.PERFPROBE_MIXED]))']);
+    const r = await runCli(['--mixed', '--', 'node', '-e', 'console.log(JSON.stringify([process.env.NODE_OPTIONS, process.env.PERFPROBE_MIXED, process.pid]))']);
     expect(r.code).toBe(0);
-    const [nodeOptions, mixed] = JSON.parse(r.stdout);
+    const [nodeOptions, mixed, pid] = JSON.parse(r.stdout);
+    // The no-op register here does not load the probe, which would remove V8's map at exit.
+    fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });
     if (process.platform === 'linux') {
       expect(nodeOptions).toMatch(/--require ".*noop-register\.js" --perf-basic-prof-only-functions --interpreted-frames-native-stack$/);
       expect(mixed).toBe('1');

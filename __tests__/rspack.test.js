@@ -52,6 +52,31 @@ describe('Rspack 2.3.2 (stripped release binding), PerfprobePlugin at 999 Hz', (
     expect(p.profile.comment.map((c) => p.str(c)).join('\n')).toMatch(/versions: .*rspack 2\.3\.2/);
   });
 
+  test('no frame at an address no code can have; [unknown] frames on tokio/rayon threads in under 2% of their samples; cut stacks count as truncated', () => {
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    const userSpace = (hex) => BigInt(hex) >= 0x10000n && BigInt(hex) < 0x800000000000n;
+    let workerSamples = 0;
+    let workerUnknown = 0;
+    const impossible = [];
+    for (const s of p.profile.sample) {
+      const role = p.labels(s).thread_role;
+      const unknown = p.frames(s).map((f) => /^\[unknown\] (0x[0-9a-f]+)$/.exec(f.name)).filter(Boolean);
+      impossible.push(...unknown.filter((m) => !userSpace(m[1])).map((m) => `${role}: ${m[0]}`));
+      if (role === 'tokio' || role === 'rayon') {
+        workerSamples++;
+        // Rspack's workers run no JIT code: an address in no module is a guessed caller. One that
+        // happens to point into V8's code range passes the check; garbage rarely does.
+        if (unknown.length) workerUnknown++;
+      }
+    }
+    expect(workerSamples).toBeGreaterThan(100);
+    expect(impossible).toEqual([]);
+    expect(workerUnknown / workerSamples).toBeLessThan(0.02);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    // The release binding has unwind info for a few functions only: walks stop in it.
+    expect(summary.stats.truncatedStacks).toBeGreaterThan(0);
+  });
+
   test("the pprof's total CPU is the process CPU of the session ±5% (the sampler thread's own CPU aside)", () => {
     const p = readPprof(path.join(dir, 'profile.pb.gz'));
     const total = p.profile.sample.reduce((a, s) => a + p.cpu(s), 0);
@@ -118,14 +143,19 @@ describe('register.js through the CLI', () => {
 });
 
 describe('mixed JS + native stacks (--mixed)', () => {
-  test("the JS thread's native samples show JS functions (perf map) between node/V8 frames", () => {
+  let dir;
+  let p;
+  beforeAll(() => {
     const out = tmpDir('mixed');
     const r = run(CLI, ['--mixed', '--out', out, '--frequency', '999', '--', process.execPath, BUILD_APP, app], {
       env: { PERFPROBE_WORKLOAD_MINIMIZE: '0' },
     });
     expect(r.status).toBe(0);
-    const [dir] = profileDirs(out);
-    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    [dir] = profileDirs(out);
+    p = readPprof(path.join(dir, 'profile.pb.gz'));
+  });
+
+  test("the JS thread's native samples show JS functions (perf map) between node/V8 frames", () => {
     let frames = 0;
     let unknown = 0;
     let mixed = 0;
@@ -140,6 +170,34 @@ describe('mixed JS + native stacks (--mixed)', () => {
     }
     expect(mixed).toBeGreaterThan(10);
     expect(unknown / frames).toBeLessThan(0.05);
+  });
+
+  test("the summary's JS function tables and the report's JS section hold the perf map's JS functions", () => {
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    // The pprof's heaviest JS function (by samples it is innermost JS in) leads the self table ±10%.
+    const selfNs = new Map();
+    for (const s of p.profile.sample) {
+      const js = p.frames(s).find((f) => /^JS:/.test(f.name));
+      if (js) selfNs.set(js.name, (selfNs.get(js.name) || 0) + p.cpu(s));
+    }
+    const totalJsMs = [...selfNs.values()].reduce((a, b) => a + b, 0) / 1e6;
+    expect(totalJsMs).toBeGreaterThan(50);
+    expect(summary.topJsFunctionsSelf.length).toBeGreaterThan(5);
+    expect(summary.topJsFunctionsCumulative.length).toBeGreaterThan(5);
+    const [heaviest, ns] = [...selfNs].sort((a, b) => b[1] - a[1])[0];
+    const fn = heaviest.replace(/^JS:[~^+*]?/, '').split(' ')[0] || '(anonymous)';
+    const entry = summary.topJsFunctionsSelf.find((e) => e.name.split(' ')[0] === fn);
+    expect(entry).toBeDefined();
+    expect(entry.cpuMs).toBeGreaterThanOrEqual((ns / 1e6) * 0.9);
+    const report = run(CLI, ['report', dir]);
+    expect(report.status).toBe(0);
+    expect(report.stdout).toContain('Top JS functions');
+    expect(report.stdout).toContain(summary.topJsFunctionsSelf[0].name);
+  });
+
+  test('the perf map V8 wrote for the build is removed when the process ends', () => {
+    const pid = Number(/-(\d+)$/.exec(path.basename(dir))[1]);
+    expect(fs.existsSync(`/tmp/perf-${pid}.map`)).toBe(false);
   });
 });
 

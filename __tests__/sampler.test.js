@@ -4,7 +4,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { ROOT, tmpDir, run, readPprof, rawSampleCount } = require('./helpers');
+const { ROOT, tmpDir, run, runNode, readPprof, rawSampleCount, buildWithPlugin, workload, profileDirs } = require('./helpers');
 
 const DRIVER = path.join(__dirname, 'fixtures', 'drive-fixture.js');
 
@@ -220,5 +220,42 @@ describe("timer 'perf-event' where the kernel refuses perf events", () => {
       expect(summary.timerFallback).toBeNull();
       expect(r.stderr).not.toMatch(/option `timer`/);
     }
+  });
+});
+
+describe('thread roles: the probe adds no threads of its own beside its sampler; worker_threads workers are js-worker', () => {
+  test('under `node -e`, starting a session adds only the sampler thread, named perfprobe', () => {
+    const r = runNode(`
+      const fs = require('fs');
+      const names = () => fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim());
+      const p = require(${JSON.stringify(ROOT)});
+      const before = names();
+      const s = p.start({ outDir: ${JSON.stringify(tmpDir('own-threads'))}, frequency: 99, name: 'own' });
+      const during = names();
+      s.stop().then((r) => console.log(JSON.stringify({ before, during, roles: r.summary.threads.map((t) => [t.name, t.role]) })));`);
+    expect(r.status).toBe(0);
+    const added = [...r.json.during];
+    for (const n of r.json.before) added.splice(added.indexOf(n), 1);
+    expect(added).toEqual(['perfprobe']);
+    // Without Rspack loaded, no thread of this process is Rspack's.
+    expect(r.json.roles.filter(([, role]) => role === 'tokio' || role === 'rayon')).toEqual([]);
+  });
+
+  test("a worker burning 300 ms in an emit tap of a real build is 'js-worker', with its CPU", () => {
+    const out = tmpDir('worker-role');
+    const tidFile = path.join(out, 'worker-tid');
+    const r = buildWithPlugin(workload('js-loaders', 20), { outDir: out, frequency: 999 }, { PERFPROBE_TEST_WORKER_TID_FILE: tidFile }, path.join(__dirname, 'fixtures', 'worker-plugins.js'));
+    expect(r.status).toBe(0);
+    const tid = Number(fs.readFileSync(tidFile, 'utf8'));
+    const [dir] = profileDirs(out);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    const worker = summary.threads.find((t) => t.tid === tid);
+    expect(worker.role).toBe('js-worker');
+    // It spins for 300 ms of wall time; on a loaded machine it gets less CPU than that.
+    expect(worker.cpuMs).toBeGreaterThan(100);
+    expect(worker.sampledCpuMs / worker.cpuMs).toBeGreaterThan(0.9);
+    const p = readPprof(path.join(dir, 'profile.pb.gz'));
+    const labelled = p.profile.sample.filter((s) => p.labels(s).thread_id === tid).map((s) => p.labels(s).thread_role);
+    expect(new Set(labelled)).toEqual(new Set(['js-worker']));
   });
 });

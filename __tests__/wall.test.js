@@ -4,7 +4,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { ROOT, buildWithPlugin, tmpDir, runNode, profileDirs, readPprof, goPprof, workload } = require('./helpers');
+const { ROOT, CLI, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, workload } = require('./helpers');
 
 const BURNER = path.join(__dirname, 'fixtures', 'burner');
 
@@ -128,5 +128,67 @@ describe('interop stalls on the js-loaders workload (mode both)', () => {
     expect(loader.runCpuMs).toBeLessThanOrEqual(loader.runMs * 1.01);
     expect(labelled).toBeGreaterThan(loader.runCpuMs * 0.85);
     expect(labelled).toBeLessThan(loader.runCpuMs * 1.15);
+  });
+});
+
+describe('mode wall: summary, report, diff and flame graph speak wall time', () => {
+  let dirs;
+  beforeAll(() => {
+    const out = tmpDir('wall-readers');
+    // Two wall-only sessions of the JS thread: burning, then waiting on a timer.
+    const r = runNode(`
+      const p = require(${JSON.stringify(ROOT)});
+      const f = require(${JSON.stringify(BURNER)});
+      const session = (burnMs) => new Promise((resolve) => {
+        const s = p.start({ outDir: ${JSON.stringify(out)}, mode: 'wall', wallFrequency: 199, name: 'w' + burnMs });
+        f.burnJs(burnMs);
+        setTimeout(() => s.stop().then((r) => resolve(r.dir)), 200);
+      });
+      (async () => console.log(JSON.stringify([await session(100), await session(400)])))();`);
+    expect(r.status).toBe(0);
+    dirs = r.json;
+  });
+
+  test('summary.json: sampleType wall, function and label tables in wallMs, samples per thread', () => {
+    const s = JSON.parse(fs.readFileSync(path.join(dirs[1], 'summary.json'), 'utf8'));
+    expect(s.sampleType).toBe('wall');
+    expect(s.topFunctionsSelf.length).toBeGreaterThan(3);
+    expect(s.topFunctionsCumulative[0].wallMs).toBeGreaterThan(500);
+    expect(s.topFunctionsSelf.every((e) => e.cpuMs === undefined && typeof e.wallMs === 'number')).toBe(true);
+    const js = s.threads.find((t) => t.role === 'js-main');
+    expect(js.samples).toBeGreaterThan(50);
+    expect(js.wallRunningMs).toBeGreaterThan(300);
+    expect(js.wallWaitingMs).toBeGreaterThan(100);
+  });
+
+  test('report: wall time sampled, running vs waiting, tables by wall time; no CPU-second, fidelity or sampled CPU', () => {
+    const r = run(CLI, ['report', dirs[1]]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/sampled wall\s+[\d,.]+ ms over \d+ threads: running [\d,.]+ ms, waiting [\d,.]+ ms/);
+    expect(r.stdout).toMatch(/wall frequency\s+199 Hz per thread of wall-clock time/);
+    expect(r.stdout).toContain('Top functions, self wall time');
+    expect(r.stdout).toMatch(/running ms\s+waiting ms/);
+    expect(r.stdout).not.toMatch(/CPU-second|fidelity|sampled CPU|self CPU/);
+    const fn = JSON.parse(fs.readFileSync(path.join(dirs[1], 'summary.json'), 'utf8')).topFunctionsSelf[0];
+    expect(r.stdout).toContain(fn.name.slice(0, 30));
+  });
+
+  test('diff of two wall profiles: wall time, with the burn that grew', () => {
+    const r = run(CLI, ['diff', dirs[0], dirs[1], '--out', path.join(path.dirname(dirs[0]), 'diff.svg')]);
+    expect(r.status).toBe(0);
+    const grown = /sampled wall time\s+([\d,.]+) -> ([\d,.]+) ms/.exec(r.stdout);
+    expect(grown).not.toBeNull();
+    const [before, after] = [grown[1], grown[2]].map((v) => Number(v.replace(/,/g, '')));
+    expect(after - before).toBeGreaterThan(200);
+    expect(r.stdout).toContain('Functions by self wall time');
+    // Process CPU is CPU in any mode; nothing sampled is called CPU.
+    expect(r.stdout).not.toMatch(/sampled CPU|by CPU|self CPU|NEW's CPU|fidelity/);
+    expect(fs.readFileSync(path.join(path.dirname(dirs[0]), 'diff.svg'), 'utf8')).toContain('µs wall');
+  });
+
+  test("the flame graph's tooltips say wall, not CPU", () => {
+    const svg = fs.readFileSync(path.join(dirs[1], 'flamegraph.svg'), 'utf8');
+    expect(svg).toMatch(/\(\d[\d,]* µs wall, /);
+    expect(svg).not.toContain('µs CPU');
   });
 });

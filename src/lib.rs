@@ -181,7 +181,9 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         timer,
         ..defaults
     };
-    Session::start(config)
+    let started = Session::start(config);
+    perfprobe_core::symbolize::perfmap::remove_at_exit_if_ours();
+    started
         .map(|session| NativeSession { session: Some(session) })
         .map_err(|e| Error::from_reason(e.to_string()))
 }

@@ -1,7 +1,7 @@
 'use strict';
 // `perfprobe diff BASE NEW`: what grew and what shrank between two profiles, per phase, plugin,
 // loader, hook, binding call, thread role and function, ranked by absolute change: "did my change
-// make the build slower, and where?". The CPU figures come from both pprof files in full (the
+// make the build slower, and where?". The figures (CPU, or wall time for two wall-only profiles) come from both pprof files in full (the
 // native side tallies them), not from the summaries' top-30 lists, so a value that left one
 // profile's top 30 does not read as 0.
 
@@ -66,31 +66,35 @@ function change(label, before, after, unit, digits = 1) {
  */
 function renderDiff(base, next, native, { top = 10, svgPath } = {}) {
   const [b, n] = [base.summary, next.summary];
+  // Both sides weigh the same (the native side refuses CPU against wall): CPU, or wall time.
+  const wall = native.new.sampleType === 'wall';
+  const what = wall ? 'wall time' : 'CPU';
   const rows = [
     ['base', `${b.name} (${base.dir})`],
     ['new', `${n.name} (${next.dir})`],
     change('duration', b.durationMs, n.durationMs, ' ms'),
     change('process CPU', b.processCpuMs, n.processCpuMs, ' ms'),
-    change('sampled CPU', native.base.cpuNs / 1e6, native.new.cpuNs / 1e6, ' ms'),
-    change('fidelity', b.fidelity, n.fidelity, '', 3),
+    wall ? change('sampled wall time', native.base.totalNs / 1e6, native.new.totalNs / 1e6, ' ms') : change('sampled CPU', native.base.totalNs / 1e6, native.new.totalNs / 1e6, ' ms'),
+    ...(wall ? [] : [change('fidelity', b.fidelity, n.fidelity, '', 3)]),
   ];
-  if (b.frequency !== n.frequency) rows.push(['frequency', `${b.frequency} -> ${n.frequency} Hz (CPU figures compare; sample counts do not)`]);
+  const [bHz, nHz] = wall ? [b.wallFrequency, n.wallFrequency] : [b.frequency, n.frequency];
+  if (bHz !== nHz) rows.push(['frequency', `${bHz} -> ${nHz} Hz (${what} figures compare; sample counts do not)`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   const out = ['perfprobe diff', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];
 
   for (const [key, title] of SECTIONS) {
     const all = compare(native.base.labels[key], native.new.labels[key]);
     if (all.length === 0 && key !== 'phase' && key !== 'plugin') continue;
-    out.push(...section(`${title} by CPU, largest change first`, COLUMNS(key), all.slice(0, top).map(rowCells), { empty: '(no such labels in either profile)' }));
+    out.push(...section(`${title} by ${what}, largest change first`, COLUMNS(key), all.slice(0, top).map(rowCells), { empty: '(no such labels in either profile)' }));
     if (all.length > top) out.push(`  ... ${all.length - top} more`);
   }
   const fns = compare(native.base.functionsSelf, native.new.functionsSelf);
-  out.push(...section('Functions by self CPU, largest change first', COLUMNS('function'), fns.slice(0, top).map(rowCells)));
+  out.push(...section(`Functions by self ${what}, largest change first`, COLUMNS('function'), fns.slice(0, top).map(rowCells)));
   if (fns.length > top) out.push(`  ... ${fns.length - top} more`);
 
   out.push('');
   if (native.svgError) out.push(`differential flame graph not written: ${native.svgError}`);
-  else out.push(`differential flame graph: ${svgPath} (widths: NEW's CPU; red: more than BASE, blue: less)`);
+  else out.push(`differential flame graph: ${svgPath} (widths: NEW's ${what}; red: more than BASE, blue: less)`);
   return out.join('\n') + '\n';
 }
 

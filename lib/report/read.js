@@ -16,7 +16,10 @@ class ProfileError extends Error {}
 // The fields the report and diff read, as index.d.ts documents them. A trailing `?` allows null or
 // absence: fields newer than schema version 1's first release, and the plugin-only attribution.
 const ENTRY = { name: 'string', cpuMs: 'number', samples: 'number', percent: 'number' };
-const SHAPE = {
+// A wall-only profile (`sampleType: 'wall'`) weighs its entries in wall time.
+const WALL_ENTRY = { name: 'string', wallMs: 'number', samples: 'number', percent: 'number' };
+const shape = (entry) => ({
+  sampleType: 'string?',
   name: 'string',
   partial: 'boolean',
   partialReason: 'string?',
@@ -32,11 +35,11 @@ const SHAPE = {
   samples: 'number',
   stats: { signals: 'number', droppedStoreFull: 'number', lostInFlight: 'number', samplerCpuNs: 'number', handlerNs: 'number?' },
   threads: [{ tid: 'number', name: 'string', role: 'string', cpuMs: 'number', sampledCpuMs: 'number', samples: 'number', utilization: 'number' }],
-  topFunctionsSelf: [ENTRY],
-  topFunctionsCumulative: [ENTRY],
-  topJsFunctionsSelf: { $optional: [ENTRY] },
-  topJsFunctionsCumulative: { $optional: [ENTRY] },
-  labels: { $values: [ENTRY] },
+  topFunctionsSelf: [entry],
+  topFunctionsCumulative: [entry],
+  topJsFunctionsSelf: { $optional: [entry] },
+  topJsFunctionsCumulative: { $optional: [entry] },
+  labels: { $values: [entry] },
   attribution: {
     $optional: {
       boundaries: { $optional: [{ kind: 'string', name: 'string?', hook: 'string?', plugin: 'string?', calls: 'number', wallMs: 'number' }] },
@@ -45,7 +48,8 @@ const SHAPE = {
   modules: [{ path: 'string', symbols: 'string' }],
   postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', jsMs: 'number?', totalMs: 'number', duringTeardown: 'boolean?' },
   startMs: 'number?',
-};
+});
+const SHAPES = { cpu: shape(ENTRY), wall: shape(WALL_ENTRY) };
 
 function describe(value) {
   if (value === null) return 'null';
@@ -102,7 +106,7 @@ function validateSummary(summary, file) {
       `${file}: schemaVersion ${version} is not supported by this perfprobe (it reads ${SUPPORTED_SCHEMA_VERSIONS.join(', ')}); use the perfprobe version that wrote the profile`,
     );
   }
-  const m = mismatch(summary, SHAPE, '');
+  const m = mismatch(summary, summary.sampleType === 'wall' ? SHAPES.wall : SHAPES.cpu, '');
   if (m) {
     const [at, expected, found] = m;
     const what = found === undefined ? 'it is missing' : `found ${describe(found)}`;

@@ -1,9 +1,10 @@
 'use strict';
 // `perfprobe report DIR`: a profile's summary.json as tables a person reads top to bottom: what
 // was measured and how well, which threads worked, which phases/hooks/plugins/loaders/binding
-// calls and functions took the CPU, and what the probe itself cost.
+// calls and functions took the CPU (or, in a wall-only profile, the wall time: running and waiting),
+// and what the probe itself cost.
 
-const { section, ms, int, pct } = require('./tables');
+const { section, ms, int, pct, sampleKind } = require('./tables');
 const { probeCosts } = require('./costs');
 
 /** Label keys in the order a reader narrows down: build phase, then JS-side attribution. */
@@ -41,8 +42,15 @@ function boundaryTotals(attribution) {
   return totals;
 }
 
-function entryRows(entries, top, extra = () => []) {
-  return entries.slice(0, top).map((e) => [e.name, ms(e.cpuMs), pct(e.percent), int(e.samples), ...extra(e)]);
+function entryRows(entries, top, kind, extra = () => []) {
+  return entries.slice(0, top).map((e) => [e.name, ms(kind.ms(e)), pct(e.percent), int(e.samples), ...extra(e)]);
+}
+
+/** Wall time the threads' wall samples found them running and waiting, summed; null without any. */
+function wallTotals(s) {
+  const withWall = s.threads.filter((t) => typeof t.wallRunningMs === 'number');
+  if (!withWall.length) return null;
+  return { running: withWall.reduce((a, t) => a + t.wallRunningMs, 0), waiting: withWall.reduce((a, t) => a + (t.wallWaitingMs || 0), 0), threads: withWall.length };
 }
 
 function more(entries, top, what) {
@@ -55,6 +63,11 @@ function started(unixMs) {
 }
 
 function header(s, dir) {
+  const kind = sampleKind(s);
+  const wall = wallTotals(s);
+  const wallRow = wall
+    ? [['sampled wall', `${ms(wall.running + wall.waiting)} ms over ${int(wall.threads)} threads: running ${ms(wall.running)} ms, waiting ${ms(wall.waiting)} ms`]]
+    : [];
   const st = s.stats;
   const dropped = st.droppedStoreFull + st.lostInFlight;
   const versions = Object.entries(s.versions)
@@ -68,13 +81,17 @@ function header(s, dir) {
     ['started', started(s.startUnixMs)],
     ['duration', `${ms(s.durationMs)} ms`],
     ['process CPU', `${ms(s.processCpuMs)} ms (${(s.processCpuMs / Math.max(s.durationMs, 1e-9)).toFixed(2)} cores on average)`],
-    ['sampled CPU', `${ms(s.sampledCpuMs)} ms, fidelity ${s.fidelity} (sampled / threads' own CPU)`],
+    ...(kind.wall ? [] : [['sampled CPU', `${ms(s.sampledCpuMs)} ms, fidelity ${s.fidelity} (sampled / threads' own CPU)`]]),
+    ...wallRow,
     [
       'samples',
       `${int(s.samples)}, dropped ${int(dropped)} (store full ${int(st.droppedStoreFull)}, lost in flight ${int(st.lostInFlight)})` +
         (st.truncatedStacks ? `, truncated stacks ${int(st.truncatedStacks)}` : ''),
     ],
-    ['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}${s.timer ? `, timed by ${s.timer === 'perf-event' ? 'per-thread perf-event timers' : 'the sampler thread'}` : ''}`],
+    ...(kind.wall
+      ? []
+      : [['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}${s.timer ? `, timed by ${s.timer === 'perf-event' ? 'per-thread perf-event timers' : 'the sampler thread'}` : ''}`]]),
+    ...(s.wallFrequency ? [['wall frequency', `${s.wallFrequency} Hz per thread of wall-clock time, running or waiting${kind.wall ? `, signal ${s.signal}` : ''}`]] : []),
     ...(s.timerFallback ? [['timer fallback', s.timerFallback]] : []),
     ['versions', versions || '-'],
     ['modules', Object.entries(symbols).map(([k, n]) => `${n} ${k}`).join(', ') || '-'],
@@ -85,10 +102,29 @@ function header(s, dir) {
 }
 
 function threads(s, top) {
+  const kind = sampleKind(s);
+  const wall = wallTotals(s) !== null;
   const sorted = [...s.threads].sort((a, b) => b.cpuMs - a.cpuMs);
   const rows = sorted
     .slice(0, top)
-    .map((t) => [`${t.name} [${t.tid}]`, t.role, ms(t.cpuMs), ms(t.sampledCpuMs), int(t.samples), pct(t.utilization * 100)]);
+    .map((t) => [
+      `${t.name} [${t.tid}]`,
+      t.role,
+      ms(t.cpuMs),
+      ...(kind.wall ? [] : [ms(t.sampledCpuMs)]),
+      ...(wall ? [ms(t.wallRunningMs), ms(t.wallWaitingMs)] : []),
+      int(t.samples),
+      pct(t.utilization * 100),
+    ]);
+  const columns = [
+    { title: 'thread' },
+    { title: 'role' },
+    { title: 'CPU ms', right: true },
+    ...(kind.wall ? [] : [{ title: 'sampled ms', right: true }]),
+    ...(wall ? [{ title: 'running ms', right: true }, { title: 'waiting ms', right: true }] : []),
+    { title: kind.wall ? 'wall samples' : 'samples', right: true },
+    { title: 'utilization', right: true },
+  ];
   const byRole = new Map();
   for (const t of s.threads) {
     const r = byRole.get(t.role) || { threads: 0, cpuMs: 0 };
@@ -100,43 +136,41 @@ function threads(s, top) {
     .sort((a, b) => b[1].cpuMs - a[1].cpuMs)
     .map(([role, r]) => [role, int(r.threads), ms(r.cpuMs), pct((r.cpuMs * 100) / Math.max(s.processCpuMs, 1e-9))]);
   return [
-    ...section(
-      `Threads by CPU (${s.threads.length})`,
-      [{ title: 'thread' }, { title: 'role' }, { title: 'CPU ms', right: true }, { title: 'sampled ms', right: true }, { title: 'samples', right: true }, { title: 'utilization', right: true }],
-      rows,
-    ),
+    ...section(`Threads by CPU (${s.threads.length})`, columns, rows),
     ...more(sorted, top, 'threads'),
     ...section('Thread roles', [{ title: 'role' }, { title: 'threads', right: true }, { title: 'CPU ms', right: true }, { title: '% process', right: true }], roleRows),
   ];
 }
 
 function labels(s, top) {
+  const kind = sampleKind(s);
   const totals = boundaryTotals(s.attribution);
   const out = [];
   for (const [key, title] of LABEL_TABLES) {
     const entries = s.labels[key] || [];
     const measured = totals[key];
-    const columns = [{ title: key }, { title: 'CPU ms', right: true }, { title: '%', right: true }, { title: 'samples', right: true }];
-    if (measured) columns.push({ title: 'calls', right: true }, { title: 'wall ms', right: true });
+    const columns = [{ title: key }, { title: kind.column, right: true }, { title: '%', right: true }, { title: 'samples', right: true }];
+    if (measured) columns.push({ title: 'calls', right: true }, { title: kind.wall ? 'calls wall ms' : 'wall ms', right: true });
     const extra = (e) => {
       if (!measured) return [];
       const t = measured.get(e.name);
       return t ? [int(t.calls), ms(t.wallMs)] : ['-', '-'];
     };
     const empty = key === 'phase' ? '(no phase labels: the profile was not taken with PerfprobePlugin in the config)' : '(none sampled)';
-    out.push(...section(`${title} by CPU`, columns, entryRows(entries, top, extra), { empty }), ...more(entries, top, `${key}s`));
+    out.push(...section(`${title} by ${kind.what}`, columns, entryRows(entries, top, kind, extra), { empty }), ...more(entries, top, `${key}s`));
   }
   return out;
 }
 
 function functions(s, top) {
-  const columns = (what) => [{ title: what }, { title: 'CPU ms', right: true }, { title: '%', right: true }, { title: 'samples', right: true }];
+  const kind = sampleKind(s);
+  const columns = (what) => [{ title: what }, { title: kind.column, right: true }, { title: '%', right: true }, { title: 'samples', right: true }];
   const out = [
-    ...section('Top functions, self CPU', columns('function'), entryRows(s.topFunctionsSelf, top)),
-    ...section('Top functions, cumulative CPU', columns('function'), entryRows(s.topFunctionsCumulative, top)),
+    ...section(`Top functions, self ${kind.what}`, columns('function'), entryRows(s.topFunctionsSelf, top, kind)),
+    ...section(`Top functions, cumulative ${kind.what}`, columns('function'), entryRows(s.topFunctionsCumulative, top, kind)),
   ];
   if (s.topJsFunctionsSelf && s.topJsFunctionsSelf.length) {
-    out.push(...section('Top JS functions (V8), self CPU', columns('JS function'), entryRows(s.topJsFunctionsSelf, top)));
+    out.push(...section(`Top JS functions (V8), self ${kind.what}`, columns('JS function'), entryRows(s.topJsFunctionsSelf, top, kind)));
   }
   return out;
 }

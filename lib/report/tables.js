@@ -55,4 +55,13 @@ function section(title, columns, rows, opts) {
   return ['', title, ...table(columns, rows, opts)];
 }
 
-module.exports = { table, section, clip, ms, int, pct, signed, NAME_MAX };
+/**
+ * What a summary's tables weigh (its `sampleType`): CPU, or wall time in a wall-only profile, whose
+ * entries carry `wallMs` where CPU profiles' carry `cpuMs`.
+ */
+function sampleKind(summary) {
+  const wall = summary.sampleType === 'wall';
+  return { wall, what: wall ? 'wall time' : 'CPU', column: wall ? 'wall ms' : 'CPU ms', ms: (e) => (wall ? e.wallMs : e.cpuMs) };
+}
+
+module.exports = { table, section, clip, ms, int, pct, signed, sampleKind, NAME_MAX };

@@ -15,6 +15,10 @@ pub enum ThreadRole {
     Rayon,
     Libuv,
     V8,
+    /// A `worker_threads` worker: a JS thread of its own, with its own isolate.
+    JsWorker,
+    /// The probe's own threads (named `perfprobe*`): its cost, never the build's work.
+    Probe,
     Other,
 }
 
@@ -26,6 +30,8 @@ impl ThreadRole {
             ThreadRole::Rayon => "rayon",
             ThreadRole::Libuv => "libuv",
             ThreadRole::V8 => "v8",
+            ThreadRole::JsWorker => "js-worker",
+            ThreadRole::Probe => "perfprobe",
             ThreadRole::Other => "other",
         }
     }
@@ -233,6 +239,30 @@ pub enum PrimaryKind {
 }
 
 impl PrimaryKind {
+    /// The pprof sample type and `summary.json`'s `sampleType`: `cpu` or `wall`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PrimaryKind::Cpu => "cpu",
+            PrimaryKind::Wall => "wall",
+        }
+    }
+
+    /// How readers say what the weights are: `CPU` or `wall time`.
+    pub fn what(self) -> &'static str {
+        match self {
+            PrimaryKind::Cpu => "CPU",
+            PrimaryKind::Wall => "wall time",
+        }
+    }
+
+    /// The flame graphs' unit, which their tooltips show: `µs CPU` or `µs wall`.
+    pub fn count_name(self) -> &'static str {
+        match self {
+            PrimaryKind::Cpu => "µs CPU",
+            PrimaryKind::Wall => "µs wall",
+        }
+    }
+
     pub fn includes(self, kind: SampleKind) -> bool {
         match self {
             PrimaryKind::Cpu => kind == SampleKind::Cpu,

@@ -13,6 +13,7 @@ use prost::Message;
 use serde::Serialize;
 
 use super::{flamegraph, proto};
+use crate::profile::PrimaryKind;
 use crate::symbolize::display::short_name;
 use crate::util::write_atomic;
 
@@ -20,18 +21,20 @@ use crate::util::write_atomic;
 /// stream cannot make the CLI allocate without bound.
 const MAX_DECODED_BYTES: u64 = 256 << 20;
 
-/// CPU nanoseconds of one profile, by label value and by leaf function.
+/// Nanoseconds of one profile's sample type, in all, by label value and by leaf function.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tallies {
-    pub cpu_ns: u64,
-    /// key (`phase`, `plugin`, `hook`, `loader`, `binding`, `thread_role`, ...) -> value -> CPU.
+    /// `cpu`, or `wall` for a wall-only profile: what every figure here weighs.
+    pub sample_type: &'static str,
+    pub total_ns: u64,
+    /// key (`phase`, `plugin`, `hook`, `loader`, `binding`, `thread_role`, ...) -> value -> ns.
     pub labels: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Leaf frame (short name, as the flame graphs show it) -> CPU.
+    /// Leaf frame (short name, as the flame graphs show it) -> ns.
     pub functions_self: BTreeMap<String, u64>,
 }
 
-/// A profile as folded lines (CPU µs) and tallies.
+/// A profile as folded lines (µs of its sample type) and tallies.
 #[derive(Debug, Default)]
 pub struct Folded {
     pub lines: Vec<String>,
@@ -52,7 +55,14 @@ pub struct DiffReport {
 pub fn diff_files(base: &Path, new: &Path, out: &Path, title: &str) -> Result<DiffReport, String> {
     let base = read_folded(base)?;
     let new = read_folded(new)?;
-    let svg_error = render(title, &base.lines, &new.lines)
+    if base.tallies.sample_type != new.tallies.sample_type {
+        return Err(format!(
+            "BASE weighs {} and NEW {}: compare profiles taken in the same mode (cpu or both, or wall with wall)",
+            kind_of(base.tallies.sample_type).what(),
+            kind_of(new.tallies.sample_type).what()
+        ));
+    }
+    let svg_error = render(title, kind_of(new.tallies.sample_type), &base.lines, &new.lines)
         .and_then(|svg| write_atomic(out, &svg).map_err(|e| format!("{}: {e}", out.display())))
         .err();
     Ok(DiffReport { base: base.tallies, new: new.tallies, svg_error })
@@ -83,16 +93,19 @@ pub fn decode(bytes: &[u8]) -> Result<proto::Profile, String> {
     proto::Profile::decode(&body[..]).map_err(|e| format!("not a pprof profile ({e})"))
 }
 
-/// Folds a pprof profile like [`flamegraph::folded`] folds a session, weighted by `cpu/nanoseconds`.
+fn kind_of(sample_type: &str) -> PrimaryKind {
+    if sample_type == "wall" { PrimaryKind::Wall } else { PrimaryKind::Cpu }
+}
+
+/// Folds a pprof profile like [`flamegraph::folded`] folds a session, weighted by the profile's
+/// default sample type when it is `wall/nanoseconds` (a wall-only session), else `cpu/nanoseconds`.
 pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
     let string = |i: i64| -> Result<&str, String> {
         usize::try_from(i).ok().and_then(|i| profile.string_table.get(i)).map(String::as_str).ok_or_else(|| format!("string index {i} out of range"))
     };
-    let cpu = profile
-        .sample_type
-        .iter()
-        .position(|t| string(t.r#type) == Ok("cpu") && string(t.unit) == Ok("nanoseconds"))
-        .ok_or("no cpu/nanoseconds sample type: not a CPU profile")?;
+    let position = |name: &str| profile.sample_type.iter().position(|t| string(t.r#type) == Ok(name) && string(t.unit) == Ok("nanoseconds"));
+    let sample_type = if string(profile.default_sample_type) == Ok("wall") && position("wall").is_some() { "wall" } else { "cpu" };
+    let cpu = position(sample_type).ok_or("no cpu/nanoseconds sample type: not a CPU or wall-time profile")?;
     let functions: HashMap<u64, &proto::Function> = profile.function.iter().map(|f| (f.id, f)).collect();
     // Each location's frames root first (an inlined callee after its caller), named once: samples
     // share locations by the thousand.
@@ -110,7 +123,7 @@ pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
     }
 
     let mut weights: rustc_hash::FxHashMap<String, u64> = Default::default();
-    let mut tallies = Tallies::default();
+    let mut tallies = Tallies { sample_type, ..Default::default() };
     for sample in &profile.sample {
         let ns = sample.value.get(cpu).map_or(0, |&v| u64::try_from(v).unwrap_or(0));
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(sample.label.len());
@@ -122,7 +135,7 @@ pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
             let names = frames_of.get(id).ok_or_else(|| format!("sample refers to missing location {id}"))?;
             frames.extend(names.iter().map(String::as_str));
         }
-        tallies.cpu_ns += ns;
+        tallies.total_ns += ns;
         // Thread names are one value per thread, not a unit of work worth a table.
         for &(k, v) in labels.iter().filter(|(k, _)| *k != "thread") {
             *tallies.labels.entry(k.to_string()).or_default().entry(v.to_string()).or_default() += ns;
@@ -146,11 +159,12 @@ fn frame_name(loc: &proto::Location, line: &proto::Line, function: &str, file: &
 }
 
 /// inferno's differential flame graph: NEW's stacks and widths, coloured by the change from BASE
-/// (red grew, blue shrank, in absolute CPU: a build that got slower should look it). Stacks only
-/// BASE has have no width in NEW; the CLI's tables list them.
-pub fn render(title: &str, base: &[String], new: &[String]) -> Result<Vec<u8>, String> {
-    let mut options = flamegraph::options(title);
-    options.subtitle = Some("widths: NEW's CPU; red: more CPU than BASE, blue: less".to_string());
+/// (red grew, blue shrank, in absolute CPU or wall time: a build that got slower should look it).
+/// Stacks only BASE has have no width in NEW; the CLI's tables list them.
+pub fn render(title: &str, kind: PrimaryKind, base: &[String], new: &[String]) -> Result<Vec<u8>, String> {
+    let mut options = flamegraph::options(title, kind);
+    let what = kind.what();
+    options.subtitle = Some(format!("widths: NEW's {what}; red: more {what} than BASE, blue: less"));
     let mut lines = Vec::new();
     if !new.is_empty() {
         let mut merged = Vec::new();
@@ -167,7 +181,7 @@ mod tests {
     use super::*;
     use crate::export::{pprof, ExportMeta};
     use crate::labels;
-    use crate::profile::{RawProfile, Sample, ThreadInfo, ThreadRole};
+    use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo, ThreadRole};
     use crate::symbolize::symbolize;
 
     fn thread(tid: i32, name: &str, role: ThreadRole) -> ThreadInfo {
@@ -213,12 +227,41 @@ mod tests {
         let folded = folded_from_pprof(&raw);
         assert_eq!(folded.lines, from_session);
         assert!(folded.lines.iter().any(|l| l.starts_with("[phase make];[plugin Burner];[js-main];")), "{:?}", folded.lines);
-        assert_eq!(folded.tallies.cpu_ns, 130_000_000);
+        assert_eq!(folded.tallies.total_ns, 130_000_000);
         assert_eq!(folded.tallies.labels["plugin"]["Burner"], 30_000_000);
         assert_eq!(folded.tallies.labels["phase"]["make"], 130_000_000);
         assert_eq!(folded.tallies.labels["thread_role"]["tokio"], 60_000_000);
         assert!(!folded.tallies.labels.contains_key("thread"));
         assert_eq!(folded.tallies.functions_self.values().sum::<u64>(), 130_000_000);
+    }
+
+    /// The session of [`session`] as a wall-only one: every sample a wall sample, half of them waiting.
+    fn wall_session(burn_ms: u64) -> RawProfile {
+        let mut raw = session(burn_ms);
+        (raw.frequency, raw.wall_frequency) = (0, 99);
+        for (i, s) in raw.samples.iter_mut().enumerate() {
+            s.kind = if i % 2 == 0 { SampleKind::WallRunning } else { SampleKind::WallWaiting };
+        }
+        raw
+    }
+
+    #[test]
+    fn wall_profiles_diff_by_wall_time_and_say_so_and_a_cpu_profile_does_not_compare_with_one() {
+        let dir = std::env::temp_dir().join(format!("perfprobe-diff-wall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (base, new, cpu, out) = (dir.join("base.pb.gz"), dir.join("new.pb.gz"), dir.join("cpu.pb.gz"), dir.join("diff.svg"));
+        std::fs::write(&base, pprof_bytes(&wall_session(0))).unwrap();
+        std::fs::write(&new, pprof_bytes(&wall_session(300))).unwrap();
+        std::fs::write(&cpu, pprof_bytes(&session(300))).unwrap();
+        let report = diff_files(&base, &new, &out, "base vs new").unwrap();
+        assert_eq!((report.base.sample_type, report.new.sample_type), ("wall", "wall"));
+        assert_eq!((report.base.total_ns, report.new.total_ns), (100_000_000, 400_000_000));
+        assert_eq!(report.new.labels["plugin"]["Burner"], 300_000_000);
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(svg.contains("µs wall") && svg.contains("widths: NEW&apos;s wall time") && !svg.contains("CPU"), "the picture calls wall time CPU");
+        let mixed = diff_files(&cpu, &new, &out, "cpu vs wall").unwrap_err();
+        assert!(mixed.contains("BASE weighs CPU and NEW wall time"), "{mixed}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -248,7 +291,7 @@ mod tests {
     #[test]
     fn an_empty_new_profile_still_draws() {
         let empty = Folded::default();
-        let svg = String::from_utf8(render("t", &["[js-main];a 5".to_string()], &empty.lines).unwrap()).unwrap();
+        let svg = String::from_utf8(render("t", PrimaryKind::Cpu, &["[js-main];a 5".to_string()], &empty.lines).unwrap()).unwrap();
         assert!(svg.contains("[no samples in NEW]"));
     }
 
@@ -279,6 +322,6 @@ mod tests {
         for s in &mut p.sample {
             s.value = vec![-5];
         }
-        assert_eq!(fold(&p).unwrap().tallies.cpu_ns, 0);
+        assert_eq!(fold(&p).unwrap().tallies.total_ns, 0);
     }
 }

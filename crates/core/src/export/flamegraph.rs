@@ -1,4 +1,5 @@
-//! `flamegraph.svg`, rendered by inferno from folded stacks weighted by CPU microseconds.
+//! `flamegraph.svg`, rendered by inferno from folded stacks weighted by microseconds of the profile's
+//! kind (CPU, or wall time in a wall-only session).
 //! Leading synthetic frames group the graph: `[phase X]`, `[plugin Y]` where labelled, then the
 //! thread role, so one picture answers "which phase, which plugin, which kind of thread".
 
@@ -6,7 +7,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::names::{LocationNames, Names};
 use crate::labels::{merged, LabelSet};
-use crate::profile::{RawProfile, ThreadRole};
+use crate::profile::{PrimaryKind, RawProfile, ThreadRole};
 use crate::symbolize::Symbolized;
 
 /// Frames narrower than this share of the picture, in percent (inferno's unit), are not drawn:
@@ -196,15 +197,15 @@ fn push_clean(line: &mut String, name: &str) {
     }));
 }
 
-pub fn render(title: &str, lines: &[String]) -> Result<Vec<u8>, String> {
-    render_with(&mut options(title), lines, "[no samples] 1")
+pub fn render(title: &str, kind: PrimaryKind, lines: &[String]) -> Result<Vec<u8>, String> {
+    render_with(&mut options(title, kind), lines, "[no samples] 1")
 }
 
-/// The options both pictures share.
-pub fn options(title: &str) -> inferno::flamegraph::Options<'static> {
+/// The options both pictures share; `kind` names the weights in every tooltip.
+pub fn options(title: &str, kind: PrimaryKind) -> inferno::flamegraph::Options<'static> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_string();
-    options.count_name = "µs CPU".to_string();
+    options.count_name = kind.count_name().to_string();
     options.name_type = "Function:".to_string();
     options.min_width = MIN_WIDTH_PERCENT;
     options
@@ -259,7 +260,7 @@ mod tests {
         // inferno's cut is 0.042% of ~2.08 s, ~870 µs; half of it is above every leaf, so each is
         // folded into `main`, and inferno would not have drawn any of them.
         assert_eq!(pruned, vec![format!("[js-main];main {}", (1..=400).sum::<u64>() + 3), "[js-main];main;wide:inlined 2000000".to_string()]);
-        assert_eq!(titles(&render("t", &pruned).unwrap()), titles(&render("t", &all).unwrap()));
+        assert_eq!(titles(&render("t", PrimaryKind::Cpu, &pruned).unwrap()), titles(&render("t", PrimaryKind::Cpu, &all).unwrap()));
     }
 
     #[test]
@@ -273,7 +274,7 @@ mod tests {
         let pruned = folded(&raw, &sym, &[], None);
         assert!(pruned.contains(&"[js-main];main;leaf399 400000".to_string()), "{pruned:?}");
         assert!(!pruned.iter().any(|l| l.contains("deeper")));
-        let svg = render("t", &pruned).unwrap();
+        let svg = render("t", PrimaryKind::Cpu, &pruned).unwrap();
         assert!(titles(&svg).iter().any(|t| t.starts_with("leaf399 ")));
     }
 }

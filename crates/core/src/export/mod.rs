@@ -104,10 +104,8 @@ fn write_files(
     started: u64,
 ) -> Written {
     let label_sets = crate::labels::snapshot();
-    let what = match raw.primary_kind() {
-        crate::profile::PrimaryKind::Cpu => "CPU",
-        crate::profile::PrimaryKind::Wall => "wall time",
-    };
+    let kind = raw.primary_kind();
+    let what = kind.what();
     let name = if meta.name.is_empty() { "perfprobe" } else { &meta.name };
     let title = format!("{name} — {what}, all threads");
     // The three encodings are independent: build them side by side (post-processing time is what a
@@ -122,7 +120,7 @@ fn write_files(
             })
         });
         let trace = s.spawn(|| timed(|| chrome::build(raw, sym, &meta.trace_events).map_err(|e| e.to_string())));
-        let flame = timed(|| flamegraph::render(&title, &flamegraph::folded(raw, sym, &label_sets, None)));
+        let flame = timed(|| flamegraph::render(&title, kind, &flamegraph::folded(raw, sym, &label_sets, None)));
         let per_role: Vec<(ThreadRole, Result<Vec<u8>, String>)> = if meta.flamegraph_per_role {
             let mut roles: Vec<ThreadRole> = raw.samples.iter().map(|s| sym.roles[s.thread as usize]).collect();
             roles.sort_by_key(|r| r.as_str());
@@ -131,7 +129,7 @@ fn write_files(
                 .into_iter()
                 .map(|role| {
                     let folded = flamegraph::folded(raw, sym, &label_sets, Some(role));
-                    (role, flamegraph::render(&format!("{name} — {what}, {} threads", role.as_str()), &folded))
+                    (role, flamegraph::render(&format!("{name} — {what}, {} threads", role.as_str()), kind, &folded))
                 })
                 .collect()
         } else {

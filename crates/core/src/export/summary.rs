@@ -1,16 +1,20 @@
 //! `summary.json`: the numbers a person reads first (schema documented in `index.d.ts`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
+use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
-use crate::profile::{RawProfile, SampleKind, SamplerStats};
+use crate::profile::{PrimaryKind, RawProfile, SampleKind, SamplerStats};
 use crate::js::GraftStats;
-use crate::symbolize::{ModuleSymbols, Origin, Symbolized};
+use crate::js::graft::code_event_frame;
+use crate::js::jit::js_function;
+use crate::symbolize::{Location, ModuleSymbols, Origin, Symbolized};
 
 /// Entries kept in each "top" list.
 const TOP: usize = 30;
@@ -37,6 +41,9 @@ pub struct Summary {
     pub sampled_cpu_ms: f64,
     /// Sampled CPU / CPU of the sampled threads (process CPU less the sampler thread's own).
     pub fidelity: f64,
+    /// What the tables (functions, JS functions, labels) and threads' `samples` weigh: `cpu`, or
+    /// `wall` in a wall-only session (mode `wall`), whose entries carry `wallMs` for `cpuMs`.
+    pub sample_type: &'static str,
     pub samples: u64,
     pub stats: SamplerStats,
     pub threads: Vec<ThreadSummary>,
@@ -97,8 +104,9 @@ pub struct ThreadSummary {
     pub role: &'static str,
     /// CPU the thread used during the session (its CPU clock).
     pub cpu_ms: f64,
-    /// CPU its samples stand for.
+    /// CPU its samples stand for (0 without CPU samples, mode `wall`).
     pub sampled_cpu_ms: f64,
+    /// Its samples of the summary's `sampleType`.
     pub samples: u64,
     /// cpu_ms / time the session watched it.
     pub utilization: f64,
@@ -110,26 +118,50 @@ pub struct ThreadSummary {
     pub wall_waiting_ms: Option<f64>,
 }
 
-#[derive(Serialize, Clone)]
-#[serde(rename_all = "camelCase")]
+/// One row of a table: `{ name, cpuMs | wallMs, samples, percent }` as JSON, the key naming what
+/// `ms` is (the summary's `sampleType`).
+#[derive(Clone)]
 pub struct Entry {
     pub name: String,
-    pub cpu_ms: f64,
+    pub ms: f64,
     pub samples: u64,
-    /// Share of all sampled CPU, in percent.
+    /// Share of all sampled CPU (or wall time), in percent.
     pub percent: f64,
+    pub kind: PrimaryKind,
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entry = serializer.serialize_struct("Entry", 4)?;
+        entry.serialize_field("name", &self.name)?;
+        entry.serialize_field(if self.kind == PrimaryKind::Wall { "wallMs" } else { "cpuMs" }, &self.ms)?;
+        entry.serialize_field("samples", &self.samples)?;
+        entry.serialize_field("percent", &self.percent)?;
+        entry.end()
+    }
+}
+
+/// The JS function a location is, named as the JS tables name it: a frame from V8 (grafted), or a
+/// perf map's `JS:~name file:line:column` (`perfprobe --mixed`), whose builtins and stubs are not JS.
+fn js_name(location: &Location) -> Option<Cow<'_, str>> {
+    let frame = location.frames.first()?;
+    match location.origin {
+        Origin::V8 => Some(Cow::Borrowed(frame.short.as_str())),
+        Origin::PerfMap => js_function(&frame.function).map(|_| Cow::Owned(code_event_frame(&frame.function).short)),
+        Origin::Module | Origin::Unknown => None,
+    }
 }
 
 fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e4).round() / 100.0
 }
 
-fn top(map: FxHashMap<String, (u64, u64)>, total_ns: u64) -> Vec<Entry> {
+fn top(map: FxHashMap<String, (u64, u64)>, total_ns: u64, kind: PrimaryKind) -> Vec<Entry> {
     let mut v: Vec<Entry> = map
         .into_iter()
-        .map(|(name, (ns, n))| Entry { name, cpu_ms: ms(ns), samples: n, percent: pct(ns, total_ns) })
+        .map(|(name, (ns, n))| Entry { name, ms: ms(ns), samples: n, percent: pct(ns, total_ns), kind })
         .collect();
-    v.sort_by(|a, b| b.cpu_ms.total_cmp(&a.cpu_ms).then_with(|| a.name.cmp(&b.name)));
+    v.sort_by(|a, b| b.ms.total_cmp(&a.ms).then_with(|| a.name.cmp(&b.name)));
     v.truncate(TOP);
     v
 }
@@ -175,6 +207,9 @@ pub fn build(
     // samples but far fewer distinct stacks, and walking a stack's frames is the cost.
     let mut by_stack: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
     let mut by_labels: FxHashMap<(u32, u32), (u64, u64)> = FxHashMap::default();
+    // The tables weigh the samples the pictures show: CPU when there are any, else wall time.
+    let kind = raw.primary_kind();
+    let mut weighed = 0;
     for s in &raw.samples {
         if s.kind.is_wall() {
             let w = &mut wall[s.thread as usize];
@@ -183,8 +218,11 @@ pub fn build(
             } else {
                 w.1 += s.weight_ns;
             }
+        }
+        if !kind.includes(s.kind) {
             continue;
         }
+        weighed += s.weight_ns;
         for e in [&mut per_thread[s.thread as usize], by_stack.entry(s.stack).or_default(), by_labels.entry((s.process_labels, s.thread_labels)).or_default()] {
             e.0 += s.weight_ns;
             e.1 += 1;
@@ -201,19 +239,14 @@ pub fn build(
         for f in seen {
             add(&mut cum_fn, f, figures);
         }
-        let mut js: Vec<&str> = sym.stacks[stack as usize]
-            .iter()
-            .map(|&l| &sym.locations[l as usize])
-            .filter(|l| l.origin == Origin::V8)
-            .filter_map(|l| l.frames.first().map(|f| f.short.as_str()))
-            .collect();
+        let mut js: Vec<Cow<str>> = sym.stacks[stack as usize].iter().filter_map(|&l| js_name(&sym.locations[l as usize])).collect();
         if let Some(innermost) = js.first() {
             add(&mut js_self, innermost, figures);
         }
         js.sort_unstable();
         js.dedup();
         for f in js {
-            add(&mut js_cum, f, figures);
+            add(&mut js_cum, &f, figures);
         }
     }
     for (&(process_labels, thread_labels), &figures) in &by_labels {
@@ -233,7 +266,7 @@ pub fn build(
                 name: t.name.clone(),
                 role: sym.roles[i].as_str(),
                 cpu_ms: ms(t.cpu_ns),
-                sampled_cpu_ms: ms(per_thread[i].0),
+                sampled_cpu_ms: if kind == PrimaryKind::Cpu { ms(per_thread[i].0) } else { 0.0 },
                 samples: per_thread[i].1,
                 utilization: if watched == 0 { 0.0 } else { ((t.cpu_ns as f64 / watched as f64) * 1000.0).round() / 1000.0 },
                 exited: t.exited,
@@ -259,19 +292,20 @@ pub fn build(
         process_cpu_ms: ms(raw.process_cpu_ns),
         sampled_cpu_ms: ms(sampled),
         fidelity: if watched_cpu == 0 { 0.0 } else { (sampled as f64 / watched_cpu as f64 * 1000.0).round() / 1000.0 },
+        sample_type: kind.name(),
         samples: raw.samples.len() as u64,
         stats: raw.stats.clone(),
         threads,
-        top_functions_self: top(self_fn, sampled),
-        top_functions_cumulative: top(cum_fn, sampled),
-        top_js_functions_self: top(js_self, sampled),
-        top_js_functions_cumulative: top(js_cum, sampled),
+        top_functions_self: top(self_fn, weighed, kind),
+        top_functions_cumulative: top(cum_fn, weighed, kind),
+        top_js_functions_self: top(js_self, weighed, kind),
+        top_js_functions_cumulative: top(js_cum, weighed, kind),
         js_profiler: js_stacks.map(|r| match r {
             Ok(stats) => JsProfilerSummary { stats, reason: meta.js_source_reason.clone(), error: None },
             // Only V8's profile is read from text, so only the CPU profiler fails this way.
             Err(e) => JsProfilerSummary { stats: GraftStats { source: "cpu-profiler", ..Default::default() }, reason: meta.js_source_reason.clone(), error: Some(e) },
         }),
-        labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
+        labels: labels.into_iter().map(|(k, v)| (k, top(v, weighed, kind))).collect(),
         attribution: meta.attribution.clone(),
         interop: super::interop::build(raw, &sym.roles, &meta.attribution, &meta.trace_events),
         modules: sym.modules.clone(),
@@ -301,7 +335,7 @@ mod tests {
             (vec![vec!["main"], vec!["emit"]], 10 * ms),
         ]);
         let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
-        let figures = |entries: &[Entry]| -> Vec<(String, f64, u64)> { entries.iter().map(|e| (e.name.clone(), e.cpu_ms, e.samples)).collect() };
+        let figures = |entries: &[Entry]| -> Vec<(String, f64, u64)> { entries.iter().map(|e| (e.name.clone(), e.ms, e.samples)).collect() };
         assert_eq!(
             figures(&s.top_functions_self),
             vec![("visit".to_string(), 60.0, 1), ("parse".to_string(), 30.0, 1), ("emit".to_string(), 10.0, 1)]
@@ -317,5 +351,45 @@ mod tests {
             ]
         );
         assert_eq!(s.top_functions_cumulative[1].percent, 90.0);
+    }
+
+    #[test]
+    fn js_functions_named_by_a_perf_map_fill_the_js_tables() {
+        let ms = 1_000_000;
+        // `perfprobe --mixed`: V8's perf map names JIT code; a builtin in it is no JS function.
+        let (raw, mut sym) = testing::profile(&[
+            (vec![vec!["main"], vec!["JS:~run /app/node_modules/@rspack/core/dist/index.js:10:5"], vec!["JS:*parse /app/a.js:2:1"]], 30 * ms),
+            (vec![vec!["main"], vec!["JS:~run /app/node_modules/@rspack/core/dist/index.js:10:5"], vec!["Builtin:ArrayMap"]], 10 * ms),
+        ]);
+        for l in &mut sym.locations {
+            if l.frames[0].function.contains(':') {
+                l.origin = Origin::PerfMap;
+            }
+        }
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let figures = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
+        assert_eq!(figures(&s.top_js_functions_self), vec![("parse a.js:2".to_string(), 30.0), ("run index.js:10".to_string(), 10.0)]);
+        assert_eq!(figures(&s.top_js_functions_cumulative), vec![("run index.js:10".to_string(), 40.0), ("parse a.js:2".to_string(), 30.0)]);
+    }
+
+    #[test]
+    fn a_wall_only_profile_fills_every_table_with_wall_time_and_says_so() {
+        let ms = 1_000_000;
+        let (mut raw, sym) = testing::profile(&[(vec![vec!["main"], vec!["wait"]], 70 * ms), (vec![vec!["main"], vec!["work"]], 30 * ms)]);
+        (raw.frequency, raw.wall_frequency) = (0, 99);
+        raw.samples[0].kind = SampleKind::WallWaiting;
+        raw.samples[1].kind = SampleKind::WallRunning;
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        assert_eq!(s.sample_type, "wall");
+        let figures = |entries: &[Entry]| -> Vec<(String, f64, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms, e.percent)).collect() };
+        assert_eq!(figures(&s.top_functions_self), vec![("wait".to_string(), 70.0, 70.0), ("work".to_string(), 30.0, 30.0)]);
+        assert_eq!(figures(&s.top_functions_cumulative)[0], ("main".to_string(), 100.0, 100.0));
+        assert_eq!((s.threads[0].samples, s.threads[0].sampled_cpu_ms, s.threads[0].wall_running_ms, s.threads[0].wall_waiting_ms), (2, 0.0, Some(30.0), Some(70.0)));
+        let json = serde_json::to_value(&s.top_functions_self[0]).unwrap();
+        assert_eq!(json, serde_json::json!({ "name": "wait", "wallMs": 70.0, "samples": 1, "percent": 70.0 }));
+        // A CPU profile's entries keep `cpuMs`.
+        let (raw, sym) = testing::profile(&[(vec![vec!["main"]], 10 * ms)]);
+        let cpu = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        assert_eq!((cpu.sample_type, serde_json::to_value(&cpu.top_functions_self[0]).unwrap()["cpuMs"].as_f64()), ("cpu", Some(10.0)));
     }
 }

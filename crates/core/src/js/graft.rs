@@ -150,8 +150,8 @@ pub fn graft_code_events(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> b
     stats
 }
 
-/// A frame from a code event's name (`JS:~name file:line:column`).
-fn code_event_frame(name: &str) -> Frame {
+/// A frame from a code event's name (`JS:~name file:line:column`), as V8 also writes it in a perf map.
+pub(crate) fn code_event_frame(name: &str) -> Frame {
     let (function, file, line) = js_function(name).unwrap_or((name, None, None));
     named_frame(function, file, line)
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::SAMPLER_THREAD_NAME;
 use crate::profile::{ThreadInfo, ThreadRole};
 
 /// Each name the live threads of `threads` bear, with the oldest (lowest) tid bearing it: what
@@ -37,6 +38,9 @@ pub fn initial_role(tid: i32, pid: i32, name: &str, older_names: &HashMap<String
     if name.starts_with("V8 ") || name.starts_with("v8:") {
         return (ThreadRole::V8, false);
     }
+    if name.starts_with(SAMPLER_THREAD_NAME) {
+        return (ThreadRole::Probe, false);
+    }
     // node's platform workers and libuv's pool both show `node`: let the stacks decide.
     (ThreadRole::Other, true)
 }
@@ -54,5 +58,6 @@ mod tests {
         assert_eq!(initial_role(1, 1, "node", &older), (ThreadRole::JsMain, false));
         assert_eq!(initial_role(7, 1, "libuv-worker", &older), (ThreadRole::Libuv, false));
         assert_eq!(initial_role(8, 1, "node", &older), (ThreadRole::Other, true));
+        assert_eq!(initial_role(9, 1, "perfprobe-export", &older), (ThreadRole::Probe, false));
     }
 }

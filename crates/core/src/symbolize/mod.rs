@@ -201,22 +201,39 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
 
 /// Replaces guessed roles by what a thread's stacks show (its outermost frames name the runtime
 /// that started it: rayon's registry, tokio's runtime, libuv's worker loop, V8's platform workers).
+/// A `worker_threads` worker runs libuv's loop and V8 like the others, so one stack through node's
+/// `Worker::StartThread` decides for the whole thread, whatever an earlier (perhaps truncated) stack
+/// suggested.
 fn settle_roles(raw: &RawProfile, stacks: &[Vec<u32>], locations: &[Location]) -> Vec<ThreadRole> {
     let mut roles: Vec<ThreadRole> = raw.threads.iter().map(|t| t.role).collect();
-    let mut decided = vec![false; roles.len()];
+    let mut from_stack = vec![false; roles.len()];
     for sample in &raw.samples {
         let t = sample.thread as usize;
-        if decided[t] || !raw.threads[t].role_is_guess {
+        if !raw.threads[t].role_is_guess || roles[t] == ThreadRole::JsWorker {
             continue;
         }
         let stack = &stacks[sample.stack as usize];
-        let found = stack.iter().rev().flat_map(|&l| locations[l as usize].frames.iter()).find_map(|f| role_of_function(&f.function));
-        if let Some(role) = found {
-            roles[t] = role;
-            decided[t] = true;
+        let functions = stack.iter().rev().flat_map(|&l| locations[l as usize].frames.iter()).map(|f| f.function.as_str());
+        match role_of_stack(functions) {
+            Some(ThreadRole::JsWorker) => roles[t] = ThreadRole::JsWorker,
+            Some(role) if !from_stack[t] => (roles[t], from_stack[t]) = (role, true),
+            _ => {}
         }
     }
     roles
+}
+
+/// The role the outermost telling function of a stack (root first) gives its thread; a node worker's
+/// start anywhere in it wins.
+fn role_of_stack<'a>(root_first: impl Iterator<Item = &'a str>) -> Option<ThreadRole> {
+    let mut outermost = None;
+    for function in root_first {
+        if function.starts_with("node::worker::Worker::") {
+            return Some(ThreadRole::JsWorker);
+        }
+        outermost = outermost.or_else(|| role_of_function(function));
+    }
+    outermost
 }
 
 fn role_of_function(name: &str) -> Option<ThreadRole> {
@@ -237,5 +254,27 @@ impl Symbolized {
     /// The source-level frames of a stack from the root down to the leaf, inline frames expanded.
     pub fn frames_root_first(&self, stack: u32) -> impl Iterator<Item = &Frame> {
         self.stacks[stack as usize].iter().rev().flat_map(move |&l| self.locations[l as usize].frames.iter().rev())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_threads_stack_is_js_worker_though_it_runs_libuv_and_v8() {
+        // Root-first functions of a worker's sample, as node 20.20 showed them.
+        let worker = [
+            "libc.so.6+0x1098eb",
+            "node::worker::Worker::StartThread(v8::FunctionCallbackInfo<v8::Value> const&)::{lambda(void*)#1}::_FUN(void*)",
+            "node::worker::Worker::Run()",
+            "uv_run",
+            "uv__io_poll",
+        ];
+        assert_eq!(role_of_stack(worker.into_iter()), Some(ThreadRole::JsWorker));
+        // A truncated stack of the same thread says no more than its innermost runtime.
+        assert_eq!(role_of_stack(["uv__io_poll", "v8::platform::DefaultPlatform::PostTask"].into_iter()), Some(ThreadRole::Libuv));
+        assert_eq!(role_of_stack(["start_thread", "worker", "uv__work_done"].into_iter()), Some(ThreadRole::Libuv));
+        assert_eq!(role_of_stack(["main"].into_iter()), None);
     }
 }

@@ -6,9 +6,34 @@ pub struct PerfMap {
     entries: Vec<(u64, u64, String)>,
 }
 
+/// Where V8 writes the map of process `pid`.
+pub fn path_for_pid(pid: u32) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/tmp/perf-{pid}.map"))
+}
+
+/// Removes this process's map when the process ends through `exit()`, if the map is the probe's:
+/// `perfprobe --mixed` asks V8 for it (and sets `PERFPROBE_MIXED=1`) only so the probe can name JIT
+/// code, and V8 never removes it (about 600 KB a build). A map asked for by the user (`node
+/// --perf-basic-prof` for `perf`) is theirs and stays. Registered once; an `atexit` handler, so it runs
+/// after the profile written at exit (its writer is joined by a handler registered later, which runs
+/// first).
+pub fn remove_at_exit_if_ours() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("PERFPROBE_MIXED").is_some_and(|v| v == "1") {
+        // SAFETY: registers a plain extern "C" function with no arguments.
+        ONCE.call_once(|| unsafe {
+            libc::atexit(remove_own_map);
+        });
+    }
+}
+
+extern "C" fn remove_own_map() {
+    let _ = std::fs::remove_file(path_for_pid(std::process::id()));
+}
+
 impl PerfMap {
     pub fn load_for_pid(pid: u32) -> Option<PerfMap> {
-        PerfMap::load(std::path::Path::new(&format!("/tmp/perf-{pid}.map")))
+        PerfMap::load(&path_for_pid(pid))
     }
 
     pub fn load(path: &std::path::Path) -> Option<PerfMap> {

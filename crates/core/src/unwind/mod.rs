@@ -230,7 +230,9 @@ pub fn walk_in(start: StartRegs, stack: Option<(u64, u64)>, frames: &mut [u64]) 
                 None => break,
             }
         };
-        if result.depth == frames.len() {
+        // A caller outside all code is a guess that failed (a frame pointer that held data, CFI
+        // that did not fit): the stack ends there, counted as truncated, rather than invent frames.
+        if result.depth == frames.len() || !crate::platform::os::is_code(next.address_for_lookup()) {
             result.truncated = true;
             break;
         }
@@ -345,6 +347,39 @@ mod tests {
             "raise_here's return address not found past the signal frame in {:x?}",
             &frames[..depth]
         );
+    }
+
+    /// Walks from a pc in no module (as in JIT code), whose caller framehop finds by the frame-pointer
+    /// rule in the two-word frame `[caller's fp, return address]` on this stack.
+    fn walk_from_fake_frame(return_address: u64) -> WalkResult {
+        let frame = [0u64, return_address];
+        let fp = frame.as_ptr() as u64;
+        let mut frames = [0u64; 16];
+        let r = walk(StartRegs { pc: 0x10, sp: fp, fp, lr: 0 }, &mut frames);
+        assert_eq!(frames[0], 0x10);
+        if r.depth > 1 {
+            assert_eq!(frames[1], return_address);
+        }
+        std::hint::black_box(frame);
+        r
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_caller_outside_all_code_ends_the_stack_as_truncated() {
+        let _guard = lock();
+        prepare();
+        regions::refresh();
+        // A return address into this test's own code is kept (what its CFI finds beyond it, on a
+        // stack that is no real one, is not this test's concern).
+        let into_code = walk_from_fake_frame(nested_a as *const () as usize as u64 + 8);
+        assert!(into_code.depth >= 2, "{into_code:?}");
+        // Values a frame pointer or misfit CFI yields: no user-space address, 1, a heap address.
+        let heap = Box::new(0u64);
+        for garbage in [0xddb4_2990_0851_4a5f, 1, &*heap as *const u64 as u64] {
+            let r = walk_from_fake_frame(garbage);
+            assert_eq!((r.depth, r.truncated), (1, true), "{garbage:#x}");
+        }
     }
 
     #[test]

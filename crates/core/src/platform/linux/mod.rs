@@ -36,6 +36,7 @@ use handler::{encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_S
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
+pub use regions::is_code;
 
 /// How often the thread list is re-read at most (threads that live shorter may be missed whole).
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
@@ -300,6 +301,8 @@ impl SamplerRun {
             // Checking costs one dl_iterate_phdr step when nothing was loaded.
             if unwind::refresh_modules() {
                 self.profile.modules = unwind::known_modules();
+                // Its code too: a walk keeps only callers that lie in known code.
+                regions::refresh();
             }
         }
         self.signal_busy_threads(now);

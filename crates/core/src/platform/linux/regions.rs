@@ -1,16 +1,19 @@
-//! Where stacks live: the readable, writable, non-file mappings of this process, as a table the
-//! signal handler searches to bound every stack read. A thread's stack is one such mapping; the
+//! Where stacks and code live: from `/proc/self/maps`, two tables the signal handler searches.
+//! Stacks: the readable, writable, non-file mappings; a thread's stack is one of them, and the
 //! handler only reads between the interrupted stack pointer and the end of the mapping holding it,
-//! so a corrupt frame pointer can never make it touch unmapped memory.
+//! so a corrupt frame pointer can never make it touch unmapped memory. Code: the executable
+//! mappings, which every return address a walk records must point into.
 //!
-//! The table is a seqlock: the sampler thread (the only writer) bumps the sequence to odd, rewrites,
+//! Each table is a seqlock: the sampler thread (the only writer) bumps the sequence to odd, rewrites,
 //! bumps to even; a handler copies the one entry it needs and retries if the sequence moved. Readers
 //! never block, and the writer never waits for them.
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
-/// Mappings kept; a node process running Rspack has 1-3 thousand mappings in all, fewer are stacks.
+/// Stack candidates kept; a node process running Rspack has 1-3 thousand mappings in all, fewer are stacks.
 const CAPACITY: usize = 16384;
+/// Code ranges kept: the text of each loaded module, V8's code range, the vDSO (a few hundred).
+const CODE_CAPACITY: usize = 4096;
 /// How far below its top the main thread's stack may grow when RLIMIT_STACK does not say.
 const MAIN_STACK_EXTENT: u64 = 8 << 20;
 
@@ -27,110 +30,155 @@ fn main_stack_extent() -> u64 {
     }
 }
 
-struct Table {
+/// Sorted `[start, end)` ranges behind a seqlock.
+struct Table<const N: usize> {
     seq: AtomicU64,
     len: AtomicUsize,
-    starts: [AtomicU64; CAPACITY],
-    ends: [AtomicU64; CAPACITY],
+    starts: [AtomicU64; N],
+    ends: [AtomicU64; N],
 }
 
-static TABLE: Table = Table {
-    seq: AtomicU64::new(0),
-    len: AtomicUsize::new(0),
-    starts: [const { AtomicU64::new(0) }; CAPACITY],
-    ends: [const { AtomicU64::new(0) }; CAPACITY],
-};
+impl<const N: usize> Table<N> {
+    const fn new() -> Self {
+        Table { seq: AtomicU64::new(0), len: AtomicUsize::new(0), starts: [const { AtomicU64::new(0) }; N], ends: [const { AtomicU64::new(0) }; N] }
+    }
+
+    /// The range holding `addr`, if any; Err if the table could not be read (a writer kept it busy).
+    /// Async-signal-safe: atomics only.
+    fn find(&self, addr: u64) -> Result<Option<(u64, u64)>, ()> {
+        for _attempt in 0..4 {
+            let seq = self.seq.load(Ordering::Acquire);
+            if seq % 2 == 1 {
+                continue;
+            }
+            let len = self.len.load(Ordering::Relaxed).min(N);
+            // Binary search for the last start <= addr.
+            let (mut lo, mut hi) = (0usize, len);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if self.starts[mid].load(Ordering::Relaxed) <= addr {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let found = (lo > 0).then(|| (self.starts[lo - 1].load(Ordering::Relaxed), self.ends[lo - 1].load(Ordering::Relaxed)));
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) != seq {
+                continue;
+            }
+            return Ok(found.filter(|&(start, end)| start <= addr && addr < end));
+        }
+        Err(())
+    }
+
+    fn publish(&self, ranges: &[(u64, u64)]) -> bool {
+        let len = ranges.len().min(N);
+        let current = self.len.load(Ordering::Relaxed);
+        let unchanged = current == len
+            && ranges[..len].iter().enumerate().all(|(i, &(s, e))| {
+                self.starts[i].load(Ordering::Relaxed) == s && self.ends[i].load(Ordering::Relaxed) == e
+            });
+        if unchanged {
+            return false;
+        }
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, &(s, e)) in ranges[..len].iter().enumerate() {
+            self.starts[i].store(s, Ordering::Relaxed);
+            self.ends[i].store(e, Ordering::Relaxed);
+        }
+        self.len.store(len, Ordering::Relaxed);
+        self.seq.store(seq + 2, Ordering::Release);
+        true
+    }
+}
+
+static STACKS: Table<CAPACITY> = Table::new();
+static CODE: Table<CODE_CAPACITY> = Table::new();
 
 /// The region `[start, end)` holding `sp`, if any. Async-signal-safe: atomics only.
 pub fn find(sp: u64) -> Option<(u64, u64)> {
-    for _attempt in 0..4 {
-        let seq = TABLE.seq.load(Ordering::Acquire);
-        if seq % 2 == 1 {
-            continue;
-        }
-        let len = TABLE.len.load(Ordering::Relaxed).min(CAPACITY);
-        // Binary search for the last start <= sp.
-        let (mut lo, mut hi) = (0usize, len);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if TABLE.starts[mid].load(Ordering::Relaxed) <= sp {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let found = (lo > 0).then(|| {
-            (TABLE.starts[lo - 1].load(Ordering::Relaxed), TABLE.ends[lo - 1].load(Ordering::Relaxed))
-        });
-        fence(Ordering::Acquire);
-        if TABLE.seq.load(Ordering::Relaxed) != seq {
-            continue;
-        }
-        return found.filter(|&(start, end)| start <= sp && sp < end);
-    }
-    None
+    STACKS.find(sp).ok().flatten()
 }
 
-/// Reads `/proc/self/maps` and republishes the table if it changed. Sampler thread only.
+/// Whether `addr` may be an instruction: it lies in an executable mapping, or in the reservation an
+/// anonymous executable mapping grows into (V8 commits its code range page by page after the last
+/// read of the maps). True while the maps were never read or the table is being rewritten: only
+/// what is known not to be code is refused. Async-signal-safe: atomics only.
+pub fn is_code(addr: u64) -> bool {
+    CODE.seq.load(Ordering::Acquire) == 0 || CODE.find(addr).map_or(true, |found| found.is_some())
+}
+
+/// Reads `/proc/self/maps` and republishes the tables that changed. Sampler thread only.
 pub fn refresh() -> bool {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
-    let regions = parse_maps(&maps, main_stack_extent());
-    publish(&regions)
+    let code = CODE.publish(&parse_code(&maps));
+    STACKS.publish(&parse_maps(&maps, main_stack_extent())) | code
 }
 
 #[cfg(test)]
 pub(crate) fn publish_for_test(regions: &[(u64, u64)]) {
-    publish(regions);
+    STACKS.publish(regions);
 }
 
-fn publish(regions: &[(u64, u64)]) -> bool {
-    let len = regions.len().min(CAPACITY);
-    let current = TABLE.len.load(Ordering::Relaxed);
-    let unchanged = current == len
-        && regions[..len].iter().enumerate().all(|(i, &(s, e))| {
-            TABLE.starts[i].load(Ordering::Relaxed) == s && TABLE.ends[i].load(Ordering::Relaxed) == e
-        });
-    if unchanged {
-        return false;
-    }
-    let seq = TABLE.seq.load(Ordering::Relaxed);
-    TABLE.seq.store(seq + 1, Ordering::Relaxed);
-    fence(Ordering::Release);
-    for (i, &(s, e)) in regions[..len].iter().enumerate() {
-        TABLE.starts[i].store(s, Ordering::Relaxed);
-        TABLE.ends[i].store(e, Ordering::Relaxed);
-    }
-    TABLE.len.store(len, Ordering::Relaxed);
-    TABLE.seq.store(seq + 2, Ordering::Release);
-    true
+/// One line of `/proc/self/maps`: its range, permissions and path (empty for anonymous memory).
+fn mappings(maps: &str) -> impl Iterator<Item = (u64, u64, &str, &str)> {
+    maps.lines().filter_map(|line| {
+        let mut fields = line.split_ascii_whitespace();
+        let (range, perms) = (fields.next()?, fields.next()?);
+        let path = fields.nth(3).unwrap_or("");
+        let (s, e) = range.split_once('-')?;
+        Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?, perms, path))
+    })
 }
 
 /// Sorted, merged `[start, end)` ranges of private read-write mappings with no file behind them
 /// (thread stacks, `[stack]`). Adjacent ranges merge: a stack may sit right below another mapping.
 fn parse_maps(maps: &str, main_stack_extent: u64) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
-    for line in maps.lines() {
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { continue };
-        let path = fields.nth(3).unwrap_or("");
+    for (mut s, e, perms, path) in mappings(maps) {
         if !perms.starts_with("rw") || !(path.is_empty() || path.starts_with("[stack")) {
             continue;
         }
-        let Some((s, e)) = range.split_once('-') else { continue };
-        let (Ok(mut s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16)) else { continue };
         if path.starts_with("[stack") {
             // The main thread's stack grows down on demand: by the time a sample lands, its mapping
             // may reach below what we read here. Whatever lies between a running thread's sp and
             // the stack's top is mapped, so admit sp anywhere in the stack's maximum extent.
             s = s.min(e.saturating_sub(main_stack_extent));
         }
-        match out.last_mut() {
-            Some(last) if last.1 == s => last.1 = e,
-            _ => out.push((s, e)),
+        push_merged(&mut out, s, e);
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Sorted, merged ranges where code may run: every executable mapping, and the inaccessible
+/// anonymous reservations next to an anonymous executable one (V8's code range is a `---p`
+/// reservation whose pages turn `rwx`/`r-x` as it compiles).
+fn parse_code(maps: &str) -> Vec<(u64, u64)> {
+    let lines: Vec<(u64, u64, &str, &str)> = mappings(maps).collect();
+    let executable = |i: usize| lines[i].2.as_bytes().get(2) == Some(&b'x');
+    let reservation = |i: usize| lines[i].2.starts_with("---") && lines[i].3.is_empty();
+    let anonymous_code = |i: usize| executable(i) && lines[i].3.is_empty();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for i in 0..lines.len() {
+        let next_to_code = |j: Option<usize>| j.is_some_and(|j| j < lines.len() && anonymous_code(j));
+        let grows_into = reservation(i) && (next_to_code(i.checked_sub(1)) || next_to_code(Some(i + 1)));
+        if executable(i) || grows_into {
+            push_merged(&mut out, lines[i].0, lines[i].1);
         }
     }
     out.sort_unstable();
     out
+}
+
+fn push_merged(out: &mut Vec<(u64, u64)>, s: u64, e: u64) {
+    match out.last_mut() {
+        Some(last) if last.1 == s => last.1 = e,
+        _ => out.push((s, e)),
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +209,26 @@ mod tests {
         let (start, end) = find(sp).expect("this thread's stack is a known region");
         assert!(start <= sp && sp < end);
         assert_eq!(find(8), None);
+        let code = walk_here as *const () as usize as u64;
+        assert!(is_code(code) && !is_code(sp) && !is_code(0xddb4_2990_0851_4a5f) && !is_code(1));
+    }
+
+    #[inline(never)]
+    fn walk_here() {}
+
+    #[test]
+    fn code_is_every_executable_mapping_and_the_reservation_v8_grows_its_code_into() {
+        // V8's code range in node 20.20: a guard page, the committed part, the rest reserved.
+        let maps = "\
+00400000-00401000 r--p 00000000 08:01 7 /usr/bin/node\n\
+00401000-02000000 r-xp 00001000 08:01 7 /usr/bin/node\n\
+05000000-05100000 rw-p 00000000 00:00 0 [heap]\n\
+7f0000000000-7f0010000000 ---p 00000000 00:00 0 \n\
+7fbedb7c2000-7fbedb7c3000 ---p 00000000 00:00 0 \n\
+7fbedb7c3000-7fbedb7ff000 rwxp 00000000 00:00 0 \n\
+7fbedb7ff000-7fbefb600000 ---p 00000000 00:00 0 \n\
+7fbefb600000-7fbefb700000 rw-p 00000000 00:00 0 \n\
+7fbf02bc1000-7fbf02bc3000 r-xp 00000000 00:00 0 [vdso]\n";
+        assert_eq!(parse_code(maps), vec![(0x401000, 0x2000000), (0x7fbedb7c2000, 0x7fbefb600000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
     }
 }

@@ -15,3 +15,12 @@ pub fn read_chunk(addr: u64, chunk: &mut [u64]) -> bool {
     let kr = unsafe { mach_vm_read_overwrite(mach_task_self(), addr, len, chunk.as_mut_ptr() as u64, &mut copied) };
     kr == KERN_SUCCESS && copied == len
 }
+
+/// Whether a walk may record `addr` as a caller: an address user code can have (above the
+/// zero page, below the end of the 47-bit user space both Apple architectures use). A frame pointer
+/// that held data, or CFI that did not fit, gives values outside it, and the stack ends there.
+/// macOS keeps no table of executable regions yet (Linux checks each caller against
+/// `/proc/self/maps`'s executable mappings): a caller inside user space passes.
+pub fn is_code(addr: u64) -> bool {
+    (0x1000..0x0000_8000_0000_0000).contains(&addr)
+}

@@ -15,6 +15,8 @@ pub mod suspend;
 pub mod threads;
 mod wall;
 
+pub use memory::is_code;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
