@@ -32,7 +32,7 @@ describe('report on a saved profile', () => {
   const summary = readProfile(NEW).summary;
   const out = renderReport(summary, { top: 5, dir: NEW });
 
-  test('the header speaks of CPU samples at the profile's own frequency', () => {
+  test("the header speaks of CPU samples at the profile's own frequency", () => {
     expect(out.startsWith('perfprobe report\n')).toBe(true);
     expect(out).toMatch(/frequency +199 Hz per thread CPU-second/);
     expect(out).toMatch(/sampled CPU +[\d.,]+ ms, fidelity 0\.\d+/);
