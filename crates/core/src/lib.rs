@@ -19,6 +19,7 @@ pub mod export;
 pub mod js;
 pub mod labels;
 pub mod profile;
+pub mod rspack_spans;
 pub mod sampler;
 pub mod session;
 pub mod store;
