@@ -1,6 +1,7 @@
 //! What leaves the process: the four files of a profile folder, each written atomically.
 
 pub mod chrome;
+pub mod crates;
 pub mod diff;
 pub mod flamegraph;
 pub mod interop;
