@@ -45,6 +45,7 @@ const SHAPE = {
   modules: [{ path: 'string', symbols: 'string' }],
   postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', jsMs: 'number?', totalMs: 'number', duringTeardown: 'boolean?' },
   startMs: 'number?',
+  crates: { $optional: [{ name: 'string', selfMs: 'number', totalMs: 'number', percent: 'number' }] },
 };
 
 function describe(value) {

@@ -5,6 +5,7 @@
 
 const { section, ms, int, pct } = require('./tables');
 const { probeCosts } = require('./costs');
+const { rspackSpanTable, crateTable } = require('./rust');
 
 /** Label keys in the order a reader narrows down: build phase, then JS-side attribution. */
 const LABEL_TABLES = [
@@ -175,6 +176,8 @@ function renderReport(summary, { top = 10, dir } = {}) {
     ...header(summary, dir),
     ...threads(summary, top),
     ...labels(summary, top),
+    ...rspackSpanTable(summary, top),
+    ...crateTable(summary, top),
     ...functions(summary, top),
     ...probeCost(summary),
   ].join('\n') + '\n';
