@@ -77,6 +77,36 @@ describe('stripped 2.3.2 release build through the CLI with --rspack-spans', () 
     expect(svg).toMatch(/<title>\[Rspack Compilation:build_module_graph\]/);
   });
 
+  test('in Chromium, phases, Rspack spans and the folded binding frame are drawn readable widths', async () => {
+    const { chromium } = require('playwright-core');
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(`file://${path.join(dir, 'flamegraph.svg')}`);
+      // Drawn width in pixels of the widest frame whose tooltip starts with each prefix.
+      const widths = await page.evaluate(() => {
+        const out = {};
+        for (const g of document.querySelectorAll('g')) {
+          const title = g.querySelector('title');
+          const rect = g.querySelector('rect');
+          if (!title || !rect) continue;
+          const name = title.textContent.replace(/ \([\d,]+ µs CPU, [\d.]+%\)$/, '');
+          out[name] = Math.max(out[name] || 0, rect.getBoundingClientRect().width);
+        }
+        return out;
+      });
+      expect(widths['[phase make]']).toBeGreaterThan(100);
+      expect(widths['[Rspack Compilation:build_module_graph]']).toBeGreaterThan(100);
+      expect(widths['rspack.linux-x64-gnu.node [no symbols]']).toBeGreaterThan(100);
+      // No frame reads as a bare address.
+      expect(Object.keys(widths).filter((n) => /\.node\+0x/.test(n))).toEqual([]);
+      await page.evaluate(() => window.scrollTo(0, 1e6));
+      await page.screenshot({ path: path.join(dir, 'flamegraph.png'), timeout: 120000 });
+    } finally {
+      await browser.close();
+    }
+  }, 180000);
+
   test('report lists Rspack spans and crates; diff compares them', () => {
     const report = run(CLI, ['report', dir]);
     expect(report.status).toBe(0);
