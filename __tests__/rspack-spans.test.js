@@ -45,6 +45,11 @@ describe('stripped 2.3.2 release build through the CLI with --rspack-spans', () 
       }
     }
     expect(workers).toBeGreaterThan(0);
+    // The innermost span, not an enclosing one: the module graph's span covers most of the make
+    // phase's CPU, though `Compiler:build`'s rounded length can make it look as if it started later.
+    const make = p.profile.sample.filter((s) => p.labels(s).phase === 'make');
+    const inGraph = make.filter((s) => p.labels(s).rspack_span === 'Compilation:build_module_graph');
+    expect(inGraph.reduce((a, s) => a + p.cpu(s), 0) / make.reduce((a, s) => a + p.cpu(s), 0)).toBeGreaterThan(0.5);
     expect(labelled / workers).toBeGreaterThanOrEqual(0.5);
     expect(names.size).toBeGreaterThanOrEqual(5);
     expect([...names.keys()]).toEqual(expect.arrayContaining(['Compilation:build_module_graph', 'Compilation:code_generation']));
@@ -143,6 +148,8 @@ test('watch mode: one registration, each build’s profile holds its own spans',
   });
   if (r.status !== 0) throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-4000)}`);
   expect(r.stderr).not.toMatch(/warning/);
+  // The plugin's console summary names the top spans after the phases.
+  expect(r.stderr + r.stdout).toMatch(/top phases: .*\n.*top Rspack spans: \S/);
   const dirs = profileDirs(out);
   expect(dirs).toHaveLength(3);
   for (const d of dirs) {

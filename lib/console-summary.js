@@ -1,6 +1,6 @@
 'use strict';
 // The few lines printed after a profiled build: where the files are, how much of the CPU was
-// sampled, and the top phases, plugins and loaders by sampled CPU.
+// sampled, and the top phases, Rspack spans (option rspackSpans), plugins and loaders by sampled CPU.
 
 const TOP = 5;
 
@@ -19,8 +19,8 @@ function consoleSummary(result) {
     `  ${s.samples || 0} samples over ${s.durationMs || 0} ms, ${s.sampledCpuMs || 0} ms CPU sampled (fidelity ${s.fidelity})`,
   ];
   const labels = s.labels || {};
-  for (const key of ['phase', 'plugin', 'loader']) {
-    if (labels[key] && labels[key].length) lines.push(`  top ${key}s: ${top(labels[key])}`);
+  for (const [key, title] of [['phase', 'phases'], ['rspack_span', 'Rspack spans'], ['plugin', 'plugins'], ['loader', 'loaders']]) {
+    if (labels[key] && labels[key].length) lines.push(`  top ${title}: ${top(labels[key])}`);
   }
   return lines.join('\n');
 }
