@@ -295,7 +295,8 @@ export interface Summary {
   } | null;
   /**
    * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread), `hook`,
-   * `plugin`, `stage`, `loader`, `binding` (the JS thread). See the README's attribution table.
+   * `plugin`, `stage`, `loader`, `binding` (the JS thread), `rspack_span` (every thread, option
+   * `rspackSpans`). See the README's attribution table.
    */
   labels: Record<string, SummaryEntry[]>;
   /** How Rspack's spans joined the samples (option `rspackSpans`); null when it was off. */
