@@ -70,7 +70,8 @@ export interface PerfprobeOptions {
    * cannot join them. Per-chunk spans (`JsPlugin:render_manifest`, ...) are kept and may overlap:
    * a sample then carries the one that started last. One registration per process: the first session
    * that asks registers, later sessions (a watcher's rebuilds) read the same spans, each taking the
-   * spans that closed while it ran. With `RSPACK_PROFILE` set (Rspack's own tracing), one warning and
+   * spans that closed while it ran. Started before Rspack loads (the CLI, `register.js`), it registers
+   * when the first compiler is created. With `RSPACK_PROFILE` set (Rspack's own tracing), one warning and
    * no spans. Costs Rspack CPU (it formats a JSON line per span), so off by default;
    * `PERFPROBE_RSPACK_SPANS=1`, or `--rspack-spans`, turns it on. Linux and macOS.
    */

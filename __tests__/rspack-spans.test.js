@@ -182,3 +182,12 @@ test('PERFPROBE_RSPACK_SPANS is checked like the option, and --rspack-spans take
   expect(flag.status).toBe(2);
   expect(flag.stderr).toMatch(/flag --rspack-spans takes no value/);
 });
+
+test('a process the CLI preloads that never loads Rspack neither loads its binding nor warns', () => {
+  // From the project root, where @rspack/core resolves: npm or a script runner would be such a process.
+  const script = 'setTimeout(() => console.log(JSON.stringify(Object.keys(require.cache).filter((f) => /binding/.test(f)))), 50)';
+  const r = run(CLI, ['--rspack-spans', '--out', tmpDir('spans-none'), '--', process.execPath, '-e', script]);
+  expect(r.status).toBe(0);
+  expect(JSON.parse(r.stdout.trim().split('\n')[0])).toEqual([]);
+  expect(r.stderr).not.toMatch(/warning/);
+});

@@ -11,7 +11,7 @@ const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
-const { registerRspackSpans, checkSpansArrived } = require('./attribution/rspack-spans');
+const { requestRspackSpans, checkSpansArrived } = require('./attribution/rspack-spans');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 // When this package began to load (set by register.js and index.js before their requires): the first
@@ -325,7 +325,7 @@ function startSession(options) {
   }
   if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: 'perf-event' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
   const session = new Session(options, nativeSession, warn);
-  if (nativeSession && options.rspackSpans) session.rspackSpans = registerRspackSpans(binding, warn);
+  if (nativeSession && options.rspackSpans) session.rspackSpans = requestRspackSpans(binding, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
   session.startMs = (Number(loadNs) / 1e6) + msSince(started);

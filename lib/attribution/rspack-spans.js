@@ -10,6 +10,7 @@ const path = require('path');
 const { findBinding } = require('./boundaries');
 
 const STATE = Symbol.for('rspack-perfprobe.rspack-spans');
+const PENDING = Symbol.for('rspack-perfprobe.rspack-spans-pending');
 
 /**
  * Phase- and plugin-level spans only: `info` less the targets that open a span per module, per
@@ -83,15 +84,35 @@ function registerRspackSpans(native, warn, { env = process.env, cwd = process.cw
   return true;
 }
 
+/**
+ * For a session that asks for spans: registers now if Rspack's binding is loaded (the plugin's own
+ * session), else when the first compiler is attached ({@link registerPendingRspackSpans}). A process
+ * the CLI preloads the probe into may never load Rspack (npm, a script runner): it neither loads
+ * the binding nor warns. Returns true: the session takes the spans there will be.
+ */
+function requestRspackSpans(native, warn) {
+  if (findBinding()) return registerRspackSpans(native, warn);
+  if (!globalThis[STATE]) globalThis[PENDING] = { native, warn };
+  return true;
+}
+
+/** Registers a pending request, once a compiler exists (and so the binding is loaded). */
+function registerPendingRspackSpans() {
+  const pending = globalThis[PENDING];
+  if (!pending) return;
+  globalThis[PENDING] = undefined;
+  registerRspackSpans(pending.native, pending.warn);
+}
+
 /** One warning when a session asked for spans and none came: another registration came first. */
 function checkSpansArrived(summary, warn) {
   const s = summary && summary.rspackSpans;
   const state = globalThis[STATE];
-  if (s && s.spans === 0 && summary.samples > 0 && state && !state.warnedEmpty) {
+  if (s && state && state.registered && s.spans === 0 && summary.samples > 0 && state && !state.warnedEmpty) {
     state.warnedEmpty = true;
     return warn("option `rspackSpans`: Rspack sent no spans during this session (its tracing registered elsewhere first, e.g. rspack.experiments.globalTrace, or the session saw no build)");
   }
   return undefined;
 }
 
-module.exports = { registerRspackSpans, checkSpansArrived, FILTER };
+module.exports = { requestRspackSpans, registerPendingRspackSpans, registerRspackSpans, checkSpansArrived, FILTER };
