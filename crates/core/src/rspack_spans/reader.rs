@@ -108,7 +108,12 @@ fn drain(mut file: File) {
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            // No other error is expected of a blocking FIFO read; whatever it is, a reader that
+            // returned would leave Rspack's writes to fill the pipe and block its threads.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
         };
         reader.busy.store(true, Ordering::Release);
         let mut parsed = Vec::new();
