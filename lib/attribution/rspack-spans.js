@@ -16,7 +16,7 @@ const PENDING = Symbol.for('rspack-perfprobe.rspack-spans-pending');
  * Phase- and plugin-level spans only: `info` less the targets that open a span per module, per
  * loader run, per dependency or per module-factory call. Those overlap across worker threads and
  * the records carry no thread, so they could not be joined by time; and they are what makes
- * tracing costly (shared design notes §8: `info` alone cost 1.08x CPU on a 1.2k-module build, a
+ * tracing costly (measured on a 1.2k-module build with 2.3.2: `info` alone cost 1.08x CPU, a
  * phase-level filter 1.04x). Targets as the 2.2.7 and 2.3.2 bindings name them.
  */
 const FILTER = [
