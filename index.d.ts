@@ -59,6 +59,25 @@ export interface PerfprobeOptions {
    */
   jsProfiler?: boolean;
   /**
+   * Label samples with Rspack's own tracing spans: `rspack_span` is the innermost Rspack span open at
+   * the sample's time (`Compilation:build_module_graph`, `FlagDependencyExportsPlugin:finish_modules`,
+   * `SplitChunksPlugin:optimize_chunks`, ...), on every thread; the spans also get an "Rspack" row in
+   * `trace.json` and a level under the phase in `flamegraph.svg`. It names the Rust work of a stripped
+   * release binding, whose frames read `rspack.linux-x64-gnu.node+0x...`.
+   *
+   * Registers Rspack's tracing through its binding (`registerGlobalTrace`, logger layer) with a filter
+   * that keeps phase-, pass- and plugin-level spans and leaves out those opened per module, loader run
+   * or dependency: those run on many workers at once, and Rspack's records name no thread, so time
+   * cannot join them. Per-chunk spans (`JsPlugin:render_manifest`, ...) are kept and may overlap:
+   * a sample then carries the one that started last. One registration per process: the first session
+   * that asks registers, later sessions (a watcher's rebuilds) read the same spans, each taking the
+   * spans that closed while it ran. Started before Rspack loads (the CLI, `register.js`), it registers
+   * when the first compiler is created. With `RSPACK_PROFILE` set (Rspack's own tracing), one warning and
+   * no spans. Costs Rspack CPU (it formats a JSON line per span), so off by default;
+   * `PERFPROBE_RSPACK_SPANS=1`, or `--rspack-spans`, turns it on. Linux and macOS.
+   */
+  rspackSpans?: boolean;
+  /**
    * `cpu` (default): samples weighted by CPU time. `wall`: every thread sampled `wallFrequency` times a
    * second of wall-clock time, running or not, each sample labelled `state=running|waiting` (sample
    * type `wall/nanoseconds` in pprof; a thread whose CPU clock did not move since its last wall sample
@@ -305,9 +324,30 @@ export interface Summary {
    * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread; while
    * several compilers of a MultiCompiler build at once, `phase` joins their phases, e.g. `make+seal`,
    * and no `compiler` is set: worker threads cannot tell whose work they do), `hook`,
-   * `plugin`, `stage`, `loader`, `binding` (the JS thread). See the README's attribution table.
+   * `plugin`, `stage`, `loader`, `binding` (the JS thread), `rspack_span` (every thread, option
+   * `rspackSpans`). See docs/attribution.md.
    */
   labels: Record<string, SummaryEntry[]>;
+  /** How Rspack's spans joined the samples (option `rspackSpans`); null when it was off. */
+  rspackSpans: {
+    /** Spans that closed during the session, and their distinct names. */
+    spans: number;
+    names: number;
+    /** CPU of samples that carry `rspack_span`, and its share of all sampled CPU (percent). */
+    labelledCpuMs: number;
+    percent: number;
+    /** Span records dropped because no session took them (the reader keeps at most 500k). */
+    dropped: number;
+  } | null;
+  /**
+   * CPU by Rust crate, top 40 by self CPU: a symbolized Rust frame counts for the crate of its
+   * function's own path (generic code where it is defined, `<A as B>::f` for `A`'s crate, or `B`'s
+   * when `A` is a reference, slice or other type without a path); C/C++ frames and addresses
+   * without symbols count by module (`node`, `libc.so.6`, `rspack.linux-x64-gnu.node`), JS frames
+   * as `(JS)`. `selfMs`: samples whose innermost frame is in it; `totalMs`: samples with it anywhere
+   * on the stack; `percent`: `selfMs` of all sampled CPU.
+   */
+  crates: Array<{ name: string; selfMs: number; totalMs: number; percent: number }>;
   /**
    * What the plugin measured at each boundary it instruments (empty without the plugin): calls and
    * wall time of every tap (`kind: 'tap'`, with `hook` and `plugin`), JS loader run

@@ -21,6 +21,7 @@ describe('options are validated with errors that name the option, the value and 
     [{ quiet: 'yes' }, /option `quiet` is "yes"; accepted: true or false/],
     [{ jsProfiler: 1 }, /option `jsProfiler` is 1; accepted: true or false/],
     [{ minSpanUs: -1 }, /option `minSpanUs` is -1; accepted: an integer from 0 to 1000000/],
+    [{ rspackSpans: 'yes' }, /option `rspackSpans` is "yes"; accepted: true or false/],
     [{ mode: 'off-cpu' }, /option `mode` is "off-cpu"; accepted: 'cpu', 'wall' or 'both'/],
     [{ wallFrequency: 0 }, /option `wallFrequency` is 0; accepted: an integer from 1 to 1000/],
     [{ timer: 'auto' }, /option `timer` is "auto"; accepted: 'sampler-thread' or 'perf-event'/],

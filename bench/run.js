@@ -2,7 +2,7 @@
 'use strict';
 // Overhead benchmark: cold Rspack builds of the generated React app, unprofiled and under each
 // profiler, in fresh node processes.
-//   node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
+//   node bench/run.js [sampler|layers|targets|timers|spans|all|scaling] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
 //   node bench/run.js scaling [--pairs 2] [--ns 1000,3000,10000,20000]
 //   --node 24 (a line scripts/setup.js --test installed under .work/node-<line>) or --node <path>:
 //   every configuration, the baseline included, runs under that node (its bin first on PATH, so
@@ -43,6 +43,7 @@ const probe = (hz, layers = {}) => ({
     ...(layers.js === false ? { PERFPROBE_JS_PROFILER: '0' } : {}),
     ...(layers.labels === false ? { PERFPROBE_LABELS: '0' } : {}),
     ...(layers.mode ? { PERFPROBE_MODE: layers.mode } : {}),
+    ...(layers.rspackSpans ? { PERFPROBE_RSPACK_SPANS: '1' } : {}),
   }),
   collect: collectProbe,
 });
@@ -78,6 +79,8 @@ const CONFIGS = {
   'probe-99-no-js': probe(99, { js: false }),
   'probe-99-sampling-only': probe(99, { labels: false, js: false }),
   'probe-99-wall': probe(99, { mode: 'both' }),
+  'probe-99-rspack-spans': probe(99, { rspackSpans: true }),
+  'probe-999-rspack-spans': probe(999, { rspackSpans: true }),
   'pprof-99': pprof(99),
   'pprof-999': pprof(999),
   'cpu-prof': { cmd: (app, tmp) => [NODE, '--cpu-prof', '--cpu-prof-dir', tmp, BUILD_APP, app], env: () => ({}), collect: collectFiles },
@@ -95,6 +98,8 @@ const SETS = {
   timers: ['baseline', 'probe-99-in-process', 'probe-99-in-process-perf-event', 'probe-999-in-process', 'probe-999-in-process-perf-event'],
   // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
   layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only', 'probe-99-wall'],
+  // Option rspackSpans (Rspack's own tracing, phase- and plugin-level filter) beside the default.
+  spans: ['baseline', 'probe-99', 'probe-99-rspack-spans', 'probe-999', 'probe-999-rspack-spans'],
   all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],
 };
 
@@ -119,7 +124,7 @@ function parseArgs(argv) {
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
     else if (a === '--node') opts.node = nodeBinary(argv[++i]);
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|timers|spans|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
   }
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];

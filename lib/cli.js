@@ -39,6 +39,10 @@ Flags (must come before --):
                    integer in 1..1000. Sets PERFPROBE_WALL_FREQUENCY.
   --name NAME      Name used in the profile folder and reports.
                    Sets PERFPROBE_NAME.
+  --rspack-spans   Label samples with Rspack's own tracing spans (passes and
+                   plugin hooks, e.g. SplitChunksPlugin:optimize_chunks) as
+                   rspack_span; off by default (it costs Rspack some CPU).
+                   Not with RSPACK_PROFILE. Sets PERFPROBE_RSPACK_SPANS=1.
   --mixed          Linux only: start Node with
                    --perf-basic-prof-only-functions --interpreted-frames-native-stack
                    so native samples of the JS thread show JS function names
@@ -83,6 +87,7 @@ above set them, and you may set them directly, e.g. in CI):
   PERFPROBE_REPORT_FILE=FILE  Each profiled process appends the path of the
                            folder it wrote to FILE (a line each) instead of
                            printing it: for scripts that collect profiles.
+  PERFPROBE_RSPACK_SPANS=1  Same as --rspack-spans.
   PERFPROBE_JS_PROFILER=0  JS frames stay unnamed (default 1: V8's stacks name
                            them).
   PERFPROBE_JS_SOURCE=cpu-profiler  Name JS frames with V8's CPU profiler, as on

@@ -1,6 +1,6 @@
 'use strict';
 // The few lines printed after a profiled build: where the files are, how much of the CPU (or, in
-// mode wall, of the threads' wall time) was sampled, and the top phases, plugins and loaders by it.
+// mode wall, of the threads' wall time) was sampled, and the top phases, Rspack spans (option rspackSpans), plugins and loaders by it.
 
 const { sampleKind } = require('./report/tables');
 
@@ -28,8 +28,8 @@ function consoleSummary(result) {
     `  ${s.samples || 0} samples over ${s.durationMs || 0} ms, ${sampledLine(s, kind)}`,
   ];
   const labels = s.labels || {};
-  for (const key of ['phase', 'plugin', 'loader']) {
-    if (labels[key] && labels[key].length) lines.push(`  top ${key}s: ${top(labels[key], kind)}`);
+  for (const [key, title] of [['phase', 'phases'], ['rspack_span', 'Rspack spans'], ['plugin', 'plugins'], ['loader', 'loaders']]) {
+    if (labels[key] && labels[key].length) lines.push(`  top ${title}: ${top(labels[key], kind)}`);
   }
   return lines.join('\n');
 }

@@ -20,6 +20,7 @@ const SPEC = {
   wallFrequency: { default: 49, check: (v) => Number.isInteger(v) && v >= 1 && v <= 1000, accepted: 'an integer from 1 to 1000 (Hz)' },
   flamegraphPerRole: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   jsProfiler: { default: true, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
+  rspackSpans: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   minSpanUs: { default: 100, check: (v) => Number.isInteger(v) && v >= 0 && v <= 1e6, accepted: 'an integer from 0 to 1000000 (microseconds)' },
 };
 
@@ -83,6 +84,10 @@ function optionsFromEnv(env = process.env) {
   if (env.PERFPROBE_MODE) options.mode = env.PERFPROBE_MODE;
   if (env.PERFPROBE_TIMER) options.timer = env.PERFPROBE_TIMER;
   if (env.PERFPROBE_FLAMEGRAPH_PER_ROLE) options.flamegraphPerRole = env.PERFPROBE_FLAMEGRAPH_PER_ROLE === '1';
+  if (env.PERFPROBE_RSPACK_SPANS) {
+    if (!['0', '1'].includes(env.PERFPROBE_RSPACK_SPANS)) throw new TypeError(`PERFPROBE_RSPACK_SPANS is ${JSON.stringify(env.PERFPROBE_RSPACK_SPANS)}; accepted: 0 or 1`);
+    options.rspackSpans = env.PERFPROBE_RSPACK_SPANS === '1';
+  }
   if (env.PERFPROBE_JS_PROFILER) {
     if (!['0', '1'].includes(env.PERFPROBE_JS_PROFILER)) {
       throw new TypeError(`PERFPROBE_JS_PROFILER is ${JSON.stringify(env.PERFPROBE_JS_PROFILER)}; accepted: 0 or 1`);

@@ -11,6 +11,7 @@ const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
+const { requestRspackSpans, checkSpansArrived } = require('./attribution/rspack-spans');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 // When this package began to load (set by register.js and index.js before their requires): the first
@@ -187,6 +188,7 @@ class Session {
       jsProfile: this.v8?.stop() ?? undefined,
       jsSourceReason: this.v8?.reason,
       flamegraphPerRole: this.options.flamegraphPerRole,
+      rspackSpans: Boolean(this.rspackSpans),
     };
   }
 
@@ -198,6 +200,10 @@ class Session {
       warnings.push(`JS stacks are missing: ${jsError}`);
       this.warn(`JS stacks are missing: ${jsError}`);
     }
+    checkSpansArrived(written.summary_json, (m) => {
+      warnings.push(m);
+      this.warn(m);
+    });
     for (const m of written.summary_json?.modules || []) {
       if (m.warning) {
         warnings.push(m.warning);
@@ -320,6 +326,7 @@ function startSession(options) {
   }
   if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: 'perf-event' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
   const session = new Session(options, nativeSession, warn);
+  if (nativeSession && options.rspackSpans) session.rspackSpans = requestRspackSpans(binding, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
   session.startMs = (Number(loadNs) / 1e6) + msSince(started);

@@ -256,3 +256,18 @@ pub fn block_sigprof_while_polling(env: Env) -> Result<bool> {
 pub fn thread_cpu_ns() -> f64 {
     perfprobe_core::util::thread_cpu_ns() as f64
 }
+
+/// Creates the FIFO Rspack's spans are written into (in `dir`) and starts draining it; returns its
+/// path for the binding's `registerGlobalTrace(filter, 'logger', path)`. Once per process.
+#[napi]
+pub fn open_rspack_trace(dir: String) -> Result<String> {
+    perfprobe_core::rspack_spans::reader::open(std::path::Path::new(&dir))
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| Error::from_reason(e.to_string()))
+}
+
+/// Removes the FIFO's name once Rspack has opened it (or could not register).
+#[napi]
+pub fn rspack_trace_registered(path: String) {
+    let _ = perfprobe_core::rspack_spans::reader::registered(std::path::Path::new(&path));
+}

@@ -9,6 +9,7 @@ const { trackPhases } = require('./phases');
 const { sharedSpans } = require('./spans');
 const { findBinding, instrumentBinding } = require('./boundaries');
 const { instrumentLoaderContext } = require('./loaders');
+const { registerPendingRspackSpans } = require('./rspack-spans');
 
 const PLUGIN_NAME = 'PerfprobePlugin';
 
@@ -34,6 +35,8 @@ function attach(compiler, warn, { minSpanUs } = {}) {
   guard('phases', () => trackPhases(compiler, labels, spans, PLUGIN_NAME));
   guard('compiler hooks', () => instrumentHooks(compiler.hooks, 'compiler', ctx));
   guard('binding calls', () => instrumentBinding(findBinding(), labels, spans));
+  // Before the first build starts: a session that asked for Rspack's spans before Rspack loaded.
+  guard("Rspack's spans", registerPendingRspackSpans);
   const NormalModule = (compiler.rspack || compiler.webpack || {}).NormalModule;
   compiler.hooks.thisCompilation.tap(PLUGIN_NAME, (compilation) => {
     guard('compilation hooks', () => instrumentHooks(compilation.hooks, 'compilation', ctx));

@@ -9,6 +9,7 @@ const { section, ms, signed } = require('./tables');
 
 const SECTIONS = [
   ['phase', 'Phases'],
+  ['rspack_span', 'Rspack spans'],
   ['plugin', 'Plugins'],
   ['loader', 'Loaders'],
   ['hook', 'Hooks'],
@@ -87,6 +88,11 @@ function renderDiff(base, next, native, { top = 10, svgPath } = {}) {
     if (all.length === 0 && key !== 'phase' && key !== 'plugin') continue;
     out.push(...section(`${title} by ${what}, largest change first`, COLUMNS(key), all.slice(0, top).map(rowCells), { empty: '(no such labels in either profile)' }));
     if (all.length > top) out.push(`  ... ${all.length - top} more`);
+  }
+  const crates = compare(native.base.cratesSelf, native.new.cratesSelf);
+  if (crates.length) {
+    out.push(...section('Crates by self CPU, largest change first', COLUMNS('crate or module'), crates.slice(0, top).map(rowCells)));
+    if (crates.length > top) out.push(`  ... ${crates.length - top} more`);
   }
   const fns = compare(native.base.functionsSelf, native.new.functionsSelf);
   out.push(...section(`Functions by self ${what}, largest change first`, COLUMNS('function'), fns.slice(0, top).map(rowCells)));

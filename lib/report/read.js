@@ -48,6 +48,7 @@ const shape = (entry) => ({
   modules: [{ path: 'string', symbols: 'string' }],
   postProcessing: { symbolizeMs: 'number', pprofMs: 'number', traceMs: 'number', flamegraphMs: 'number', jsMs: 'number?', totalMs: 'number', duringTeardown: 'boolean?' },
   startMs: 'number?',
+  crates: { $optional: [{ name: 'string', selfMs: 'number', totalMs: 'number', percent: 'number' }] },
 });
 const SHAPES = { cpu: shape(ENTRY), wall: shape(WALL_ENTRY) };
 

@@ -6,6 +6,7 @@
 
 const { section, ms, int, pct, sampleKind } = require('./tables');
 const { probeCosts } = require('./costs');
+const { rspackSpanTable, crateTable } = require('./rust');
 
 /** Label keys in the order a reader narrows down: build phase, then JS-side attribution. */
 const LABEL_TABLES = [
@@ -214,6 +215,8 @@ function renderReport(summary, { top = 10, dir } = {}) {
     ...header(summary, dir),
     ...threads(summary, top),
     ...labels(summary, top),
+    ...rspackSpanTable(summary, top),
+    ...crateTable(summary, top),
     ...functions(summary, top),
     ...probeCost(summary),
   ].join('\n') + '\n';

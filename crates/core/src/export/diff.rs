@@ -32,6 +32,8 @@ pub struct Tallies {
     pub labels: BTreeMap<String, BTreeMap<String, u64>>,
     /// Leaf frame (short name, as the flame graphs show it) -> ns.
     pub functions_self: BTreeMap<String, u64>,
+    /// Crate (or module) of the innermost frame -> CPU, as `summary.json` `crates` counts it.
+    pub crates_self: BTreeMap<String, u64>,
 }
 
 /// A profile as folded lines (µs of its sample type) and tallies.
@@ -110,6 +112,7 @@ pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
     // Each location's frames root first (an inlined callee after its caller), named once: samples
     // share locations by the thousand.
     let mut frames_of: HashMap<u64, Vec<String>> = HashMap::with_capacity(profile.location.len());
+    let mut crate_of_location: HashMap<u64, String> = HashMap::with_capacity(profile.location.len());
     for loc in &profile.location {
         let mut names = Vec::with_capacity(loc.line.len().max(1));
         for line in loc.line.iter().rev() {
@@ -120,6 +123,8 @@ pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
             names.push(format!("0x{:x}", loc.address));
         }
         frames_of.insert(loc.id, names);
+        let innermost = loc.line.first().and_then(|l| functions.get(&l.function_id)).map(|f| string(f.name)).transpose()?;
+        crate_of_location.insert(loc.id, location_crate(profile, loc, innermost));
     }
 
     let mut weights: rustc_hash::FxHashMap<String, u64> = Default::default();
@@ -143,10 +148,26 @@ pub fn fold(profile: &proto::Profile) -> Result<Folded, String> {
         if let Some(leaf) = frames.last() {
             *tallies.functions_self.entry(leaf.to_string()).or_default() += ns;
         }
+        if let Some(group) = sample.location_id.first().and_then(|id| crate_of_location.get(id)) {
+            *tallies.crates_self.entry(group.clone()).or_default() += ns;
+        }
         let role = labels.iter().find(|(k, _)| *k == "thread_role").map_or("unknown", |(_, v)| v);
         *weights.entry(flamegraph::stack_line(&labels, role, frames.into_iter())).or_default() += ns;
     }
     Ok(Folded { lines: flamegraph::lines_us(weights), tallies })
+}
+
+/// The crate (or module, or `(JS)`) a location's innermost frame counts for, as
+/// [`super::crates`] counts a session's.
+fn location_crate(profile: &proto::Profile, loc: &proto::Location, innermost: Option<&str>) -> String {
+    if loc.address == 0 && loc.mapping_id == 0 {
+        return super::crates::JS.to_string();
+    }
+    if let Some(name) = innermost.and_then(super::crates::crate_of) {
+        return name.to_string();
+    }
+    let file = profile.mapping.iter().find(|m| m.id == loc.mapping_id).and_then(|m| usize::try_from(m.filename).ok()).and_then(|i| profile.string_table.get(i));
+    file.map_or("[unknown]", |f| f.rsplit('/').next().unwrap_or(f)).to_string()
 }
 
 /// The name `flamegraph.svg` shows for a frame. JS frames from V8 (no address, no mapping) read
@@ -230,6 +251,8 @@ mod tests {
         assert_eq!(folded.tallies.total_ns, 130_000_000);
         assert_eq!(folded.tallies.labels["plugin"]["Burner"], 30_000_000);
         assert_eq!(folded.tallies.labels["phase"]["make"], 130_000_000);
+        // This test binary's own functions, by crate.
+        assert_eq!(folded.tallies.crates_self.get("perfprobe_core"), Some(&130_000_000), "{:?}", folded.tallies.crates_self);
         assert_eq!(folded.tallies.labels["thread_role"]["tokio"], 60_000_000);
         assert!(!folded.tallies.labels.contains_key("thread"));
         assert_eq!(folded.tallies.functions_self.values().sum::<u64>(), 130_000_000);

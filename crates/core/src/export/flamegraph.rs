@@ -1,7 +1,11 @@
 //! `flamegraph.svg`, rendered by inferno from folded stacks weighted by microseconds of the profile's
 //! kind (CPU, or wall time in a wall-only session).
-//! Leading synthetic frames group the graph: `[phase X]`, `[plugin Y]` where labelled, then the
-//! thread role, so one picture answers "which phase, which plugin, which kind of thread".
+//! Leading synthetic frames group the graph: `[phase X]`, `[Rspack S]` (Rspack's own span, with
+//! option `rspackSpans`), `[plugin Y]` where labelled, then the thread role, so one picture answers
+//! "which phase, which Rust pass, which plugin, which kind of thread". Consecutive frames of a module
+//! without symbols (`rspack.linux-x64-gnu.node+0x...` of a stripped binding) are drawn as one frame
+//! naming the module: each address its own frame would shatter the graph into one-pixel towers. The
+//! addresses stay in pprof, where tools can symbolize them later.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -45,7 +49,7 @@ pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role:
     // the rest is looked up (the lookups are the cost: ~30k stacks of ~30 locations at 999 Hz).
     let root_first = |stack: u32| sym.stacks[stack as usize].iter().rev();
     keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| root_first(a.1).cmp(root_first(b.1))));
-    let mut location_names = LocationNames::new(sym, |frame, name| push_clean(name, &frame.short));
+    let mut location_names = LocationNames::new(sym, |frame, name| push_frame(name, &frame.short));
     // The path of the last stack: (location, node after it).
     let mut path: Vec<(u32, u32)> = Vec::new();
     let mut last_prefix = u32::MAX;
@@ -58,7 +62,7 @@ pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role:
         path.truncate(shared);
         let mut node = path.last().map_or(prefix, |&(_, n)| n);
         for &location in locations.iter().rev().skip(shared) {
-            node = location_names.of(location, &mut tree.names).iter().fold(node, |node, &name| tree.child(node, name));
+            node = location_names.of(location, &mut tree.names).iter().fold(node, |node, &name| tree.child_merging_modules(node, name));
             path.push((location, node));
         }
         tree.nodes[node as usize].self_ns += weight_ns;
@@ -94,6 +98,14 @@ impl Default for FoldTree {
 impl FoldTree {
     fn child_named(&mut self, node: u32, name: &str) -> u32 {
         let name = self.names.id(name);
+        self.child(node, name)
+    }
+
+    /// [`Self::child`], except that a module frame under a frame of the same module is that frame.
+    fn child_merging_modules(&mut self, node: u32, name: u32) -> u32 {
+        if node != ROOT && self.nodes[node as usize].name == name && self.names.name(name).ends_with(NO_SYMBOLS) {
+            return node;
+        }
         self.child(node, name)
     }
 
@@ -146,13 +158,13 @@ impl FoldTree {
     }
 }
 
-/// The synthetic frames a folded stack starts with: `[phase X]`, `[plugin Y]` where labelled, then
-/// `[role]`.
+/// The synthetic frames a folded stack starts with: `[phase X]`, `[Rspack S]`, `[plugin Y]` where
+/// labelled, then `[role]`.
 fn prefix_frames(labels: &[(&str, &str)], role: &str) -> Vec<String> {
     let mut frames = Vec::new();
-    for key in ["phase", "plugin"] {
+    for (key, shown) in [("phase", "phase"), (crate::rspack_spans::LABEL, "Rspack"), ("plugin", "plugin")] {
         if let Some((_, v)) = labels.iter().find(|(k, _)| *k == key) {
-            let mut frame = format!("[{key} ");
+            let mut frame = format!("[{shown} ");
             push_clean(&mut frame, v);
             frame.push(']');
             frames.push(frame);
@@ -167,11 +179,38 @@ fn prefix_frames(labels: &[(&str, &str)], role: &str) -> Vec<String> {
 /// `flamegraph.svg`.
 pub fn stack_line<'a>(labels: &[(&str, &str)], role: &str, frames_root_first: impl Iterator<Item = &'a str>) -> String {
     let mut line = prefix_frames(labels, role).join(";");
+    let mut last = String::new();
     for f in frames_root_first {
+        let mut name = String::new();
+        push_frame(&mut name, f);
+        if name == last && name.ends_with(NO_SYMBOLS) {
+            continue;
+        }
         line.push(';');
-        push_clean(&mut line, f);
+        line.push_str(&name);
+        last = name;
     }
     line
+}
+
+/// What the frame of a module without symbols reads, after the module's file name.
+pub const NO_SYMBOLS: &str = " [no symbols]";
+
+/// A frame's name in the picture: an address no symbol names (`module+0x1f2e`) reads as its module.
+fn push_frame(line: &mut String, name: &str) {
+    match unsymbolized_module(name) {
+        Some(module) => {
+            push_clean(line, module);
+            line.push_str(NO_SYMBOLS);
+        }
+        None => push_clean(line, name),
+    }
+}
+
+/// The module of a `module+0xoffset` name (see `crate::symbolize`), or None for a named frame.
+fn unsymbolized_module(name: &str) -> Option<&str> {
+    let (module, offset) = name.rsplit_once("+0x")?;
+    (!module.is_empty() && !module.contains(' ') && !offset.is_empty() && offset.bytes().all(|b| b.is_ascii_hexdigit())).then_some(module)
 }
 
 /// Sorted folded lines weighted in CPU microseconds, summed before rounding (nanoseconds would only
@@ -261,6 +300,29 @@ mod tests {
         // folded into `main`, and inferno would not have drawn any of them.
         assert_eq!(pruned, vec![format!("[js-main];main {}", (1..=400).sum::<u64>() + 3), "[js-main];main;wide:inlined 2000000".to_string()]);
         assert_eq!(titles(&render("t", PrimaryKind::Cpu, &pruned).unwrap()), titles(&render("t", PrimaryKind::Cpu, &all).unwrap()));
+    }
+
+    /// A stripped binding's stack under a phase and an Rspack span, as a release build shows it.
+    #[test]
+    fn module_frames_without_symbols_fold_into_one_under_the_phase_and_rspack_span() {
+        let ms = 1_000_000;
+        let (mut raw, sym) = testing::profile(&[
+            (vec![vec!["start_thread"], vec!["rspack.linux-x64-gnu.node+0x10"], vec!["rspack.linux-x64-gnu.node+0x2f"], vec!["libc.so.6+0x99"], vec!["rspack.linux-x64-gnu.node+0x40"]], 30 * ms),
+            (vec![vec!["start_thread"], vec!["rspack.linux-x64-gnu.node+0x11"], vec!["rspack.linux-x64-gnu.node+0x50"]], 20 * ms),
+        ]);
+        let set = crate::labels::intern(vec![("phase".into(), "seal".into()), (crate::rspack_spans::LABEL.into(), "SplitChunksPlugin:optimize_chunks".into())]);
+        for s in &mut raw.samples {
+            s.process_labels = set;
+        }
+        let sets = crate::labels::snapshot();
+        let prefix = "[phase seal];[Rspack SplitChunksPlugin:optimize_chunks];[js-main];start_thread;rspack.linux-x64-gnu.node [no symbols]";
+        assert_eq!(folded(&raw, &sym, &sets, None), vec![format!("{prefix} 20000"), format!("{prefix};libc.so.6 [no symbols];rspack.linux-x64-gnu.node [no symbols] 30000")]);
+        // `perfprobe diff` folds names read back from pprof the same way.
+        let labels = crate::labels::merged(&sets, set, 0);
+        let names = ["start_thread", "rspack.linux-x64-gnu.node+0x11", "rspack.linux-x64-gnu.node+0x50"];
+        assert_eq!(stack_line(&labels, "js-main", names.into_iter()), prefix);
+        assert_eq!(unsymbolized_module("JS:~f file.js+0x1"), None);
+        assert_eq!(unsymbolized_module("node+0xzz"), None);
     }
 
     #[test]

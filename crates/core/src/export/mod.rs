@@ -1,6 +1,7 @@
 //! What leaves the process: the four files of a profile folder, each written atomically.
 
 pub mod chrome;
+pub mod crates;
 pub mod diff;
 pub mod flamegraph;
 pub mod interop;
@@ -48,6 +49,12 @@ pub struct ExportMeta {
     pub start_ms: f64,
     /// What stopping cost the JS thread before the export (V8's profile, spans, counters).
     pub js_stop_ms: f64,
+    /// Rspack's spans were registered for this session: label its samples with them
+    /// ([`crate::rspack_spans`]).
+    pub rspack_spans: bool,
+    /// How Rspack's spans joined the samples, for the summary.
+    #[serde(skip)]
+    pub rspack_spans_summary: Option<crate::rspack_spans::RspackSpansSummary>,
     /// The export runs at process exit beside node's teardown (not set by JS: see the addon's
     /// `stopAtExit`), so the process waited for less than its duration.
     #[serde(skip)]
@@ -72,6 +79,16 @@ pub struct Written {
 /// into `dir` (which must exist).
 pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Written {
     let started = monotonic_ns();
+    let with_spans;
+    let meta = match meta.rspack_spans.then(|| crate::rspack_spans::reader::take(raw.start_ns, raw.end_ns)).flatten() {
+        Some((spans, dropped)) => {
+            let mut m = meta.clone();
+            crate::rspack_spans::attach(&mut raw, &mut m, &spans, dropped);
+            with_spans = m;
+            &with_spans
+        }
+        None => meta,
+    };
     let mut timings = summary::PostProcessing::default();
     let mut sym = symbolize(&raw);
     let js_stacks = graft_js_stacks(&mut raw, meta.js_profile.as_deref(), &mut sym);

@@ -63,6 +63,11 @@ pub struct Summary {
     /// [`super::interop`]); null without attribution.
     pub interop: Option<super::interop::Interop>,
     pub modules: Vec<ModuleSymbols>,
+    /// Self and total CPU by Rust crate (non-Rust frames by module, JS as `(JS)`): see
+    /// [`super::crates`].
+    pub crates: Vec<super::crates::CrateEntry>,
+    /// How Rspack's own spans joined the samples (`labels.rspack_span`); null when not asked for.
+    pub rspack_spans: Option<crate::rspack_spans::RspackSpansSummary>,
     /// Time spent after the session stopped, by stage (the probe's own cost beside sampling).
     pub post_processing: PostProcessing,
     /// What starting the session cost, on the JS thread, before the first sample.
@@ -309,6 +314,8 @@ pub fn build(
         attribution: meta.attribution.clone(),
         interop: super::interop::build(raw, &sym.roles, &meta.attribution, &meta.trace_events),
         modules: sym.modules.clone(),
+        crates: super::crates::tally(sym, &by_stack, sampled),
+        rspack_spans: meta.rspack_spans_summary.clone(),
         post_processing: {
             // Everything since the session stopped, this summary included.
             post_processing.js_ms = round_ms(meta.js_stop_ms);

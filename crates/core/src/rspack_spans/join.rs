@@ -1,0 +1,177 @@
+//! Rspack's spans joined to samples by time. The spans kept by the registration's filter (phases,
+//! passes, plugin hooks: see `lib/attribution/rspack-spans.js`) run one at a time on the
+//! compilation path, and the records carry no thread, so time alone decides: every sample of every
+//! thread taken while a span was open carries the innermost open span's name as `rspack_span`.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap as HashMap;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::SpanRecord;
+use crate::export::ExportMeta;
+use crate::labels;
+use crate::profile::{RawProfile, SampleKind};
+
+/// The label key the samples carry.
+pub const LABEL: &str = "rspack_span";
+
+/// The Chrome trace row the spans are drawn on: a tid no thread has (Linux tids stay below 2^22);
+/// the trace names such a row after its events' category, `Rspack`.
+pub const TRACE_TID: i64 = 1 << 30;
+
+/// How the spans joined the session's samples, for `summary.json` (`rspackSpans`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RspackSpansSummary {
+    /// Spans that closed during the session.
+    pub spans: usize,
+    /// Distinct span names.
+    pub names: usize,
+    /// CPU of the samples that carry `rspack_span`, and its share of all sampled CPU (percent).
+    pub labelled_cpu_ms: f64,
+    pub percent: f64,
+    /// Records the reader dropped because no session took them in time (counted, never hidden).
+    pub dropped: u64,
+}
+
+/// Labels `raw`'s samples with the spans, adds the spans to the Chrome trace events and the join's
+/// figures to `meta`.
+pub fn attach(raw: &mut RawProfile, meta: &mut ExportMeta, spans: &[SpanRecord], dropped: u64) {
+    let innermost = innermost_at_samples(raw, spans);
+    let sets = labels::snapshot();
+    let mut relabelled: HashMap<(u32, usize), u32> = HashMap::default();
+    let (mut labelled_ns, mut cpu_ns) = (0u64, 0u64);
+    for (sample, span) in raw.samples.iter_mut().zip(innermost) {
+        if sample.kind == SampleKind::Cpu {
+            cpu_ns += sample.weight_ns;
+        }
+        let Some(span) = span else { continue };
+        if sample.kind == SampleKind::Cpu {
+            labelled_ns += sample.weight_ns;
+        }
+        let name = &spans[span].name;
+        sample.process_labels = *relabelled.entry((sample.process_labels, span)).or_insert_with(|| {
+            let mut set = sets.get(sample.process_labels as usize).cloned().unwrap_or_default();
+            set.retain(|(k, _)| k != LABEL);
+            set.push((LABEL.to_string(), name.clone()));
+            labels::intern(set)
+        });
+    }
+    let pid = std::process::id();
+    for s in spans {
+        meta.trace_events.push(trace_event(s, pid));
+    }
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    meta.rspack_spans_summary = Some(RspackSpansSummary {
+        spans: spans.len(),
+        names: names.len(),
+        labelled_cpu_ms: (labelled_ns as f64 / 1e4).round() / 100.0,
+        percent: if cpu_ns == 0 { 0.0 } else { (labelled_ns as f64 * 10000.0 / cpu_ns as f64).round() / 100.0 },
+        dropped,
+    });
+}
+
+fn trace_event(s: &SpanRecord, pid: u32) -> Value {
+    let us = |ns: u64| ns as f64 / 1000.0;
+    json!({"ph": "X", "cat": "Rspack", "name": s.name, "ts": us(s.start_ns), "dur": us(s.end_ns - s.start_ns), "pid": pid, "tid": TRACE_TID,
+        "args": {"target": s.target, "parents": s.parents.join(" > ")}})
+}
+
+/// For each sample (in `raw.samples` order), the index of the innermost span open at its time: of
+/// the spans that contain it, the deepest in Rspack's span tree (its record lists its parents), then
+/// the one that started last, then the shorter. Depth first because starts are derived from rounded
+/// lengths: `Compiler:build` (2.72 s, ±5 ms) read as starting 3 ms after its child
+/// `Compilation:build_module_graph` in a 2.3.2 build, and would have hidden it.
+pub fn innermost_at_samples(raw: &RawProfile, spans: &[SpanRecord]) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..raw.samples.len()).collect();
+    order.sort_unstable_by_key(|&i| raw.samples[i].time_ns);
+    let mut by_start: Vec<usize> = (0..spans.len()).collect();
+    by_start.sort_unstable_by_key(|&i| spans[i].start_ns);
+    let mut out = vec![None; raw.samples.len()];
+    // Started spans, innermost on top; spans that ended are dropped when they reach the top: sample
+    // times only grow, so an ended span is never wanted again.
+    let mut open: BinaryHeap<(usize, u64, Reverse<u64>, usize)> = BinaryHeap::new();
+    let mut next = 0;
+    for i in order {
+        let t = raw.samples[i].time_ns;
+        while next < by_start.len() && spans[by_start[next]].start_ns <= t {
+            let s = &spans[by_start[next]];
+            open.push((s.parents.len(), s.start_ns, Reverse(s.end_ns), by_start[next]));
+            next += 1;
+        }
+        while open.peek().is_some_and(|&(_, _, Reverse(end), _)| end < t) {
+            open.pop();
+        }
+        out[i] = open.peek().map(|&(_, _, _, s)| s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Sample;
+
+    fn span(name: &str, start_ns: u64, end_ns: u64) -> SpanRecord {
+        SpanRecord { name: name.into(), target: "t".into(), start_ns, end_ns, parents: Vec::new() }
+    }
+
+    fn raw_at(times: &[u64]) -> RawProfile {
+        let mut raw = RawProfile::default();
+        for &time_ns in times {
+            raw.samples.push(Sample { thread: 0, time_ns, weight_ns: 10, kind: SampleKind::Cpu, thread_labels: 0, process_labels: 0, stack: 0, js_stack: crate::profile::NO_JS_STACK });
+        }
+        raw
+    }
+
+    #[test]
+    fn each_sample_gets_the_innermost_open_span() {
+        // build [0,100] > make [10,60] > finish_modules [40,50]; seal [70,90]; samples out of order.
+        let spans = vec![span("Compiler:build", 0, 100), span("Compilation:seal", 70, 90), span("Compilation:make", 10, 60), span("finish_modules", 40, 50)];
+        let raw = raw_at(&[45, 5, 55, 80, 95, 200, 50, 60]);
+        let names: Vec<Option<&str>> = innermost_at_samples(&raw, &spans).into_iter().map(|s| s.map(|i| spans[i].name.as_str())).collect();
+        assert_eq!(
+            names,
+            [Some("finish_modules"), Some("Compiler:build"), Some("Compilation:make"), Some("Compilation:seal"), Some("Compiler:build"), None, Some("finish_modules"), Some("Compilation:make")]
+        );
+    }
+
+    #[test]
+    fn the_deepest_span_wins_over_a_parent_whose_rounded_start_came_later() {
+        let mut build = span("Compiler:build", 3_000, 100_000);
+        let mut graph = span("Compilation:build_module_graph", 0, 50_000);
+        graph.parents = vec!["Compiler:build".into()];
+        let mut flag = span("FlagDependencyExportsPlugin:finish_modules", 60_000, 70_000);
+        flag.parents = vec!["Compiler:build".into(), "Compilation:finish_modules_inner".into()];
+        build.parents = Vec::new();
+        let spans = vec![build, graph, flag];
+        let raw = raw_at(&[10_000, 55_000, 65_000, 1_000]);
+        let names: Vec<Option<&str>> = innermost_at_samples(&raw, &spans).into_iter().map(|s| s.map(|i| spans[i].name.as_str())).collect();
+        assert_eq!(names, [Some("Compilation:build_module_graph"), Some("Compiler:build"), Some("FlagDependencyExportsPlugin:finish_modules"), Some("Compilation:build_module_graph")]);
+    }
+
+    #[test]
+    fn attach_adds_the_label_to_the_process_set_and_counts_labelled_cpu() {
+        let phase = labels::intern(vec![("phase".into(), "seal".into()), (LABEL.into(), "stale".into())]);
+        let mut raw = raw_at(&[5, 15, 25]);
+        raw.samples[1].process_labels = phase;
+        let mut meta = ExportMeta::default();
+        attach(&mut raw, &mut meta, &[span("SplitChunksPlugin:optimize_chunks", 10, 20), span("Compilation:seal", 0, 12)], 3);
+        let sets = labels::snapshot();
+        let merged = |i: usize| labels::merged(&sets, raw.samples[i].process_labels, 0).into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        assert_eq!(merged(0), ["rspack_span=Compilation:seal"]);
+        assert_eq!(merged(1), ["phase=seal", "rspack_span=SplitChunksPlugin:optimize_chunks"]);
+        assert_eq!(merged(2), Vec::<String>::new());
+        let summary = meta.rspack_spans_summary.unwrap();
+        assert_eq!((summary.spans, summary.names, summary.percent, summary.dropped), (2, 2, 66.67, 3));
+        let rows: Vec<&Value> = meta.trace_events.iter().filter(|e| e["tid"] == TRACE_TID).collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|e| e["cat"] == "Rspack"));
+        assert!(rows.iter().any(|e| e["ph"] == "X" && e["name"] == "SplitChunksPlugin:optimize_chunks" && e["dur"] == 0.01));
+    }
+}
