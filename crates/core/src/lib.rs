@@ -21,6 +21,8 @@ pub mod labels;
 pub mod profile;
 pub mod sampler;
 pub mod session;
+#[cfg(target_os = "linux")]
+pub mod signal_relay;
 pub mod store;
 pub mod symbolize;
 pub mod unwind;
