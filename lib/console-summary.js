@@ -15,7 +15,8 @@ function top(entries = [], n = TOP) {
 function consoleSummary(result) {
   const s = result.summary || {};
   const lines = [
-    `profile written to ${result.dir}`,
+    // A partial profile (a failed build, a signal, a bound) says so where it is first seen.
+    `profile written to ${result.dir}${s.partial ? ` (partial: ${s.partialReason || 'reason unknown'})` : ''}`,
     `  ${s.samples || 0} samples over ${s.durationMs || 0} ms, ${s.sampledCpuMs || 0} ms CPU sampled (fidelity ${s.fidelity})`,
   ];
   const labels = s.labels || {};
