@@ -189,3 +189,26 @@ describe("V8's profiler and an idle JS thread", () => {
     expect(joined.grafted / joined.jsThreadSamples).toBeGreaterThan(0.9);
   });
 });
+
+describe("the probe's own JS wrappers in a plugin build", () => {
+  test('callThrough, withPair and the binding wrappers are folded into their callers in the top JS functions', () => {
+    const { BUILD_APP, run: runCmd, workload } = require('./helpers');
+    const out = tmpDir('js-wrappers');
+    const app = workload('react', 60, path.join(tmpDir('js-wrappers-app'), 'app'));
+    const r = runCmd(process.execPath, [BUILD_APP, app], {
+      env: {
+        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'report-plugins.js'),
+        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+        REPORT_BURN_MS: '300',
+        PERFPROBE_QUIET: '1',
+      },
+    });
+    expect(r.status).toBe(0);
+    const { summary } = profileOf(out);
+    const names = [...summary.topJsFunctionsSelf, ...summary.topJsFunctionsCumulative].map((e) => e.name);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.filter((n) => /^(callThrough|withPair) |boundaries\.js|frames\.js|labels\.js/.test(n))).toEqual([]);
+    // The burner's tap, which the wrappers called, is there in their place.
+    expect(summary.topJsFunctionsCumulative.some((e) => /report-plugins\.js/.test(e.name))).toBe(true);
+  });
+});

@@ -19,6 +19,10 @@ const LOAD_STARTED = Symbol.for('rspack-perfprobe.load-started');
 let loadNs = globalThis[LOAD_STARTED] === undefined ? 0n : process.hrtime.bigint() - globalThis[LOAD_STARTED];
 const msSince = (startNs) => Number(process.hrtime.bigint() - startNs) / 1e6;
 const PROBE_VERSION = require('../package.json').version;
+// The folders of the probe's JS wrappers, of every copy of this package loaded (register.js from the
+// CLI, the plugin from the project): the summary folds their frames into their callers.
+const PROBE_JS_DIRS = Symbol.for('rspack-perfprobe.js-dirs');
+(globalThis[PROBE_JS_DIRS] ??= new Set()).add(path.join(__dirname, 'attribution'));
 /** How soon a session that reached maxSamples or maxDuration is written by its owner. */
 const BOUND_POLL_MS = 100;
 
@@ -211,6 +215,7 @@ class Session {
       attribution,
       jsProfile: this.v8?.stop() ?? undefined,
       flamegraphPerRole: this.options.flamegraphPerRole,
+      probeJsDirs: [...globalThis[PROBE_JS_DIRS]],
     };
   }
 
@@ -324,7 +329,7 @@ class Session {
 function armSignalExport(session, warn) {
   if (!session.native.armSignalExport) return;
   const { outDir, name, quiet, flamegraphPerRole } = session.options;
-  const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs };
+  const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJsDirs: [...globalThis[PROBE_JS_DIRS]] };
   try {
     session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, Boolean(quiet), session.reportFile, session.guard.ending());
   } catch (e) {

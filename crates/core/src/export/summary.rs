@@ -141,6 +141,13 @@ fn pct(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
 }
 
+/// Whether `frame` is JS of the probe itself: its file lies in one of `dirs` (a path, or an ESM URL).
+fn probe_js(frame: &crate::symbolize::Frame, dirs: &[String]) -> bool {
+    let Some(file) = frame.file.as_deref() else { return false };
+    let file = file.strip_prefix("file://").unwrap_or(file);
+    dirs.iter().any(|d| !d.is_empty() && file.strip_prefix(d.as_str()).is_some_and(|rest| rest.starts_with('/')))
+}
+
 pub fn build(
     raw: &RawProfile,
     sym: &Symbolized,
@@ -203,7 +210,10 @@ pub fn build(
             .iter()
             .map(|&l| &sym.locations[l as usize])
             .filter(|l| l.origin == Origin::V8)
-            .filter_map(|l| l.frames.first().map(|f| f.short.as_str()))
+            .filter_map(|l| l.frames.first())
+            // The probe's wrappers (callThrough, withPair, the binding wrapper): their time is their callers'.
+            .filter(|f| !probe_js(f, &meta.probe_js_dirs))
+            .map(|f| f.short.as_str())
             .collect();
         if let Some(innermost) = js.first() {
             add(&mut js_self, innermost, figures);
@@ -315,5 +325,29 @@ mod tests {
             ]
         );
         assert_eq!(s.top_functions_cumulative[1].percent, 90.0);
+    }
+
+    #[test]
+    fn the_probes_own_js_wrappers_are_folded_into_their_callers() {
+        let ms = 1_000_000;
+        let (raw, mut sym) = testing::profile(&[
+            (vec![vec!["main"], vec!["userTap"], vec!["callThrough"], vec!["userWork"]], 60 * ms),
+            (vec![vec!["main"], vec!["userTap"], vec!["withPair"]], 40 * ms),
+        ]);
+        let probe = "/app/node_modules/rspack-perfprobe/lib/attribution";
+        for l in &mut sym.locations {
+            l.origin = Origin::V8;
+            let f = &mut l.frames[0];
+            f.file = Some(match f.function.as_str() {
+                "callThrough" => format!("{probe}/frames.js"),
+                "withPair" => format!("file://{probe}/labels.js"),
+                _ => "/app/lib/attribution-user/tap.js".to_string(),
+            });
+        }
+        let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
+        let s = build(&raw, &sym, &[], &meta, None, PostProcessing::default(), 0);
+        let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.cpu_ms)).collect() };
+        assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)]);
+        assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)]);
     }
 }
