@@ -7,9 +7,21 @@
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
+const { spawnSync } = require('child_process');
 const { ROOT, CLI, tmpDir, run, runNode, profileDirs } = require('./helpers');
 
 const REGISTER = path.join(ROOT, 'register.js');
+
+/** `node -e script` that is killed (SIGKILL: a hung probe may be deaf to SIGTERM) after 20 s. */
+function nodeWithin20s(script, env) {
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20000, killSignal: 'SIGKILL' });
+  const lastLine = r.stdout.trim().split('\n').pop();
+  let json;
+  try {
+    json = JSON.parse(lastLine);
+  } catch {}
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, json };
+}
 
 /** `node -r register -e <script>` with the given PERFPROBE_* variables. */
 function registered(env, script = 'console.log("ran")') {
@@ -111,30 +123,23 @@ describe('an unwritable outDir: one warning line, no folder named, nothing hangs
   ])('register.js, outDir %s', (_, outDir, code) => {
     const dir = outDir();
     const reportFile = path.join(tmpDir('outdir-report'), 'folders.txt');
-    const r = run(process.execPath, ['-e', 'const end = Date.now() + 100; while (Date.now() < end) {}'], {
-      env: { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_OUT: dir },
-      timeout: 20000,
-    });
+    const r = nodeWithin20s('const end = Date.now() + 100; while (Date.now() < end) {}', { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_OUT: dir });
     expect(r.status).toBe(0);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^\[perfprobe\] warning: cannot create a profile folder under /);
     expect(lines[0]).toMatch(code);
     // The same run asked to list its folders lists none.
-    const listed = run(process.execPath, ['-e', 'const end = Date.now() + 100; while (Date.now() < end) {}'], {
-      env: { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_OUT: dir, PERFPROBE_REPORT_FILE: reportFile },
-      timeout: 20000,
-    });
+    const listed = nodeWithin20s('const end = Date.now() + 100; while (Date.now() < end) {}', { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_OUT: dir, PERFPROBE_REPORT_FILE: reportFile });
     expect(listed.status).toBe(0);
     expect(fs.existsSync(reportFile) ? fs.readFileSync(reportFile, 'utf8') : '').toBe('');
   });
 
   test('start({ outDir: "/proc/x/y" }) returns, and stop() warns once', () => {
-    const r = runNode(
+    const r = nodeWithin20s(
       `const p = require(${JSON.stringify(ROOT)});
        const s = p.start({ outDir: '/proc/x/y', frequency: 199 });
        s.stop().then((r) => console.log(JSON.stringify(r)));`,
-      { timeout: 20000 },
     );
     expect(r.status).toBe(0);
     expect(r.json.dir).toBe(null);

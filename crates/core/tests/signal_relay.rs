@@ -3,29 +3,13 @@
 //! the relay is process-wide.
 #![cfg(target_os = "linux")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+use common::{CountingAllocator, ALLOCATIONS_ON_WATCHED, WATCHED_TID};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use perfprobe_core::signal_relay;
 
-/// Counts allocations on the thread that raises the signals (the handler runs on it).
-struct CountingAllocator;
-static WATCHED_TID: AtomicI32 = AtomicI32::new(0);
-static ALLOCATIONS_ON_WATCHED: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let watched = WATCHED_TID.load(Ordering::Relaxed);
-        if watched != 0 && libc::gettid() == watched {
-            ALLOCATIONS_ON_WATCHED.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
+/// Counts allocations (tests/common) on the thread that raises the signals (the handler runs on it).
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
