@@ -204,7 +204,7 @@ describe('`perfprobe report` on a damaged profile.pb.gz exits 2', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(`${path.join(copy, 'profile.pb.gz')}: damaged`);
+    expect(r.stderr).toContain(`${path.join(copy, 'profile.pb.gz')}: damaged gzip data`);
   });
 });
 

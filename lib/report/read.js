@@ -127,7 +127,7 @@ function checkPprof(pprofPath) {
   try {
     zlib.gunzipSync(bytes);
   } catch (e) {
-    throw new ProfileError(`${pprofPath}: damaged (${e.message}); the profile folder was cut short or altered`);
+    throw new ProfileError(`${pprofPath}: damaged gzip data (${e.message}); the file was cut short or altered`);
   }
 }
 

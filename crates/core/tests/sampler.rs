@@ -3,7 +3,7 @@
 
 mod common;
 use common::{CountingAllocator, ALLOCATIONS_ON_WATCHED, WATCHED_TID};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 

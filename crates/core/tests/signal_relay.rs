@@ -5,7 +5,7 @@
 
 mod common;
 use common::{CountingAllocator, ALLOCATIONS_ON_WATCHED, WATCHED_TID};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use perfprobe_core::signal_relay;
 
