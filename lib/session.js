@@ -165,6 +165,8 @@ class Session {
     if (this.boundWatch) clearInterval(this.boundWatch);
     // From here JS writes the session; false: a signal found the JS thread busy and the addon wrote it.
     if (!this.native.claim()) {
+      this.v8?.stop();
+      this.counters?.stop();
       this.guard?.release();
       return { error: emptyResult(['the profile was written when a signal found the JS thread busy']) };
     }

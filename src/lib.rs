@@ -95,12 +95,18 @@ impl NativeSession {
     /// addon write it. False if the addon already took the session (it waits for that folder).
     #[napi]
     pub fn claim(&self) -> bool {
-        running::with(self.id, |r| {
+        let found = running::with(self.id, |r| {
             if r.plan.take().is_some() {
                 signal_export::disarm();
             }
         })
-        .is_some()
+        .is_some();
+        if !found && running::lock().is_none() {
+            // The signal thread wrote it and the program lives on (it listens to the signal itself):
+            // V8 stops reporting code events here, on the JS thread, as `take` would have.
+            drop(jit::stop());
+        }
+        found
     }
 
     /// Which signals end the process after a profile written without JS (listeners came or went).
