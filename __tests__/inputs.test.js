@@ -198,13 +198,14 @@ describe('`perfprobe report` on a damaged profile.pb.gz exits 2', () => {
       c[Math.floor(c.length / 2)] ^= 0x10;
       return c;
     }],
-  ])('%s: one line naming the file', (_, edit) => {
+    ['not gzip at all', (b) => Buffer.from('{"not": "pprof"}')],
+  ])('%s: one line naming the file', (what, edit) => {
     const copy = damaged(edit);
     const r = run(CLI, ['report', copy]);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(`${path.join(copy, 'profile.pb.gz')}: damaged gzip data`);
+    expect(r.stderr).toContain(`${path.join(copy, 'profile.pb.gz')}: ${what === 'not gzip at all' ? 'not a pprof profile' : 'damaged gzip data'}`);
   });
 });
 

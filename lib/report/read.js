@@ -124,6 +124,7 @@ function checkPprof(pprofPath) {
     if (e.code === 'ENOENT') return;
     throw new ProfileError(`${pprofPath}: cannot read (${e.code || e.message})`);
   }
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) throw new ProfileError(`${pprofPath}: not a pprof profile (no gzip header)`);
   try {
     zlib.gunzipSync(bytes);
   } catch (e) {
