@@ -94,16 +94,7 @@ pub fn arm(chain: bool) -> std::io::Result<()> {
         }
         PREVIOUS_HANDLER[i].store(old.sa_sigaction, Ordering::SeqCst);
         PREVIOUS_FLAGS[i].store(old.sa_flags, Ordering::SeqCst);
-        // SAFETY: installs an async-signal-safe handler. SA_RESTART: an interrupted syscall resumes.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+        crate::util::install_handler(signal, on_signal as *const () as usize)?;
     }
     Ok(())
 }
