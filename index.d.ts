@@ -50,9 +50,10 @@ export interface PerfprobeOptions {
    * turns it off. The JS part of a native stack (JIT code, V8 builtins) is replaced by JS frames;
    * each native sample keeps its weight, nothing is counted twice.
    *
-   * On Node 20 (V8 11.3) each sample takes its own JS stack in perfprobe's signal handler (V8's
+   * On Linux with Node 20, 22, 24 and 26 (V8 11.3, 12.4, 13.6, 14.6: the versions whose structures perfprobe
+   * checked) each sample takes its own JS stack in perfprobe's signal handler (V8's
    * `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no second signal.
-   * Elsewhere, or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
+   * On any other V8, on macOS, or with `PERFPROBE_JS_SOURCE=cpu-profiler`, V8's CPU profiler (node:inspector, in this
    * process) samples every max(1 ms, 1/frequency) and each native sample takes the stack of the V8
    * sample nearest in time (within two V8 intervals); `(garbage collector)` and `(program)` replace
    * the JS part the same way. See `Summary.jsProfiler` for which ran and how many samples got names.
@@ -85,6 +86,9 @@ export interface PerfprobeOptions {
    *   `kernel.perf_event_paranoid` <= 1 or CAP_PERFMON (a user-only event would skip every period
    *   that ends in a syscall) and no seccomp filter blocking `perf_event_open`; without them the
    *   sampler thread times samples, with a warning, and `timerFallback` in the summary says why.
+   *   On macOS there are no per-thread CPU signals: the sampler thread reads each thread's CPU time
+   *   and suspends the threads that used a period, walks their stacks and resumes them;
+   *   `perf-event` falls back to that, saying so in `timerFallback`.
    *   Not the default: measured side by side on a 2-core virtual machine it cost the same, and the
    *   sampler thread's weights are exact (README, "How it samples").
    */
@@ -124,6 +128,11 @@ export interface ProfileResult {
   summary: Summary | null;
   /** What went wrong without stopping anything (unwritable folder, a file that failed). */
   warnings: string[];
+  /**
+   * Only from a `start()` handle whose shared session another caller's `stop()` split (see
+   * `start()`): the folders written before this one that also hold this caller's samples, oldest first.
+   */
+  earlier?: string[];
 }
 
 export type ThreadRole = 'js-main' | 'tokio' | 'rayon' | 'libuv' | 'v8' | 'other';
@@ -204,7 +213,7 @@ export interface Summary {
   fidelity: number;
   samples: number;
   stats: {
-    /** Signals sent (CPU and wall samples). */
+    /** Signals sent (CPU and wall samples); on macOS, threads suspended for a sample. */
     signals: number;
     /** Wall periods of idle threads recorded without a signal (their stack could not have moved). */
     wallPeriodsBatched: number;
@@ -228,6 +237,8 @@ export interface Summary {
     timerSignals: number;
     /** Threads whose perf-event timer could not be opened (they were signalled by the sampler thread). */
     timerOpenFailures: number;
+    /** macOS: samples not taken because the thread could not be suspended (it had exited). */
+    suspendFailures: number;
   };
   threads: ThreadSummary[];
   /**
@@ -273,11 +284,19 @@ export interface Summary {
     unmatched: number;
     /** ... already named by a perf map (`perfprobe --mixed`). */
     perfMapNamed: number;
+    /**
+     * Why this source ran: `V8 12.4.254.21-node.57 is one whose structures perfprobe knows`, or why
+     * the handler could not take JS stacks (`V8 15.1.0 is not one whose structures perfprobe knows
+     * (11.3, 12.4, 13.6, 14.6)`, `PERFPROBE_JS_SOURCE=cpu-profiler`). `perfprobe report` shows it.
+     */
+    reason: string | null;
     /** Why there are no JS stacks, when V8's profile could not be read. */
     error: string | null;
   } | null;
   /**
-   * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread), `hook`,
+   * Per label key, its values by sampled CPU. Keys: `phase` and `compiler` (every thread; while
+   * several compilers of a MultiCompiler build at once, `phase` joins their phases, e.g. `make+seal`,
+   * and no `compiler` is set: worker threads cannot tell whose work they do), `hook`,
    * `plugin`, `stage`, `loader`, `binding` (the JS thread). See the README's attribution table.
    */
   labels: Record<string, SummaryEntry[]>;
@@ -298,6 +317,11 @@ export interface Summary {
     droppedSpans?: number;
     /** Hooks that could not be instrumented, with the reason. */
     skippedHooks?: string[];
+    /**
+     * Rspack compilers that ran without labels under register.js, the CLI or `start()`, and why
+     * (the same reason was printed once as a warning). `compiler` is the compiler's name, if any.
+     */
+    unattachedCompilers?: Array<{ reason: string; compiler?: string }>;
     /**
      * The JS thread's event-loop lag over the session, sampled every 50 ms (with or without the
      * plugin; `interop.eventLoopLag` repeats it when there are labels).
@@ -331,7 +355,7 @@ export interface Session {
   readonly finished: boolean;
   /**
    * Stops sampling and writes the profile folder. Symbolization and writing run off the JS thread.
-   * Never rejects for I/O problems: they come back in `warnings`.
+   * Never rejects for I/O problems: they come back in `warnings`. Calling it again returns the same result.
    */
   stop(): Promise<ProfileResult>;
   /** The same, synchronously (for `process.on('exit')`). */
@@ -339,9 +363,22 @@ export interface Session {
 }
 
 /**
- * Starts profiling every thread of this process. There is one sampler per process: if a session
- * already runs (register, the CLI, the plugin), that session is returned.
- * If the sampler cannot start, a warning is printed and the returned session writes nothing.
+ * Starts profiling every thread of this process and returns this caller's handle. Every Rspack
+ * compiler that runs while the session is open is labelled (phase, hook, plugin, loader, binding)
+ * as with the plugin, however `@rspack/core` is loaded (ES module or CommonJS); a compiler that
+ * cannot be attached costs one warning and an entry in `summary.attribution.unattachedCompilers`.
+ * If the sampler cannot start, a warning is printed and the returned handle writes nothing.
+ *
+ * There is one sampler per process; what each caller receives:
+ * - No session runs: the caller's handle owns a new one; its `stop()` writes the folder.
+ * - Another `start()` caller's session runs: the callers share it, each with its own handle. A
+ *   `stop()` while other handles are still open writes everything sampled so far (the whole of
+ *   that caller's time) into its folder, and sampling goes on for the others in a new session (the
+ *   sampler is idle only while the previous one stops). Each sample is in one folder only; a
+ *   later caller's result lists the folders written before its own in `earlier`. The last handle's
+ *   `stop()` writes the rest. No `stop()` throws, and a second `stop()` returns the first's result.
+ * - A session owned elsewhere runs (register.js or the CLI, a PerfprobePlugin's build): that owner
+ *   writes the profile; this handle's `stop()` writes nothing and its `warnings` say who does.
  *
  * If the process ends before `stop()` (`process.exit()`, an uncaught exception, SIGINT, SIGTERM, or
  * the event loop running dry), the profile is written then, marked partial; the exit code stays the
@@ -364,7 +401,9 @@ export function current(): Session | undefined;
  * Rspack plugin: profiles each build (each rebuild in watch mode) into its own folder, and a build
  * interrupted by compiler close, SIGINT/SIGTERM or `process.exit()` into a folder marked partial.
  * Attaches to a session that already runs, or that starts during a build, instead of starting
- * another (the owner writes it then).
+ * another (the owner writes it then). Its warning and the folder it wrote go to stderr, prefixed
+ * `[perfprobe]`, not through Rspack's infrastructure logger, whose level hosts set to their taste
+ * (Rsbuild shows only errors); `quiet` or PERFPROBE_QUIET=1 silences them.
  */
 export class PerfprobePlugin {
   constructor(options?: PerfprobeOptions);

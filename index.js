@@ -4,16 +4,26 @@
 
 globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
 const { normalizeOptions } = require('./lib/options');
-const { startSession, current } = require('./lib/session');
+const { current } = require('./lib/session');
+const { openHandle } = require('./lib/handles');
+const { attachToRspackCompilers } = require('./lib/attach/compilers');
 const { PerfprobePlugin } = require('./lib/plugin');
 
 /**
- * Starts profiling the whole process. If a session already runs (register.js, the CLI wrapper),
- * returns that one: there is one sampler per process.
+ * Starts profiling the whole process and returns this caller's handle (lib/handles.js: callers
+ * that overlap share the one sampler). Every Rspack compiler that runs meanwhile is labelled, as
+ * under register.js.
  */
 function start(options) {
   const normalized = normalizeOptions(options, 'perfprobe.start');
-  return current() || startSession(normalized);
+  const handle = openHandle(normalized);
+  // A session owned elsewhere (register.js) has attached compilers with its owner's options.
+  if (handle.running && !handle.foreign) {
+    attachToRspackCompilers(normalized, (m) => {
+      if (!normalized.quiet) process.stderr.write(`[perfprobe] warning: ${m}\n`);
+    });
+  }
+  return handle;
 }
 
 module.exports = { start, current, PerfprobePlugin };

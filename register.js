@@ -98,7 +98,7 @@ function register() {
   }
 
   if (envValue('PERFPROBE_LABELS')) {
-    require('./lib/auto-attach').attachToRspackCompilers(options, warn);
+    require('./lib/attach/compilers').attachToRspackCompilers(options, warn);
   }
 }
 

@@ -6,7 +6,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { ROOT, CODE_EVENTS_V8, tmpDir, runNode, profileDirs, readPprof, goPprof } = require('./helpers');
+const { ROOT, CLI, BUILD_APP, CODE_EVENTS_V8, UNKNOWN_V8, tmpDir, run, runNode, profileDirs, readPprof, goPprof, workload } = require('./helpers');
 
 const BURNER = path.join(__dirname, 'fixtures', 'burner');
 
@@ -49,11 +49,15 @@ function jsThreadMs({ pprof }, pick) {
   return ns / 1e6;
 }
 
-// PERFPROBE_JS_SOURCE=cpu-profiler runs V8's CPU profiler where code events are the default.
+// PERFPROBE_JS_SOURCE=cpu-profiler runs V8's CPU profiler where code events are the default; so
+// does a V8 whose structures perfprobe does not know, and the summary says why.
+const V8_NAMED = new RegExp(`^V8 ${process.versions.v8.replace(/\./g, '\\.')} is one whose structures perfprobe knows$`);
+const V8_UNKNOWN = /^V8 99\.1\.0-test is not one whose structures perfprobe knows \(11\.3, 12\.4, 13\.6, 14\.6\)$/;
 describe.each([
-  ['the JS stacks (default)', {}, CODE_EVENTS_V8 ? 'code-events' : 'cpu-profiler'],
-  ["V8's CPU profiler (PERFPROBE_JS_SOURCE=cpu-profiler)", { PERFPROBE_JS_SOURCE: 'cpu-profiler' }, 'cpu-profiler'],
-])('with %s', (_, env, source) => {
+  ['the JS stacks (default)', {}, CODE_EVENTS_V8 ? 'code-events' : 'cpu-profiler', CODE_EVENTS_V8 ? V8_NAMED : /is not one whose structures perfprobe knows/],
+  ["V8's CPU profiler (PERFPROBE_JS_SOURCE=cpu-profiler)", { PERFPROBE_JS_SOURCE: 'cpu-profiler' }, 'cpu-profiler', /^PERFPROBE_JS_SOURCE=cpu-profiler$/],
+  ['a V8 perfprobe does not know (node reports V8 99.1.0)', { NODE_OPTIONS: `--require ${UNKNOWN_V8}` }, 'cpu-profiler', V8_UNKNOWN],
+])('with %s', (_, env, source, reason) => {
   let p;
   beforeAll(() => {
     const out = tmpDir('js-stacks');
@@ -97,6 +101,7 @@ describe.each([
     const j = p.summary.jsProfiler;
     expect(j.error).toBeNull();
     expect(j.source).toBe(source);
+    expect(j.reason).toMatch(reason);
     expect(j.v8Samples).toBeGreaterThan(100);
     if (source === 'cpu-profiler') {
       // One V8 sample per native period.
@@ -190,12 +195,28 @@ describe("V8's profiler and an idle JS thread", () => {
   });
 });
 
+// What a user of this node line gets from `perfprobe -- <build>`: a real Rspack build at 999 Hz.
+describe(`a real Rspack build through the CLI at 999 Hz on Node ${process.versions.node}`, () => {
+  test(CODE_EVENTS_V8 ? 'JS functions named from the handler, no V8 profiler thread, fidelity >= 0.95' : "JS functions named by V8's CPU profiler, which says why", () => {
+    const app = workload('react', 1000);
+    const out = tmpDir('js-stacks-cli');
+    const r = run(CLI, ['--out', out, '--frequency', '999', '--name', 'cli-999', '--', process.execPath, BUILD_APP, app]);
+    expect(r.status).toBe(0);
+    const { summary } = profileOf(out);
+    expect(summary.jsProfiler.source).toBe(CODE_EVENTS_V8 ? 'code-events' : 'cpu-profiler');
+    expect(summary.jsProfiler.reason).toMatch(CODE_EVENTS_V8 ? V8_NAMED : /is not one whose structures perfprobe knows/);
+    expect(summary.threads.some((t) => t.name === 'v8:ProfEvntProc')).toBe(!CODE_EVENTS_V8);
+    // The build script's own function (scripts/build-app.js), under which Rspack's JS runs.
+    expect(summary.topJsFunctionsCumulative.some((e) => /^main build-app\.js:\d+$/.test(e.name))).toBe(true);
+    expect(summary.fidelity).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
 describe("the probe's own JS wrappers in a plugin build", () => {
   test('callThrough, withPair and the binding wrappers are folded into their callers in the top JS functions', () => {
-    const { BUILD_APP, run: runCmd, workload } = require('./helpers');
     const out = tmpDir('js-wrappers');
     const app = workload('react', 60, path.join(tmpDir('js-wrappers-app'), 'app'));
-    const r = runCmd(process.execPath, [BUILD_APP, app], {
+    const r = run(process.execPath, [BUILD_APP, app], {
       env: {
         PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'report-plugins.js'),
         PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),

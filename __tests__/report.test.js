@@ -121,14 +121,16 @@ describe('report', () => {
     expect(out).toMatch(/in all +[\d.,]+ ms of CPU during the session \([\d.]+% of process CPU\) \+ [\d.,]+ ms before and after it/);
   });
 
-  test("says how JS frames were named, and counts V8's profiler thread only when it ran", () => {
+  test("says how JS frames were named and why, and counts V8's profiler thread only when it ran", () => {
     if (CODE_EVENTS_V8) {
-      expect(out).toMatch(/JS stacks +taken in the signal handler \(code-events\): [\d,]+ stacks, [\d,]+ code events, no V8 profiler thread/);
+      expect(out).toMatch(/JS stacks +taken in the signal handler \(code-events\): [\d,]+ stacks, [\d,]+ code events, no V8 profiler thread; V8 [\w.-]+ is one whose structures perfprobe knows\n/);
       expect(out).not.toMatch(/V8 profiler's thread/);
+    } else {
+      expect(out).toMatch(/JS stacks +V8's CPU profiler \(cpu-profiler\), a sample every [\d,]+ µs; V8 [\w.-]+ is not one whose structures perfprobe knows/);
     }
     const r = perfprobe('report', cpuProfilerDir);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/JS stacks +V8's CPU profiler \(cpu-profiler\), a sample every 1,001 µs/);
+    expect(r.stdout).toMatch(/JS stacks +V8's CPU profiler \(cpu-profiler\), a sample every 1,001 µs; PERFPROBE_JS_SOURCE=cpu-profiler\n/);
     expect(r.stdout).toMatch(/V8 profiler's thread +[\d.,]+ ms/);
   });
 
@@ -191,7 +193,9 @@ describe('diff', () => {
     expect(cells(tableAfter(out, 'Hooks by CPU')[1])[0]).toBe('compilation.processAssets');
     const phase = tableAfter(out, 'Phases by CPU').slice(1).map(cells).find((c) => c[0] === 'process-assets');
     expect(num(phase[3])).toBeGreaterThan(BURN_MS * 0.6);
-    expect(phase[4]).toMatch(/^\+\d+(\.\d)?%$/);
+    // Without the burn, process-assets can take less than a sample period (no base samples on
+    // Node 22 and 24 in some runs): a phase new to the profile reads `new`, as the plugin does.
+    expect(phase[4]).toMatch(num(phase[1]) === 0 ? /^new$/ : /^\+\d+(\.\d)?%$/);
   });
 
   test('ranks the burn function first among functions by self CPU', () => {

@@ -175,10 +175,10 @@ describe('watch mode', () => {
     const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
       env: { PERFPROBE_WORKLOAD_PLUGINS: PROBE_PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, name: 'watch' }), PERFPROBE_WORKLOAD_MINIMIZE: '0' },
     });
-    // Fresh-clone runs saw this process die by a signal after its third profile was written (session
-    // 4: status null; session 6: SIGABRT, nothing printed after the third profile's lines), and 172
-    // runs here did not repeat it: say which signal, what it printed, and whether the fixture's last
-    // line (written after `watching.close`) came, i.e. whether it died in node's teardown.
+    // Fresh-clone CI runs have seen this process die by a signal (SIGABRT) after its third profile
+    // was written, which 172 local runs did not repeat: say which signal, what it printed, and
+    // whether the fixture's last line (written after `watching.close`) came, i.e. whether it died
+    // in node's teardown.
     if (r.status !== 0) throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}); stdout: ${JSON.stringify(r.stdout.slice(-500))}; stderr:\n${r.stderr.slice(-4000)}`);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()).builds).toBe(3);

@@ -4,6 +4,9 @@
 // profiler, in fresh node processes.
 //   node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
 //   node bench/run.js scaling [--pairs 2] [--ns 1000,3000,10000,20000]
+//   --node 24 (a line scripts/setup.js --test installed under .work/node-<line>) or --node <path>:
+//   every configuration, the baseline included, runs under that node (its bin first on PATH, so
+//   the CLI's `#!/usr/bin/env node` is that node too); results.json keeps it apart per node.
 // Prints a Markdown table and writes bench/results.json (every raw run + machine info). Asserts nothing.
 //
 // Method: one untimed warm-up build (fills the OS file cache), then --pairs rounds; each round runs
@@ -18,7 +21,8 @@ const { buildCdylib } = require('../scripts/build');
 const { probeCosts } = require('../lib/report/costs');
 
 const ROOT = path.join(__dirname, '..');
-const NODE = process.execPath;
+/** The node every build runs under: this one, or --node's. */
+let NODE = process.execPath;
 const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
 const PPROF_DIR = path.join(__dirname, 'pprof-baseline');
 const PPROF_ADDON = path.join(PPROF_DIR, 'pprof_baseline.node');
@@ -94,8 +98,18 @@ const SETS = {
   all: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999', 'cpu-prof', 'rspack-profile'],
 };
 
+/** --node's value: a Node line installed by scripts/setup.js --test, or a node binary's path. */
+function nodeBinary(value) {
+  const { NODE_LINES, nodeLineDir } = require('../scripts/setup');
+  const file = NODE_LINES[value] ? path.join(nodeLineDir(value), 'bin', 'node') : path.resolve(String(value));
+  if (!fs.existsSync(file)) {
+    throw new Error(`--node ${value}: no node at ${file}; a line (${Object.keys(NODE_LINES).join(', ')}, installed by node scripts/setup.js --test) or a node binary's path`);
+  }
+  return file;
+}
+
 function parseArgs(argv) {
-  const opts = { set: 'all', kind: 'react', n: 10000, pairs: 5, configs: null, ns: [1000, 3000, 10000, 20000] };
+  const opts = { set: 'all', kind: 'react', n: 10000, pairs: 5, configs: null, ns: [1000, 3000, 10000, 20000], node: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a in SETS || a === 'scaling') opts.set = a;
@@ -104,7 +118,8 @@ function parseArgs(argv) {
     else if (a === '--n') opts.n = Number(argv[++i]);
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b]`);
+    else if (a === '--node') opts.node = nodeBinary(argv[++i]);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|timers|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
   }
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];
@@ -190,7 +205,7 @@ function runOne(id, app, round) {
   env.NODE_OPTIONS = [`--require ${EXIT_MARK}`, env.NODE_OPTIONS].filter(Boolean).join(' ');
   env.BENCH_EXIT_MARK = exitMark;
   const [cmd, ...args] = cfg.cmd(app, tmp);
-  const measureEnv = { ...process.env, BENCH_MEASURE_ENV: JSON.stringify(env) };
+  const measureEnv = { ...process.env, PATH: `${path.dirname(NODE)}${path.delimiter}${process.env.PATH}`, BENCH_MEASURE_ENV: JSON.stringify(env) };
   delete measureEnv.NODE_OPTIONS;
   // Load average at start: explains an outlier if something else ran on the machine meanwhile.
   let run = { id, round, load1: os.loadavg()[0] };
@@ -223,7 +238,7 @@ function runOne(id, app, round) {
  */
 function measureFixedCosts(repeats = 11) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perfprobe-bench-fixed-'));
-  const env = { ...process.env, NODE_OPTIONS: '', PERFPROBE_DISABLE: '1' };
+  const env = { ...process.env, PATH: `${path.dirname(NODE)}${path.delimiter}${process.env.PATH}`, NODE_OPTIONS: '', PERFPROBE_DISABLE: '1' };
   const wallOf = ([command, ...args]) => {
     const started = process.hrtime.bigint();
     const r = spawnSync(command, args, { env, stdio: 'ignore' });
@@ -380,7 +395,7 @@ function machineInfo() {
     memGb: +(os.totalmem() / 2 ** 30).toFixed(1),
     platform: `${os.platform()} ${os.arch()}`,
     kernel: os.release(),
-    node: process.version,
+    node: NODE === process.execPath ? process.version : spawnSync(NODE, ['-p', 'process.version'], { encoding: 'utf8' }).stdout.trim(),
     rspack: require(require.resolve('@rspack/core/package.json', { paths: [ROOT] })).version,
     date: new Date().toISOString(),
   };
@@ -423,7 +438,7 @@ function fit(xs, ys) {
   return { intercept: a, slope: b, exponent };
 }
 
-function scaling(opts, command) {
+function scaling(opts, command, onNode) {
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
   const rows = [];
   const all = [];
@@ -443,7 +458,7 @@ function scaling(opts, command) {
     rssDeltaMb: fit(ns, ok.map((r) => r.rssDeltaMb)),
   };
   const machine = machineInfo();
-  saveResults('scaling', { command, machine, params: { kind: 'react', ns: opts.ns, pairs: opts.pairs, frequency: 999 }, rows, fits, runs: all });
+  saveResults(`scaling${onNode}`, { command, machine, params: { kind: 'react', ns: opts.ns, pairs: opts.pairs, frequency: 999 }, rows, fits, runs: all });
   console.log(`\n${machine.cpus} CPUs, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; react, perfprobe at 999 Hz, ${opts.pairs} rounds per N; medians.\n`);
   console.log('| N components | build (baseline) | wall / baseline | post-processing | profile.pb.gz | trace.json | peak RSS Δ | fidelity |');
   console.log('|---|---|---|---|---|---|---|---|');
@@ -462,8 +477,11 @@ function scaling(opts, command) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.node) NODE = opts.node;
+  // Each node's results stand apart: Node 24's rows never replace the machine node's.
+  const onNode = opts.node ? `/node-${spawnSync(NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout.trim()}` : '';
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  if (opts.set === 'scaling') return scaling(opts, command);
+  if (opts.set === 'scaling') return scaling(opts, command, onNode);
   if (opts.ids.some((id) => id.startsWith('pprof-'))) buildPprofAddon();
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
   const app = generate({ kind: opts.kind, n: opts.n });
@@ -473,7 +491,7 @@ function main() {
   const { warm, runs } = runRounds(opts.ids, app, opts.pairs, opts.kind);
   const summary = summarize(opts.ids, runs, fixed);
   const machine = machineInfo();
-  saveResults(`${opts.set}/${opts.kind}/${opts.n}`, { command, machine, params: { kind: opts.kind, n: opts.n, pairs: opts.pairs, configs: opts.ids }, fixed, summary, warmup: warm, runs });
+  saveResults(`${opts.set}/${opts.kind}/${opts.n}${onNode}`, { command, machine, params: { kind: opts.kind, n: opts.n, pairs: opts.pairs, configs: opts.ids }, fixed, summary, warmup: warm, runs });
   console.log(`\n${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node.slice(1)}, Rspack ${machine.rspack}; ${opts.kind} N=${opts.n}, ${opts.pairs} rounds; median (min–max).\n`);
   console.log(table(summary));
   if (fixed) {

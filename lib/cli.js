@@ -98,7 +98,8 @@ process runs unprofiled:
                            them).
   PERFPROBE_JS_SOURCE=cpu-profiler  Name JS frames with V8's CPU profiler, as on
                            V8 versions where the default (code-events: JS
-                           stacks taken in perfprobe's handler) does not run.
+                           stacks taken in perfprobe's handler; V8 11.3, 12.4,
+                           13.6, 14.6 = Node 20, 22, 24, 26) does not run.
   PERFPROBE_LABELS=0       No phase/hook/plugin/loader labels for Rspack compilers
                            that lack the plugin in their config.
   PERFPROBE_ON_DEMAND=1    Sample nothing until the process receives SIGUSR2; that

@@ -8,7 +8,7 @@ const { normalizeOptions, envValue } = require('./options');
 const { startSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
-const { APPLIED } = require('./auto-attach');
+const { APPLIED } = require('./attach/compilers');
 
 /** Set on plugins that may only join a session someone else started (register.js applies them). */
 const JOIN_ONLY = Symbol.for('rspack-perfprobe.plugin-join-only');
@@ -43,10 +43,12 @@ class PerfprobePlugin {
 
   apply(compiler) {
     compiler[APPLIED] = true;
-    const logger = compiler.getInfrastructureLogger(PLUGIN_NAME);
     const quiet = this.options.quiet || quietFromEnv();
+    // Straight to stderr, not through compiler.getInfrastructureLogger: hosts set its level to their
+    // taste (@rsbuild/core 2.3.2 sets infrastructureLogging.level to 'error'), and the one warning and
+    // the folder's name must reach the user whatever runs the compiler.
     const say = (level, message) => {
-      if (!quiet) logger[level](message);
+      if (!quiet) process.stderr.write(level === 'warn' ? `[perfprobe] warning: ${message}\n` : `[perfprobe] ${message}\n`);
     };
     const rspackVersion = (compiler.rspack && compiler.rspack.rspackVersion) || (compiler.webpack && compiler.webpack.rspackVersion);
 
@@ -88,6 +90,7 @@ class PerfprobePlugin {
         session.exitReason = (code) => (code ? `the process exited with code ${code}` : 'the process exited before the build finished');
         session.onExitWritten = (result) => {
           this._record(result);
+          for (const w of result.warnings) say('warn', w);
           if (result.dir) say('info', consoleSummary(result));
         };
         if (spans) spans.reset();
@@ -143,6 +146,8 @@ class PerfprobePlugin {
           .find(Boolean);
         const result = session.stopSync({ partialReason: `the build failed: ${message}` });
         this._record(result);
+        for (const w of result.warnings) say('warn', w);
+        if (result.dir) say('info', consoleSummary(result));
       } catch (e) {
         say('warn', `could not write the profile: ${e.message}`);
       }

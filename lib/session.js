@@ -216,6 +216,7 @@ class Session {
       traceEvents,
       attribution,
       jsProfile: this.v8?.stop() ?? undefined,
+      jsSourceReason: this.v8?.reason,
       flamegraphPerRole: this.options.flamegraphPerRole,
       probeJsDirs: [...globalThis[PROBE_JS_DIRS]],
     };

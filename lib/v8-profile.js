@@ -94,9 +94,9 @@ function startV8Profiler(frequency, warn) {
 const JS_SOURCES = ['code-events', 'cpu-profiler'];
 
 /**
- * Names the JS thread's JS frames for the session just started; returns `{ stop() -> string | null }`
- * (V8's profile for the exporter; null when the JS stacks come with the native samples), or null
- * when nothing can (warned).
+ * Names the JS thread's JS frames for the session just started; returns `{ stop() -> string | null,
+ * reason }` (V8's profile for the exporter, null when the JS stacks come with the native samples;
+ * why this source, for the summary), or null when nothing can (warned).
  *
  * By default each native sample of the JS thread takes its JS stack in perfprobe's own signal
  * handler (V8's `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no
@@ -110,12 +110,15 @@ function startJsNames(frequency, warn) {
     warn(`PERFPROBE_JS_SOURCE is ${JSON.stringify(source)}; accepted: ${JS_SOURCES.join(', ')}. Using code-events`);
     source = 'code-events';
   }
+  let reason = `PERFPROBE_JS_SOURCE=${source}`;
   if (source === 'code-events') {
     const { binding } = loadNative();
     const refused = binding ? binding.startCodeEvents(process.versions.v8) : 'no native binding';
-    if (refused == null) return { stop: () => null };
+    if (refused == null) return { stop: () => null, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
+    reason = refused;
   }
-  return startV8Profiler(frequency, warn);
+  const profiler = startV8Profiler(frequency, warn);
+  return profiler && Object.assign(profiler, { reason });
 }
 
 module.exports = { startJsNames, startV8Profiler, intervalFor };

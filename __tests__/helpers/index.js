@@ -126,8 +126,11 @@ function spawnUntil(cmd, args, readyText, opts = {}) {
   return { child, ready, exited };
 }
 
-// Node 20's V8 (11.3): JS stacks come from perfprobe's handler and V8's code events by default;
-// other V8s run V8's CPU profiler (crates/core/src/js/jit.rs, SUPPORTED_V8).
-const CODE_EVENTS_V8 = /^11\.3\./.test(process.versions.v8);
+// The V8s of Node 20, 22, 24 and 26 (11.3, 12.4, 13.6, 14.6): JS stacks come from perfprobe's
+// handler and V8's code events by default; other V8s run V8's CPU profiler (crates/core/src/js/jit.rs,
+// SUPPORTED_V8). scripts/test-node-lines.js runs the suites again under each installed line's node.
+const CODE_EVENTS_V8 = /^(11\.3|12\.4|13\.6|14\.6)\./.test(process.versions.v8);
+/** Preloaded (NODE_OPTIONS=--require) to make node report a V8 perfprobe does not know. */
+const UNKNOWN_V8 = path.join(__dirname, '..', 'fixtures', 'unknown-v8.js');
 
-module.exports = { ROOT, CLI, CODE_EVENTS_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
+module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };

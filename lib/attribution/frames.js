@@ -35,8 +35,9 @@ function scrubStack(error) {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
       if (ours(line)) continue;
-      // AsyncLocalStorage.run is node's frame but the probe's call (labels.runAsync).
-      if (/^\s+at AsyncLocalStorage\.run \(node:async_hooks/.test(line) && i + 1 < lines.length && ours(lines[i + 1])) continue;
+      // AsyncLocalStorage.run is node's frame but the probe's call (labels.runAsync): in
+      // node:async_hooks on Node 20 and 22, in async_context_frame from Node 24.
+      if (/^\s+at AsyncLocalStorage\.run \(node:(async_hooks|internal\/async_local_storage\/)/.test(line) && i + 1 < lines.length && ours(lines[i + 1])) continue;
       if (FRAME.test(line) && frames++ >= limit) continue;
       kept.push(line);
     }

@@ -30,6 +30,33 @@ const COMPILATION_PHASES = [
   ['afterSeal', 'after-seal'],
 ];
 
+/** Trackers of the compilers building now, process-wide (a MultiCompiler builds in parallel). */
+const ACTIVE = Symbol.for('rspack-perfprobe.active-phase-trackers');
+/** Compilers with a tracker, so that one compiler never gets two. */
+const TRACKERS = Symbol.for('rspack-perfprobe.phase-trackers');
+const PATCHED = Symbol.for('rspack-perfprobe.phase-siblings-patched');
+
+const activeTrackers = () => (globalThis[ACTIVE] ??= new Set());
+const trackers = () => (globalThis[TRACKERS] ??= new WeakMap());
+
+/**
+ * Publishes the process-wide label set from every compiler building now. Worker threads cannot
+ * tell which compiler their work is for, so `compiler` is set only while one compiler builds;
+ * with several, the phase is the set of theirs (`make+seal`) and no compiler is named: work of a
+ * compiler is labelled with that compiler or with none, never with another.
+ */
+function publish(labels) {
+  const active = [...activeTrackers()];
+  if (active.length === 0) {
+    labels.setProcess(0);
+    return;
+  }
+  const phases = [...new Set(active.map((t) => t.current.phase))].sort();
+  const pairs = [['phase', phases.join('+')]];
+  if (active.length === 1 && active[0].compilerName) pairs.push(['compiler', active[0].compilerName]);
+  labels.setProcess(labels.id(pairs));
+}
+
 class PhaseTracker {
   constructor(compiler, labels, spans) {
     this.compilerName = compiler.name || (compiler.options && compiler.options.name) || undefined;
@@ -42,9 +69,9 @@ class PhaseTracker {
     const now = nowNs();
     if (this.current) this.spans.phase(this.current.phase, this.current.start, now);
     this.current = phase ? { phase, start: now } : null;
-    const pairs = phase ? [['phase', phase]] : [];
-    if (phase && this.compilerName) pairs.push(['compiler', this.compilerName]);
-    this.labels.setProcess(phase ? this.labels.id(pairs) : 0);
+    if (phase) activeTrackers().add(this);
+    else activeTrackers().delete(this);
+    publish(this.labels);
   }
 }
 
@@ -53,16 +80,45 @@ function tapFirst(hook, name, fn) {
   hook.tap({ name, stage: FIRST }, fn);
 }
 
-/** Sets the process-wide phase label as the compiler moves through a build. */
+/** Sets the process-wide phase label as the compiler moves through a build (once per compiler). */
 function trackPhases(compiler, labels, spans, pluginName) {
+  const known = trackers().get(compiler);
+  if (known) return known;
   const tracker = new PhaseTracker(compiler, labels, spans);
+  trackers().set(compiler, tracker);
   for (const [hook, phase] of COMPILER_PHASES) tapFirst(compiler.hooks[hook], pluginName, () => tracker.enter(phase));
-  tapFirst(compiler.hooks.afterDone, pluginName, () => tracker.enter(null));
-  tapFirst(compiler.hooks.failed, pluginName, () => tracker.enter(null));
+  for (const hook of ['afterDone', 'failed', 'watchClose', 'shutdown']) tapFirst(compiler.hooks[hook], pluginName, () => tracker.enter(null));
   tapFirst(compiler.hooks.thisCompilation, pluginName, (compilation) => {
     for (const [hook, phase] of COMPILATION_PHASES) tapFirst(compilation.hooks[hook], pluginName, () => tracker.enter(phase));
   });
+  trackSiblings(compiler, labels, spans, pluginName);
   return tracker;
+}
+
+/**
+ * Gives every other compiler of the same class a phase tracker when it runs or watches: a
+ * MultiCompiler with the plugin in one config only still builds the others in parallel, and their
+ * work must not carry this compiler's name.
+ */
+function trackSiblings(compiler, labels, spans, pluginName) {
+  const proto = Object.getPrototypeOf(compiler);
+  // Own property: a patched base class must not hide an unpatched subclass.
+  if (!proto || proto === Object.prototype || Object.prototype.hasOwnProperty.call(proto, PATCHED)) return;
+  Object.defineProperty(proto, PATCHED, { value: true });
+  for (const method of ['run', 'watch']) {
+    const original = proto[method];
+    if (typeof original !== 'function') continue;
+    proto[method] = function (...args) {
+      if (!trackers().has(this)) {
+        try {
+          trackPhases(this, labels, spans, pluginName);
+        } catch {
+          // Its phases go unlabelled; the build goes on.
+        }
+      }
+      return original.apply(this, args);
+    };
+  }
 }
 
 module.exports = { trackPhases };

@@ -141,6 +141,11 @@ function functions(s, top) {
   return out;
 }
 
+/** Why the JS stacks came from where they did (summaries written before `reason` have none). */
+function because(js) {
+  return js.reason ? `; ${js.reason}` : '';
+}
+
 function probeCost(s) {
   const st = s.stats;
   const pp = s.postProcessing;
@@ -155,8 +160,8 @@ function probeCost(s) {
     ['sampler thread CPU', share(st.samplerCpuNs, true)],
     ...(typeof st.handlerNs === 'number' ? [['signal handler time', `${share(st.handlerNs, true)}, ${s.samples ? ((st.handlerNs / s.samples) / 1000).toFixed(1) : '0'} µs a sample`]] : []),
     // Which way JS frames were named decides whether V8's profiler thread is part of the cost.
-    ...(js && js.source === 'code-events' ? [['JS stacks', `taken in the signal handler (code-events): ${int(js.v8Samples)} stacks, ${int(js.codeEvents)} code events, no V8 profiler thread`]] : []),
-    ...(js && js.source === 'cpu-profiler' ? [['JS stacks', `V8's CPU profiler (cpu-profiler), a sample every ${int(js.v8IntervalUs)} µs`]] : []),
+    ...(js && js.source === 'code-events' ? [['JS stacks', `taken in the signal handler (code-events): ${int(js.v8Samples)} stacks, ${int(js.codeEvents)} code events, no V8 profiler thread${because(js)}`]] : []),
+    ...(js && js.source === 'cpu-profiler' ? [['JS stacks', `V8's CPU profiler (cpu-profiler), a sample every ${int(js.v8IntervalUs)} µs${because(js)}`]] : []),
     ...(v8CpuMs ? [["V8 profiler's thread", share(v8CpuMs, false)]] : []),
     [
       'post-processing',

@@ -53,6 +53,23 @@ pub struct ThreadInfo {
     pub leaf_only_samples: u64,
 }
 
+impl ThreadInfo {
+    /// A thread discovery found at `now` (monotonic), with the role it guessed.
+    pub fn found(tid: i32, name: String, (role, role_is_guess): (ThreadRole, bool), now: u64) -> ThreadInfo {
+        ThreadInfo {
+            tid,
+            name,
+            role,
+            role_is_guess,
+            cpu_ns: 0,
+            first_seen_ns: now,
+            last_seen_ns: now,
+            exited: false,
+            leaf_only_samples: 0,
+        }
+    }
+}
+
 /// One executable mapping of a loaded module (ELF object), as pprof's `Mapping` wants it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -127,7 +144,7 @@ pub struct Sample {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SamplerStats {
-    /// Signals sent to threads (CPU and wall samples).
+    /// Signals sent to threads (CPU and wall samples); on macOS, threads suspended for a sample.
     pub signals: u64,
     /// Wall samples of idle threads recorded without a signal (their stack cannot have changed),
     /// counted in periods: what batching saved.
@@ -153,6 +170,9 @@ pub struct SamplerStats {
     pub timer_signals: u64,
     /// Threads whose CPU timer could not be opened: the sampler thread signalled them instead.
     pub timer_open_failures: u64,
+    /// macOS: samples not taken because `thread_suspend` failed (the thread had exited); their
+    /// CPU stays with the thread's next sample.
+    pub suspend_failures: u64,
 }
 
 /// Everything a session recorded, before symbolization.

@@ -1,5 +1,7 @@
 //! The sampler against threads of known CPU use, in one process (sessions are process-wide, so
 //! the tests take turns through a lock).
+//! Linux: threads are named and identified through gettid/prctl (macos_sampler.rs is the macOS one).
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::{CountingAllocator, ALLOCATIONS_ON_WATCHED, WATCHED_TID};

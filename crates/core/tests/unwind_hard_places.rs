@@ -1,6 +1,8 @@
 //! Unwinding where it is hard: 10k-frame recursion, a thread blocked in a syscall, a thread whose
 //! stack is nearly used up. The session samples at 4999 Hz; the process must survive each and the
 //! stats must say what happened. Sessions are process-wide, so the tests take turns.
+//! Linux: the near-the-stack-end case is about the signal handler running on the sampled stack.
+#![cfg(target_os = "linux")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -39,6 +39,9 @@ pub struct ExportMeta {
     /// name the JS part of the JS thread's native samples (see [`crate::js::graft`]). JS stacks the
     /// handler took come in the raw profile instead.
     pub js_profile: Option<String>,
+    /// Why the JS side named JS frames the way it did (the V8 version, `PERFPROBE_JS_SOURCE`),
+    /// for the summary's `jsProfiler.reason`.
+    pub js_source_reason: Option<String>,
     /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
     pub flamegraph_per_role: bool,
     /// Folders of the probe's own JS wrappers (`lib/attribution/` of each copy of the package loaded):

@@ -67,6 +67,8 @@ pub struct Summary {
 pub struct JsProfilerSummary {
     #[serde(flatten)]
     pub stats: GraftStats,
+    /// Why this source ran, as the JS side chose it (the V8 version, `PERFPROBE_JS_SOURCE`).
+    pub reason: Option<String>,
     pub error: Option<String>,
 }
 
@@ -275,9 +277,9 @@ pub fn build(
         top_js_functions_self: top(js_self, sampled),
         top_js_functions_cumulative: top(js_cum, sampled),
         js_profiler: js_stacks.map(|r| match r {
-            Ok(stats) => JsProfilerSummary { stats, error: None },
+            Ok(stats) => JsProfilerSummary { stats, reason: meta.js_source_reason.clone(), error: None },
             // Only V8's profile is read from text, so only the CPU profiler fails this way.
-            Err(e) => JsProfilerSummary { stats: GraftStats { source: "cpu-profiler", ..Default::default() }, error: Some(e) },
+            Err(e) => JsProfilerSummary { stats: GraftStats { source: "cpu-profiler", ..Default::default() }, reason: meta.js_source_reason.clone(), error: Some(e) },
         }),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, sampled))).collect(),
         attribution: meta.attribution.clone(),

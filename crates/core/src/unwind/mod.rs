@@ -6,8 +6,7 @@
 //! atomics: the unwinder (rebuilt when a module is loaded), a pool of preallocated unwinder caches
 //! and the table of stack regions.
 
-pub mod modules;
-pub mod regions;
+pub mod macho;
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -15,7 +14,11 @@ use std::sync::{Mutex, OnceLock};
 
 use framehop::{CacheNative, FrameAddress, MustNotAllocateDuringUnwind, Unwinder, UnwindRegsNative, UnwinderNative};
 
-pub use modules::MemSlice;
+pub use crate::platform::MemSlice;
+use crate::platform::CheckedReader;
+use crate::platform::os::modules;
+#[cfg(target_os = "linux")]
+pub use crate::platform::os::regions;
 
 type NativeUnwinder = UnwinderNative<MemSlice, MustNotAllocateDuringUnwind>;
 type NativeCache = CacheNative<MustNotAllocateDuringUnwind>;
@@ -50,7 +53,7 @@ static SIGRETURN_TRAMPOLINE: AtomicU64 = AtomicU64::new(0);
 /// scheduled, ours is delivered at the first instruction of V8's handler, and a walk that stopped
 /// at the signal frame lost 9% of the JS thread's stacks in a loader-heavy build.
 pub fn learn_sigreturn_trampoline(signal: libc::c_int) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     // SAFETY: reads the current action into a zeroed struct.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
@@ -60,19 +63,19 @@ pub fn learn_sigreturn_trampoline(signal: libc::c_int) {
             }
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     let _ = signal; // aarch64 returns through the vDSO's __kernel_rt_sigreturn: not handled yet.
 }
 
 /// The interrupted registers (pc, sp, fp) in the `ucontext_t` a signal frame holds at `uc`.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn interrupted_context(uc: u64, read: &mut impl FnMut(u64) -> Result<u64, ()>) -> Option<(u64, u64, u64)> {
     let gregs = (std::mem::offset_of!(libc::ucontext_t, uc_mcontext) + std::mem::offset_of!(libc::mcontext_t, gregs)) as u64;
     let reg = |r: libc::c_int| uc + gregs + r as u64 * 8;
     Some((read(reg(libc::REG_RIP)).ok()?, read(reg(libc::REG_RSP)).ok()?, read(reg(libc::REG_RBP)).ok()?))
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 fn interrupted_context(_uc: u64, _read: &mut impl FnMut(u64) -> Result<u64, ()>) -> Option<(u64, u64, u64)> {
     None
 }
@@ -155,9 +158,18 @@ pub fn known_modules() -> Vec<crate::profile::ModuleInfo> {
     module_state().lock().unwrap_or_else(|e| e.into_inner()).modules.clone()
 }
 
-/// Walks the interrupted stack into `frames` (leaf first). Async-signal-safe: atomics, reads of
-/// memory proven mapped, framehop with a preallocated cache; no allocation, no lock.
+/// Walks the interrupted stack into `frames` (leaf first), reading directly inside the stack region
+/// that holds its stack pointer. Async-signal-safe: atomics, reads of memory proven mapped, framehop
+/// with a preallocated cache; no allocation, no lock.
+#[cfg(target_os = "linux")]
 pub fn walk(start: StartRegs, frames: &mut [u64]) -> WalkResult {
+    walk_in(start, regions::find(start.sp), frames)
+}
+
+/// Walks a stack whose mapped bounds `stack` (low, high) the caller knows, or `None`: then every
+/// read goes through the platform's checked reads. Safe for a handler and for a sampler thread
+/// walking a suspended thread: no allocation, no lock.
+pub fn walk_in(start: StartRegs, stack: Option<(u64, u64)>, frames: &mut [u64]) -> WalkResult {
     let mut result = WalkResult::default();
     if frames.is_empty() {
         return result;
@@ -170,7 +182,7 @@ pub fn walk(start: StartRegs, frames: &mut [u64]) -> WalkResult {
     let Some(unwinder) = (unsafe { unwinder.as_ref() }) else { return result };
     // Outside the known stack regions (a segment `stacker` mapped for deep recursion since the last
     // refresh, say), memory is read through the kernel, which fails instead of faulting.
-    let region = regions::find(start.sp);
+    let region = stack;
     result.unknown_region = region.is_none();
     let (stack_lo, stack_hi) = region.unwrap_or((start.sp, start.sp));
     let Some(slot) = cache_pool().iter().find(|s| {
@@ -230,41 +242,6 @@ pub fn walk(start: StartRegs, frames: &mut [u64]) -> WalkResult {
     result
 }
 
-/// Reads memory that is not known to be mapped through `process_vm_readv` on our own pid: the
-/// kernel answers EFAULT for unmapped or protected pages instead of delivering SIGSEGV. One chunk is
-/// cached, so a walk through an unknown stack costs a syscall per chunk, not per word.
-struct CheckedReader {
-    base: u64,
-    valid: bool,
-    chunk: [u64; CHECKED_CHUNK_WORDS],
-}
-
-const CHECKED_CHUNK_WORDS: usize = 128;
-const CHECKED_CHUNK_BYTES: u64 = (CHECKED_CHUNK_WORDS * 8) as u64;
-
-impl CheckedReader {
-    fn new() -> CheckedReader {
-        CheckedReader { base: 0, valid: false, chunk: [0; CHECKED_CHUNK_WORDS] }
-    }
-
-    fn read(&mut self, addr: u64) -> Result<u64, ()> {
-        let base = addr & !(CHECKED_CHUNK_BYTES - 1);
-        if !self.valid || base != self.base {
-            self.valid = false;
-            let local = libc::iovec { iov_base: self.chunk.as_mut_ptr().cast(), iov_len: CHECKED_CHUNK_BYTES as usize };
-            let remote = libc::iovec { iov_base: base as *mut libc::c_void, iov_len: CHECKED_CHUNK_BYTES as usize };
-            // SAFETY: a syscall (async-signal-safe) writing only into our own buffer.
-            let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-            if n != CHECKED_CHUNK_BYTES as isize {
-                return Err(());
-            }
-            self.base = base;
-            self.valid = true;
-        }
-        Ok(self.chunk[((addr - base) / 8) as usize])
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 fn native_regs(start: StartRegs) -> UnwindRegsNative {
     UnwindRegsNative::new(start.pc, start.sp, start.fp)
@@ -276,10 +253,10 @@ fn native_regs(start: StartRegs) -> UnwindRegsNative {
 }
 
 /// Tests that publish region tables take turns: the table is process-wide.
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) static TEST_LOCK: Mutex<()> = Mutex::new(());
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

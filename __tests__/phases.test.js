@@ -1,0 +1,80 @@
+'use strict';
+// The process-wide phase label with several compilers, on fake compilers (no build, no sampler):
+// `compiler` only while one compiler builds, joined phases while several do.
+
+const { trackPhases } = require('../lib/attribution/phases');
+const { Spans } = require('../lib/attribution/spans');
+
+/** A hook that records its taps; `call()` runs them in order. */
+const hook = () => {
+  const taps = [];
+  return { taps, tap: (options, fn) => taps.push(fn), call: (...args) => taps.forEach((fn) => fn(...args)) };
+};
+
+function fakeCompiler(name) {
+  const hooks = {};
+  for (const key of ['beforeRun', 'watchRun', 'compile', 'make', 'finishMake', 'afterCompile', 'emit', 'afterEmit', 'done', 'afterDone', 'failed', 'watchClose', 'shutdown', 'thisCompilation']) hooks[key] = hook();
+  const compilation = { hooks: {} };
+  for (const key of ['seal', 'optimizeModules', 'optimizeChunkModules', 'beforeModuleIds', 'processAssets', 'afterSeal']) compilation.hooks[key] = hook();
+  return { name, hooks, compilation, run() {}, watch() {} };
+}
+
+/** Labels that keep the pairs of the last process-wide set. */
+function fakeLabels() {
+  const sets = [[]];
+  return {
+    process: [],
+    id(pairs) {
+      sets.push(pairs);
+      return sets.length - 1;
+    },
+    setProcess(id) {
+      this.process = Object.fromEntries(sets[id]);
+    },
+  };
+}
+
+test('two compilers building at once: joined phases, no compiler; one alone: its name', () => {
+  const labels = fakeLabels();
+  const spans = new Spans();
+  const [a, b] = [fakeCompiler('a'), fakeCompiler('b')];
+  trackPhases(a, labels, spans, 'PerfprobePlugin');
+  trackPhases(b, labels, spans, 'PerfprobePlugin');
+  a.hooks.beforeRun.call();
+  expect(labels.process).toEqual({ phase: 'start', compiler: 'a' });
+  b.hooks.beforeRun.call();
+  b.hooks.make.call();
+  expect(labels.process).toEqual({ phase: 'make+start' });
+  a.hooks.thisCompilation.call(a.compilation);
+  a.compilation.hooks.seal.call();
+  expect(labels.process).toEqual({ phase: 'make+seal' });
+  a.hooks.afterDone.call();
+  expect(labels.process).toEqual({ phase: 'make', compiler: 'b' });
+  b.hooks.failed.call();
+  expect(labels.process).toEqual({});
+});
+
+test('a compiler never gets two trackers (the plugin and register.js both attach)', () => {
+  const labels = fakeLabels();
+  const spans = new Spans();
+  const a = fakeCompiler('a');
+  const first = trackPhases(a, labels, spans, 'PerfprobePlugin');
+  expect(trackPhases(a, labels, spans, 'PerfprobePlugin')).toBe(first);
+  expect(a.hooks.make.taps).toHaveLength(1);
+});
+
+test('a sibling without the plugin gets a tracker when it runs', () => {
+  const labels = fakeLabels();
+  const spans = new Spans();
+  class Compiler {}
+  Compiler.prototype.run = function () {};
+  const withPlugin = Object.assign(Object.create(Compiler.prototype), fakeCompiler('a'));
+  delete withPlugin.run;
+  const sibling = Object.assign(Object.create(Compiler.prototype), fakeCompiler('b'));
+  delete sibling.run;
+  trackPhases(withPlugin, labels, spans, 'PerfprobePlugin');
+  withPlugin.hooks.make.call();
+  sibling.run();
+  sibling.hooks.make.call();
+  expect(labels.process).toEqual({ phase: 'make' });
+});

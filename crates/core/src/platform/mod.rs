@@ -1,0 +1,205 @@
+//! Everything that talks to the operating system, behind one line. Each platform folder has the
+//! same shape and is picked with `#[cfg]` (as samply picks `linux/` or `mac/`), never a trait object:
+//!
+//! | concern                          | `linux/`                                       | `macos/`                                          |
+//! |----------------------------------|------------------------------------------------|---------------------------------------------------|
+//! | the sampler thread's run         | `mod.rs` (+ `cpu_timer.rs`: perf events)       | `mod.rs`                                          |
+//! | thread discovery, names          | `discovery.rs`, `threads.rs` (/proc)           | `discovery.rs`, `threads.rs` (task_threads)       |
+//! | per-thread CPU clocks, CPU samples | `cpu.rs` (CPU clock ids)                     | `cpu.rs` (thread_info)                            |
+//! | wall samples                     | `wall.rs`                                      | `wall.rs` (Mach run state)                        |
+//! | interrupt + registers            | `signal.rs`, `handler.rs` (ucontext), `drain.rs` | `suspend.rs` (thread_suspend, thread_get_state) |
+//! | the module list                  | `modules.rs` (dl_iterate_phdr, GNU build-id)   | `modules.rs` (dyld images, LC_UUID)               |
+//! | reads that fail, never fault     | `memory.rs` (process_vm_readv)                 | `memory.rs` (mach_vm_read_overwrite)              |
+//! | thread roles                     | [`roles`], shared                              | [`roles`], shared                                 |
+//!
+//! Above the line ([`crate::sampler`], [`crate::unwind`], the store, labels, export) the code only
+//! sees the types defined here and the [`crate::profile::RawProfile`] a stopped sampler returns.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use framehop::Module;
+
+use crate::profile::{ModuleInfo, RawProfile};
+use crate::sampler::{Sampler, StartError};
+
+pub mod roles;
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+#[cfg(target_os = "linux")]
+pub use linux as os;
+
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(target_os = "macos")]
+pub use macos as os;
+
+/// The sampler thread's name: also how a second copy of the addon sees that one already runs.
+pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
+
+/// One sampler per process (per copy of the addon).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// A platform's run of the sampler thread, built on that thread.
+pub trait Run {
+    /// Samples until `stop` is set or a bound is reached (then sets `finished`).
+    fn run(self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile;
+}
+
+/// The running sampler thread, whichever platform's run it drives: started once per session,
+/// stopped into the profile it returns.
+pub struct SamplerThread {
+    stop: Arc<AtomicBool>,
+    finished: Arc<AtomicBool>,
+    thread: Option<JoinHandle<RawProfile>>,
+    timer_fallback: Option<String>,
+}
+
+impl SamplerThread {
+    /// Claims the process's sampler, runs `prepare` on the calling thread (checks, and what must
+    /// exist before the first sample), then starts the sampler thread, which builds its run with
+    /// the function `prepare` returned; returns once that run exists.
+    pub fn start<R: Run, F: FnOnce() -> R + Send + 'static>(
+        prepare: impl FnOnce() -> Result<(Option<String>, F), StartError>,
+    ) -> Result<SamplerThread, StartError> {
+        if RUNNING.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(StartError::AlreadyRunning);
+        }
+        let started = Self::spawn(prepare);
+        if started.is_err() {
+            RUNNING.store(false, Ordering::Release);
+        }
+        started
+    }
+
+    fn spawn<R: Run, F: FnOnce() -> R + Send + 'static>(
+        prepare: impl FnOnce() -> Result<(Option<String>, F), StartError>,
+    ) -> Result<SamplerThread, StartError> {
+        let (timer_fallback, make) = prepare()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let (stop2, finished2) = (stop.clone(), finished.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(SAMPLER_THREAD_NAME.into())
+            .spawn(move || {
+                let run = make();
+                let _ = ready_tx.send(());
+                run.run(&stop2, &finished2)
+            })
+            .map_err(|e| StartError::Os(format!("cannot start the sampler thread: {e}")))?;
+        let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+        Ok(SamplerThread { stop, finished, thread: Some(thread), timer_fallback })
+    }
+}
+
+impl Sampler for SamplerThread {
+    fn stop(mut self: Box<Self>) -> RawProfile {
+        self.stop.store(true, Ordering::Release);
+        let profile = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
+        RUNNING.store(false, Ordering::Release);
+        profile
+    }
+
+    fn finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    fn timer_fallback(&self) -> Option<&str> {
+        self.timer_fallback.as_deref()
+    }
+}
+
+impl Drop for SamplerThread {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.store(true, Ordering::Release);
+            let _ = thread.join();
+            RUNNING.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// A slice of a loaded module's mapped memory. Modules are never unloaded by node (addons cannot be
+/// unloaded), so the memory outlives every walk that reads it.
+#[derive(Clone, Copy)]
+pub struct MemSlice {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl MemSlice {
+    /// # Safety
+    /// `ptr..ptr+len` must be mapped, readable module memory that is never unmapped.
+    pub unsafe fn new(ptr: *const u8, len: usize) -> MemSlice {
+        MemSlice { ptr, len }
+    }
+}
+
+// SAFETY: read-only view of mapped, never-unmapped module memory.
+unsafe impl Send for MemSlice {}
+unsafe impl Sync for MemSlice {}
+
+// framehop's section-info struct derives Default over its data type.
+impl Default for MemSlice {
+    fn default() -> Self {
+        MemSlice { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 }
+    }
+}
+
+impl Deref for MemSlice {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: see the constructor's contract; ptr/len describe mapped module memory.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// Reads of this process's memory that fail instead of faulting, through the platform's
+/// [`os::memory::read_chunk`]. One aligned chunk is cached, so a walk through memory outside the
+/// known stack costs a call per chunk, not per word. Allocation-free and lock-free: used by signal
+/// handlers and while a thread is suspended.
+pub struct CheckedReader {
+    base: u64,
+    valid: bool,
+    chunk: [u64; CHECKED_CHUNK_WORDS],
+}
+
+const CHECKED_CHUNK_WORDS: usize = 128;
+
+impl Default for CheckedReader {
+    fn default() -> Self {
+        CheckedReader::new()
+    }
+}
+
+impl CheckedReader {
+    pub fn new() -> CheckedReader {
+        CheckedReader { base: 0, valid: false, chunk: [0; CHECKED_CHUNK_WORDS] }
+    }
+
+    pub fn read(&mut self, addr: u64) -> Result<u64, ()> {
+        let bytes = (CHECKED_CHUNK_WORDS * 8) as u64;
+        let base = addr & !(bytes - 1);
+        if !self.valid || base != self.base {
+            self.valid = os::memory::read_chunk(base, &mut self.chunk);
+            self.base = base;
+            if !self.valid {
+                return Err(());
+            }
+        }
+        Ok(self.chunk[((addr - base) / 8) as usize])
+    }
+}
+
+/// A module as the platform's loader list describes it: its code ranges for symbolization and
+/// pprof mappings, and its unwind sections for framehop.
+pub struct LoadedModule {
+    /// One entry per executable segment (node on Linux has three: a large-pages stub, .text, another stub).
+    pub segments: Vec<ModuleInfo>,
+    pub unwind_module: Module<MemSlice>,
+}
