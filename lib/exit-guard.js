@@ -25,7 +25,11 @@ function guardSession(write, exitReason, endingChanged = () => {}) {
   // busy JS thread, ends the process on the same ones. `adding`: a listener about to be added.
   const ending = (adding) => SIGNALS.filter((s) => process.listenerCount(s) - (released ? 0 : 1) + (s === adding ? 1 : 0) === 0);
   const onListener = (adding) => (event) => {
-    if (SIGNALS.includes(event)) endingChanged(ending(adding ? event : undefined));
+    // While the session is being written (or after), the addon has nothing left to end.
+    if (released || inFlight || !SIGNALS.includes(event)) return;
+    try {
+      endingChanged(ending(adding ? event : undefined));
+    } catch {}
   };
   const onNewListener = onListener(true);
   const onRemoveListener = onListener(false);
