@@ -25,7 +25,8 @@ export interface PerfprobeOptions {
   /** Name of the profile: the folder prefix and the title of the outputs. `[A-Za-z0-9._-]{1,64}`. Default `profile`. */
   name?: string;
   /**
-   * Linux: the real-time signal to sample with. Default: the first of SIGRTMIN+4..SIGRTMAX-1 that has no
+   * Linux: the real-time signal to sample with, SIGRTMIN..SIGRTMAX (34..64 with glibc); any other
+   * number (2, 9, 27, 65, ...) throws a TypeError. Default: the first of SIGRTMIN+4..SIGRTMAX-1 that has no
    * handler. SIGPROF is never used (V8's CPU profiler owns it). Set this only if another library
    * installs a handler on the signal perfprobe picked after perfprobe started.
    */
@@ -431,7 +432,11 @@ export interface Session {
  * If the process ends before `stop()` (`process.exit()`, an uncaught exception, SIGINT, SIGTERM, or
  * the event loop running dry), the profile is written then, marked partial; the exit code stays the
  * program's and a signal nobody else listens to is raised again once the folder is written, so the
- * process still dies of it. Between start and stop, a PerfprobePlugin in a watcher joins this session:
+ * process still dies of it. A SIGINT or SIGTERM that finds the JS thread busy (a hung build, a
+ * synchronous loop) is heard natively: after 500 ms without the JS thread, the profile is written from
+ * the native samples (partial: "the process received SIGTERM while its JS thread was busy"; no spans,
+ * no V8 profile), and the process then dies of the signal unless the program listens to it itself.
+ * Between start and stop, a PerfprobePlugin in a watcher joins this session:
  * `start()` after one rebuild and `stop()` after the next (e.g. in the watch callback) profiles
  * exactly that rebuild, with its labels. Call it from the main thread: the sampler is process-wide
  * and already samples worker_threads.

@@ -8,13 +8,11 @@
 // server around the rebuild to look at). maxDuration / maxSamples end a session by themselves.
 
 globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
-const fs = require('fs');
 const { isMainThread } = require('worker_threads');
 
 const TOGGLE_SIGNAL = 'SIGUSR2';
 
 function register() {
-  if (process.env.PERFPROBE_DISABLE === '1') return;
   // NODE_OPTIONS preloads this into worker_threads too. The sampler is process-wide and already
   // samples every worker; a second start would only be refused with a warning.
   if (!isMainThread) return;
@@ -22,80 +20,84 @@ function register() {
   if (globalThis[key]) return;
   globalThis[key] = true;
 
-  const { optionsFromEnv } = require('./lib/options');
-  const { startSession } = require('./lib/session');
+  const { optionsFromEnv, envValue, checkEnv } = require('./lib/options');
+  let options;
   const warn = (m) => {
     if (!options || !options.quiet) process.stderr.write(`[perfprobe] warning: ${m}\n`);
   };
-  let options;
+  let onDemand = false;
   try {
+    if (envValue('PERFPROBE_DISABLE')) return;
+    checkEnv();
+    onDemand = envValue('PERFPROBE_ON_DEMAND');
     options = optionsFromEnv();
-    if (!['', '0', '1'].includes(process.env.PERFPROBE_ON_DEMAND || '')) {
-      throw new TypeError(`PERFPROBE_ON_DEMAND is ${JSON.stringify(process.env.PERFPROBE_ON_DEMAND)}; accepted: 0 or 1`);
-    }
   } catch (e) {
     warn(`profiling is off: ${e.message}`);
+    // SIGUSR2 was meant for the probe: without a listener its default action would end the process.
+    if (process.env.PERFPROBE_ON_DEMAND) process.on(TOGGLE_SIGNAL, () => warn(`profiling is off: ${e.message}`));
     return;
   }
-  const onDemand = process.env.PERFPROBE_ON_DEMAND === '1';
+  const { startSession } = require('./lib/session');
+  const reportFile = process.env.PERFPROBE_REPORT_FILE || undefined;
 
+  // Each warning was printed once by the session that met it: only the folder is left to name.
   const report = (result) => {
-    for (const w of result.warnings) warn(w);
-    if (!result.dir) return;
-    // A script collecting the folders of every process it started (one line each) asks for them in a file.
-    if (process.env.PERFPROBE_REPORT_FILE) {
-      try {
-        fs.appendFileSync(process.env.PERFPROBE_REPORT_FILE, `${result.dir}\n`);
-      } catch {}
-    } else if (!options.quiet) {
-      process.stderr.write(`[perfprobe] profile written to ${result.dir}\n`);
-    }
+    if (result.dir && !result.announced) require('./lib/native').loadNative().binding.announceProfile(result.dir, Boolean(options.quiet), reportFile);
   };
 
-  let writing = null;
   /** Stops `session` off the JS thread (a dev server keeps serving) and reports the folder. */
-  const stopAndReport = (session) => {
-    writing = session.stop().then(report, (e) => warn(`the profile was not written: ${e.message}`));
-    writing.then(() => (writing = null));
-    return writing;
-  };
+  const stopAndReport = (session) => session.stop().then(report, (e) => warn(`the profile was not written: ${e.message}`));
 
-  const begin = () => {
-    const session = startSession(options);
+  /** Starts a session; `onBound()` is called when maxDuration/maxSamples ended it. */
+  const begin = (onBound) => {
+    const session = startSession(options, { reportFile });
     if (!session.running) return null;
     // The whole process was profiled when it ends by itself with 0: not partial.
     session.exitReason = (code) => (code ? `the process exited with code ${code}` : onDemand ? 'the process exited before the second SIGUSR2' : undefined);
     session.onExitWritten = report;
     // Only the folder's name is reported at exit: the files can be written during node's teardown.
     session.writeDuringTeardown = true;
-    session.onFinished(() => stopAndReport(session));
+    session.onFinished(onBound);
     return session;
   };
 
   if (onDemand) {
+    // Each SIGUSR2 flips whether a session is wanted; `settle` brings the sampler there, one step at
+    // a time: a start waits until the last profile is written (the sampler is released then), and a
+    // start and a stop that both arrive meanwhile cancel out. However fast the signals come, the
+    // session alternates with them and none is left running unowned.
+    let wanted = false;
     let session = null;
-    const toggle = () => {
-      if (session && session.running) {
-        const s = session;
+    let writing = null;
+    const settle = () => {
+      if (writing) return;
+      if (wanted && !session) {
+        session = begin(() => {
+          // A bound ended it: it is written now, and the next SIGUSR2 starts a new one.
+          wanted = false;
+          settle();
+        });
+        if (!session) wanted = false;
+        else if (!options.quiet) process.stderr.write(`[perfprobe] profiling started; send ${TOGGLE_SIGNAL} again to stop and write it\n`);
+      } else if (!wanted && session) {
+        const stopping = session;
         session = null;
-        stopAndReport(s);
-        return;
+        writing = stopAndReport(stopping).then(() => {
+          writing = null;
+          settle();
+        });
       }
-      // Two signals in quick succession: the last profile is still being written (the sampler is
-      // released when that ends); start once it is done.
-      const start = () => {
-        session = begin();
-        if (session && !options.quiet) process.stderr.write(`[perfprobe] profiling started; send ${TOGGLE_SIGNAL} again to stop and write it\n`);
-      };
-      if (writing) writing.then(start);
-      else start();
     };
-    process.on(TOGGLE_SIGNAL, toggle);
-  } else if (!begin()) {
-    return;
+    process.on(TOGGLE_SIGNAL, () => {
+      wanted = !wanted;
+      settle();
+    });
+  } else {
+    const session = begin(() => stopAndReport(session));
+    if (!session) return;
   }
 
-  if (process.env.PERFPROBE_LABELS !== '0') {
+  if (envValue('PERFPROBE_LABELS')) {
     require('./lib/attach/compilers').attachToRspackCompilers(options, warn);
   }
 }

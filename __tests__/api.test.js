@@ -38,7 +38,7 @@ describe('options are validated with errors that name the option, the value and 
   test('PERFPROBE_TIMER is checked like the option', () => {
     const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_TIMER: 'kernel' } });
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/option `timer` is "kernel"; accepted: 'sampler-thread' or 'perf-event'/);
+    expect(r.stderr).toMatch(/PERFPROBE_TIMER is "kernel"; accepted: 'sampler-thread' or 'perf-event'/);
   });
   test('PERFPROBE_FREQUENCY is checked like the option', () => {
     const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_FREQUENCY: 'fast' } });
@@ -200,6 +200,11 @@ describe('maxSamples ends the session cleanly, marked partial', () => {
   });
 });
 
+/** JS text naming the one profile folder under `out` at the moment it runs. */
+function folderNow(out) {
+  return `((fs, path, out) => fs.readdirSync(out).map((d) => path.join(out, d)).find((d) => fs.statSync(d).isDirectory()))(require('fs'), require('path'), ${JSON.stringify(out)})`;
+}
+
 describe('register.js writes the profile however the process ends', () => {
   const register = path.join(ROOT, 'register.js');
   const burn = 'const t = Date.now() + 300; while (Date.now() < t) {}';
@@ -207,14 +212,16 @@ describe('register.js writes the profile however the process ends', () => {
   test('at exit the files are written during node\'s teardown: complete once the process is gone', () => {
     const out = tmpDir('exit-teardown');
     const report = path.join(out, 'report.txt');
-    // An exit listener after the probe's runs before the files exist; the parent sees them all.
-    const r = runNode(`${burn}; process.on('exit', () => { process.stdout.write(JSON.stringify({ folder: require('fs').readFileSync(${JSON.stringify(report)}, 'utf8').trim() }) + '\\n'); })`, {
+    // An exit listener after the probe's runs before the files exist; the parent sees them all, and
+    // the report file names the folder only once they are in place.
+    const r = runNode(`${burn}; process.on('exit', () => { process.stdout.write(JSON.stringify({ folder: ${folderNow(out)} }) + '\\n'); })`, {
       env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_REPORT_FILE: report },
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const [dir] = profileDirs(out);
     expect(r.json.folder).toBe(dir);
+    expect(fs.readFileSync(report, 'utf8')).toBe(`${dir}\n`);
     const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
     expect(summary.partial).toBe(false);
     expect(summary.postProcessing.duringTeardown).toBe(true);
@@ -229,12 +236,15 @@ describe('register.js writes the profile however the process ends', () => {
     const out = tmpDir('exit-teardown-fails');
     const report = path.join(out, 'report.txt');
     // A later exit listener removes the folder the export is about to write into.
-    const r = runNode(`${burn}; process.on('exit', () => require('fs').rmSync(require('fs').readFileSync(${JSON.stringify(report)}, 'utf8').trim(), { recursive: true })); process.exitCode = 4`, {
+    const r = runNode(`${burn}; process.on('exit', () => require('fs').rmSync(${folderNow(out)}, { recursive: true })); process.exitCode = 4`, {
       env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_REPORT_FILE: report },
     });
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/\[perfprobe\] warning: could not write .*profile\.pb\.gz/);
+    expect(r.stderr).not.toMatch(/profile written to/);
     expect(profileDirs(out)).toEqual([]);
+    // A folder that was not written is never named.
+    expect(fs.existsSync(report)).toBe(false);
   });
 
   test('process.exit(3): exit code kept, profile marked partial', () => {

@@ -153,9 +153,9 @@ describe.each(SHELLS)('run by %s', (_, shellArgv) => {
   test('sets PERFPROBE_* from flags; a relative --out is made absolute', async () => {
     const script = "const e = process.env; console.log(JSON.stringify([e.PERFPROBE_OUT, e.PERFPROBE_FREQUENCY, e.PERFPROBE_NAME, e.PERFPROBE_MODE, e.PERFPROBE_WALL_FREQUENCY]))";
     const cwd = tmpDir('cli-cwd');
-    const r = await runCli(['--out', './profiles', '--frequency=0250', '--name', 'x y', '--mode', 'both', '--wall-frequency', '7', '--', 'node', '-e', script], { cwd });
+    const r = await runCli(['--out', './profiles', '--frequency=0250', '--name', 'x.y', '--mode', 'both', '--wall-frequency', '7', '--', 'node', '-e', script], { cwd });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual([path.join(fs.realpathSync(cwd), 'profiles'), '250', 'x y', 'both', '7']);
+    expect(JSON.parse(r.stdout)).toEqual([path.join(fs.realpathSync(cwd), 'profiles'), '250', 'x.y', 'both', '7']);
   });
 
   test('sets nothing for flags not given; `run` may name the default command', async () => {

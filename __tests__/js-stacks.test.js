@@ -143,7 +143,7 @@ describe('without it (jsProfiler: false)', () => {
   test('PERFPROBE_JS_PROFILER is checked like the option', () => {
     const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_JS_PROFILER: 'yes' } });
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/PERFPROBE_JS_PROFILER is "yes"; accepted: 0 or 1/);
+    expect(r.stderr).toMatch(/PERFPROBE_JS_PROFILER is "yes"; accepted: 1 or true, 0 or false/);
   });
 });
 
@@ -209,5 +209,27 @@ describe(`a real Rspack build through the CLI at 999 Hz on Node ${process.versio
     // The build script's own function (scripts/build-app.js), under which Rspack's JS runs.
     expect(summary.topJsFunctionsCumulative.some((e) => /^main build-app\.js:\d+$/.test(e.name))).toBe(true);
     expect(summary.fidelity).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+describe("the probe's own JS wrappers in a plugin build", () => {
+  test('callThrough, withPair and the binding wrappers are folded into their callers in the top JS functions', () => {
+    const out = tmpDir('js-wrappers');
+    const app = workload('react', 60, path.join(tmpDir('js-wrappers-app'), 'app'));
+    const r = run(process.execPath, [BUILD_APP, app], {
+      env: {
+        PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'fixtures', 'report-plugins.js'),
+        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
+        REPORT_BURN_MS: '300',
+        PERFPROBE_QUIET: '1',
+      },
+    });
+    expect(r.status).toBe(0);
+    const { summary } = profileOf(out);
+    const names = [...summary.topJsFunctionsSelf, ...summary.topJsFunctionsCumulative].map((e) => e.name);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.filter((n) => /^(callThrough|withPair) |boundaries\.js|frames\.js|labels\.js/.test(n))).toEqual([]);
+    // The burner's tap, which the wrappers called, is there in their place.
+    expect(summary.topJsFunctionsCumulative.some((e) => /report-plugins\.js/.test(e.name))).toBe(true);
   });
 });

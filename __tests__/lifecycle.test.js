@@ -297,7 +297,7 @@ describe('maxDuration and maxSamples end a session cleanly, with a note in the s
   test.each([
     [{ PERFPROBE_MAX_DURATION: '5s' }, /PERFPROBE_MAX_DURATION is "5s"; accepted: a whole number of milliseconds/],
     [{ PERFPROBE_MAX_SAMPLES: '-1' }, /PERFPROBE_MAX_SAMPLES is "-1"; accepted: a positive integer/],
-    [{ PERFPROBE_ON_DEMAND: 'yes' }, /PERFPROBE_ON_DEMAND is "yes"; accepted: 0 or 1/],
+    [{ PERFPROBE_ON_DEMAND: 'yes' }, /PERFPROBE_ON_DEMAND is "yes"; accepted: 1 or true, 0 or false/],
   ])('register.js with %p: a warning naming the variable, the program runs unprofiled', (env, message) => {
     const out = tmpDir('bad-env');
     const r = runNode('console.log("ran")', { env: { NODE_OPTIONS: `--require ${REGISTER}`, PERFPROBE_OUT: out, ...env } });

@@ -37,8 +37,8 @@ Flags (must come before --):
   --wall-frequency HZ
                    Wall samples per second per thread (default 49); an
                    integer in 1..1000. Sets PERFPROBE_WALL_FREQUENCY.
-  --name NAME      Name used in the profile folder and reports.
-                   Sets PERFPROBE_NAME.
+  --name NAME      Name used in the profile folder and reports: 1-64
+                   characters from A-Z a-z 0-9 . _ -. Sets PERFPROBE_NAME.
   --rspack-spans   Label samples with Rspack's own tracing spans (passes and
                    plugin hooks, e.g. SplitChunksPlugin:optimize_chunks) as
                    rspack_span; off by default (it costs Rspack some CPU).
@@ -67,11 +67,20 @@ Reading profiles:
       red: more CPU than BASE, blue: less) to FILE, default
       NEW/diff-flamegraph.svg.
   Both exit with 2 and a one-line message when a folder is not a readable
-  profile (no summary.json or profile.pb.gz, damaged files, a summary from
-  an incompatible perfprobe version).
+  profile (no summary.json or profile.pb.gz, damaged files such as a
+  profile.pb.gz cut short or with a flipped bit, a summary from an
+  incompatible perfprobe version).
+
+Signals: SIGINT or SIGTERM writes the profile (marked partial) and the process
+then dies of the signal, as without perfprobe; if the JS thread is busy, the
+profile is written without it (half a second later). During the export at exit
+a signal waits until the folder is complete.
 
 Environment variables (read by the profiler in the profiled process; the flags
-above set them, and you may set them directly, e.g. in CI):
+above set them, and you may set them directly, e.g. in CI). Unset or empty means
+the default. Switches take exactly 1 or true, 0 or false. A value outside what
+is accepted prints one warning naming the variable and what it accepts, and the
+process runs unprofiled:
   PERFPROBE_OUT=DIR        Same as --out.
   PERFPROBE_FREQUENCY=HZ   Same as --frequency.
   PERFPROBE_MODE=MODE      Same as --mode.
@@ -85,8 +94,10 @@ above set them, and you may set them directly, e.g. in CI):
                            keep the script and switch profiling off).
   PERFPROBE_QUIET=1        The profiler prints nothing in the profiled process.
   PERFPROBE_REPORT_FILE=FILE  Each profiled process appends the path of the
-                           folder it wrote to FILE (a line each) instead of
-                           printing it: for scripts that collect profiles.
+                           folder it wrote to FILE (a line each, once its files
+                           are in place) instead of printing it: for scripts that
+                           collect profiles. If FILE cannot be appended to, a
+                           warning says why and the path is printed instead.
   PERFPROBE_RSPACK_SPANS=1  Same as --rspack-spans.
   PERFPROBE_JS_PROFILER=0  JS frames stay unnamed (default 1: V8's stacks name
                            them).

@@ -24,7 +24,8 @@ function consoleSummary(result) {
   const s = result.summary || {};
   const kind = sampleKind(s);
   const lines = [
-    `profile written to ${result.dir}`,
+    // A partial profile (a failed build, a signal, a bound) says so where it is first seen.
+    `profile written to ${result.dir}${s.partial ? ` (partial: ${s.partialReason || 'reason unknown'})` : ''}`,
     `  ${s.samples || 0} samples over ${s.durationMs || 0} ms, ${sampledLine(s, kind)}`,
   ];
   const labels = s.labels || {};

@@ -17,15 +17,30 @@ const SIGNALS = ['SIGINT', 'SIGTERM'];
  * `stopping` tells the guard an asynchronous stop is writing, so a signal waits for that write
  * before the process dies; `release` removes the listeners.
  */
-function guardSession(write, exitReason) {
+function guardSession(write, exitReason, endingChanged = () => {}) {
   let released = false;
   let inFlight = null;
+
+  // The signals the probe re-raises after writing (nobody else listens): the addon, writing for a
+  // busy JS thread, ends the process on the same ones. `adding`: a listener about to be added.
+  const ending = (adding) => SIGNALS.filter((s) => process.listenerCount(s) - (released ? 0 : 1) + (s === adding ? 1 : 0) === 0);
+  const onListener = (adding) => (event) => {
+    // While the session is being written (or after), the addon has nothing left to end.
+    if (released || inFlight || !SIGNALS.includes(event)) return;
+    try {
+      endingChanged(ending(adding ? event : undefined));
+    } catch {}
+  };
+  const onNewListener = onListener(true);
+  const onRemoveListener = onListener(false);
 
   const release = () => {
     if (released) return;
     released = true;
     process.removeListener('exit', onExit);
     for (const signal of SIGNALS) process.removeListener(signal, onSignal[signal]);
+    process.removeListener('newListener', onNewListener);
+    process.removeListener('removeListener', onRemoveListener);
   };
 
   function onExit(code) {
@@ -56,9 +71,12 @@ function guardSession(write, exitReason) {
 
   process.on('exit', onExit);
   for (const signal of SIGNALS) process.on(signal, onSignal[signal]);
+  process.on('newListener', onNewListener);
+  process.on('removeListener', onRemoveListener);
 
   return {
     release,
+    ending: () => ending(),
     stopping(promise) {
       inFlight = promise;
       const done = () => {

@@ -6,12 +6,26 @@ const path = require('path');
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
+/**
+ * SIGRTMIN..SIGRTMAX as the addon's C library defines them (glibc: 34..64); where no addon loads,
+ * Linux glibc's, which the sampler would refuse anyway on another platform.
+ */
+function realtimeRange() {
+  const { binding } = require('./native').loadNative();
+  return (binding && binding.realtimeSignals && binding.realtimeSignals()) || [34, 64];
+}
+
+function realtimeSignal(v) {
+  const [min, max] = realtimeRange();
+  return Number.isInteger(v) && v >= min && v <= max;
+}
+
 /** The options, their defaults and their rules: the one place index.d.ts and README mirror. */
 const SPEC = {
   outDir: { default: '.perfprobe', check: (v) => typeof v === 'string' && v.length > 0, accepted: 'a non-empty path string' },
   frequency: { default: 99, check: (v) => Number.isInteger(v) && v >= 1 && v <= 10000, accepted: 'an integer from 1 to 10000 (Hz)' },
   name: { default: 'profile', check: (v) => typeof v === 'string' && NAME_PATTERN.test(v), accepted: '1-64 characters from A-Z a-z 0-9 . _ -' },
-  signal: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v > 0 && v < 128), accepted: 'a real-time signal number (SIGRTMIN..SIGRTMAX), or unset to pick a free one' },
+  signal: { default: undefined, check: (v) => v === undefined || realtimeSignal(v), get accepted() { return `a real-time signal number (${realtimeRange().join('..')} here: SIGRTMIN..SIGRTMAX), or unset to pick a free one`; } },
   maxSamples: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1), accepted: 'a positive integer, or unset for no bound' },
   maxDuration: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1), accepted: 'a whole number of milliseconds from 1 to 2147483647, or unset for no bound' },
   quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
@@ -61,40 +75,75 @@ function normalizeOptions(options, where, cwd = process.cwd()) {
   return out;
 }
 
+/** The spellings every boolean variable accepts; anything else is an error naming the variable. */
+const BOOLEAN_SPELLINGS = { 1: true, true: true, 0: false, false: false };
+const BOOLEAN_ACCEPTED = '1 or true, 0 or false';
+
+/**
+ * The PERFPROBE_* variables and their rules: `key` maps one to an option (SPEC's rule applies, with
+ * the variable's name in the message); `kind` says how its text is read. Unset or empty: the default.
+ * One table for register.js, the CLI (bin/perfprobe sets them) and the plugin.
+ */
+const ENV = {
+  PERFPROBE_OUT: { key: 'outDir', kind: 'string' },
+  PERFPROBE_NAME: { key: 'name', kind: 'string' },
+  PERFPROBE_FREQUENCY: { key: 'frequency', kind: 'integer' },
+  PERFPROBE_WALL_FREQUENCY: { key: 'wallFrequency', kind: 'integer' },
+  PERFPROBE_MODE: { key: 'mode', kind: 'string' },
+  PERFPROBE_TIMER: { key: 'timer', kind: 'string' },
+  PERFPROBE_SIGNAL: { key: 'signal', kind: 'integer' },
+  PERFPROBE_MIN_SPAN_US: { key: 'minSpanUs', kind: 'integer' },
+  PERFPROBE_MAX_SAMPLES: { key: 'maxSamples', kind: 'integer' },
+  PERFPROBE_MAX_DURATION: { key: 'maxDuration', kind: 'integer' },
+  PERFPROBE_QUIET: { key: 'quiet', kind: 'boolean' },
+  PERFPROBE_FLAMEGRAPH_PER_ROLE: { key: 'flamegraphPerRole', kind: 'boolean' },
+  PERFPROBE_JS_PROFILER: { key: 'jsProfiler', kind: 'boolean' },
+  PERFPROBE_RSPACK_SPANS: { key: 'rspackSpans', kind: 'boolean' },
+  // Variables of register.js itself, not options of a session.
+  PERFPROBE_DISABLE: { kind: 'boolean' },
+  PERFPROBE_ON_DEMAND: { kind: 'boolean' },
+  PERFPROBE_LABELS: { kind: 'boolean', default: true },
+  PERFPROBE_MIXED: { kind: 'boolean' },
+  PERFPROBE_REPORT_FILE: { kind: 'string' },
+  PERFPROBE_JS_SOURCE: { kind: 'string', values: ['code-events', 'cpu-profiler'] },
+};
+
+/** The value of variable `name` by its rule in ENV; a TypeError naming it and what is accepted. */
+function envValue(name, env = process.env) {
+  const rule = ENV[name];
+  const text = env[name];
+  if (text === undefined || text === '') return rule.key ? undefined : rule.kind === 'boolean' ? Boolean(rule.default) : undefined;
+  const bad = (accepted) => new TypeError(`${name} is ${JSON.stringify(text)}; accepted: ${accepted}`);
+  if (rule.kind === 'boolean') {
+    if (!Object.prototype.hasOwnProperty.call(BOOLEAN_SPELLINGS, text)) throw bad(BOOLEAN_ACCEPTED);
+    return BOOLEAN_SPELLINGS[text];
+  }
+  if (rule.kind === 'integer') {
+    // Digits only: Number() would take '', ' 9', '1e3' and '0x10'.
+    if (!/^\d+$/.test(text)) throw bad(SPEC[rule.key].accepted);
+    return Number(text);
+  }
+  if (rule.key && !SPEC[rule.key].check(text)) throw bad(SPEC[rule.key].accepted);
+  if (rule.values && !rule.values.includes(text)) throw bad(rule.values.join(', '));
+  return text;
+}
+
+/** Checks every variable of ENV: the first mistake throws, before anything starts. */
+function checkEnv(env = process.env) {
+  for (const name of Object.keys(ENV)) envValue(name, env);
+}
+
 /** Options from the PERFPROBE_* environment (register.js, the CLI). Same rules, env names in errors. */
 function optionsFromEnv(env = process.env) {
   const options = {};
-  if (env.PERFPROBE_OUT) options.outDir = env.PERFPROBE_OUT;
-  if (env.PERFPROBE_NAME) options.name = env.PERFPROBE_NAME;
-  if (env.PERFPROBE_QUIET) options.quiet = env.PERFPROBE_QUIET === '1';
-  if (env.PERFPROBE_SIGNAL) options.signal = Number(env.PERFPROBE_SIGNAL);
-  // Whole numbers: anything but digits is rejected here, naming the variable (Number('') is 0).
-  const integers = [
-    ['PERFPROBE_FREQUENCY', 'frequency'],
-    ['PERFPROBE_WALL_FREQUENCY', 'wallFrequency'],
-    ['PERFPROBE_MIN_SPAN_US', 'minSpanUs'],
-    ['PERFPROBE_MAX_SAMPLES', 'maxSamples'],
-    ['PERFPROBE_MAX_DURATION', 'maxDuration'],
-  ];
-  for (const [name, key] of integers) {
-    if (!env[name]) continue;
-    if (!/^\d+$/.test(env[name])) throw new TypeError(`${name} is ${JSON.stringify(env[name])}; accepted: ${SPEC[key].accepted}`);
-    options[key] = Number(env[name]);
-  }
-  if (env.PERFPROBE_MODE) options.mode = env.PERFPROBE_MODE;
-  if (env.PERFPROBE_TIMER) options.timer = env.PERFPROBE_TIMER;
-  if (env.PERFPROBE_FLAMEGRAPH_PER_ROLE) options.flamegraphPerRole = env.PERFPROBE_FLAMEGRAPH_PER_ROLE === '1';
-  if (env.PERFPROBE_RSPACK_SPANS) {
-    if (!['0', '1'].includes(env.PERFPROBE_RSPACK_SPANS)) throw new TypeError(`PERFPROBE_RSPACK_SPANS is ${JSON.stringify(env.PERFPROBE_RSPACK_SPANS)}; accepted: 0 or 1`);
-    options.rspackSpans = env.PERFPROBE_RSPACK_SPANS === '1';
-  }
-  if (env.PERFPROBE_JS_PROFILER) {
-    if (!['0', '1'].includes(env.PERFPROBE_JS_PROFILER)) {
-      throw new TypeError(`PERFPROBE_JS_PROFILER is ${JSON.stringify(env.PERFPROBE_JS_PROFILER)}; accepted: 0 or 1`);
-    }
-    options.jsProfiler = env.PERFPROBE_JS_PROFILER === '1';
+  for (const [name, rule] of Object.entries(ENV)) {
+    if (!rule.key) continue;
+    const value = envValue(name, env);
+    if (value === undefined) continue;
+    if (!SPEC[rule.key].check(value)) throw new TypeError(`${name} is ${JSON.stringify(env[name])}; accepted: ${SPEC[rule.key].accepted}`);
+    options[rule.key] = value;
   }
   return normalizeOptions(options, 'rspack-perfprobe (PERFPROBE_* environment)');
 }
 
-module.exports = { normalizeOptions, optionsFromEnv, SPEC };
+module.exports = { normalizeOptions, optionsFromEnv, envValue, checkEnv, SPEC, ENV, BOOLEAN_ACCEPTED };

@@ -4,7 +4,7 @@
 // (register.js, the CLI, perfprobe.start()), the plugin attaches to it and leaves writing
 // to its owner.
 
-const { normalizeOptions } = require('./options');
+const { normalizeOptions, envValue } = require('./options');
 const { startSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
@@ -17,6 +17,15 @@ const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
 /** Results (each with its summary, ~30 kB) the plugin keeps for `results`. */
 const RESULTS_KEPT = 50;
+
+/** PERFPROBE_QUIET by the rule of every boolean variable; a bad value (register.js warns) is not quiet. */
+function quietFromEnv() {
+  try {
+    return envValue('PERFPROBE_QUIET');
+  } catch {
+    return false;
+  }
+}
 
 class PerfprobePlugin {
   /** @param {import('../index').PerfprobeOptions} [options] */
@@ -34,7 +43,7 @@ class PerfprobePlugin {
 
   apply(compiler) {
     compiler[APPLIED] = true;
-    const quiet = this.options.quiet || process.env.PERFPROBE_QUIET === '1';
+    const quiet = this.options.quiet || quietFromEnv();
     // Straight to stderr, not through compiler.getInfrastructureLogger: hosts set its level to their
     // taste (@rsbuild/core 2.3.2 sets infrastructureLogging.level to 'error'), and the one warning and
     // the folder's name must reach the user whatever runs the compiler.

@@ -20,6 +20,10 @@ const LOAD_STARTED = Symbol.for('rspack-perfprobe.load-started');
 let loadNs = globalThis[LOAD_STARTED] === undefined ? 0n : process.hrtime.bigint() - globalThis[LOAD_STARTED];
 const msSince = (startNs) => Number(process.hrtime.bigint() - startNs) / 1e6;
 const PROBE_VERSION = require('../package.json').version;
+// The folders of the probe's JS wrappers, of every copy of this package loaded (register.js from the
+// CLI, the plugin from the project): the summary folds their frames into their callers.
+const PROBE_JS_DIRS = Symbol.for('rspack-perfprobe.js-dirs');
+(globalThis[PROBE_JS_DIRS] ??= new Set()).add(path.join(__dirname, 'attribution'));
 /** How soon a session that reached maxSamples or maxDuration is written by its owner. */
 const BOUND_POLL_MS = 100;
 
@@ -38,27 +42,47 @@ function timestamp(date) {
   return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
 }
 
-/** `mkdir -p` whose errors say what is wrong. */
+/**
+ * `mkdir -p` that cannot loop and whose errors say what is wrong. Node's recursive mkdir retries
+ * forever where mkdir keeps answering ENOENT for a parent that exists (/proc/x/y, Node 20 and 24):
+ * here the path is climbed once to the deepest existing folder, then each missing one is made once.
+ */
 function mkdirp(dir) {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    // mkdir's EEXIST for a file in the way reads as if the folder were there.
-    if (e.code === 'EEXIST') throw Object.assign(new Error(`ENOTDIR: ${dir} is a file, not a folder`), { code: 'ENOTDIR' });
-    if (e.code !== 'ENOENT') throw e;
-    // A recursive mkdir reports ENOENT where the real error is up the path (EROFS, EACCES): ask
-    // the outermost missing folder itself.
-    let missing = path.resolve(dir);
-    while (path.dirname(missing) !== missing && !fs.existsSync(path.dirname(missing))) missing = path.dirname(missing);
-    fs.mkdirSync(missing);
-    fs.mkdirSync(dir, { recursive: true });
+  const missing = [];
+  let at = path.resolve(dir);
+  for (;;) {
+    let stat;
+    try {
+      stat = fs.statSync(at);
+    } catch (e) {
+      // ENOTDIR: a file further up; climbing finds it and says so.
+      if ((e.code !== 'ENOENT' && e.code !== 'ENOTDIR') || path.dirname(at) === at) throw e;
+      missing.push(at);
+      at = path.dirname(at);
+      continue;
+    }
+    if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${at} is a file, not a folder`), { code: 'ENOTDIR' });
+    break;
   }
+  for (const folder of missing.reverse()) {
+    try {
+      fs.mkdirSync(folder);
+    } catch (e) {
+      // Made meanwhile by another process writing to the same outDir.
+      if (e.code !== 'EEXIST' || !fs.statSync(folder).isDirectory()) throw e;
+    }
+  }
+}
+
+/** `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>`: a session's folder, `-<n>` added if taken. */
+function profileDirBase(outDir, name, startedAt) {
+  return path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
 }
 
 /** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
 function createProfileDir(outDir, name, startedAt) {
   mkdirp(outDir);
-  const base = path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
+  const base = profileDirBase(outDir, name, startedAt);
   for (let n = 0; n < 10000; n++) {
     const dir = n === 0 ? base : `${base}-${n}`;
     try {
@@ -140,6 +164,13 @@ class Session {
     if (globalThis[CURRENT] === this) globalThis[CURRENT] = undefined;
     if (!this.native) return { error: emptyResult([this.offReason || 'the sampler was not running']) };
     if (this.boundWatch) clearInterval(this.boundWatch);
+    // From here JS writes the session; false: a signal found the JS thread busy and the addon wrote it.
+    if (!this.native.claim()) {
+      this.v8?.stop();
+      this.counters?.stop();
+      this.guard?.release();
+      return { error: emptyResult(['the profile was written when a signal found the JS thread busy']) };
+    }
     let dir;
     try {
       dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
@@ -189,6 +220,7 @@ class Session {
       jsSourceReason: this.v8?.reason,
       flamegraphPerRole: this.options.flamegraphPerRole,
       rspackSpans: Boolean(this.rspackSpans),
+      probeJsDirs: [...globalThis[PROBE_JS_DIRS]],
     };
   }
 
@@ -213,11 +245,11 @@ class Session {
     const files = { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null };
     if (written.role_flamegraphs && written.role_flamegraphs.length) files.roleFlamegraphs = written.role_flamegraphs;
     if (!Object.values(files).some(Boolean)) {
-      // Nothing could be written (a full disk, say): leave no empty folder behind.
+      // Nothing could be written (a full disk, say): leave no empty folder behind, name none.
       try {
         fs.rmdirSync(dir);
-        dir = null;
       } catch {}
+      dir = null;
     }
     return { dir, files, summary: written.summary_json || null, warnings };
   }
@@ -267,9 +299,10 @@ class Session {
    */
   _stopDuringTeardown(extra) {
     return this._stopNow(extra, (dir, meta) => {
-      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet));
+      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet), this.reportFile);
       const file = (name) => path.join(dir, name);
-      return { dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [] };
+      // `announced`: the addon says where it wrote once the files are in place.
+      return { dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [], announced: true };
     });
   }
 
@@ -279,7 +312,8 @@ class Session {
    * wrote, the plugin says the build did not finish.
    */
   _writeAtExit(partialReason, exiting) {
-    if (!this.running) return;
+    // Not active: a signal found the JS thread busy and the addon wrote the session (waits for it).
+    if (!this.running || !this.native.active) return;
     let result;
     const extra = partialReason ? { partialReason } : {};
     try {
@@ -290,9 +324,25 @@ class Session {
     }
     if (this.onExitWritten) {
       this.onExitWritten(result);
-    } else if (result.dir && !this.options.quiet) {
+    } else if (result.dir && !result.announced && !this.options.quiet) {
       process.stderr.write(`[perfprobe] profile written to ${result.dir}\n`);
     }
+  }
+}
+
+/**
+ * Lets the addon write the session when SIGINT/SIGTERM finds the JS thread busy (src/signal_export.rs):
+ * what the export needs is handed over now, since no JS will run then. Spans and V8's profile are JS's
+ * and are missing from such a profile; it is marked partial.
+ */
+function armSignalExport(session, warn) {
+  if (!session.native.armSignalExport) return;
+  const { outDir, name, quiet, flamegraphPerRole } = session.options;
+  const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJsDirs: [...globalThis[PROBE_JS_DIRS]] };
+  try {
+    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, Boolean(quiet), session.reportFile, session.guard.ending());
+  } catch (e) {
+    warn(`a signal while the JS thread is busy will not write the profile: ${e.message}`);
   }
 }
 
@@ -306,8 +356,9 @@ function current() {
  * Starts a session with validated options. If the sampler cannot start (no native build for this
  * platform, no free signal, another copy sampling), it warns and returns a session whose stop()
  * writes nothing: profiling is never a reason for the program to fail.
+ * `reportFile`: PERFPROBE_REPORT_FILE, where folders written without the owner are announced.
  */
-function startSession(options) {
+function startSession(options, { reportFile } = {}) {
   const started = process.hrtime.bigint();
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
@@ -330,6 +381,7 @@ function startSession(options) {
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
   session.startMs = (Number(loadNs) / 1e6) + msSince(started);
+  session.reportFile = reportFile || undefined;
   loadNs = 0n;
   if (nativeSession) {
     globalThis[CURRENT] = session;
@@ -339,7 +391,9 @@ function startSession(options) {
     session.guard = guardSession(
       (reason, exiting) => session._writeAtExit(reason, exiting),
       (code) => (session.exitReason ? session.exitReason(code) : code ? `the process exited with code ${code}` : 'the process exited before the session was stopped'),
+      (ending) => session.native.setSignalEnding?.(ending),
     );
+    armSignalExport(session, warn);
   }
   return session;
 }

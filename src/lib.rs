@@ -11,6 +11,12 @@ use perfprobe_core::sampler::{Mode, Timer};
 use perfprobe_core::session::{Session, SessionOptions};
 
 mod exit_export;
+mod running;
+#[cfg(target_os = "linux")]
+mod signal_export;
+#[cfg(not(target_os = "linux"))]
+#[path = "signal_export_other.rs"]
+mod signal_export;
 
 #[napi(object)]
 pub struct NativeStartOptions {
@@ -33,7 +39,8 @@ pub struct NativeStartOptions {
 /// A running session; `stop` ends it and writes its profile folder.
 #[napi]
 pub struct NativeSession {
-    session: Option<Session>,
+    /// Its session in `running.rs`, where the signal thread can take it too.
+    id: u64,
 }
 
 #[napi]
@@ -58,12 +65,58 @@ impl NativeSession {
     /// own while node tears down (Rspack's teardown alone took 0.2-0.7 s of the JS thread after
     /// `exit` in react builds), joined before the process ends. Warnings go to stderr unless quiet:
     /// nothing in JS runs any more by the time they are known.
+    /// The folder is announced once written: "profile written to DIR" on stderr unless quiet, or a
+    /// line in `reportFile`.
     #[napi]
-    pub fn stop_at_exit(&mut self, dir: String, meta: serde_json::Value, quiet: bool) -> Result<()> {
+    pub fn stop_at_exit(&mut self, dir: String, meta: serde_json::Value, quiet: bool, report_file: Option<String>) -> Result<()> {
         let meta = ExportMeta { during_teardown: true, ..parse_meta(meta)? };
         let raw = self.take()?.stop();
-        exit_export::write_during_teardown(dir, raw, meta, quiet);
+        exit_export::write_during_teardown(dir, raw, meta, exit_export::Announce { quiet, report_file });
         Ok(())
+    }
+
+    /// Lets a SIGINT or SIGTERM that finds the JS thread busy write this session without JS: into
+    /// `folder` (under `outDir`) with `meta`, announced as `stopAtExit` does. Call after the JS
+    /// listeners for both signals are in place (they are called on as before). `ending`: the signals
+    /// that end the process after the profile (no one else listens), e.g. `['SIGTERM']`.
+    #[napi]
+    pub fn arm_signal_export(&self, folder: String, out_dir: String, meta: serde_json::Value, quiet: bool, report_file: Option<String>, ending: Vec<String>) -> Result<()> {
+        let meta = parse_meta(meta)?;
+        let armed = running::with(self.id, |r| {
+            r.plan = Some(running::SignalPlan { folder, out_dir, meta, announce: exit_export::Announce { quiet, report_file }, ending: signal_numbers(&ending) });
+        });
+        if armed.is_some() {
+            signal_export::arm_for_session().map_err(|e| Error::from_reason(format!("cannot relay SIGINT/SIGTERM: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// JS takes the writing of this session on itself (a stop began): a signal no longer makes the
+    /// addon write it. False if the addon already took the session (it waits for that folder).
+    #[napi]
+    pub fn claim(&self) -> bool {
+        let found = running::with(self.id, |r| {
+            if r.plan.take().is_some() {
+                signal_export::disarm();
+            }
+        })
+        .is_some();
+        if !found && running::lock().is_none() {
+            // The signal thread wrote it and the program lives on (it listens to the signal itself):
+            // V8 stops reporting code events here, on the JS thread, as `take` would have.
+            drop(jit::stop());
+        }
+        found
+    }
+
+    /// Which signals end the process after a profile written without JS (listeners came or went).
+    #[napi]
+    pub fn set_signal_ending(&self, ending: Vec<String>) {
+        running::with(self.id, |r| {
+            if let Some(plan) = r.plan.as_mut() {
+                plan.ending = signal_numbers(&ending);
+            }
+        });
     }
 
     /// Stops sampling and discards what was recorded (the profile folder could not be created).
@@ -76,19 +129,19 @@ impl NativeSession {
     /// Whether the session ended by itself (a bound, maxSamples or maxDuration, was reached).
     #[napi(getter)]
     pub fn finished(&self) -> bool {
-        self.session.as_ref().is_none_or(Session::finished)
+        running::with(self.id, |r| r.session.finished()).unwrap_or(true)
     }
 
     /// Why option `timer: 'perf-event'` fell back to the sampler thread, or null.
     #[napi(getter)]
     pub fn timer_fallback(&self) -> Option<String> {
-        self.session.as_ref().and_then(Session::timer_fallback).map(str::to_owned)
+        running::with(self.id, |r| r.session.timer_fallback().map(str::to_owned)).flatten()
     }
 
     /// Whether `stop` has not been called yet.
     #[napi(getter)]
     pub fn active(&self) -> bool {
-        self.session.is_some()
+        running::with(self.id, |_| ()).is_some()
     }
 }
 
@@ -96,8 +149,11 @@ impl NativeSession {
     /// Ends the session's sampling. Called on the JS thread, where naming JS frames from V8's code
     /// events has to stop.
     fn take(&mut self) -> Result<StoppedSession> {
-        let session = self.session.take().ok_or_else(|| Error::from_reason("this perfprobe session was already stopped"))?;
-        Ok(StoppedSession { session, code_events: jit::stop() })
+        let running = running::take(self.id).ok_or_else(|| Error::from_reason("this perfprobe session was already stopped"))?;
+        if running.plan.is_some() {
+            signal_export::disarm();
+        }
+        Ok(StoppedSession { session: running.session, code_events: jit::stop() })
     }
 }
 
@@ -184,7 +240,7 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
     let started = Session::start(config);
     perfprobe_core::symbolize::perfmap::remove_at_exit_if_ours();
     started
-        .map(|session| NativeSession { session: Some(session) })
+        .map(|session| NativeSession { id: running::put(session) })
         .map_err(|e| Error::from_reason(e.to_string()))
 }
 
@@ -209,6 +265,25 @@ pub fn intern_labels(pairs: Vec<Vec<String>>) -> Result<u32> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(labels::intern(set))
+}
+
+/// Tells the owner's reader that `dir` was written, as the export at exit does: "profile written to
+/// DIR" on stderr unless quiet, or a line appended to `reportFile` (a warning and the line on stderr
+/// if it cannot be).
+#[napi]
+pub fn announce_profile(dir: String, quiet: bool, report_file: Option<String>) {
+    exit_export::Announce { quiet, report_file }.written(&dir);
+}
+
+fn signal_numbers(names: &[String]) -> Vec<i32> {
+    names
+        .iter()
+        .filter_map(|n| match n.as_str() {
+            "SIGINT" => Some(libc::SIGINT),
+            "SIGTERM" => Some(libc::SIGTERM),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The sampler's version, for the profile metadata.
@@ -270,4 +345,13 @@ pub fn open_rspack_trace(dir: String) -> Result<String> {
 #[napi]
 pub fn rspack_trace_registered(path: String) {
     let _ = perfprobe_core::rspack_spans::reader::registered(std::path::Path::new(&path));
+}
+
+/// SIGRTMIN..SIGRTMAX of this C library: the values option `signal` accepts (Linux).
+#[napi]
+pub fn realtime_signals() -> Option<Vec<i32>> {
+    #[cfg(target_os = "linux")]
+    return Some(vec![libc::SIGRTMIN(), libc::SIGRTMAX()]);
+    #[cfg(not(target_os = "linux"))]
+    return None;
 }

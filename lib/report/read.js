@@ -5,6 +5,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const zlib = require('zlib');
 
 const SUPPORTED_SCHEMA_VERSIONS = [1];
 const SUMMARY = 'summary.json';
@@ -117,6 +118,26 @@ function validateSummary(summary, file) {
 }
 
 /**
+ * A profile.pb.gz beside the summary must be whole: gzip's CRC-32 and length trailer catch a file
+ * cut short or a flipped bit, which the summary alone would hide. An absent one is fine for `report`.
+ */
+function checkPprof(pprofPath) {
+  let bytes;
+  try {
+    bytes = fs.readFileSync(pprofPath);
+  } catch (e) {
+    if (e.code === 'ENOENT') return;
+    throw new ProfileError(`${pprofPath}: cannot read (${e.code || e.message})`);
+  }
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) throw new ProfileError(`${pprofPath}: not a pprof profile (no gzip header)`);
+  try {
+    zlib.gunzipSync(bytes);
+  } catch (e) {
+    throw new ProfileError(`${pprofPath}: damaged gzip data (${e.message}); the file was cut short or altered`);
+  }
+}
+
+/**
  * Reads the profile folder `dir` (or the folder of a summary.json / profile.pb.gz given directly).
  * With `pprof: true`, profile.pb.gz must be there too (diff reads it).
  * @returns {{ dir: string, summary: object, summaryText: string, summaryPath: string, pprofPath: string }}
@@ -152,6 +173,7 @@ function readProfile(dir, { pprof = false } = {}) {
   if (pprof && !fs.existsSync(pprofPath)) {
     throw new ProfileError(`${dir}: not a complete perfprobe profile folder: no ${PPROF}`);
   }
+  checkPprof(pprofPath);
   return { dir, summary, summaryText, summaryPath, pprofPath };
 }
 

@@ -23,6 +23,8 @@ pub mod profile;
 pub mod rspack_spans;
 pub mod sampler;
 pub mod session;
+#[cfg(target_os = "linux")]
+pub mod signal_relay;
 pub mod store;
 pub mod symbolize;
 pub mod unwind;

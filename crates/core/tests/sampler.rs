@@ -3,8 +3,9 @@
 //! Linux: threads are named and identified through gettid/prctl (macos_sampler.rs is the macOS one).
 #![cfg(target_os = "linux")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+mod common;
+use common::{CountingAllocator, ALLOCATIONS_ON_WATCHED, WATCHED_TID};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,25 +15,8 @@ use perfprobe_core::session::{Session, SessionOptions};
 use perfprobe_core::symbolize::symbolize;
 use perfprobe_core::util::thread_cpu_ns;
 
-/// Counts allocations made on one watched thread: the busy thread allocates nothing itself, so
+/// Counts allocations (tests/common) made on one watched thread: the busy thread allocates nothing itself, so
 /// anything counted while it is sampled was allocated by the signal handler.
-struct CountingAllocator;
-static WATCHED_TID: AtomicI32 = AtomicI32::new(0);
-static ALLOCATIONS_ON_WATCHED: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let watched = WATCHED_TID.load(Ordering::Relaxed);
-        if watched != 0 && libc::gettid() == watched {
-            ALLOCATIONS_ON_WATCHED.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 

@@ -45,6 +45,9 @@ pub struct ExportMeta {
     pub js_source_reason: Option<String>,
     /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
     pub flamegraph_per_role: bool,
+    /// Folders of the probe's own JS wrappers (`lib/attribution/` of each copy of the package loaded):
+    /// the user's top JS functions fold their frames into their callers.
+    pub probe_js_dirs: Vec<String>,
     /// What starting the session cost the JS thread (loading the probe, the sampler, V8's profiler).
     pub start_ms: f64,
     /// What stopping cost the JS thread before the export (V8's profile, spans, counters).

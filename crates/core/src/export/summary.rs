@@ -180,6 +180,13 @@ fn pct(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
 }
 
+/// Whether `frame` is JS of the probe itself: its file lies in one of `dirs` (a path, or an ESM URL).
+fn probe_js(frame: &crate::symbolize::Frame, dirs: &[String]) -> bool {
+    let Some(file) = frame.file.as_deref() else { return false };
+    let file = file.strip_prefix("file://").unwrap_or(file);
+    dirs.iter().any(|d| !d.is_empty() && file.strip_prefix(d.as_str()).is_some_and(|rest| rest.starts_with('/')))
+}
+
 pub fn build(
     raw: &RawProfile,
     sym: &Symbolized,
@@ -244,7 +251,13 @@ pub fn build(
         for f in seen {
             add(&mut cum_fn, f, figures);
         }
-        let mut js: Vec<Cow<str>> = sym.stacks[stack as usize].iter().filter_map(|&l| js_name(&sym.locations[l as usize])).collect();
+        let mut js: Vec<Cow<str>> = sym.stacks[stack as usize]
+            .iter()
+            .map(|&l| &sym.locations[l as usize])
+            // The probe's wrappers (callThrough, withPair, the binding wrapper): their time is their callers'.
+            .filter(|l| !l.frames.first().is_some_and(|f| probe_js(f, &meta.probe_js_dirs)))
+            .filter_map(js_name)
+            .collect();
         if let Some(innermost) = js.first() {
             add(&mut js_self, innermost, figures);
         }
@@ -398,5 +411,29 @@ mod tests {
         let (raw, sym) = testing::profile(&[(vec![vec!["main"]], 10 * ms)]);
         let cpu = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
         assert_eq!((cpu.sample_type, serde_json::to_value(&cpu.top_functions_self[0]).unwrap()["cpuMs"].as_f64()), ("cpu", Some(10.0)));
+    }
+
+    #[test]
+    fn the_probes_own_js_wrappers_are_folded_into_their_callers() {
+        let ms = 1_000_000;
+        let (raw, mut sym) = testing::profile(&[
+            (vec![vec!["main"], vec!["userTap"], vec!["callThrough"], vec!["userWork"]], 60 * ms),
+            (vec![vec!["main"], vec!["userTap"], vec!["withPair"]], 40 * ms),
+        ]);
+        let probe = "/app/node_modules/rspack-perfprobe/lib/attribution";
+        for l in &mut sym.locations {
+            l.origin = Origin::V8;
+            let f = &mut l.frames[0];
+            f.file = Some(match f.function.as_str() {
+                "callThrough" => format!("{probe}/frames.js"),
+                "withPair" => format!("file://{probe}/labels.js"),
+                _ => "/app/lib/attribution-user/tap.js".to_string(),
+            });
+        }
+        let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
+        let s = build(&raw, &sym, &[], &meta, None, PostProcessing::default(), 0);
+        let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
+        assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)]);
+        assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)]);
     }
 }

@@ -188,7 +188,18 @@ pub fn stop() -> Option<Vec<CodeEvent>> {
         // SAFETY: as in `start`, on the same thread; a null handler removes ours.
         unsafe { (api.set_handler)(isolate, 0, None) };
     }
-    Some(std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner())))
+    Some(take_code_log())
+}
+
+/// The code events logged so far, from any thread, leaving V8's handler in place: for a profile
+/// written while the main thread is busy and the process about to end (`signal_relay`).
+pub fn take_code_log() -> Vec<CodeEvent> {
+    std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Whether this process names JS frames from V8's code events.
+pub fn naming() -> bool {
+    !ISOLATE.load(Ordering::Acquire).is_null()
 }
 
 /// Called by V8 for each code object (on the main thread, and on GC threads for moves).

@@ -53,18 +53,10 @@ pub fn install(requested: Option<i32>) -> Result<i32, StartError> {
             .find(|&s| current_handler(s) == Some(libc::SIG_DFL))
             .ok_or(StartError::NoFreeSignal)?,
     };
-    // SAFETY: installs an async-signal-safe handler; SA_RESTART so interrupted syscalls resume,
-    // not SA_ONSTACK: the walk must start on the interrupted stack (and Rust's alternate stacks are
+    // Not SA_ONSTACK: the walk must start on the interrupted stack (and Rust's alternate stacks are
     // only a few pages).
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-            return Err(StartError::Os(format!("sigaction({signal}): {}", std::io::Error::last_os_error())));
-        }
-    }
+    crate::util::install_handler(signal, on_signal as *const () as usize)
+        .map_err(|e| StartError::Os(format!("sigaction({signal}): {e}")))?;
     INSTALLED.store(signal, Ordering::Release);
     crate::unwind::learn_sigreturn_trampoline(signal);
     Ok(signal)
