@@ -100,6 +100,27 @@ describe('a busy JS thread: the signal is heard without it', () => {
   });
 });
 
+describe('--mixed: the perf map V8 wrote for the probe goes when a signal ends the process', () => {
+  // What `perfprobe --mixed` sets: V8 writes /tmp/perf-<pid>.map for the probe's JS names.
+  const MIXED = { PERFPROBE_MIXED: '1', NODE_OPTIONS: `--require ${REGISTER} --perf-basic-prof-only-functions --interpreted-frames-native-stack` };
+  test.each([
+    ['a free event loop (node\'s listener)', 'console.log("READY"); setInterval(() => {}, 1000);'],
+    ['a busy JS thread (the addon)', 'console.log("READY"); setTimeout(() => { for (;;) {} }, 100);'],
+  ])('%s, SIGTERM', async (_, script) => {
+    const out = tmpDir('mixed-signal');
+    const p = launch(script, { PERFPROBE_OUT: out, ...MIXED });
+    await p.waitFor(/READY/);
+    await sleep(800);
+    const map = `/tmp/perf-${p.child.pid}.map`;
+    expect(fs.existsSync(map)).toBe(true);
+    p.kill('SIGTERM');
+    const end = await p.exited;
+    expect(end.signal).toBe('SIGTERM');
+    onlyFolder(out);
+    expect(fs.existsSync(map)).toBe(false);
+  });
+});
+
 describe('a signal during the export at exit', () => {
   test('SIGTERM while the folder is written during teardown: the folder is completed, then the process dies of SIGTERM', async () => {
     const out = tmpDir('teardown');

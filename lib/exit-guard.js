@@ -9,6 +9,14 @@
 
 const SIGNALS = ['SIGINT', 'SIGTERM'];
 
+/** A death by signal runs no `atexit` handler: the perf map `perfprobe --mixed` asked for goes now. */
+function removePerfMapIfOurs() {
+  try {
+    const { binding } = require('./native').loadNative();
+    if (binding && binding.removePerfMapIfOurs) binding.removePerfMapIfOurs();
+  } catch {}
+}
+
 /**
  * Guards `session` until it is stopped. `write(partialReason, exiting)` writes it (called at most
  * once, only while the session runs; `exiting` at the exit event, false for a signal, which must
@@ -57,7 +65,9 @@ function guardSession(write, exitReason, endingChanged = () => {}) {
       release();
       const reraise = () => {
         // Someone else listens: the signal is theirs to act on, as it would be without the probe.
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+        if (process.listenerCount(signal) !== 0) return;
+        removePerfMapIfOurs();
+        process.kill(process.pid, signal);
       };
       if (inFlight) {
         // The session is being written on a worker thread: dying now would leave half a folder.

@@ -347,6 +347,13 @@ pub fn rspack_trace_registered(path: String) {
     let _ = perfprobe_core::rspack_spans::reader::registered(std::path::Path::new(&path));
 }
 
+/// Removes the perf map `perfprobe --mixed` made V8 write, before the process dies of a signal
+/// (no `atexit` handler runs then).
+#[napi]
+pub fn remove_perf_map_if_ours() {
+    perfprobe_core::symbolize::perfmap::remove_if_ours();
+}
+
 /// SIGRTMIN..SIGRTMAX of this C library: the values option `signal` accepts (Linux).
 #[napi]
 pub fn realtime_signals() -> Option<Vec<i32>> {

@@ -145,6 +145,8 @@ pub fn wait() -> std::io::Result<i32> {
 /// Ends the process as `signal` ends a process that does not handle it: the default action, so the
 /// parent sees "killed by SIGTERM" (a shell's 143), not an exit code.
 pub fn end_process_as(signal: i32) -> ! {
+    // No atexit handler runs for a death by signal: remove what `--mixed` made V8 write.
+    crate::symbolize::perfmap::remove_if_ours();
     // SAFETY: plain calls on this process; the default action of a termination signal ends it.
     unsafe {
         libc::signal(signal, libc::SIG_DFL);

@@ -19,12 +19,24 @@ pub fn path_for_pid(pid: u32) -> std::path::PathBuf {
 /// first).
 pub fn remove_at_exit_if_ours() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os("PERFPROBE_MIXED").is_some_and(|v| v == "1") {
+    if ours() {
         // SAFETY: registers a plain extern "C" function with no arguments.
         ONCE.call_once(|| unsafe {
             libc::atexit(remove_own_map);
         });
     }
+}
+
+/// Removes this process's map now, if it is the probe's: for a process about to die of a signal,
+/// where no `atexit` handler runs.
+pub fn remove_if_ours() {
+    if ours() {
+        remove_own_map();
+    }
+}
+
+fn ours() -> bool {
+    std::env::var_os("PERFPROBE_MIXED").is_some_and(|v| v == "1")
 }
 
 extern "C" fn remove_own_map() {
