@@ -136,12 +136,14 @@ fn warnings(written: &Written) -> Vec<String> {
     out
 }
 
-/// Whether an export at exit is still being written.
+/// Whether an export at exit is still being written (asked by the signal relay's thread, Linux).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn pending() -> bool {
     UNFINISHED.load(Ordering::SeqCst) > 0
 }
 
 /// Waits until the exports at exit have finished (their threads are joined at exit).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn wait_pending() {
     while pending() {
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -8,6 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use perfprobe_core::session::Session;
 
 /// What the signal thread needs to write the session without asking JS (set by `armSignalExport`).
+/// Only the Linux signal relay reads it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub struct SignalPlan {
     /// `<outDir>/<name>-<timestamp>-<pid>`: the folder JS would have created.
     pub folder: String,

@@ -23,6 +23,7 @@ const MAX_KEPT: usize = 500_000;
 /// A line longer than this (Rspack logs its whole options as one event line) is skipped unread.
 const MAX_LINE: usize = 8 << 20;
 /// The pipe's buffer on Linux: room for ~4k records while the reader is descheduled.
+#[cfg(target_os = "linux")]
 const PIPE_BYTES: libc::c_int = 1 << 20;
 
 struct Reader {
