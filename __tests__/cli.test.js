@@ -166,7 +166,9 @@ describe.each(SHELLS)('run by %s', (_, shellArgv) => {
   });
 
   test('--mixed adds the flags for mixed-mode stacks on Linux', async () => {
-    const r = await runCli(['--mixed', '--', 'node', '-e', 'console.log(JSON.stringify([process.env.NODE_OPTIONS, process.env.PERFPROBE_MIXED, process.pid]))']);
+    // Node 24 and 26 write isolate-*-v8.log into the working folder with these flags: not the repository's.
+    const cwd = tmpDir('cli-mixed');
+    const r = await runCli(['--mixed', '--', 'node', '-e', 'console.log(JSON.stringify([process.env.NODE_OPTIONS, process.env.PERFPROBE_MIXED, process.pid]))'], { cwd });
     expect(r.code).toBe(0);
     const [nodeOptions, mixed, pid] = JSON.parse(r.stdout);
     // The no-op register here does not load the probe, which would remove V8's map at exit.

@@ -13,9 +13,9 @@ const REGISTER = path.join(ROOT, 'register.js');
 const FILES = ['flamegraph.svg', 'profile.pb.gz', 'summary.json', 'trace.json'];
 
 /** `node -r register -e script`; `at(ms, signal)` sends a signal; resolves { code, signal, stdout, stderr, ms }. */
-function launch(script, env) {
+function launch(script, env, cwd = ROOT) {
   const child = spawn(process.execPath, ['-e', script], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, NODE_OPTIONS: `--require ${REGISTER}`, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -100,7 +100,7 @@ describe('a busy JS thread: the signal is heard without it', () => {
   });
 });
 
-describe('--mixed: the perf map V8 wrote for the probe goes when a signal ends the process', () => {
+describe('--mixed: the files V8 wrote for the probe go when a signal ends the process', () => {
   // What `perfprobe --mixed` sets: V8 writes /tmp/perf-<pid>.map for the probe's JS names.
   const MIXED = { PERFPROBE_MIXED: '1', NODE_OPTIONS: `--require ${REGISTER} --perf-basic-prof-only-functions --interpreted-frames-native-stack` };
   test.each([
@@ -108,7 +108,9 @@ describe('--mixed: the perf map V8 wrote for the probe goes when a signal ends t
     ['a busy JS thread (the addon)', 'console.log("READY"); setTimeout(() => { for (;;) {} }, 100);'],
   ])('%s, SIGTERM', async (_, script) => {
     const out = tmpDir('mixed-signal');
-    const p = launch(script, { PERFPROBE_OUT: out, ...MIXED });
+    // Node 24 and 26 also write isolate-0x<isolate>-<pid>-v8.log into the working folder.
+    const cwd = tmpDir('mixed-cwd');
+    const p = launch(script, { PERFPROBE_OUT: out, ...MIXED }, cwd);
     await p.waitFor(/READY/);
     await sleep(800);
     const map = `/tmp/perf-${p.child.pid}.map`;
@@ -118,6 +120,7 @@ describe('--mixed: the perf map V8 wrote for the probe goes when a signal ends t
     expect(end.signal).toBe('SIGTERM');
     onlyFolder(out);
     expect(fs.existsSync(map)).toBe(false);
+    expect(fs.readdirSync(cwd)).toEqual([]);
   });
 });
 

@@ -18,7 +18,7 @@ const path = require('path');
 const { NODE_LINES, nodeLineDir } = require('./setup');
 
 const ROOT = path.join(__dirname, '..');
-const SUITES = ['js-stacks', 'attribution', 'cli', 'lifecycle', 'report'];
+const SUITES = ['js-stacks', 'attribution', 'cli', 'lifecycle', 'report', 'signals'];
 // Node 26 is the current line, not LTS: its JS stacks are checked, the rest rides on 22 and 24.
 const SUITES_OF = { 22: SUITES, 24: SUITES, 26: ['js-stacks'] };
 // Tests left out on a line, each for a reason measured there. Node 24.22.3: over 200 profiled

@@ -11,15 +11,22 @@ pub fn path_for_pid(pid: u32) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/tmp/perf-{pid}.map"))
 }
 
+/// The folder V8 writes its per-isolate logs into: the process's working folder when the session
+/// started (V8 opened them at start-up, relative to it).
+static LOG_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
 /// Removes this process's map when the process ends through `exit()`, if the map is the probe's:
 /// `perfprobe --mixed` asks V8 for it (and sets `PERFPROBE_MIXED=1`) only so the probe can name JIT
-/// code, and V8 never removes it (about 600 KB a build). A map asked for by the user (`node
-/// --perf-basic-prof` for `perf`) is theirs and stays. Registered once; an `atexit` handler, so it runs
-/// after the profile written at exit (its writer is joined by a handler registered later, which runs
-/// first).
+/// code, and V8 never removes it (about 600 KB a build). On V8 13.6 and 14.6 (Node 24, 26) the same
+/// flag also makes V8 write `isolate-0x<isolate>-<pid>-v8.log` into the working folder (measured:
+/// `node --perf-basic-prof-only-functions -e 1`; Node 22 does not), and `--logfile` cannot be set
+/// through `NODE_OPTIONS`: those go too. Files asked for by the user (`node --perf-basic-prof` for
+/// `perf`) are theirs and stay. Registered once; an `atexit` handler, so it runs after the profile
+/// written at exit (its writer is joined by a handler registered later, which runs first).
 pub fn remove_at_exit_if_ours() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     if ours() {
+        LOG_DIR.get_or_init(|| std::env::current_dir().ok());
         // SAFETY: registers a plain extern "C" function with no arguments.
         ONCE.call_once(|| unsafe {
             libc::atexit(remove_own_map);
@@ -40,7 +47,18 @@ fn ours() -> bool {
 }
 
 extern "C" fn remove_own_map() {
-    let _ = std::fs::remove_file(path_for_pid(std::process::id()));
+    let pid = std::process::id();
+    let _ = std::fs::remove_file(path_for_pid(pid));
+    let Some(Some(dir)) = LOG_DIR.get() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let tail = format!("-{pid}-v8.log");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("isolate-0x") && name.ends_with(&tail) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 impl PerfMap {
