@@ -346,7 +346,7 @@ export interface Summary {
    * when `A` is a reference, slice or other type without a path); C/C++ frames and addresses
    * without symbols count by module (`node`, `libc.so.6`, `rspack.linux-x64-gnu.node`), JS frames
    * as `(JS)`. `selfMs`: samples whose innermost frame is in it; `totalMs`: samples with it anywhere
-   * on the stack; `percent`: `selfMs` of all sampled CPU.
+   * on the stack; `percent`: `selfMs` of all sampled CPU. In a wall-only profile (`sampleType: 'wall'`) the figures are wall time.
    */
   crates: Array<{ name: string; selfMs: number; totalMs: number; percent: number }>;
   /**

@@ -91,7 +91,7 @@ function renderDiff(base, next, native, { top = 10, svgPath } = {}) {
   }
   const crates = compare(native.base.cratesSelf, native.new.cratesSelf);
   if (crates.length) {
-    out.push(...section('Crates by self CPU, largest change first', COLUMNS('crate or module'), crates.slice(0, top).map(rowCells)));
+    out.push(...section(`Crates by self ${what}, largest change first`, COLUMNS('crate or module'), crates.slice(0, top).map(rowCells)));
     if (crates.length > top) out.push(`  ... ${crates.length - top} more`);
   }
   const fns = compare(native.base.functionsSelf, native.new.functionsSelf);

@@ -16,7 +16,7 @@
 //! handler (itself async-signal-safe: libuv's writes to a pipe); no allocation, no lock; errno kept.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 /// The signals the relay can stand in front of.
 pub const SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
@@ -33,6 +33,21 @@ static PIPE: Once = Once::new();
 /// The action each of [`SIGNALS`] had when the relay was installed over it: handler address and flags.
 static PREVIOUS_HANDLER: [AtomicUsize; 2] = [AtomicUsize::new(libc::SIG_DFL), AtomicUsize::new(libc::SIG_DFL)];
 static PREVIOUS_FLAGS: [AtomicI32; 2] = [AtomicI32::new(0), AtomicI32::new(0)];
+/// Its mask, put back with it. Only `arm` and `disarm` touch it (never the handler): a lock is fine.
+static PREVIOUS_MASK: Mutex<[Option<libc::sigset_t>; 2]> = Mutex::new([None, None]);
+
+/// Every signal blocked while the relay runs: libuv's handler, which the relay calls, takes a lock
+/// (a byte read from a pipe) and is installed with a full mask so it never runs nested on one
+/// thread; the relay in front of it must keep that promise (a SIGTERM landing inside its SIGINT
+/// would otherwise wait forever for the lock its own thread holds).
+fn full_mask() -> libc::sigset_t {
+    // SAFETY: sigfillset initialises the set it is given.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        set
+    }
+}
 
 fn slot(signal: i32) -> Option<usize> {
     SIGNALS.iter().position(|&s| s == signal)
@@ -94,7 +109,8 @@ pub fn arm(chain: bool) -> std::io::Result<()> {
         }
         PREVIOUS_HANDLER[i].store(old.sa_sigaction, Ordering::SeqCst);
         PREVIOUS_FLAGS[i].store(old.sa_flags, Ordering::SeqCst);
-        crate::util::install_handler(signal, on_signal as *const () as usize)?;
+        PREVIOUS_MASK.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(old.sa_mask);
+        crate::util::install_handler_masked(signal, on_signal as *const () as usize, &full_mask())?;
     }
     Ok(())
 }
@@ -112,7 +128,12 @@ pub fn disarm() {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = PREVIOUS_HANDLER[i].load(Ordering::SeqCst);
             action.sa_flags = PREVIOUS_FLAGS[i].load(Ordering::SeqCst);
-            libc::sigemptyset(&mut action.sa_mask);
+            match PREVIOUS_MASK.lock().unwrap_or_else(|e| e.into_inner())[i] {
+                Some(mask) => action.sa_mask = mask,
+                None => {
+                    libc::sigemptyset(&mut action.sa_mask);
+                }
+            }
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }

@@ -70,12 +70,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Installs `handler` (an async-signal-safe `extern "C" fn(c_int, *mut siginfo_t, *mut c_void)`)
 /// for `signal`, with SA_RESTART so that syscalls it interrupts resume.
 pub fn install_handler(signal: i32, handler: usize) -> std::io::Result<()> {
+    // SAFETY: sigemptyset initialises the set it is given.
+    let empty = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        set
+    };
+    install_handler_masked(signal, handler, &empty)
+}
+
+/// [`install_handler`] with `mask` blocked while the handler runs.
+pub fn install_handler_masked(signal: i32, handler: usize, mask: &libc::sigset_t) -> std::io::Result<()> {
     // SAFETY: the caller hands an async-signal-safe handler of the SA_SIGINFO shape.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_mask = *mask;
         if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
             return Err(std::io::Error::last_os_error());
         }

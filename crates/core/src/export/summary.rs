@@ -327,7 +327,7 @@ pub fn build(
         attribution: meta.attribution.clone(),
         interop: super::interop::build(raw, &sym.roles, &meta.attribution, &meta.trace_events),
         modules: sym.modules.clone(),
-        crates: super::crates::tally(sym, &by_stack, sampled),
+        crates: super::crates::tally(sym, &by_stack, weighed),
         rspack_spans: meta.rspack_spans_summary.clone(),
         post_processing: {
             // Everything since the session stopped, this summary included.
