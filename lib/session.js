@@ -312,8 +312,15 @@ class Session {
    * wrote, the plugin says the build did not finish.
    */
   _writeAtExit(partialReason, exiting) {
-    // Not active: a signal found the JS thread busy and the addon wrote the session (waits for it).
-    if (!this.running || !this.native.active) return;
+    if (!this.running) return;
+    if (!this.native.active) {
+      // A signal found the JS thread busy and the addon wrote the session: what JS still runs for it
+      // (V8's code events, counters, listeners, the process's current session) stops here.
+      try {
+        this._prepareStop();
+      } catch {}
+      return;
+    }
     let result;
     const extra = partialReason ? { partialReason } : {};
     try {
