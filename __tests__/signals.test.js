@@ -139,6 +139,21 @@ describe('a signal during the export at exit', () => {
     // Announced only once its files were in place.
     expect(end.stderr).toBe(`[perfprobe] profile written to ${dir}\n`);
   });
+
+  test('SIGTERM after the export at exit, while the teardown hangs: the process dies of it at once', async () => {
+    const out = tmpDir('teardown-hang');
+    // An exit listener that never returns: the teardown hangs after the probe's export has ended.
+    const script = `console.log('READY'); process.on('exit', () => { for (;;) {} });`;
+    const p = launch(script, { PERFPROBE_OUT: out });
+    await p.waitFor(/profile written to/, 'stderr');
+    await sleep(300);
+    p.kill('SIGTERM');
+    const end = await p.exited;
+    expect(end.signal).toBe('SIGTERM');
+    // Heard by the probe's thread, not after the 20 s SIGKILL of launch().
+    expect(end.msAfterSignal).toBeLessThan(5000);
+    onlyFolder(out);
+  });
 });
 
 describe('PERFPROBE_ON_DEMAND: SIGUSR2 alternates start and stop however fast it comes', () => {

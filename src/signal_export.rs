@@ -82,6 +82,10 @@ fn on_signal(signal: i32) {
             exit_export::wait_pending();
             signal_relay::end_process_as(signal);
         }
+        // Not handed on (armed for the teardown, the export done): nobody else will act on it.
+        if !signal_relay::chained() {
+            signal_relay::end_process_as(signal);
+        }
         return;
     }
     let Some(Running { session, plan: Some(plan), .. }) = slot.take() else { return };

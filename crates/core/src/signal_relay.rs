@@ -139,6 +139,11 @@ pub fn disarm() {
     }
 }
 
+/// Whether relayed signals are also handed to the previous handler (see [`arm`]).
+pub fn chained() -> bool {
+    CHAIN.load(Ordering::SeqCst)
+}
+
 /// The last signal relayed since [`arm`], if any.
 pub fn received() -> Option<i32> {
     Some(RECEIVED.load(Ordering::SeqCst)).filter(|&s| s != 0)
