@@ -39,17 +39,30 @@ pub fn sample(
     frames: &mut [u64],
     during: impl FnOnce(),
 ) -> Result<WalkResult, NotTaken> {
-    // SAFETY: suspending a thread of our own task; it is resumed below on every path.
+    // SAFETY: suspending a thread of our own task; the guard resumes it on every path.
     if unsafe { thread_suspend(port) } != KERN_SUCCESS {
         return Err(NotTaken::Suspend);
     }
+    let _resume = Resume { port };
     SUSPENDING_THREAD.store(own_id, Ordering::Relaxed);
     let walked = start_regs(port).map(|regs| unwind::walk_in(regs, stack, frames)).ok_or(NotTaken::State);
     during();
-    SUSPENDING_THREAD.store(0, Ordering::Relaxed);
-    // SAFETY: resumes what we suspended.
-    unsafe { thread_resume(port) };
     walked
+}
+
+/// Resumes a suspended thread when dropped, on return and on unwinding alike: a panic between
+/// suspend and resume (a bug in a walk) must not leave the thread, perhaps the JS thread, stopped
+/// for good.
+struct Resume {
+    port: ThreadPort,
+}
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        SUSPENDING_THREAD.store(0, Ordering::Relaxed);
+        // SAFETY: resumes what `sample` suspended.
+        unsafe { thread_resume(self.port) };
+    }
 }
 
 #[cfg(target_arch = "aarch64")]
