@@ -180,6 +180,17 @@ fn pct(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { (part as f64 * 10000.0 / total as f64).round() / 100.0 }
 }
 
+/// Whether `location` is JS of the probe itself, named by V8 or by V8's perf map.
+fn probe_location(location: &Location, dirs: &[String]) -> bool {
+    let Some(frame) = location.frames.first() else { return false };
+    match location.origin {
+        Origin::V8 => probe_js(frame, dirs),
+        // A perf-map name carries its file: `JS:~callThrough /…/lib/attribution/frames.js:12:3`.
+        Origin::PerfMap => js_function(&frame.function).is_some() && probe_js(&code_event_frame(&frame.function), dirs),
+        Origin::Module | Origin::Unknown => false,
+    }
+}
+
 /// Whether `frame` is JS of the probe itself: its file lies in one of `dirs` (a path, or an ESM URL).
 fn probe_js(frame: &crate::symbolize::Frame, dirs: &[String]) -> bool {
     let Some(file) = frame.file.as_deref() else { return false };
@@ -255,7 +266,7 @@ pub fn build(
             .iter()
             .map(|&l| &sym.locations[l as usize])
             // The probe's wrappers (callThrough, withPair, the binding wrapper): their time is their callers'.
-            .filter(|l| !l.frames.first().is_some_and(|f| probe_js(f, &meta.probe_js_dirs)))
+            .filter(|l| !probe_location(l, &meta.probe_js_dirs))
             .filter_map(js_name)
             .collect();
         if let Some(innermost) = js.first() {
@@ -435,5 +446,25 @@ mod tests {
         let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)]);
         assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)]);
+    }
+
+    #[test]
+    fn the_probes_own_js_wrappers_named_by_a_perf_map_are_folded_too() {
+        let ms = 1_000_000;
+        // `perfprobe --mixed`: the perf map's names carry their files.
+        let probe = "/app/node_modules/rspack-perfprobe/lib/attribution";
+        let tap = "JS:~userTap /app/plugins/tap.js:3:1".to_string();
+        let wrapper = format!("JS:~callThrough {probe}/frames.js:12:3");
+        let work = "JS:*userWork /app/plugins/work.js:7:1".to_string();
+        let (raw, mut sym) = testing::profile(&[(vec![vec!["main"], vec![tap.as_str()], vec![wrapper.as_str()], vec![work.as_str()]], 50 * ms), (vec![vec!["main"], vec![tap.as_str()], vec![wrapper.as_str()]], 10 * ms)]);
+        for l in &mut sym.locations {
+            if l.frames[0].function.starts_with("JS:") {
+                l.origin = Origin::PerfMap;
+            }
+        }
+        let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
+        let s = build(&raw, &sym, &[], &meta, None, PostProcessing::default(), 0);
+        let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
+        assert_eq!(names(&s.top_js_functions_self), vec![("userWork work.js:7".to_string(), 50.0), ("userTap tap.js:3".to_string(), 10.0)]);
     }
 }
