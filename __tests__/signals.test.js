@@ -70,6 +70,26 @@ describe('a busy JS thread: the signal is heard without it', () => {
     expect(end.stderr).toBe(`[perfprobe] profile written to ${dir}\n`);
   });
 
+  test('a plugin build whose tap never returns: SIGTERM writes the profile and names its folder', async () => {
+    const out = tmpDir('busy-plugin');
+    const app = tmpDir('busy-plugin-app');
+    fs.writeFileSync(path.join(app, 'index.js'), 'console.log(1);\n');
+    const script = `const { rspack } = require('@rspack/core');
+      const { PerfprobePlugin } = require(${JSON.stringify(ROOT)});
+      const spin = { apply(c) { c.hooks.thisCompilation.tap('Spin', (comp) => comp.hooks.processAssets.tap('Spin', () => { console.log('BUSY'); for (;;) {} })); } };
+      rspack({ mode: 'development', context: ${JSON.stringify(app)}, entry: './index.js', output: { path: ${JSON.stringify(path.join(app, 'dist'))} },
+        plugins: [new PerfprobePlugin({ outDir: ${JSON.stringify(out)}, frequency: 199 }), spin] }).run(() => {});`;
+    const p = launch(script, { NODE_OPTIONS: '' });
+    await p.waitFor(/BUSY/);
+    await sleep(500);
+    p.kill('SIGTERM');
+    const end = await p.exited;
+    expect(end.signal).toBe('SIGTERM');
+    const { dir, summary } = onlyFolder(out);
+    expect(summary.partialReason).toBe('the process received SIGTERM while its JS thread was busy');
+    expect(end.stderr).toContain(`[perfprobe] profile written to ${dir}\n`);
+  });
+
   test('a program with its own SIGTERM listener: the profile is written, and the program still decides', async () => {
     const out = tmpDir('busy-listener');
     // Once the loop is free, the session the addon wrote is over for JS too: no session is current.

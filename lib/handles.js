@@ -47,7 +47,7 @@ class Group {
   restart(previous, sync) {
     const tryStart = () => {
       // Quiet while retrying: a refusal is expected until the previous sampler has stopped.
-      const next = startSession({ ...this.options, quiet: true });
+      const next = startSession({ ...this.options, quiet: true }, { announceQuiet: Boolean(this.options.quiet) });
       if (!next.running) return false;
       next.options = this.options;
       next.warn = previous.warn;

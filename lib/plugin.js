@@ -77,7 +77,7 @@ class PerfprobePlugin {
       }
       if (!session) {
         try {
-          session = startSession({ ...this.options, quiet: true });
+          session = startSession({ ...this.options, quiet: true }, { announceQuiet: Boolean(quiet) });
         } catch (e) {
           say('warn', `profiling is off for this build: ${e.message}`);
           return;

@@ -344,10 +344,10 @@ class Session {
  */
 function armSignalExport(session, warn) {
   if (!session.native.armSignalExport) return;
-  const { outDir, name, quiet, flamegraphPerRole } = session.options;
+  const { outDir, name, flamegraphPerRole } = session.options;
   const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJsDirs: [...globalThis[PROBE_JS_DIRS]] };
   try {
-    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, Boolean(quiet), session.reportFile, session.guard.ending());
+    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, session.announceQuiet, session.reportFile, session.guard.ending());
   } catch (e) {
     warn(`a signal while the JS thread is busy will not write the profile: ${e.message}`);
   }
@@ -365,7 +365,7 @@ function current() {
  * writes nothing: profiling is never a reason for the program to fail.
  * `reportFile`: PERFPROBE_REPORT_FILE, where folders written without the owner are announced.
  */
-function startSession(options, { reportFile } = {}) {
+function startSession(options, { reportFile, announceQuiet } = {}) {
   const started = process.hrtime.bigint();
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
@@ -389,6 +389,9 @@ function startSession(options, { reportFile } = {}) {
   session.offReason = offReason;
   session.startMs = (Number(loadNs) / 1e6) + msSince(started);
   session.reportFile = reportFile || undefined;
+  // A session its owner starts quiet (the plugin speaks for itself) still has its folder named when
+  // the addon writes it for a busy JS thread, unless the owner is quiet.
+  session.announceQuiet = announceQuiet ?? Boolean(options.quiet);
   loadNs = 0n;
   if (nativeSession) {
     globalThis[CURRENT] = session;
