@@ -33,8 +33,10 @@ function register() {
     options = optionsFromEnv();
   } catch (e) {
     warn(`profiling is off: ${e.message}`);
-    // SIGUSR2 was meant for the probe: without a listener its default action would end the process.
-    if (process.env.PERFPROBE_ON_DEMAND) process.on(TOGGLE_SIGNAL, () => warn(`profiling is off: ${e.message}`));
+    // SIGUSR2 was meant for the probe (on demand asked for, or a value that is not a clear "off"):
+    // without a listener its default action would end the process.
+    const asked = process.env.PERFPROBE_ON_DEMAND;
+    if (asked && asked !== '0' && asked !== 'false') process.on(TOGGLE_SIGNAL, () => warn(`profiling is off: ${e.message}`));
     return;
   }
   const { startSession } = require('./lib/session');

@@ -67,6 +67,12 @@ describe('boolean variables accept exactly 1/true and 0/false', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('alive\n');
   });
+
+  test('PERFPROBE_ON_DEMAND=0 beside a bad variable: SIGUSR2 keeps its default action, as without the probe', () => {
+    const r = registered({ PERFPROBE_ON_DEMAND: '0', PERFPROBE_QUIET: 'yes' }, 'process.kill(process.pid, "SIGUSR2"); setTimeout(() => console.log("alive"), 100);');
+    expect(r.signal).toBe('SIGUSR2');
+    expect(r.stdout).toBe('');
+  });
 });
 
 describe('the same rule for values through the API, the environment and the CLI', () => {
