@@ -22,12 +22,26 @@ const STATE = Symbol.for('rspack-perfprobe.find-core');
 /** Binding classes whose construction means @rspack/core has finished loading. */
 const TRIGGERS = ['JsResolverFactory', 'JsCompiler'];
 
-function isRspackCore(exports) {
-  // The package exports the `rspack` function itself (CommonJS) or a namespace, with the classes as properties.
-  return (typeof exports === 'function' || (typeof exports === 'object' && exports !== null)) && typeof exports.Compiler === 'function' && typeof exports.rspackVersion === 'string';
+/**
+ * Reads `key` of a module's exports, for every module node loads: a throwing getter or Proxy is that
+ * module's business and answers "no", never a warning of ours.
+ */
+function peek(exports, key) {
+  try {
+    return exports[key];
+  } catch {
+    return undefined;
+  }
 }
 
-const isBinding = (exports) => exports !== null && typeof exports === 'object' && typeof exports.JsCompiler === 'function';
+function isRspackCore(exports) {
+  // The package exports the `rspack` function itself (CommonJS) or a namespace, with the classes as
+  // properties. `rspackVersion` first: only Rspack has it, so no other module's lazy `Compiler`
+  // getter (webpack's index has such getters) is run early by this check.
+  return (typeof exports === 'function' || (typeof exports === 'object' && exports !== null)) && typeof peek(exports, 'rspackVersion') === 'string' && typeof peek(exports, 'Compiler') === 'function';
+}
+
+const isBinding = (exports) => exports !== null && typeof exports === 'object' && typeof peek(exports, 'JsCompiler') === 'function';
 
 /**
  * Calls `onCore(exports)` once for each @rspack/core found, and `onFailure(reason)` when a binding
