@@ -414,7 +414,7 @@ describe('a watcher rebuilding 200 times', () => {
     expect(r.builds).toBe(201);
     // The plugin keeps its last 50 results, not 201.
     expect(r.kept).toBe(50);
-    // Bound: the probe's share of the growth (see the README's long-running section for the figures).
+    // Bound: the probe's share of the growth (see docs/reliability.md, watch mode, for the figures).
     expect(growth - baseGrowth).toBeLessThan(30);
     expect(at200.heapMb - at20.heapMb).toBeLessThan(3);
     expect(at200.fds).toBe(at20.fds);
