@@ -87,7 +87,7 @@ process runs unprofiled:
   PERFPROBE_WALL_FREQUENCY=HZ  Same as --wall-frequency.
   PERFPROBE_NAME=NAME      Same as --name.
   PERFPROBE_TIMER=TIMER    What times CPU samples: sampler-thread (default) or
-                           perf-event (see "How it samples" in the README).
+                           perf-event (see docs/sampling.md).
   PERFPROBE_MIXED=1        Set by --mixed; tells the profiler that the Node
                            flags for mixed-mode stacks are on.
   PERFPROBE_DISABLE=1      Load nothing: the command runs unprofiled (handy to
