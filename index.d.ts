@@ -109,7 +109,7 @@ export interface PerfprobeOptions {
    *   and suspends the threads that used a period, walks their stacks and resumes them;
    *   `perf-event` falls back to that, saying so in `timerFallback`.
    *   Not the default: measured side by side on a 2-core virtual machine it cost the same, and the
-   *   sampler thread's weights are exact (README, "How it samples").
+   *   sampler thread's weights are exact (docs/sampling.md).
    */
   timer?: 'sampler-thread' | 'perf-event';
   /**
