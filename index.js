@@ -4,7 +4,7 @@
 
 globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
 const { normalizeOptions } = require('./lib/options');
-const { current } = require('./lib/session');
+const { current, stderrWarn } = require('./lib/session');
 const { openHandle } = require('./lib/handles');
 const { attachToRspackCompilers } = require('./lib/attach/compilers');
 const { PerfprobePlugin } = require('./lib/plugin');
@@ -19,9 +19,7 @@ function start(options) {
   const handle = openHandle(normalized);
   // A session owned elsewhere (register.js) has attached compilers with its owner's options.
   if (handle.running && !handle.foreign) {
-    attachToRspackCompilers(normalized, (m) => {
-      if (!normalized.quiet) process.stderr.write(`[perfprobe] warning: ${m}\n`);
-    });
+    attachToRspackCompilers(normalized, stderrWarn(normalized.quiet));
   }
   return handle;
 }

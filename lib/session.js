@@ -331,8 +331,9 @@ class Session {
     }
     if (this.onExitWritten) {
       this.onExitWritten(result);
-    } else if (result.dir && !result.announced && !this.options.quiet) {
-      process.stderr.write(`[perfprobe] profile written to ${result.dir}\n`);
+    } else if (result.dir && !result.announced) {
+      // The addon's announcer, as the export at exit uses: one wording, the report file honoured.
+      loadNative().binding.announceProfile(result.dir, this.announceQuiet, this.reportFile);
     }
   }
 }
@@ -408,4 +409,4 @@ function startSession(options, { reportFile, announceQuiet } = {}) {
   return session;
 }
 
-module.exports = { startSession, current, createProfileDir, PROBE_VERSION };
+module.exports = { startSession, current, createProfileDir, stderrWarn, PROBE_VERSION };
