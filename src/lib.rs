@@ -160,7 +160,7 @@ impl NativeSession {
 /// A session whose JS-thread part has stopped; `stop` stops its sampler (on any thread).
 pub struct StoppedSession {
     session: Session,
-    code_events: Option<Vec<jit::CodeEvent>>,
+    code_events: Option<Vec<perfprobe_core::profile::CodeEvent>>,
 }
 
 impl StoppedSession {

@@ -1,5 +1,7 @@
 //! What a profile is, independent of how its samples were taken (samply's `shared/` idea): the
-//! sampler produces a [`RawProfile`]; symbolization and export only read it.
+//! sampler produces a [`RawProfile`]; symbolization and export only read it. Data only: this module
+//! uses nothing else of the crate, so the sampler, the unwinder, the JS stacks and the exporters
+//! all depend on it and never, through it, on each other.
 
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
@@ -97,6 +99,34 @@ impl ModuleInfo {
     }
 }
 
+/// One change to where V8's code lies, as its code-event handler reported it (`js/jit.rs`): the
+/// export names the JS stacks' addresses from these.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CodeEvent {
+    Added { time_ns: u64, start: u64, len: u64, name: Box<str> },
+    Moved { time_ns: u64, from: u64, to: u64 },
+    Removed { time_ns: u64, start: u64 },
+}
+
+impl CodeEvent {
+    pub fn time_ns(&self) -> u64 {
+        match self {
+            CodeEvent::Added { time_ns, .. } | CodeEvent::Moved { time_ns, .. } | CodeEvent::Removed { time_ns, .. } => *time_ns,
+        }
+    }
+}
+
+/// The registers a sample's stack walks start from, read from the interrupted context: the native
+/// walk (`unwind`) and V8's JS walk (`js/jit.rs`) take the same four.
+#[derive(Clone, Copy, Debug)]
+pub struct StartRegs {
+    pub pc: u64,
+    pub sp: u64,
+    pub fp: u64,
+    /// Link register (aarch64); unused on x86_64.
+    pub lr: u64,
+}
+
 /// What a sample's weight measures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SampleKind {
@@ -136,13 +166,13 @@ pub struct Sample {
     pub weight_ns: u64,
     pub kind: SampleKind,
     /// Label set of the thread (the JS thread's hook/plugin/loader/binding) and of the process
-    /// (phase): ids into [`crate::labels`]' registry, 0 for none.
+    /// (phase): ids into the label registry (`labels.rs`), 0 for none.
     pub thread_labels: u32,
     pub process_labels: u32,
     /// The stack's leaf node in [`RawProfile::stacks`].
     pub stack: u32,
     /// The JS frames V8 reported for the main thread's sample (code addresses, see
-    /// [`crate::js::jit`]): a leaf node in [`RawProfile::js_stacks`], or [`NO_JS_STACK`].
+    /// `js/jit.rs`): a leaf node in [`RawProfile::js_stacks`], or [`NO_JS_STACK`].
     pub js_stack: u32,
 }
 
@@ -202,10 +232,10 @@ pub struct RawProfile {
     /// Raw stacks (instruction pointer, then return addresses) as a prefix tree.
     pub stacks: StackTable,
     /// JS stacks of the main thread's samples, code addresses innermost first, and what V8 said
-    /// about its code during the session (see [`crate::js::jit`]); `code_events` is None when the
+    /// about its code during the session ([`CodeEvent`]s); `code_events` is None when the
     /// handler took no JS stacks.
     pub js_stacks: StackTable,
-    pub code_events: Option<Vec<crate::js::jit::CodeEvent>>,
+    pub code_events: Option<Vec<CodeEvent>>,
     pub modules: Vec<ModuleInfo>,
     pub stats: SamplerStats,
     /// Why the session ended early or is incomplete, if it did.

@@ -1,6 +1,6 @@
 //! A profiling session: sampler plus the moment it started, stopped into a [`RawProfile`].
 
-use crate::profile::RawProfile;
+use crate::profile::{CodeEvent, RawProfile};
 use crate::sampler::{self, Sampler, SamplerConfig, StartError};
 
 pub type SessionOptions = SamplerConfig;
@@ -30,7 +30,7 @@ impl Session {
 
     /// The same, with the code events V8 reported while the main thread's JS frames were sampled
     /// ([`crate::js::jit::stop`], called on the main thread before).
-    pub fn stop_with_code_events(self, code_events: Option<Vec<crate::js::jit::CodeEvent>>) -> RawProfile {
+    pub fn stop_with_code_events(self, code_events: Option<Vec<CodeEvent>>) -> RawProfile {
         RawProfile { code_events, ..self.sampler.stop() }
     }
 }

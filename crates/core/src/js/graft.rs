@@ -16,9 +16,9 @@
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
-use super::jit::{js_function, CodeEvent, Resolver};
+use super::jit::{js_function, Resolver};
 use super::v8::{Pseudo, V8Profile};
-use crate::profile::{Sample, StackTable, NO_JS_STACK};
+use crate::profile::{CodeEvent, Sample, StackTable, NO_JS_STACK};
 use crate::symbolize::{Frame, Location, Origin, Symbolized};
 
 /// What happened to the JS thread's native samples, for the summary.

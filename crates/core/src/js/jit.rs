@@ -18,7 +18,7 @@ use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::unwind::StartRegs;
+use crate::profile::{CodeEvent, StartRegs};
 
 /// V8 versions (major, minor) whose `RegisterState`, `SampleInfo`, `JitCodeEvent`, the three
 /// functions' mangled names and `kJitCodeEventEnumExisting` match what this module uses, each
@@ -92,22 +92,6 @@ static V8_API: OnceLock<Result<V8Api, String>> = OnceLock::new();
 
 /// What V8 reported about code during the session, in order.
 static CODE_LOG: Mutex<Vec<CodeEvent>> = Mutex::new(Vec::new());
-
-/// One change to where code lies.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CodeEvent {
-    Added { time_ns: u64, start: u64, len: u64, name: Box<str> },
-    Moved { time_ns: u64, from: u64, to: u64 },
-    Removed { time_ns: u64, start: u64 },
-}
-
-impl CodeEvent {
-    fn time_ns(&self) -> u64 {
-        match self {
-            CodeEvent::Added { time_ns, .. } | CodeEvent::Moved { time_ns, .. } | CodeEvent::Removed { time_ns, .. } => *time_ns,
-        }
-    }
-}
 
 fn symbol(name: &str) -> Option<usize> {
     let name = CString::new(name).ok()?;

@@ -31,7 +31,7 @@ pub enum Origin {
     PerfMap,
     /// Code in no module that nothing names (JIT code without a perf map): `[unknown] 0x...`.
     Unknown,
-    /// A JS frame V8's CPU profiler reported (no address; see [`crate::js`]).
+    /// A JS frame V8 named (no address): grafted in by `js/graft.rs`.
     V8,
 }
 

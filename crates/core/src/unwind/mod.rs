@@ -17,21 +17,13 @@ use framehop::{CacheNative, FrameAddress, MustNotAllocateDuringUnwind, Unwinder,
 pub use crate::platform::MemSlice;
 use crate::platform::CheckedReader;
 use crate::platform::os::modules;
+use crate::profile::ModuleInfo;
+pub use crate::profile::StartRegs;
 #[cfg(target_os = "linux")]
 pub use crate::platform::os::regions;
 
 type NativeUnwinder = UnwinderNative<MemSlice, MustNotAllocateDuringUnwind>;
 type NativeCache = CacheNative<MustNotAllocateDuringUnwind>;
-
-/// The registers a walk starts from, read from the interrupted context.
-#[derive(Clone, Copy, Debug)]
-pub struct StartRegs {
-    pub pc: u64,
-    pub sp: u64,
-    pub fp: u64,
-    /// Link register (aarch64); unused on x86_64.
-    pub lr: u64,
-}
 
 /// What a walk produced besides the frames.
 #[derive(Clone, Copy, Debug, Default)]
@@ -105,7 +97,7 @@ fn cache_pool() -> &'static [CacheSlot] {
 
 /// Builds what the handler needs: the cache pool, and the unwinder for the modules loaded now.
 /// Must run before the handler can fire. Returns the modules known.
-pub fn prepare() -> Vec<crate::profile::ModuleInfo> {
+pub fn prepare() -> Vec<ModuleInfo> {
     cache_pool();
     refresh_modules();
     known_modules()
@@ -113,7 +105,7 @@ pub fn prepare() -> Vec<crate::profile::ModuleInfo> {
 
 struct ModuleState {
     unwinder: NativeUnwinder,
-    modules: Vec<crate::profile::ModuleInfo>,
+    modules: Vec<ModuleInfo>,
     loads_seen: u64,
 }
 
@@ -154,7 +146,7 @@ fn publish_modules(unwinder: NativeUnwinder) {
 }
 
 /// The modules the unwinder knows, for symbolization and pprof mappings.
-pub fn known_modules() -> Vec<crate::profile::ModuleInfo> {
+pub fn known_modules() -> Vec<ModuleInfo> {
     module_state().lock().unwrap_or_else(|e| e.into_inner()).modules.clone()
 }
 
