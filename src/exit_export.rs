@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::thread::JoinHandle;
 
-use perfprobe_core::export::{write_profile, ExportMeta, Written};
+use perfprobe_core::export::{write_profile, Written};
+use perfprobe_core::meta::ExportMeta;
 use perfprobe_core::profile::RawProfile;
 use perfprobe_core::util::errno_name;
 

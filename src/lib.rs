@@ -4,7 +4,8 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use perfprobe_core::export::{write_profile, ExportMeta, Written};
+use perfprobe_core::export::{write_profile, Written};
+use perfprobe_core::meta::ExportMeta;
 use perfprobe_core::js::jit;
 use perfprobe_core::labels::{self, LABEL_WORDS, LABEL_WORD_COUNT};
 use perfprobe_core::sampler::{Mode, Timer};

@@ -14,7 +14,7 @@ pub struct SignalPlan {
     /// `<outDir>/<name>-<timestamp>-<pid>`: the folder JS would have created.
     pub folder: String,
     pub out_dir: String,
-    pub meta: perfprobe_core::export::ExportMeta,
+    pub meta: perfprobe_core::meta::ExportMeta,
     pub announce: crate::exit_export::Announce,
     /// Signals no JS listener but the probe's hears: after the profile, they end the process.
     pub ending: Vec<i32>,

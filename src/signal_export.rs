@@ -9,7 +9,7 @@
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use perfprobe_core::export::ExportMeta;
+use perfprobe_core::meta::ExportMeta;
 use perfprobe_core::js::jit;
 use perfprobe_core::signal_relay;
 

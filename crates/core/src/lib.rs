@@ -18,6 +18,7 @@
 pub mod export;
 pub mod js;
 pub mod labels;
+pub mod meta;
 pub mod platform;
 pub mod profile;
 pub mod rspack_spans;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::{json, Value};
 
+use crate::meta::TraceEvent;
 use crate::profile::{RawProfile, SampleKind};
 use crate::symbolize::Symbolized;
 
@@ -18,7 +19,7 @@ const COUNTER_BUCKET_NS: u64 = 100_000_000;
 
 /// The trace as JSON bytes. Events are serialized one by one from typed values (a profile chunk
 /// of 100k nodes as a `serde_json::Value` tree costs more than the rest of the export together).
-pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serde_json::Result<Vec<u8>> {
+pub fn build<'a>(raw: &RawProfile, sym: &Symbolized, extra_events: impl Iterator<Item = &'a TraceEvent> + Clone) -> serde_json::Result<Vec<u8>> {
     let pid = std::process::id();
     let mut events: Vec<Box<RawValue>> = Vec::new();
     events.push(to_raw_value(&metadata(pid, 0, "process_name", json!({"name": "rspack (perfprobe)"})))?);
@@ -32,7 +33,7 @@ pub fn build(raw: &RawProfile, sym: &Symbolized, extra_events: &[Value]) -> serd
         events.push(to_raw_value(&metadata(pid, info.tid, "thread_name", json!({"name": format!("{} ({})", info.name, role.as_str())})))?);
         events.push(to_raw_value(&metadata(pid, info.tid, "thread_sort_index", json!({"sort_index": role as u32 * 100_000 + t as u32})))?);
     }
-    for (tid, name) in span_rows(raw, extra_events) {
+    for (tid, name) in span_rows(raw, extra_events.clone()) {
         events.push(to_raw_value(&metadata(pid, tid, "thread_name", json!({"name": name})))?);
         // Above every sampled thread: the phases row is the build's outline.
         events.push(to_raw_value(&metadata(pid, tid, "thread_sort_index", json!({"sort_index": -1})))?);
@@ -75,17 +76,16 @@ fn metadata(pid: u32, tid: i32, name: &str, args: Value) -> Value {
 
 /// Rows that only spans use (the phases on tid 0): a viewer shows an unnamed row as a bare number.
 /// Named after the categories of their spans.
-fn span_rows(raw: &RawProfile, extra_events: &[Value]) -> BTreeMap<i32, String> {
+fn span_rows<'a>(raw: &RawProfile, extra_events: impl Iterator<Item = &'a TraceEvent>) -> BTreeMap<i32, String> {
     let mut rows: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
     for e in extra_events {
-        let Some(tid) = e.get("tid").and_then(Value::as_i64).and_then(|t| i32::try_from(t).ok()) else { continue };
+        let Ok(tid) = i32::try_from(e.tid) else { continue };
         if raw.threads.iter().any(|t| t.tid == tid) {
             continue;
         }
         let cats = rows.entry(tid).or_default();
-        let cat = e.get("cat").and_then(Value::as_str).unwrap_or("spans");
-        if !cats.contains(&cat) {
-            cats.push(cat);
+        if !cats.contains(&e.cat.as_str()) {
+            cats.push(&e.cat);
         }
     }
     rows.into_iter().map(|(tid, cats)| (tid, cats.join(", "))).collect()
@@ -286,7 +286,8 @@ mod tests {
     }
 
     fn events(raw: &RawProfile, extra: &[Value]) -> Vec<Value> {
-        let trace: Value = serde_json::from_slice(&build(raw, &symbolize(raw), extra).unwrap()).unwrap();
+        let extra: Vec<TraceEvent> = extra.iter().map(|e| serde_json::from_value(e.clone()).unwrap()).collect();
+        let trace: Value = serde_json::from_slice(&build(raw, &symbolize(raw), extra.iter()).unwrap()).unwrap();
         trace["traceEvents"].as_array().unwrap().clone()
     }
 

@@ -200,7 +200,8 @@ pub fn render(title: &str, kind: PrimaryKind, base: &[String], new: &[String]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{pprof, ExportMeta};
+    use crate::export::pprof;
+    use crate::meta::ExportMeta;
     use crate::labels;
     use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo, ThreadRole};
     use crate::symbolize::symbolize;

@@ -8,8 +8,8 @@
 //! side samples at the probe's rate is its floor, reported beside.
 
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::meta::{Attribution, BoundaryKind, EventLoopLag, TraceEvent};
 use crate::profile::{RawProfile, SampleKind, ThreadRole};
 
 #[derive(Serialize, Debug, PartialEq)]
@@ -46,18 +46,18 @@ pub struct Interop {
     pub js_to_rust: JsToRust,
     /// Event-loop lag of the JS thread as the JS side measured it: the floor of how long a
     /// Rust->JS call waits before it starts.
-    pub event_loop_lag: Value,
+    pub event_loop_lag: Option<EventLoopLag>,
 }
 
 const KINDS: [&str; 4] = ["tap", "loader", "fs", "option"];
 
 /// The Rust->JS kind of a boundary or span: (attribution kind, category, name).
-fn rust_to_js_kind(kind: &str, category: &str, name: &str) -> Option<&'static str> {
+fn rust_to_js_kind(kind: Option<BoundaryKind>, category: &str, name: &str) -> Option<&'static str> {
     match (kind, category) {
-        ("tap", _) | (_, "tap") => Some("tap"),
-        ("rust->js", _) if name.starts_with("callback:fs.") => Some("fs"),
-        ("rust->js", _) if name.starts_with("callback:options.") => Some("option"),
-        ("rust->js", _) | (_, "loader") => Some("loader"),
+        (Some(BoundaryKind::Tap), _) | (_, "tap") => Some("tap"),
+        (Some(BoundaryKind::RustToJs), _) if name.starts_with("callback:fs.") => Some("fs"),
+        (Some(BoundaryKind::RustToJs), _) if name.starts_with("callback:options.") => Some("option"),
+        (Some(BoundaryKind::RustToJs), _) | (_, "loader") => Some("loader"),
         _ => None,
     }
 }
@@ -67,27 +67,25 @@ fn ms(ns: f64) -> f64 {
 }
 
 /// `None` when the JS side sent no attribution (no plugin, no labels): nothing to say then.
-pub fn build(raw: &RawProfile, roles: &[ThreadRole], attribution: &Value, trace_events: &[Value]) -> Option<Interop> {
-    let boundaries = attribution.get("boundaries")?.as_array()?;
+pub fn build<'a>(raw: &RawProfile, roles: &[ThreadRole], attribution: Option<&Attribution>, trace_events: impl Iterator<Item = &'a TraceEvent> + Clone) -> Option<Interop> {
+    let attribution = attribution?;
+    let boundaries = attribution.boundaries.as_ref()?;
     let mut rust_to_js: Vec<CallKind> = KINDS.iter().map(|&kind| CallKind { kind, calls: 0, run_ms: 0.0, run_cpu_ms: None, worker_waiting_ms: None }).collect();
     let mut js_to_rust = JsToRust::default();
     for b in boundaries {
-        let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("");
-        let calls = b.get("calls").and_then(Value::as_u64).unwrap_or(0);
-        let wall = b.get("wallMs").and_then(Value::as_f64).unwrap_or(0.0);
-        if text("kind") == "js->rust" {
-            if b.get("async").and_then(Value::as_bool).unwrap_or(false) {
-                js_to_rust.async_calls += calls;
-                js_to_rust.async_ms += wall;
+        if b.kind == BoundaryKind::JsToRust {
+            if b.is_async == Some(true) {
+                js_to_rust.async_calls += b.calls;
+                js_to_rust.async_ms += b.wall_ms;
             } else {
-                js_to_rust.sync_calls += calls;
-                js_to_rust.blocked_ms += wall;
+                js_to_rust.sync_calls += b.calls;
+                js_to_rust.blocked_ms += b.wall_ms;
             }
-        } else if let Some(kind) = rust_to_js_kind(text("kind"), "", text("name")) {
+        } else if let Some(kind) = rust_to_js_kind(Some(b.kind), "", b.name.as_deref().unwrap_or("")) {
             let entry = rust_to_js.iter_mut().find(|k| k.kind == kind).expect("every kind listed");
-            entry.calls += calls;
-            entry.run_ms += wall;
-            if let Some(cpu) = b.get("cpuMs").and_then(Value::as_f64) {
+            entry.calls += b.calls;
+            entry.run_ms += b.wall_ms;
+            if let Some(cpu) = b.cpu_ms {
                 *entry.run_cpu_ms.get_or_insert(0.0) += cpu;
             }
         }
@@ -99,37 +97,31 @@ pub fn build(raw: &RawProfile, roles: &[ThreadRole], attribution: &Value, trace_
         entry.run_ms = (entry.run_ms * 100.0).round() / 100.0;
         entry.run_cpu_ms = entry.run_cpu_ms.map(|c| (c * 100.0).round() / 100.0);
         if has_wall {
-            let spans = merged_spans(trace_events, entry.kind);
+            let spans = merged_spans(trace_events.clone(), entry.kind);
             entry.worker_waiting_ms = Some(ms(worker_waiting_overlap_ns(raw, roles, &spans) as f64));
         }
     }
-    Some(Interop { rust_to_js, js_to_rust, event_loop_lag: attribution.get("eventLoopLag").cloned().unwrap_or(Value::Null) })
+    Some(Interop { rust_to_js, js_to_rust, event_loop_lag: attribution.event_loop_lag.clone() })
 }
 
 /// The JS side's spans of one Rust->JS kind as sorted, disjoint [start, end) ns intervals: `X`
 /// slices, and `b`/`e` pairs for asynchronous calls (an fs bridge call awaited by a worker).
-fn merged_spans(events: &[Value], kind: &str) -> Vec<(u64, u64)> {
-    let ns = |e: &Value| e.get("ts").and_then(Value::as_f64).map(|ts| (ts * 1000.0) as u64);
+fn merged_spans<'a>(events: impl Iterator<Item = &'a TraceEvent>, kind: &str) -> Vec<(u64, u64)> {
     let mut spans: Vec<(u64, u64)> = Vec::new();
     let mut open: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     for e in events {
-        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
-        let arg_kind = e.get("args").and_then(|a| a.get("kind")).and_then(Value::as_str).unwrap_or("");
-        if rust_to_js_kind(arg_kind, text("cat"), text("name")) != Some(kind) {
+        if rust_to_js_kind(e.args.as_ref().and_then(|a| a.kind), &e.cat, &e.name) != Some(kind) {
             continue;
         }
-        let id = e.get("id").and_then(Value::as_u64);
-        match (text("ph"), ns(e), id) {
-            ("X", Some(start), _) => {
-                let dur = e.get("dur").and_then(Value::as_f64).unwrap_or(0.0);
-                spans.push((start, start + (dur * 1000.0) as u64));
-            }
-            ("b", Some(start), Some(id)) => {
+        let (start, end) = e.span_ns();
+        match (e.ph.as_str(), e.id) {
+            ("X", _) => spans.push((start, end)),
+            ("b", Some(id)) => {
                 open.insert(id, start);
             }
-            ("e", Some(end), Some(id)) => {
-                if let Some(start) = open.remove(&id) {
-                    spans.push((start, end));
+            ("e", Some(id)) => {
+                if let Some(begun) = open.remove(&id) {
+                    spans.push((begun, start));
                 }
             }
             _ => {}
@@ -181,7 +173,7 @@ mod tests {
 
     #[test]
     fn calls_by_kind_and_worker_waiting_during_loader_spans() {
-        let attribution = json!({
+        let attribution: Attribution = serde_json::from_value(json!({
             "boundaries": [
                 {"kind": "tap", "hook": "compilation.processAssets", "plugin": "P", "calls": 2, "wallMs": 5.0},
                 {"kind": "rust->js", "name": "/app/loader.js (normal)", "calls": 10, "wallMs": 30.0, "cpuMs": 20.0},
@@ -190,14 +182,16 @@ mod tests {
                 {"kind": "js->rust", "name": "JsCompilation.getAssets", "calls": 50, "wallMs": 2.0},
                 {"kind": "js->rust", "name": "JsCompiler.build", "calls": 1, "wallMs": 900.0, "async": true},
             ],
-            "eventLoopLag": {"meanMs": 1.2}
-        });
+            "eventLoopLag": {"samples": 3, "resolutionMs": 50, "meanMs": 1.2, "p50Ms": 1.0, "p99Ms": 2.0, "maxMs": 2.5}
+        }))
+        .unwrap();
         // One loader span from 1 ms to 31 ms; a worker waits from 0 to 20 ms, then from 25 to 40 ms.
-        let events = vec![
-            json!({"ph": "X", "cat": "loader", "name": "/app/loader.js (normal)", "ts": 1000.0, "dur": 30000.0, "args": {"kind": "rust->js"}}),
-            json!({"ph": "b", "cat": "binding", "name": "callback:fs.writeFile", "id": 1, "ts": 35000.0, "args": {"kind": "rust->js"}}),
-            json!({"ph": "e", "cat": "binding", "name": "callback:fs.writeFile", "id": 1, "ts": 38000.0, "args": {"kind": "rust->js"}}),
-        ];
+        let events: Vec<TraceEvent> = serde_json::from_value(json!([
+            {"ph": "X", "cat": "loader", "name": "/app/loader.js (normal)", "ts": 1000.0, "dur": 30000.0, "pid": 1, "tid": 1, "args": {"kind": "rust->js"}},
+            {"ph": "b", "cat": "binding", "name": "callback:fs.writeFile", "id": 1, "ts": 35000.0, "pid": 1, "tid": 1, "args": {"kind": "rust->js"}},
+            {"ph": "e", "cat": "binding", "name": "callback:fs.writeFile", "id": 1, "ts": 38000.0, "pid": 1, "tid": 1, "args": {"kind": "rust->js"}},
+        ]))
+        .unwrap();
         let wait = |end_ms: u64, len_ms: u64| Sample {
             thread: 0,
             time_ns: end_ms * 1_000_000,
@@ -209,7 +203,7 @@ mod tests {
             js_stack: crate::profile::NO_JS_STACK,
         };
         let raw = RawProfile { threads: vec![thread(1)], samples: vec![wait(20, 20), wait(40, 15)], ..Default::default() };
-        let interop = build(&raw, &[ThreadRole::Tokio], &attribution, &events).unwrap();
+        let interop = build(&raw, &[ThreadRole::Tokio], Some(&attribution), events.iter()).unwrap();
         let loader = interop.rust_to_js.iter().find(|k| k.kind == "loader").unwrap();
         assert_eq!((loader.calls, loader.run_ms, loader.run_cpu_ms, loader.worker_waiting_ms), (10, 30.0, Some(20.0), Some(25.0)));
         let fs = interop.rust_to_js.iter().find(|k| k.kind == "fs").unwrap();
@@ -217,6 +211,6 @@ mod tests {
         assert_eq!(interop.rust_to_js.iter().find(|k| k.kind == "option").unwrap().calls, 1);
         assert_eq!(interop.rust_to_js.iter().find(|k| k.kind == "tap").unwrap().calls, 2);
         assert_eq!(interop.js_to_rust, JsToRust { sync_calls: 50, blocked_ms: 2.0, async_calls: 1, async_ms: 900.0 });
-        assert_eq!(interop.event_loop_lag["meanMs"], 1.2);
+        assert_eq!(interop.event_loop_lag.map(|l| l.mean_ms), Some(1.2));
     }
 }

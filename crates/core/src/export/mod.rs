@@ -10,59 +10,13 @@ pub mod pprof;
 pub mod proto;
 pub mod summary;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::js::{self, GraftStats, V8Profile};
+use crate::meta::{ExportMeta, TraceEvent};
 use crate::profile::{RawProfile, ThreadRole};
 use crate::symbolize::{symbolize, Symbolized};
 use crate::util::{monotonic_ns, write_atomic};
-
-/// What the caller knows that the sampler does not: names, versions, spans.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ExportMeta {
-    pub name: String,
-    pub probe_version: String,
-    /// e.g. node, rspack, v8.
-    pub versions: HashMap<String, String>,
-    /// Extra pprof comments.
-    pub comments: Vec<String>,
-    /// Why the profiled work ended early (signal, exit, failed build), if it did.
-    pub partial_reason: Option<String>,
-    /// Chrome trace events recorded outside the sampler (JS spans), appended as they are.
-    pub trace_events: Vec<serde_json::Value>,
-    /// Figures the JS side measured (per-boundary calls and wall time), passed into the summary.
-    pub attribution: serde_json::Value,
-    /// V8's CPU profile of the JS thread as JSON (`{ intervalUs, profile }`), if it ran: its stacks
-    /// name the JS part of the JS thread's native samples (see [`crate::js::graft`]). JS stacks the
-    /// handler took come in the raw profile instead.
-    pub js_profile: Option<String>,
-    /// Why the JS side named JS frames the way it did (the V8 version, `PERFPROBE_JS_SOURCE`),
-    /// for the summary's `jsProfiler.reason`.
-    pub js_source_reason: Option<String>,
-    /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
-    pub flamegraph_per_role: bool,
-    /// Folders of the probe's own JS wrappers (`lib/attribution/` of each copy of the package loaded):
-    /// the user's top JS functions fold their frames into their callers.
-    pub probe_js_dirs: Vec<String>,
-    /// What starting the session cost the JS thread (loading the probe, the sampler, V8's profiler).
-    pub start_ms: f64,
-    /// What stopping cost the JS thread before the export (V8's profile, spans, counters).
-    pub js_stop_ms: f64,
-    /// Rspack's spans were registered for this session: label its samples with them
-    /// ([`crate::rspack_spans`]).
-    pub rspack_spans: bool,
-    /// How Rspack's spans joined the samples, for the summary.
-    #[serde(skip)]
-    pub rspack_spans_summary: Option<crate::rspack_spans::RspackSpansSummary>,
-    /// The export runs at process exit beside node's teardown (not set by JS: see the addon's
-    /// `stopAtExit`), so the process waited for less than its duration.
-    #[serde(skip)]
-    pub during_teardown: bool,
-}
 
 /// Paths of the files written.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -82,21 +36,19 @@ pub struct Written {
 /// into `dir` (which must exist).
 pub fn write_profile(dir: &Path, mut raw: RawProfile, meta: &ExportMeta) -> Written {
     let started = monotonic_ns();
-    let with_spans;
-    let meta = match meta.rspack_spans.then(|| crate::rspack_spans::reader::take(raw.start_ns, raw.end_ns)).flatten() {
+    let spans = meta.rspack_spans.then(|| crate::rspack_spans::reader::take(raw.start_ns, raw.end_ns)).flatten();
+    let (span_events, spans_summary) = match spans {
         Some((spans, dropped)) => {
-            let mut m = meta.clone();
-            crate::rspack_spans::attach(&mut raw, &mut m, &spans, dropped);
-            with_spans = m;
-            &with_spans
+            let (events, summary) = crate::rspack_spans::attach(&mut raw, &spans, dropped);
+            (events, Some(summary))
         }
-        None => meta,
+        None => (Vec::new(), None),
     };
     let mut timings = summary::PostProcessing::default();
     let mut sym = symbolize(&raw);
     let js_stacks = graft_js_stacks(&mut raw, meta.js_profile.as_deref(), &mut sym);
     timings.symbolize_ms = since_ms(started);
-    let written = write_files(dir, &raw, &sym, meta, js_stacks, timings, started);
+    let written = write_files(dir, &raw, &sym, meta, (&span_events, spans_summary), js_stacks, timings, started);
     discard((raw, sym), meta);
     if !meta.during_teardown {
         release_freed_memory();
@@ -119,10 +71,12 @@ fn write_files(
     raw: &RawProfile,
     sym: &Symbolized,
     meta: &ExportMeta,
+    (span_events, spans_summary): (&[TraceEvent], Option<crate::rspack_spans::RspackSpansSummary>),
     js_stacks: Option<Result<GraftStats, String>>,
     mut timings: summary::PostProcessing,
     started: u64,
 ) -> Written {
+    let trace_events = || meta.trace_events.iter().chain(span_events);
     let label_sets = crate::labels::snapshot();
     let kind = raw.primary_kind();
     let what = kind.what();
@@ -139,7 +93,7 @@ fn write_files(
                 Ok(bytes)
             })
         });
-        let trace = s.spawn(|| timed(|| chrome::build(raw, sym, &meta.trace_events).map_err(|e| e.to_string())));
+        let trace = s.spawn(|| timed(|| chrome::build(raw, sym, trace_events()).map_err(|e| e.to_string())));
         let flame = timed(|| flamegraph::render(&title, kind, &flamegraph::folded(raw, sym, &label_sets, None)));
         let per_role: Vec<(ThreadRole, Result<Vec<u8>, String>)> = if meta.flamegraph_per_role {
             let mut roles: Vec<ThreadRole> = raw.samples.iter().map(|s| sym.roles[s.thread as usize]).collect();
@@ -179,7 +133,7 @@ fn write_files(
     let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(|(role, svg)| put(&format!("flamegraph-{}.svg", role.as_str()), svg)).collect();
     written.role_flamegraphs = role_flamegraphs;
     timings.total_ms = since_ms(started);
-    let summary = summary::build(raw, sym, &label_sets, meta, js_stacks, timings, started);
+    let summary = summary::build(raw, sym, &label_sets, meta, (trace_events(), spans_summary), js_stacks, timings, started);
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     written.summary = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::names::Names;
 use super::proto;
-use super::ExportMeta;
+use crate::meta::ExportMeta;
 use crate::labels::{merged, LabelSet};
 use crate::profile::{PrimaryKind, RawProfile, SampleKind};
 use crate::symbolize::{Frame, Symbolized, SymbolStatus};

@@ -8,8 +8,8 @@ use rustc_hash::FxHashMap;
 use serde::ser::SerializeStruct;
 use serde::Serialize;
 
-use super::ExportMeta;
 use crate::labels::{merged, LabelSet};
+use crate::meta::{Attribution, ExportMeta, TraceEvent};
 use crate::profile::{PrimaryKind, RawProfile, SampleKind, SamplerStats};
 use crate::js::GraftStats;
 use crate::js::graft::code_event_frame;
@@ -58,7 +58,7 @@ pub struct Summary {
     /// For each label key (phase, hook, plugin, loader, binding, ...), its values by sampled CPU.
     pub labels: HashMap<String, Vec<Entry>>,
     /// What the JS side measured at each boundary it instruments (calls, wall time), as it sent it.
-    pub attribution: serde_json::Value,
+    pub attribution: Option<Attribution>,
     /// Rust<->JS calls by kind with what they cost the JS thread and the workers (see
     /// [`super::interop`]); null without attribution.
     pub interop: Option<super::interop::Interop>,
@@ -198,11 +198,12 @@ fn probe_js(frame: &crate::symbolize::Frame, dirs: &[String]) -> bool {
     dirs.iter().any(|d| !d.is_empty() && file.strip_prefix(d.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
-pub fn build(
+pub fn build<'a>(
     raw: &RawProfile,
     sym: &Symbolized,
     label_sets: &[LabelSet],
     meta: &ExportMeta,
+    (trace_events, rspack_spans): (impl Iterator<Item = &'a TraceEvent> + Clone, Option<crate::rspack_spans::RspackSpansSummary>),
     js_stacks: Option<Result<GraftStats, String>>,
     mut post_processing: PostProcessing,
     export_started_ns: u64,
@@ -336,10 +337,10 @@ pub fn build(
         }),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, weighed, kind))).collect(),
         attribution: meta.attribution.clone(),
-        interop: super::interop::build(raw, &sym.roles, &meta.attribution, &meta.trace_events),
+        interop: super::interop::build(raw, &sym.roles, meta.attribution.as_ref(), trace_events),
         modules: sym.modules.clone(),
         crates: super::crates::tally(sym, &by_stack, weighed),
-        rspack_spans: meta.rspack_spans_summary.clone(),
+        rspack_spans,
         post_processing: {
             // Everything since the session stopped, this summary included.
             post_processing.js_ms = round_ms(meta.js_stop_ms);
@@ -365,7 +366,7 @@ mod tests {
             (vec![vec!["main"], vec!["parse"]], 30 * ms),
             (vec![vec!["main"], vec!["emit"]], 10 * ms),
         ]);
-        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
         let figures = |entries: &[Entry]| -> Vec<(String, f64, u64)> { entries.iter().map(|e| (e.name.clone(), e.ms, e.samples)).collect() };
         assert_eq!(
             figures(&s.top_functions_self),
@@ -397,7 +398,7 @@ mod tests {
                 l.origin = Origin::PerfMap;
             }
         }
-        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
         let figures = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(figures(&s.top_js_functions_self), vec![("parse a.js:2".to_string(), 30.0), ("run index.js:10".to_string(), 10.0)]);
         assert_eq!(figures(&s.top_js_functions_cumulative), vec![("run index.js:10".to_string(), 40.0), ("parse a.js:2".to_string(), 30.0)]);
@@ -410,7 +411,7 @@ mod tests {
         (raw.frequency, raw.wall_frequency) = (0, 99);
         raw.samples[0].kind = SampleKind::WallWaiting;
         raw.samples[1].kind = SampleKind::WallRunning;
-        let s = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let s = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
         assert_eq!(s.sample_type, "wall");
         let figures = |entries: &[Entry]| -> Vec<(String, f64, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms, e.percent)).collect() };
         assert_eq!(figures(&s.top_functions_self), vec![("wait".to_string(), 70.0, 70.0), ("work".to_string(), 30.0, 30.0)]);
@@ -420,7 +421,7 @@ mod tests {
         assert_eq!(json, serde_json::json!({ "name": "wait", "wallMs": 70.0, "samples": 1, "percent": 70.0 }));
         // A CPU profile's entries keep `cpuMs`.
         let (raw, sym) = testing::profile(&[(vec![vec!["main"]], 10 * ms)]);
-        let cpu = build(&raw, &sym, &[], &ExportMeta::default(), None, PostProcessing::default(), 0);
+        let cpu = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
         assert_eq!((cpu.sample_type, serde_json::to_value(&cpu.top_functions_self[0]).unwrap()["cpuMs"].as_f64()), ("cpu", Some(10.0)));
     }
 
@@ -442,7 +443,7 @@ mod tests {
             });
         }
         let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
-        let s = build(&raw, &sym, &[], &meta, None, PostProcessing::default(), 0);
+        let s = build(&raw, &sym, &[], &meta, (std::iter::empty(), None), None, PostProcessing::default(), 0);
         let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)]);
         assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)]);
@@ -463,7 +464,7 @@ mod tests {
             }
         }
         let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
-        let s = build(&raw, &sym, &[], &meta, None, PostProcessing::default(), 0);
+        let s = build(&raw, &sym, &[], &meta, (std::iter::empty(), None), None, PostProcessing::default(), 0);
         let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(names(&s.top_js_functions_self), vec![("userWork work.js:7".to_string(), 50.0), ("userTap tap.js:3".to_string(), 10.0)]);
     }

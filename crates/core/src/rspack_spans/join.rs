@@ -8,11 +8,11 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::SpanRecord;
-use crate::export::ExportMeta;
 use crate::labels;
+use crate::meta::{TraceArgs, TraceEvent};
 use crate::profile::{RawProfile, SampleKind};
 
 /// The label key the samples carry.
@@ -37,9 +37,8 @@ pub struct RspackSpansSummary {
     pub dropped: u64,
 }
 
-/// Labels `raw`'s samples with the spans, adds the spans to the Chrome trace events and the join's
-/// figures to `meta`.
-pub fn attach(raw: &mut RawProfile, meta: &mut ExportMeta, spans: &[SpanRecord], dropped: u64) {
+/// Labels `raw`'s samples with the spans; returns the spans as Chrome trace events, and the join's figures.
+pub fn attach(raw: &mut RawProfile, spans: &[SpanRecord], dropped: u64) -> (Vec<TraceEvent>, RspackSpansSummary) {
     let innermost = innermost_at_samples(raw, spans);
     let sets = labels::snapshot();
     let mut relabelled: HashMap<(u32, usize), u32> = HashMap::default();
@@ -61,25 +60,34 @@ pub fn attach(raw: &mut RawProfile, meta: &mut ExportMeta, spans: &[SpanRecord],
         });
     }
     let pid = std::process::id();
-    for s in spans {
-        meta.trace_events.push(trace_event(s, pid));
-    }
+    let events = spans.iter().map(|s| trace_event(s, pid)).collect();
     let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    meta.rspack_spans_summary = Some(RspackSpansSummary {
+    let summary = RspackSpansSummary {
         spans: spans.len(),
         names: names.len(),
         labelled_cpu_ms: (labelled_ns as f64 / 1e4).round() / 100.0,
         percent: if cpu_ns == 0 { 0.0 } else { (labelled_ns as f64 * 10000.0 / cpu_ns as f64).round() / 100.0 },
         dropped,
-    });
+    };
+    (events, summary)
 }
 
-fn trace_event(s: &SpanRecord, pid: u32) -> Value {
+fn trace_event(s: &SpanRecord, pid: u32) -> TraceEvent {
     let us = |ns: u64| ns as f64 / 1000.0;
-    json!({"ph": "X", "cat": "Rspack", "name": s.name, "ts": us(s.start_ns), "dur": us(s.end_ns - s.start_ns), "pid": pid, "tid": TRACE_TID,
-        "args": {"target": s.target, "parents": s.parents.join(" > ")}})
+    let args = [("target".to_string(), json!(s.target)), ("parents".to_string(), json!(s.parents.join(" > ")))];
+    TraceEvent {
+        args: Some(TraceArgs { kind: None, other: args.into_iter().collect() }),
+        cat: "Rspack".into(),
+        dur: Some(us(s.end_ns - s.start_ns)),
+        id: None,
+        name: s.name.clone(),
+        ph: "X".into(),
+        pid,
+        tid: TRACE_TID,
+        ts: us(s.start_ns),
+    }
 }
 
 /// For each sample (in `raw.samples` order), the index of the innermost span open at its time: of
@@ -160,18 +168,15 @@ mod tests {
         let phase = labels::intern(vec![("phase".into(), "seal".into()), (LABEL.into(), "stale".into())]);
         let mut raw = raw_at(&[5, 15, 25]);
         raw.samples[1].process_labels = phase;
-        let mut meta = ExportMeta::default();
-        attach(&mut raw, &mut meta, &[span("SplitChunksPlugin:optimize_chunks", 10, 20), span("Compilation:seal", 0, 12)], 3);
+        let (events, summary) = attach(&mut raw, &[span("SplitChunksPlugin:optimize_chunks", 10, 20), span("Compilation:seal", 0, 12)], 3);
         let sets = labels::snapshot();
         let merged = |i: usize| labels::merged(&sets, raw.samples[i].process_labels, 0).into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
         assert_eq!(merged(0), ["rspack_span=Compilation:seal"]);
         assert_eq!(merged(1), ["phase=seal", "rspack_span=SplitChunksPlugin:optimize_chunks"]);
         assert_eq!(merged(2), Vec::<String>::new());
-        let summary = meta.rspack_spans_summary.unwrap();
         assert_eq!((summary.spans, summary.names, summary.percent, summary.dropped), (2, 2, 66.67, 3));
-        let rows: Vec<&Value> = meta.trace_events.iter().filter(|e| e["tid"] == TRACE_TID).collect();
-        assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(|e| e["cat"] == "Rspack"));
-        assert!(rows.iter().any(|e| e["ph"] == "X" && e["name"] == "SplitChunksPlugin:optimize_chunks" && e["dur"] == 0.01));
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.cat == "Rspack" && e.tid == TRACE_TID));
+        assert!(events.iter().any(|e| e.ph == "X" && e.name == "SplitChunksPlugin:optimize_chunks" && e.dur == Some(0.01)));
     }
 }
