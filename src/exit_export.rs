@@ -79,7 +79,7 @@ pub fn write_during_teardown(dir: String, raw: RawProfile, meta: ExportMeta, ann
         let _finished = Finished;
         let taken = for_thread.lock().ok().and_then(|mut j| j.take());
         if let Some((raw, meta)) = taken {
-            write(&dir_for_thread, raw, &meta, &announce_for_thread);
+            write(&dir_for_thread, raw, meta, &announce_for_thread);
         }
     });
     match spawned {
@@ -93,7 +93,7 @@ pub fn write_during_teardown(dir: String, raw: RawProfile, meta: ExportMeta, ann
         Err(_) => {
             let taken = job.lock().ok().and_then(|mut j| j.take());
             if let Some((raw, meta)) = taken {
-                write(&dir, raw, &meta, &announce);
+                write(&dir, raw, meta, &announce);
             }
             UNFINISHED.fetch_sub(1, Ordering::SeqCst);
         }
@@ -109,7 +109,7 @@ impl Drop for Finished {
 }
 
 /// Writes the folder, warns about what could not be written, and announces it once its files are in place.
-pub fn write(dir: &str, raw: RawProfile, meta: &ExportMeta, announce: &Announce) {
+pub fn write(dir: &str, raw: RawProfile, meta: ExportMeta, announce: &Announce) {
     let written = write_profile(Path::new(dir), raw, meta);
     for warning in warnings(&written) {
         announce.warn(&warning);

@@ -59,7 +59,7 @@ impl NativeSession {
     #[napi]
     pub fn stop_sync(&mut self, dir: String, meta: serde_json::Value) -> Result<serde_json::Value> {
         let session = self.take()?;
-        Ok(to_json(stop_and_write(session, &dir, &parse_meta(meta)?)))
+        Ok(to_json(stop_and_write(session, &dir, parse_meta(meta)?)))
     }
 
     /// For the process's `exit` event: stops sampling now and writes the folder on a thread of its
@@ -182,7 +182,7 @@ fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
     serde_json::from_value(meta).map_err(|e| Error::new(Status::InvalidArg, format!("profile metadata: {e}")))
 }
 
-fn stop_and_write(session: StoppedSession, dir: &str, meta: &ExportMeta) -> Written {
+fn stop_and_write(session: StoppedSession, dir: &str, meta: ExportMeta) -> Written {
     let raw = session.stop();
     write_profile(std::path::Path::new(dir), raw, meta)
 }
@@ -204,7 +204,7 @@ impl Task for StopTask {
 
     fn compute(&mut self) -> Result<Written> {
         let session = self.session.take().ok_or_else(|| Error::from_reason("session already stopped"))?;
-        Ok(stop_and_write(session, &self.dir, &self.meta))
+        Ok(stop_and_write(session, &self.dir, std::mem::take(&mut self.meta)))
     }
 
     fn resolve(&mut self, _env: Env, output: Written) -> Result<String> {

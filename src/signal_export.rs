@@ -93,7 +93,7 @@ fn on_signal(signal: i32) {
     let raw = session.stop_with_code_events(code_events);
     let meta = ExportMeta { partial_reason: Some(format!("the process received {} while its JS thread was busy", name(signal))), ..plan.meta };
     match create_profile_dir(&plan.out_dir, &plan.folder) {
-        Ok(dir) => exit_export::write(&dir, raw, &meta, &plan.announce),
+        Ok(dir) => exit_export::write(&dir, raw, meta, &plan.announce),
         Err(e) => plan.announce.warn(&format!("cannot create a profile folder under {}: {}", plan.out_dir, exit_export::describe(&e))),
     }
     drop(slot);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::meta::TraceEvent;
 use crate::profile::{RawProfile, SampleKind};
+use crate::resolve::ResolvedProfile;
 use crate::symbolize::Symbolized;
 
 /// Width of the CPU counter buckets.
@@ -19,7 +20,8 @@ const COUNTER_BUCKET_NS: u64 = 100_000_000;
 
 /// The trace as JSON bytes. Events are serialized one by one from typed values (a profile chunk
 /// of 100k nodes as a `serde_json::Value` tree costs more than the rest of the export together).
-pub fn build<'a>(raw: &RawProfile, sym: &Symbolized, extra_events: impl Iterator<Item = &'a TraceEvent> + Clone) -> serde_json::Result<Vec<u8>> {
+pub fn build(p: &ResolvedProfile) -> serde_json::Result<Vec<u8>> {
+    let (raw, sym, extra_events) = (&p.raw, &p.symbols, p.trace_events());
     let pid = std::process::id();
     let mut events: Vec<Box<RawValue>> = Vec::new();
     events.push(to_raw_value(&metadata(pid, 0, "process_name", json!({"name": "rspack (perfprobe)"})))?);
@@ -29,7 +31,7 @@ pub fn build<'a>(raw: &RawProfile, sym: &Symbolized, extra_events: impl Iterator
         by_thread.entry(s.thread).or_default().push(i);
     }
     for (t, info) in raw.threads.iter().enumerate() {
-        let role = sym.roles[t];
+        let role = p.roles[t];
         events.push(to_raw_value(&metadata(pid, info.tid, "thread_name", json!({"name": format!("{} ({})", info.name, role.as_str())})))?);
         events.push(to_raw_value(&metadata(pid, info.tid, "thread_sort_index", json!({"sort_index": role as u32 * 100_000 + t as u32})))?);
     }
@@ -264,8 +266,9 @@ fn state_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::ExportMeta;
     use crate::profile::{Sample, ThreadInfo, ThreadRole};
-    use crate::symbolize::symbolize;
+    use crate::resolve::resolve;
 
     fn thread(tid: i32, name: &str, role: ThreadRole) -> ThreadInfo {
         ThreadInfo { tid, name: name.into(), role, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 }
@@ -286,8 +289,8 @@ mod tests {
     }
 
     fn events(raw: &RawProfile, extra: &[Value]) -> Vec<Value> {
-        let extra: Vec<TraceEvent> = extra.iter().map(|e| serde_json::from_value(e.clone()).unwrap()).collect();
-        let trace: Value = serde_json::from_slice(&build(raw, &symbolize(raw), extra.iter()).unwrap()).unwrap();
+        let trace_events = extra.iter().map(|e| serde_json::from_value(e.clone()).unwrap()).collect();
+        let trace: Value = serde_json::from_slice(&build(&resolve(raw.clone(), ExportMeta { trace_events, ..Default::default() })).unwrap()).unwrap();
         trace["traceEvents"].as_array().unwrap().clone()
     }
 

@@ -162,12 +162,13 @@ mod tests {
     #[test]
     fn self_is_the_innermost_frame_and_total_counts_once_per_stack() {
         let ms = 1_000_000;
-        let (_, sym) = testing::profile(&[
+        let sym = testing::profile(&[
             (vec![vec!["rspack_core::Compiler::build"], vec!["swc_ecma_parser::parse"], vec!["swc_ecma_parser::parse"]], 60 * ms),
             // An inlined frame of another crate is the innermost frame.
             (vec![vec!["rspack_core::Compiler::build"], vec!["rspack_core::x", "hashbrown::find"]], 30 * ms),
             (vec![vec!["uv_run"]], 10 * ms),
-        ]);
+        ])
+        .symbols;
         let by_stack: HashMap<u32, (u64, u64)> = [(0, (60 * ms, 1)), (1, (30 * ms, 1)), (2, (10 * ms, 1))].into_iter().collect();
         let crates = tally(&sym, &by_stack, 100 * ms);
         let rows: Vec<(&str, f64, f64, f64)> = crates.iter().map(|c| (c.name.as_str(), c.self_ms, c.total_ms, c.percent)).collect();

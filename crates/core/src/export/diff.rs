@@ -201,10 +201,9 @@ pub fn render(title: &str, kind: PrimaryKind, base: &[String], new: &[String]) -
 mod tests {
     use super::*;
     use crate::export::pprof;
-    use crate::meta::ExportMeta;
     use crate::labels;
     use crate::profile::{RawProfile, Sample, SampleKind, ThreadInfo, ThreadRole};
-    use crate::symbolize::symbolize;
+    use crate::resolve::resolve;
 
     fn thread(tid: i32, name: &str, role: ThreadRole) -> ThreadInfo {
         ThreadInfo { tid, name: name.into(), role, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 }
@@ -235,7 +234,7 @@ mod tests {
     }
 
     fn pprof_bytes(raw: &RawProfile) -> Vec<u8> {
-        pprof::encode(&pprof::build(raw, &symbolize(raw), &labels::snapshot(), &ExportMeta::default()))
+        pprof::encode(&pprof::build(&resolve(raw.clone(), Default::default())))
     }
 
     fn folded_from_pprof(raw: &RawProfile) -> Folded {
@@ -245,7 +244,7 @@ mod tests {
     #[test]
     fn pprof_folds_like_the_sessions_own_flame_graph() {
         let raw = session(30);
-        let from_session = flamegraph::folded(&raw, &symbolize(&raw), &labels::snapshot(), None);
+        let from_session = flamegraph::folded(&resolve(raw.clone(), Default::default()), None);
         let folded = folded_from_pprof(&raw);
         assert_eq!(folded.lines, from_session);
         assert!(folded.lines.iter().any(|l| l.starts_with("[phase make];[plugin Burner];[js-main];")), "{:?}", folded.lines);

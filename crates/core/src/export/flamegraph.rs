@@ -10,24 +10,32 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::names::{LocationNames, Names};
-use crate::labels::{merged, LabelSet};
-use crate::profile::{PrimaryKind, RawProfile, ThreadRole};
-use crate::symbolize::Symbolized;
+use crate::profile::{PrimaryKind, ThreadRole};
+use crate::resolve::ResolvedProfile;
 
 /// Frames narrower than this share of the picture, in percent (inferno's unit), are not drawn:
 /// half a pixel of its default 1200-pixel width. They are invisible anyway, and dropping them keeps
 /// the SVG of a large build small (~200 kB for a react N=10000 build at 99 or 999 Hz).
 pub const MIN_WIDTH_PERCENT: f64 = 100.0 * 0.5 / 1200.0;
 
+/// `flamegraph.svg` (all threads), or `flamegraph-<role>.svg` with `role`.
+pub fn svg(p: &ResolvedProfile, role: Option<ThreadRole>) -> Result<Vec<u8>, String> {
+    let name = if p.meta.name.is_empty() { "perfprobe" } else { &p.meta.name };
+    let threads = role.map_or("all threads".to_string(), |r| format!("{} threads", r.as_str()));
+    let kind = p.kind();
+    render(&format!("{name} — {}, {threads}", kind.what()), kind, &folded(p, role))
+}
+
 /// Folded lines (`a;b;c weight`), optionally for one thread role only. Frames that would be too
 /// narrow to draw are left out, their CPU kept in their caller's line: inferno would drop them
 /// after parsing every line, and a 999 Hz build has ~30k distinct stacks of ~50 frames.
-pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role: Option<ThreadRole>) -> Vec<String> {
+pub fn folded(p: &ResolvedProfile, role: Option<ThreadRole>) -> Vec<String> {
+    let sym = &p.symbols;
     // Aggregate first: many samples share (stack, role, labels).
     let mut by_key: HashMap<(u32, ThreadRole, u32, u32), u64> = HashMap::default();
-    let kind = raw.primary_kind();
-    for s in raw.samples.iter().filter(|s| kind.includes(s.kind)) {
-        let thread_role = sym.roles[s.thread as usize];
+    let kind = p.kind();
+    for s in p.raw.samples.iter().filter(|s| kind.includes(s.kind)) {
+        let thread_role = p.role(s.thread);
         if role.is_some_and(|r| r != thread_role) {
             continue;
         }
@@ -39,7 +47,7 @@ pub fn folded(raw: &RawProfile, sym: &Symbolized, label_sets: &[LabelSet], role:
         .into_iter()
         .map(|((stack, thread_role, process_labels, thread_labels), weight_ns)| {
             let prefix = *prefixes.entry((thread_role, process_labels, thread_labels)).or_insert_with(|| {
-                let labels = merged(label_sets, process_labels, thread_labels);
+                let labels = p.labels(process_labels, thread_labels);
                 prefix_frames(&labels, thread_role.as_str()).iter().fold(ROOT, |node, name| tree.child_named(node, name))
             });
             (prefix, stack, weight_ns)
@@ -270,7 +278,7 @@ mod tests {
 
     /// `main` calls `wide` and 400 leaves of 1 to 400 µs; leaf 0 also calls a deeper one. Whole
     /// microseconds, so rounding cannot tell folding with and without pruning apart.
-    fn profile() -> (RawProfile, Symbolized) {
+    fn profile() -> ResolvedProfile {
         let leaves: Vec<String> = (0..400).map(|i| format!("leaf{i}")).collect();
         let mut samples = vec![(vec![vec!["main"], vec!["wide;inlined"]], 2_000_000_000)];
         samples.extend(leaves.iter().enumerate().map(|(i, leaf)| (vec![vec!["main"], vec![leaf.as_str()]], (i as u64 + 1) * 1000)));
@@ -288,11 +296,11 @@ mod tests {
 
     #[test]
     fn narrow_frames_are_folded_into_their_caller_and_the_picture_is_unchanged() {
-        let (raw, sym) = profile();
-        let pruned = folded(&raw, &sym, &[], None);
+        let p = profile();
+        let pruned = folded(&p, None);
         let mut all: HashMap<String, u64> = HashMap::default();
-        for s in &raw.samples {
-            *all.entry(stack_line(&[], "js-main", sym.frames_root_first(s.stack).map(|f| f.short.as_str()))).or_default() += s.weight_ns;
+        for s in &p.raw.samples {
+            *all.entry(stack_line(&[], "js-main", p.symbols.frames_root_first(s.stack).map(|f| f.short.as_str()))).or_default() += s.weight_ns;
         }
         let all = lines_us(all);
         assert_eq!(all.len(), 402);
@@ -306,19 +314,19 @@ mod tests {
     #[test]
     fn module_frames_without_symbols_fold_into_one_under_the_phase_and_rspack_span() {
         let ms = 1_000_000;
-        let (mut raw, sym) = testing::profile(&[
+        let mut p = testing::profile(&[
             (vec![vec!["start_thread"], vec!["rspack.linux-x64-gnu.node+0x10"], vec!["rspack.linux-x64-gnu.node+0x2f"], vec!["libc.so.6+0x99"], vec!["rspack.linux-x64-gnu.node+0x40"]], 30 * ms),
             (vec![vec!["start_thread"], vec!["rspack.linux-x64-gnu.node+0x11"], vec!["rspack.linux-x64-gnu.node+0x50"]], 20 * ms),
         ]);
         let set = crate::labels::intern(vec![("phase".into(), "seal".into()), (crate::rspack_spans::LABEL.into(), "SplitChunksPlugin:optimize_chunks".into())]);
-        for s in &mut raw.samples {
+        for s in &mut p.raw.samples {
             s.process_labels = set;
         }
-        let sets = crate::labels::snapshot();
+        p.label_sets = crate::labels::snapshot();
         let prefix = "[phase seal];[Rspack SplitChunksPlugin:optimize_chunks];[js-main];start_thread;rspack.linux-x64-gnu.node [no symbols]";
-        assert_eq!(folded(&raw, &sym, &sets, None), vec![format!("{prefix} 20000"), format!("{prefix};libc.so.6 [no symbols];rspack.linux-x64-gnu.node [no symbols] 30000")]);
+        assert_eq!(folded(&p, None), vec![format!("{prefix} 20000"), format!("{prefix};libc.so.6 [no symbols];rspack.linux-x64-gnu.node [no symbols] 30000")]);
         // `perfprobe diff` folds names read back from pprof the same way.
-        let labels = crate::labels::merged(&sets, set, 0);
+        let labels = p.labels(set, 0);
         let names = ["start_thread", "rspack.linux-x64-gnu.node+0x11", "rspack.linux-x64-gnu.node+0x50"];
         assert_eq!(stack_line(&labels, "js-main", names.into_iter()), prefix);
         assert_eq!(unsymbolized_module("JS:~f file.js+0x1"), None);
@@ -327,13 +335,13 @@ mod tests {
 
     #[test]
     fn frames_at_inferno_s_cut_are_still_drawn() {
-        let (mut raw, sym) = profile();
+        let mut p = profile();
         // Leaves of 1-400 ms now, of ~82 s: those over half the cut (~17 ms) are kept; `deeper`
         // (3 ms) is not.
-        for s in raw.samples.iter_mut().skip(1) {
+        for s in p.raw.samples.iter_mut().skip(1) {
             s.weight_ns *= 1000;
         }
-        let pruned = folded(&raw, &sym, &[], None);
+        let pruned = folded(&p, None);
         assert!(pruned.contains(&"[js-main];main;leaf399 400000".to_string()), "{pruned:?}");
         assert!(!pruned.iter().any(|l| l.contains("deeper")));
         let svg = render("t", PrimaryKind::Cpu, &pruned).unwrap();

@@ -9,8 +9,9 @@
 
 use serde::Serialize;
 
-use crate::meta::{Attribution, BoundaryKind, EventLoopLag, TraceEvent};
+use crate::meta::{BoundaryKind, EventLoopLag, TraceEvent};
 use crate::profile::{RawProfile, SampleKind, ThreadRole};
+use crate::resolve::ResolvedProfile;
 
 #[derive(Serialize, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -67,8 +68,8 @@ fn ms(ns: f64) -> f64 {
 }
 
 /// `None` when the JS side sent no attribution (no plugin, no labels): nothing to say then.
-pub fn build<'a>(raw: &RawProfile, roles: &[ThreadRole], attribution: Option<&Attribution>, trace_events: impl Iterator<Item = &'a TraceEvent> + Clone) -> Option<Interop> {
-    let attribution = attribution?;
+pub fn build(p: &ResolvedProfile) -> Option<Interop> {
+    let attribution = p.meta.attribution.as_ref()?;
     let boundaries = attribution.boundaries.as_ref()?;
     let mut rust_to_js: Vec<CallKind> = KINDS.iter().map(|&kind| CallKind { kind, calls: 0, run_ms: 0.0, run_cpu_ms: None, worker_waiting_ms: None }).collect();
     let mut js_to_rust = JsToRust::default();
@@ -92,13 +93,13 @@ pub fn build<'a>(raw: &RawProfile, roles: &[ThreadRole], attribution: Option<&At
     }
     js_to_rust.blocked_ms = (js_to_rust.blocked_ms * 100.0).round() / 100.0;
     js_to_rust.async_ms = (js_to_rust.async_ms * 100.0).round() / 100.0;
-    let has_wall = raw.samples.iter().any(|s| s.kind.is_wall());
+    let has_wall = p.raw.samples.iter().any(|s| s.kind.is_wall());
     for entry in &mut rust_to_js {
         entry.run_ms = (entry.run_ms * 100.0).round() / 100.0;
         entry.run_cpu_ms = entry.run_cpu_ms.map(|c| (c * 100.0).round() / 100.0);
         if has_wall {
-            let spans = merged_spans(trace_events.clone(), entry.kind);
-            entry.worker_waiting_ms = Some(ms(worker_waiting_overlap_ns(raw, roles, &spans) as f64));
+            let spans = merged_spans(p.trace_events(), entry.kind);
+            entry.worker_waiting_ms = Some(ms(worker_waiting_overlap_ns(&p.raw, &p.roles, &spans) as f64));
         }
     }
     Some(Interop { rust_to_js, js_to_rust, event_loop_lag: attribution.event_loop_lag.clone() })
@@ -156,7 +157,9 @@ fn overlap(spans: &[(u64, u64)], start: u64, end: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::{Attribution, ExportMeta};
     use crate::profile::{Sample, ThreadInfo};
+    use crate::symbolize::Symbolized;
     use serde_json::json;
 
     fn thread(tid: i32) -> ThreadInfo {
@@ -203,7 +206,8 @@ mod tests {
             js_stack: crate::profile::NO_JS_STACK,
         };
         let raw = RawProfile { threads: vec![thread(1)], samples: vec![wait(20, 20), wait(40, 15)], ..Default::default() };
-        let interop = build(&raw, &[ThreadRole::Tokio], Some(&attribution), events.iter()).unwrap();
+        let meta = ExportMeta { attribution: Some(attribution), trace_events: events, ..Default::default() };
+        let interop = build(&ResolvedProfile::from_parts(raw, Symbolized { locations: vec![], stacks: vec![], modules: vec![] }, meta)).unwrap();
         let loader = interop.rust_to_js.iter().find(|k| k.kind == "loader").unwrap();
         assert_eq!((loader.calls, loader.run_ms, loader.run_cpu_ms, loader.worker_waiting_ms), (10, 30.0, Some(20.0), Some(25.0)));
         let fs = interop.rust_to_js.iter().find(|k| k.kind == "fs").unwrap();

@@ -70,11 +70,12 @@ impl<'a> LocationNames<'a> {
 #[cfg(test)]
 pub mod testing {
     use crate::profile::{RawProfile, Sample, ThreadInfo, ThreadRole};
+    use crate::resolve::ResolvedProfile;
     use crate::symbolize::{Frame, Location, Origin, Symbolized};
 
     /// One JS thread's samples, each with its stack given root first as locations, each location
     /// as its frames outermost first, and its weight in ns; the same names make the same location.
-    pub fn profile(samples: &[(Vec<Vec<&str>>, u64)]) -> (RawProfile, Symbolized) {
+    pub fn profile(samples: &[(Vec<Vec<&str>>, u64)]) -> ResolvedProfile {
         let mut locations: Vec<Location> = Vec::new();
         let mut stacks = Vec::new();
         let mut raw = RawProfile { frequency: 999, ..Default::default() };
@@ -96,6 +97,6 @@ pub mod testing {
             let stack = stacks.len() as u32 - 1;
             raw.samples.push(Sample { thread: 0, time_ns: 0, weight_ns: *weight_ns, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: crate::profile::NO_JS_STACK });
         }
-        (raw, Symbolized { locations, stacks, modules: Vec::new(), roles: vec![ThreadRole::JsMain] })
+        ResolvedProfile::from_parts(raw, Symbolized { locations, stacks, modules: Vec::new() }, Default::default())
     }
 }

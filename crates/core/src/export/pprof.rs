@@ -12,10 +12,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::names::Names;
 use super::proto;
-use crate::meta::ExportMeta;
-use crate::labels::{merged, LabelSet};
-use crate::profile::{PrimaryKind, RawProfile, SampleKind};
-use crate::symbolize::{Frame, Symbolized, SymbolStatus};
+use crate::profile::{PrimaryKind, SampleKind};
+use crate::resolve::ResolvedProfile;
+use crate::symbolize::{Frame, SymbolStatus};
 
 /// The profile's string table: pprof refers to every string by its index.
 struct Strings(Names);
@@ -33,7 +32,8 @@ impl Strings {
 }
 
 /// Builds the profile message (exposed for tests that inspect it without gzip).
-pub fn build<'a>(raw: &RawProfile, sym: &'a Symbolized, label_sets: &[LabelSet], meta: &ExportMeta) -> proto::Profile {
+pub fn build<'p>(p: &'p ResolvedProfile) -> proto::Profile {
+    let (raw, sym, meta) = (&p.raw, &p.symbols, &p.meta);
     let mut strings = Strings::new();
     let has_wall = raw.samples.iter().any(|s| s.kind.is_wall());
     let mut sample_type = vec![
@@ -75,7 +75,7 @@ pub fn build<'a>(raw: &RawProfile, sym: &'a Symbolized, label_sets: &[LabelSet],
     }
 
     let mut functions: HashMap<(&str, Option<&str>), u64> = HashMap::default();
-    let mut function_id = |f: &'a Frame, strings: &mut Strings, out: &mut Vec<proto::Function>| -> u64 {
+    let mut function_id = |f: &'p Frame, strings: &mut Strings, out: &mut Vec<proto::Function>| -> u64 {
         *functions.entry((&f.function, f.file.as_deref())).or_insert_with(|| {
             let id = out.len() as u64 + 1;
             let name = strings.get(&f.function);
@@ -124,13 +124,13 @@ pub fn build<'a>(raw: &RawProfile, sym: &'a Symbolized, label_sets: &[LabelSet],
         let (count, weight) = aggregated[&key];
         let (stack, thread, process_labels, thread_labels, kind) = key;
         let info = &raw.threads[thread as usize];
-        let role = sym.roles.get(thread as usize).copied().unwrap_or(info.role);
+        let role = p.role(thread);
         let mut label = vec![
             proto::Label { key: k_thread, str: strings.get(&info.name), ..Default::default() },
             proto::Label { key: k_tid, num: i64::from(info.tid), ..Default::default() },
             proto::Label { key: k_role, str: strings.get(role.as_str()), ..Default::default() },
         ];
-        for (k, v) in merged(label_sets, process_labels, thread_labels) {
+        for (k, v) in p.labels(process_labels, thread_labels) {
             label.push(proto::Label { key: strings.get(k), str: strings.get(v), ..Default::default() });
         }
         if let Some(state) = kind.state() {

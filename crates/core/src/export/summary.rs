@@ -8,13 +8,13 @@ use rustc_hash::FxHashMap;
 use serde::ser::SerializeStruct;
 use serde::Serialize;
 
-use crate::labels::{merged, LabelSet};
-use crate::meta::{Attribution, ExportMeta, TraceEvent};
-use crate::profile::{PrimaryKind, RawProfile, SampleKind, SamplerStats};
 use crate::js::GraftStats;
 use crate::js::graft::code_event_frame;
 use crate::js::jit::js_function;
-use crate::symbolize::{Location, ModuleSymbols, Origin, Symbolized};
+use crate::meta::Attribution;
+use crate::profile::{PrimaryKind, SampleKind, SamplerStats};
+use crate::resolve::ResolvedProfile;
+use crate::symbolize::{Location, ModuleSymbols, Origin};
 
 /// Entries kept in each "top" list.
 const TOP: usize = 30;
@@ -82,6 +82,14 @@ pub struct JsProfilerSummary {
     /// Why this source ran, as the JS side chose it (the V8 version, `PERFPROBE_JS_SOURCE`).
     pub reason: Option<String>,
     pub error: Option<String>,
+}
+
+/// How long each encoding took: they run side by side before the summary is built.
+#[derive(Default, Clone, Copy)]
+pub struct Encodings {
+    pub pprof_ms: f64,
+    pub trace_ms: f64,
+    pub flamegraph_ms: f64,
 }
 
 #[derive(Serialize, Default, Clone, Copy)]
@@ -198,16 +206,8 @@ fn probe_js(frame: &crate::symbolize::Frame, dirs: &[String]) -> bool {
     dirs.iter().any(|d| !d.is_empty() && file.strip_prefix(d.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
-pub fn build<'a>(
-    raw: &RawProfile,
-    sym: &Symbolized,
-    label_sets: &[LabelSet],
-    meta: &ExportMeta,
-    (trace_events, rspack_spans): (impl Iterator<Item = &'a TraceEvent> + Clone, Option<crate::rspack_spans::RspackSpansSummary>),
-    js_stacks: Option<Result<GraftStats, String>>,
-    mut post_processing: PostProcessing,
-    export_started_ns: u64,
-) -> Summary {
+pub fn build(p: &ResolvedProfile, encodings: Encodings) -> Summary {
+    let (raw, sym, meta) = (&p.raw, &p.symbols, &p.meta);
     let sampled = raw.sampled_cpu_ns();
     let watched_cpu = raw.process_cpu_ns.saturating_sub(raw.stats.sampler_cpu_ns);
     let mut per_thread: Vec<(u64, u64)> = vec![(0, 0); raw.threads.len()];
@@ -280,7 +280,7 @@ pub fn build<'a>(
         }
     }
     for (&(process_labels, thread_labels), &figures) in &by_labels {
-        for (k, v) in merged(label_sets, process_labels, thread_labels) {
+        for (k, v) in p.labels(process_labels, thread_labels) {
             add(labels.entry(k.to_string()).or_default(), v, figures);
         }
     }
@@ -294,7 +294,7 @@ pub fn build<'a>(
             ThreadSummary {
                 tid: t.tid,
                 name: t.name.clone(),
-                role: sym.roles[i].as_str(),
+                role: p.roles[i].as_str(),
                 cpu_ms: ms(t.cpu_ns),
                 sampled_cpu_ms: if kind == PrimaryKind::Cpu { ms(per_thread[i].0) } else { 0.0 },
                 samples: per_thread[i].1,
@@ -330,23 +330,26 @@ pub fn build<'a>(
         top_functions_cumulative: top(cum_fn, weighed, kind),
         top_js_functions_self: top(js_self, weighed, kind),
         top_js_functions_cumulative: top(js_cum, weighed, kind),
-        js_profiler: js_stacks.map(|r| match r {
-            Ok(stats) => JsProfilerSummary { stats, reason: meta.js_source_reason.clone(), error: None },
+        js_profiler: p.js_stacks.as_ref().map(|r| match r {
+            Ok(stats) => JsProfilerSummary { stats: stats.clone(), reason: meta.js_source_reason.clone(), error: None },
             // Only V8's profile is read from text, so only the CPU profiler fails this way.
-            Err(e) => JsProfilerSummary { stats: GraftStats { source: "cpu-profiler", ..Default::default() }, reason: meta.js_source_reason.clone(), error: Some(e) },
+            Err(e) => JsProfilerSummary { stats: GraftStats { source: "cpu-profiler", ..Default::default() }, reason: meta.js_source_reason.clone(), error: Some(e.clone()) },
         }),
         labels: labels.into_iter().map(|(k, v)| (k, top(v, weighed, kind))).collect(),
         attribution: meta.attribution.clone(),
-        interop: super::interop::build(raw, &sym.roles, meta.attribution.as_ref(), trace_events),
+        interop: super::interop::build(p),
         modules: sym.modules.clone(),
         crates: super::crates::tally(sym, &by_stack, weighed),
-        rspack_spans,
-        post_processing: {
+        rspack_spans: p.rspack_spans.clone(),
+        post_processing: PostProcessing {
+            symbolize_ms: round_ms((p.resolved_ns - p.started_ns) as f64 / 1e6),
+            pprof_ms: encodings.pprof_ms,
+            trace_ms: encodings.trace_ms,
+            flamegraph_ms: encodings.flamegraph_ms,
+            js_ms: round_ms(meta.js_stop_ms),
             // Everything since the session stopped, this summary included.
-            post_processing.js_ms = round_ms(meta.js_stop_ms);
-            post_processing.during_teardown = meta.during_teardown;
-            post_processing.total_ms = round_ms((crate::util::monotonic_ns() - export_started_ns) as f64 / 1e6 + meta.js_stop_ms);
-            post_processing
+            total_ms: round_ms((crate::util::monotonic_ns() - p.started_ns) as f64 / 1e6 + meta.js_stop_ms),
+            during_teardown: meta.during_teardown,
         },
         start_ms: round_ms(meta.start_ms),
     }
@@ -360,13 +363,13 @@ mod tests {
     #[test]
     fn functions_count_once_per_stack_however_often_they_recur() {
         let ms = 1_000_000;
-        let (raw, sym) = testing::profile(&[
+        let p = testing::profile(&[
             // `parse` recurses, and one location holds `visit` inlined into `walk`.
             (vec![vec!["main"], vec!["parse"], vec!["parse"], vec!["walk", "visit"]], 60 * ms),
             (vec![vec!["main"], vec!["parse"]], 30 * ms),
             (vec![vec!["main"], vec!["emit"]], 10 * ms),
         ]);
-        let s = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
+        let s = build(&p, Encodings::default());
         let figures = |entries: &[Entry]| -> Vec<(String, f64, u64)> { entries.iter().map(|e| (e.name.clone(), e.ms, e.samples)).collect() };
         assert_eq!(
             figures(&s.top_functions_self),
@@ -389,16 +392,16 @@ mod tests {
     fn js_functions_named_by_a_perf_map_fill_the_js_tables() {
         let ms = 1_000_000;
         // `perfprobe --mixed`: V8's perf map names JIT code; a builtin in it is no JS function.
-        let (raw, mut sym) = testing::profile(&[
+        let mut p = testing::profile(&[
             (vec![vec!["main"], vec!["JS:~run /app/node_modules/@rspack/core/dist/index.js:10:5"], vec!["JS:*parse /app/a.js:2:1"]], 30 * ms),
             (vec![vec!["main"], vec!["JS:~run /app/node_modules/@rspack/core/dist/index.js:10:5"], vec!["Builtin:ArrayMap"]], 10 * ms),
         ]);
-        for l in &mut sym.locations {
+        for l in &mut p.symbols.locations {
             if l.frames[0].function.contains(':') {
                 l.origin = Origin::PerfMap;
             }
         }
-        let s = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
+        let s = build(&p, Encodings::default());
         let figures = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(figures(&s.top_js_functions_self), vec![("parse a.js:2".to_string(), 30.0), ("run index.js:10".to_string(), 10.0)]);
         assert_eq!(figures(&s.top_js_functions_cumulative), vec![("run index.js:10".to_string(), 40.0), ("parse a.js:2".to_string(), 30.0)]);
@@ -407,11 +410,11 @@ mod tests {
     #[test]
     fn a_wall_only_profile_fills_every_table_with_wall_time_and_says_so() {
         let ms = 1_000_000;
-        let (mut raw, sym) = testing::profile(&[(vec![vec!["main"], vec!["wait"]], 70 * ms), (vec![vec!["main"], vec!["work"]], 30 * ms)]);
-        (raw.frequency, raw.wall_frequency) = (0, 99);
-        raw.samples[0].kind = SampleKind::WallWaiting;
-        raw.samples[1].kind = SampleKind::WallRunning;
-        let s = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
+        let mut p = testing::profile(&[(vec![vec!["main"], vec!["wait"]], 70 * ms), (vec![vec!["main"], vec!["work"]], 30 * ms)]);
+        (p.raw.frequency, p.raw.wall_frequency) = (0, 99);
+        p.raw.samples[0].kind = SampleKind::WallWaiting;
+        p.raw.samples[1].kind = SampleKind::WallRunning;
+        let s = build(&p, Encodings::default());
         assert_eq!(s.sample_type, "wall");
         let figures = |entries: &[Entry]| -> Vec<(String, f64, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms, e.percent)).collect() };
         assert_eq!(figures(&s.top_functions_self), vec![("wait".to_string(), 70.0, 70.0), ("work".to_string(), 30.0, 30.0)]);
@@ -420,20 +423,20 @@ mod tests {
         let json = serde_json::to_value(&s.top_functions_self[0]).unwrap();
         assert_eq!(json, serde_json::json!({ "name": "wait", "wallMs": 70.0, "samples": 1, "percent": 70.0 }));
         // A CPU profile's entries keep `cpuMs`.
-        let (raw, sym) = testing::profile(&[(vec![vec!["main"]], 10 * ms)]);
-        let cpu = build(&raw, &sym, &[], &ExportMeta::default(), (std::iter::empty(), None), None, PostProcessing::default(), 0);
+        let p = testing::profile(&[(vec![vec!["main"]], 10 * ms)]);
+        let cpu = build(&p, Encodings::default());
         assert_eq!((cpu.sample_type, serde_json::to_value(&cpu.top_functions_self[0]).unwrap()["cpuMs"].as_f64()), ("cpu", Some(10.0)));
     }
 
     #[test]
     fn the_probes_own_js_wrappers_are_folded_into_their_callers() {
         let ms = 1_000_000;
-        let (raw, mut sym) = testing::profile(&[
+        let mut p = testing::profile(&[
             (vec![vec!["main"], vec!["userTap"], vec!["callThrough"], vec!["userWork"]], 60 * ms),
             (vec![vec!["main"], vec!["userTap"], vec!["withPair"]], 40 * ms),
         ]);
         let probe = "/app/node_modules/rspack-perfprobe/lib/attribution";
-        for l in &mut sym.locations {
+        for l in &mut p.symbols.locations {
             l.origin = Origin::V8;
             let f = &mut l.frames[0];
             f.file = Some(match f.function.as_str() {
@@ -442,8 +445,8 @@ mod tests {
                 _ => "/app/lib/attribution-user/tap.js".to_string(),
             });
         }
-        let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
-        let s = build(&raw, &sym, &[], &meta, (std::iter::empty(), None), None, PostProcessing::default(), 0);
+        p.meta.probe_js_dirs = vec![probe.to_string()];
+        let s = build(&p, Encodings::default());
         let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)]);
         assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)]);
@@ -457,14 +460,14 @@ mod tests {
         let tap = "JS:~userTap /app/plugins/tap.js:3:1".to_string();
         let wrapper = format!("JS:~callThrough {probe}/frames.js:12:3");
         let work = "JS:*userWork /app/plugins/work.js:7:1".to_string();
-        let (raw, mut sym) = testing::profile(&[(vec![vec!["main"], vec![tap.as_str()], vec![wrapper.as_str()], vec![work.as_str()]], 50 * ms), (vec![vec!["main"], vec![tap.as_str()], vec![wrapper.as_str()]], 10 * ms)]);
-        for l in &mut sym.locations {
+        let mut p = testing::profile(&[(vec![vec!["main"], vec![tap.as_str()], vec![wrapper.as_str()], vec![work.as_str()]], 50 * ms), (vec![vec!["main"], vec![tap.as_str()], vec![wrapper.as_str()]], 10 * ms)]);
+        for l in &mut p.symbols.locations {
             if l.frames[0].function.starts_with("JS:") {
                 l.origin = Origin::PerfMap;
             }
         }
-        let meta = ExportMeta { probe_js_dirs: vec![probe.to_string()], ..Default::default() };
-        let s = build(&raw, &sym, &[], &meta, (std::iter::empty(), None), None, PostProcessing::default(), 0);
+        p.meta.probe_js_dirs = vec![probe.to_string()];
+        let s = build(&p, Encodings::default());
         let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(names(&s.top_js_functions_self), vec![("userWork work.js:7".to_string(), 50.0), ("userTap tap.js:3".to_string(), 10.0)]);
     }

@@ -202,7 +202,7 @@ mod tests {
             loc("uv_run", Origin::Module),
             loc("main", Origin::Module),
         ];
-        let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2, 3, 4, 5], vec![4, 5]], modules: vec![], roles: vec![] };
+        let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2, 3, 4, 5], vec![4, 5]], modules: vec![] };
         let sample = |time_us: u64, stack: u32, thread: u32| Sample { thread, time_ns: time_us * 1000, weight_ns: 10, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: NO_JS_STACK };
         let mut samples = vec![
             sample(1_100, 0, 0), // near `work`
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn code_event_stacks_are_named_at_their_moment_with_the_interrupted_frame() {
         let locations = vec![loc("rspack_fn", Origin::Module), loc("[unknown] 0x7f00", Origin::Unknown), loc("uv_run", Origin::Module)];
-        let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2], vec![2]], modules: vec![], roles: vec![] };
+        let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2], vec![2]], modules: vec![] };
         let events = vec![
             CodeEvent::Added { time_ns: 0, start: 0x1000, len: 0x100, name: "JS:*hot /app/a.js:3:1".into() },
             CodeEvent::Added { time_ns: 0, start: 0x2000, len: 0x100, name: "JS:~caller /app/a.js:9:1".into() },
@@ -273,7 +273,6 @@ mod tests {
             locations: vec![loc("JS:*work", Origin::PerfMap), loc("main", Origin::Module)],
             stacks: vec![vec![0, 1]],
             modules: vec![],
-            roles: vec![],
         };
         let mut samples = vec![Sample { thread: 0, time_ns: 1_000_000, weight_ns: 1, kind: Default::default(), thread_labels: 0, process_labels: 0, stack: 0, js_stack: NO_JS_STACK }];
         let stats = graft(&mut samples, |_| true, &mut sym, &small_profile());

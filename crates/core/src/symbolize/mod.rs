@@ -76,8 +76,6 @@ pub struct Symbolized {
     pub locations: Vec<Location>,
     pub stacks: Vec<Vec<u32>>,
     pub modules: Vec<ModuleSymbols>,
-    /// Thread roles after the stacks settled the guesses (same order as the raw profile's threads).
-    pub roles: Vec<ThreadRole>,
 }
 
 /// The address to look up for frame `index` of a stack: return addresses point after the call,
@@ -185,7 +183,6 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             f.short = display::short_name(&f.function);
         }
     }
-    let roles = settle_roles(raw, &stacks, &locations);
     Symbolized {
         locations,
         stacks,
@@ -195,16 +192,16 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             .zip(warnings)
             .map(|((module, symbols), warning)| ModuleSymbols { module, symbols, warning })
             .collect(),
-        roles,
     }
 }
 
-/// Replaces guessed roles by what a thread's stacks show (its outermost frames name the runtime
-/// that started it: rayon's registry, tokio's runtime, libuv's worker loop, V8's platform workers).
-/// A `worker_threads` worker runs libuv's loop and V8 like the others, so one stack through node's
-/// `Worker::StartThread` decides for the whole thread, whatever an earlier (perhaps truncated) stack
-/// suggested.
-fn settle_roles(raw: &RawProfile, stacks: &[Vec<u32>], locations: &[Location]) -> Vec<ThreadRole> {
+/// Each thread's role (same order as `raw.threads`), guessed roles replaced by what a thread's
+/// symbolized stacks show (its outermost frames name the runtime that started it: rayon's registry,
+/// tokio's runtime, libuv's worker loop, V8's platform workers). A `worker_threads` worker runs
+/// libuv's loop and V8 like the others, so one stack through node's `Worker::StartThread` decides
+/// for the whole thread, whatever an earlier (perhaps truncated) stack suggested.
+pub fn settle_roles(raw: &RawProfile, sym: &Symbolized) -> Vec<ThreadRole> {
+    let (stacks, locations) = (&sym.stacks, &sym.locations);
     let mut roles: Vec<ThreadRole> = raw.threads.iter().map(|t| t.role).collect();
     let mut from_stack = vec![false; roles.len()];
     for sample in &raw.samples {
