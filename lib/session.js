@@ -11,7 +11,7 @@ const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
-const { requestRspackSpans, checkSpansArrived } = require('./attribution/rspack-spans');
+const { requestRspackSpans } = require('./attribution/rspack-spans');
 
 const CURRENT = Symbol.for('rspack-perfprobe.current-session');
 // When this package began to load (set by register.js and index.js before their requires): the first
@@ -225,25 +225,11 @@ class Session {
   }
 
   _result(dir, written) {
-    const warnings = written.errors || [];
-    for (const w of warnings) this.warn(`could not write ${w}`);
-    const jsError = written.summary_json?.jsProfiler?.error;
-    if (jsError) {
-      warnings.push(`JS stacks are missing: ${jsError}`);
-      this.warn(`JS stacks are missing: ${jsError}`);
-    }
-    checkSpansArrived(written.summary_json, (m) => {
-      warnings.push(m);
-      this.warn(m);
-    });
-    for (const m of written.summary_json?.modules || []) {
-      if (m.warning) {
-        warnings.push(m.warning);
-        this.warn(m.warning);
-      }
-    }
+    // The addon words them (Written::warnings), for the export at exit too.
+    const warnings = written.warnings || [];
+    for (const w of warnings) this.warn(w);
     const files = { pprof: written.pprof || null, trace: written.trace || null, flamegraph: written.flamegraph || null, summary: written.summary || null };
-    if (written.role_flamegraphs && written.role_flamegraphs.length) files.roleFlamegraphs = written.role_flamegraphs;
+    if (written.roleFlamegraphs && written.roleFlamegraphs.length) files.roleFlamegraphs = written.roleFlamegraphs;
     if (!Object.values(files).some(Boolean)) {
       // Nothing could be written (a full disk, say): leave no empty folder behind, name none.
       try {
@@ -251,7 +237,7 @@ class Session {
       } catch {}
       dir = null;
     }
-    return { dir, files, summary: written.summary_json || null, warnings };
+    return { dir, files, summary: written.summaryJson || null, warnings };
   }
 
   /**

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::thread::JoinHandle;
 
-use perfprobe_core::export::{write_profile, Written};
+use perfprobe_core::export::write_profile;
 use perfprobe_core::meta::ExportMeta;
 use perfprobe_core::profile::RawProfile;
 use perfprobe_core::util::errno_name;
@@ -111,8 +111,8 @@ impl Drop for Finished {
 /// Writes the folder, warns about what could not be written, and announces it once its files are in place.
 pub fn write(dir: &str, raw: RawProfile, meta: ExportMeta, announce: &Announce) {
     let written = write_profile(Path::new(dir), raw, meta);
-    for warning in warnings(&written) {
-        announce.warn(&warning);
+    for warning in &written.warnings {
+        announce.warn(warning);
     }
     if written.pprof.is_none() && written.trace.is_none() && written.flamegraph.is_none() && written.summary.is_none() {
         // Nothing could be written (a full disk, say): leave no empty folder behind, announce none.
@@ -120,21 +120,6 @@ pub fn write(dir: &str, raw: RawProfile, meta: ExportMeta, announce: &Announce) 
         return;
     }
     announce.written(dir);
-}
-
-/// What `Session._result` in lib/session.js warns about, for a write no JS will see the end of.
-fn warnings(written: &Written) -> Vec<String> {
-    let mut out: Vec<String> = written.errors.iter().map(|e| format!("could not write {e}")).collect();
-    let summary = &written.summary_json;
-    if let Some(error) = summary.pointer("/jsProfiler/error").and_then(|e| e.as_str()) {
-        out.push(format!("JS stacks are missing: {error}"));
-    }
-    for module in summary.get("modules").and_then(|m| m.as_array()).into_iter().flatten() {
-        if let Some(warning) = module.get("warning").and_then(|w| w.as_str()) {
-            out.push(warning.to_string());
-        }
-    }
-    out
 }
 
 /// Whether an export at exit is still being written (asked by the signal relay's thread, Linux).

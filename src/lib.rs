@@ -342,10 +342,10 @@ pub fn open_rspack_trace(dir: String) -> Result<String> {
         .map_err(|e| Error::from_reason(e.to_string()))
 }
 
-/// Removes the FIFO's name once Rspack has opened it (or could not register).
+/// Removes the FIFO's name once Rspack has opened it, or refused the registration (`accepted` false).
 #[napi]
-pub fn rspack_trace_registered(path: String) {
-    let _ = perfprobe_core::rspack_spans::reader::registered(std::path::Path::new(&path));
+pub fn rspack_trace_registered(path: String, accepted: bool) {
+    let _ = perfprobe_core::rspack_spans::reader::registered(std::path::Path::new(&path), accepted);
 }
 
 /// Removes the perf map `perfprobe --mixed` made V8 write, before the process dies of a signal

@@ -73,12 +73,15 @@ function registerRspackSpans(native, warn, { env = process.env, cwd = process.cw
   } catch (e) {
     return refuse(`cannot create the pipe Rspack writes into: ${e.message}`);
   }
+  let accepted = false;
   try {
     binding.registerGlobalTrace(FILTER, 'logger', fifo);
+    accepted = true;
   } catch (e) {
     return refuse(`Rspack refused the registration: ${e.message}`);
   } finally {
-    native.rspackTraceRegistered(fifo);
+    // The addon warns when a session's spans do not come, only if Rspack took the registration.
+    native.rspackTraceRegistered(fifo, accepted);
   }
   globalThis[STATE] = { registered: true };
   return true;
@@ -104,15 +107,4 @@ function registerPendingRspackSpans() {
   registerRspackSpans(pending.native, pending.warn);
 }
 
-/** One warning when a session asked for spans and none came: another registration came first. */
-function checkSpansArrived(summary, warn) {
-  const s = summary && summary.rspackSpans;
-  const state = globalThis[STATE];
-  if (s && state && state.registered && s.spans === 0 && summary.samples > 0 && state && !state.warnedEmpty) {
-    state.warnedEmpty = true;
-    return warn("option `rspackSpans`: Rspack sent no spans during this session (its tracing registered elsewhere first, e.g. rspack.experiments.globalTrace, or the session saw no build)");
-  }
-  return undefined;
-}
-
-module.exports = { requestRspackSpans, registerPendingRspackSpans, registerRspackSpans, checkSpansArrived, FILTER };
+module.exports = { requestRspackSpans, registerPendingRspackSpans, registerRspackSpans, FILTER };

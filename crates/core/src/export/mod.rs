@@ -18,8 +18,9 @@ use crate::profile::{RawProfile, ThreadRole};
 use crate::resolve::{resolve, ResolvedProfile};
 use crate::util::{monotonic_ns, write_atomic};
 
-/// Paths of the files written.
+/// Paths of the files written, as the addon hands them to JS.
 #[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Written {
     pub pprof: Option<PathBuf>,
     pub trace: Option<PathBuf>,
@@ -30,6 +31,21 @@ pub struct Written {
     /// Each file that could not be written, with the reason: one failure never stops the others.
     pub errors: Vec<String>,
     pub summary_json: serde_json::Value,
+    /// What the profile's owner is told, whoever writes it (JS's `Session._result`, the export at
+    /// exit): files not written, JS stacks missing, Rspack's spans that did not come, modules too
+    /// damaged to read.
+    pub warnings: Vec<String>,
+}
+
+/// [`Written::warnings`], in the order they are told.
+fn warnings(errors: &[String], summary: &summary::Summary) -> Vec<String> {
+    let mut out: Vec<String> = errors.iter().map(|e| format!("could not write {e}")).collect();
+    if let Some(error) = summary.js_profiler.as_ref().and_then(|j| j.error.as_ref()) {
+        out.push(format!("JS stacks are missing: {error}"));
+    }
+    out.extend(crate::rspack_spans::reader::none_came_warning(summary.rspack_spans.as_ref(), summary.samples));
+    out.extend(summary.modules.iter().filter_map(|m| m.warning.clone()));
+    out
 }
 
 /// Resolves `raw` and writes `profile.pb.gz`, `trace.json`, `flamegraph.svg` and `summary.json`
@@ -101,6 +117,7 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     written.summary = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;
+    written.warnings = warnings(&written.errors, &summary);
     written
 }
 

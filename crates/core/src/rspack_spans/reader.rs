@@ -37,6 +37,10 @@ struct Reader {
 }
 
 static READER: OnceLock<Reader> = OnceLock::new();
+/// Rspack took the registration ([`registered`]): spans will come unless it lets another one win.
+static ACCEPTED: AtomicBool = AtomicBool::new(false);
+/// The process was told once that a session's spans did not come.
+static WARNED_NONE_CAME: AtomicBool = AtomicBool::new(false);
 
 /// Creates a FIFO in `dir`, starts draining it, and returns its path for Rspack's
 /// `registerGlobalTrace(filter, "logger", path)`. Remove it with [`registered`] once Rspack opened it.
@@ -85,9 +89,21 @@ pub fn open(dir: &Path) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-/// Removes the FIFO's name once Rspack holds it open (the pipe lives on).
-pub fn registered(path: &Path) -> io::Result<()> {
+/// Removes the FIFO's name once Rspack holds it open (the pipe lives on), or refused it; `accepted`:
+/// whether Rspack took the registration.
+pub fn registered(path: &Path, accepted: bool) -> io::Result<()> {
+    ACCEPTED.store(accepted, Ordering::Relaxed);
     std::fs::remove_file(path)
+}
+
+/// The warning, once per process, when a session that asked for Rspack's spans got none although
+/// Rspack took the registration: another registration came first (it allows one per process), or
+/// the session saw no build. `summary` is the session's join, `samples` its sample count.
+pub fn none_came_warning(summary: Option<&super::RspackSpansSummary>, samples: u64) -> Option<String> {
+    let none_came = summary.is_some_and(|s| s.spans == 0) && samples > 0 && ACCEPTED.load(Ordering::Relaxed);
+    (none_came && !WARNED_NONE_CAME.swap(true, Ordering::Relaxed)).then(|| {
+        "option `rspackSpans`: Rspack sent no spans during this session (its tracing registered elsewhere first, e.g. rspack.experiments.globalTrace, or the session saw no build)".to_string()
+    })
 }
 
 /// Whether this process reads Rspack's spans.
@@ -196,7 +212,7 @@ mod tests {
         let path = open(&dir).unwrap();
         assert!(open(&dir).is_err(), "one reader per process");
         let mut writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        registered(&path).unwrap();
+        registered(&path, true).unwrap();
         assert!(!path.exists());
         let at = |mono_ns: u64| format_rfc3339_utc((mono_ns as i128 + READER.get().unwrap().offset_ns) as u64);
         let now = monotonic_ns();
@@ -218,5 +234,16 @@ mod tests {
         assert!(spans[0].end_ns.abs_diff(now - 5_000_000) <= 1000, "{} vs {}", spans[0].end_ns, now - 5_000_000);
         assert_eq!(spans[0].end_ns - spans[0].start_ns, 1_000_000);
         assert_eq!(take(now - 10_000_000, now).unwrap().0, Vec::new(), "taken once");
+    }
+
+    #[test]
+    fn a_session_without_the_spans_it_asked_for_is_warned_about_once_per_process() {
+        ACCEPTED.store(true, Ordering::Relaxed);
+        let joined = |spans| super::super::RspackSpansSummary { spans, ..Default::default() };
+        assert_eq!(none_came_warning(Some(&joined(3)), 10), None, "spans came");
+        assert_eq!(none_came_warning(Some(&joined(0)), 0), None, "nothing was sampled");
+        assert_eq!(none_came_warning(None, 10), None, "not asked for");
+        assert!(none_came_warning(Some(&joined(0)), 10).is_some_and(|w| w.contains("Rspack sent no spans")));
+        assert_eq!(none_came_warning(Some(&joined(0)), 10), None, "once");
     }
 }
