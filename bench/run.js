@@ -32,7 +32,8 @@ const CLI = path.join(ROOT, 'bin', 'perfprobe');
 
 // Above this share of the machine's CPU used by other processes during a run, the run is called disturbed.
 const DISTURBED_SHARE = 0.05;
-const PROBE_FILES = ['profile.pb.gz', 'trace.json', 'flamegraph.svg', 'summary.json'];
+/** The files of a profile folder, as the addon (built before the first run) names them. */
+const probeFiles = () => require('../lib/native').addonConstants().outputFiles;
 
 // Through the CLI (bin/perfprobe, which execs the build), as users run it: every layer is on
 // (native sampling, V8's JS profiler, labels for the compiler, trace spans) unless `layers`
@@ -155,10 +156,10 @@ function collectFiles(tmp) {
 }
 
 function collectProbe(tmp, m) {
-  const folders = fs.readdirSync(tmp).filter((f) => fs.existsSync(path.join(tmp, f, 'summary.json')));
+  const folders = fs.readdirSync(tmp).filter((f) => fs.existsSync(path.join(tmp, f, probeFiles().summary)));
   if (folders.length !== 1) return { error: `expected one profile folder, found ${folders.length}` };
   const dir = path.join(tmp, folders[0]);
-  const s = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+  const s = JSON.parse(fs.readFileSync(path.join(dir, probeFiles().summary), 'utf8'));
   return {
     costs: probeCosts(s),
     fidelity: s.fidelity,
@@ -169,7 +170,7 @@ function collectProbe(tmp, m) {
     partial: s.partial,
     timer: s.timer,
     stats: s.stats,
-    sizes: sizes(dir, PROBE_FILES),
+    sizes: sizes(dir, Object.values(probeFiles())),
   };
 }
 
@@ -458,8 +459,8 @@ function scaling(opts, command, onNode) {
   const ns = ok.map((r) => r.n / 1000);
   const fits = {
     postProcessingS: fit(ns, ok.map((r) => r.postProcessingMs.median / 1000)),
-    pprofMb: fit(ns, ok.map((r) => (r.sizes['profile.pb.gz'] || 0) / 2 ** 20)),
-    traceMb: fit(ns, ok.map((r) => (r.sizes['trace.json'] || 0) / 2 ** 20)),
+    pprofMb: fit(ns, ok.map((r) => (r.sizes[probeFiles().pprof] || 0) / 2 ** 20)),
+    traceMb: fit(ns, ok.map((r) => (r.sizes[probeFiles().trace] || 0) / 2 ** 20)),
     rssDeltaMb: fit(ns, ok.map((r) => r.rssDeltaMb)),
   };
   const machine = machineInfo();
@@ -468,7 +469,7 @@ function scaling(opts, command, onNode) {
   console.log('| N components | build (baseline) | wall / baseline | post-processing | profile.pb.gz | trace.json | peak RSS Δ | fidelity |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.n} | ${(r.baseWallMs / 1000).toFixed(1)} s | ${fmtRange(r.wallRatio, 3, 'x')} | ${r.postProcessingMs ? (r.postProcessingMs.median / 1000).toFixed(2) : '—'} s | ${fmtBytes(r.sizes['profile.pb.gz'] || 0)} | ${fmtBytes(r.sizes['trace.json'] || 0)} | ${r.rssDeltaMb == null ? '—' : `${r.rssDeltaMb.toFixed(0)} MB`} | ${fmtRange(r.fidelity, 3)} |`);
+    console.log(`| ${r.n} | ${(r.baseWallMs / 1000).toFixed(1)} s | ${fmtRange(r.wallRatio, 3, 'x')} | ${r.postProcessingMs ? (r.postProcessingMs.median / 1000).toFixed(2) : '—'} s | ${fmtBytes(r.sizes[probeFiles().pprof] || 0)} | ${fmtBytes(r.sizes[probeFiles().trace] || 0)} | ${r.rssDeltaMb == null ? '—' : `${r.rssDeltaMb.toFixed(0)} MB`} | ${fmtRange(r.fidelity, 3)} |`);
   }
   const f = (x, unit) => `${x.slope.toFixed(3)} ${unit} per 1000 components (exponent ${x.exponent == null ? '—' : x.exponent.toFixed(2)})`;
   console.log(`\nFitted (least squares, y = a + b·N; exponent of y ~ N^k, 1 = linear):`);

@@ -46,4 +46,19 @@ function loadNative() {
   return cached;
 }
 
-module.exports = { loadNative, platformTriple };
+let constants;
+
+/**
+ * What the addon defines for JS, once, in Rust (`constants()` in src/lib.rs): the profile folder's
+ * files, the values of options `mode` and `timer`, which label word is which, the temp-file mark.
+ * Null without the addon.
+ */
+function addonConstants() {
+  if (constants === undefined) {
+    const { binding } = loadNative();
+    constants = binding ? binding.constants() : null;
+  }
+  return constants;
+}
+
+module.exports = { loadNative, addonConstants, platformTriple };

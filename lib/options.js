@@ -20,6 +20,20 @@ function realtimeSignal(v) {
   return Number.isInteger(v) && v >= min && v <= max;
 }
 
+/**
+ * The values of options `mode` and `timer`, the default first. The addon defines them (its
+ * `constants()`); options are checked before it loads, or without it, so this module keeps a copy,
+ * which __tests__/constants.test.js holds equal to the addon's.
+ */
+const MODES = ['cpu', 'wall', 'both'];
+const TIMERS = ['sampler-thread', 'perf-event'];
+
+/** `'a', 'b' or 'c'` */
+function oneOf(values) {
+  const quoted = values.map((v) => `'${v}'`);
+  return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}` : quoted.join('');
+}
+
 /** The options, their defaults and their rules: the one place index.d.ts and README mirror. */
 const SPEC = {
   outDir: { default: '.perfprobe', check: (v) => typeof v === 'string' && v.length > 0, accepted: 'a non-empty path string' },
@@ -29,8 +43,8 @@ const SPEC = {
   maxSamples: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1), accepted: 'a positive integer, or unset for no bound' },
   maxDuration: { default: undefined, check: (v) => v === undefined || (Number.isInteger(v) && v >= 1 && v <= 2 ** 31 - 1), accepted: 'a whole number of milliseconds from 1 to 2147483647, or unset for no bound' },
   quiet: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
-  mode: { default: 'cpu', check: (v) => ['cpu', 'wall', 'both'].includes(v), accepted: "'cpu', 'wall' or 'both'" },
-  timer: { default: 'sampler-thread', check: (v) => ['sampler-thread', 'perf-event'].includes(v), accepted: "'sampler-thread' or 'perf-event'" },
+  mode: { default: MODES[0], check: (v) => MODES.includes(v), accepted: oneOf(MODES) },
+  timer: { default: TIMERS[0], check: (v) => TIMERS.includes(v), accepted: oneOf(TIMERS) },
   wallFrequency: { default: 49, check: (v) => Number.isInteger(v) && v >= 1 && v <= 1000, accepted: 'an integer from 1 to 1000 (Hz)' },
   flamegraphPerRole: { default: false, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
   jsProfiler: { default: true, check: (v) => typeof v === 'boolean', accepted: 'true or false' },
@@ -146,4 +160,4 @@ function optionsFromEnv(env = process.env) {
   return normalizeOptions(options, 'rspack-perfprobe (PERFPROBE_* environment)');
 }
 
-module.exports = { normalizeOptions, optionsFromEnv, envValue, checkEnv, SPEC, ENV, BOOLEAN_ACCEPTED };
+module.exports = { normalizeOptions, optionsFromEnv, envValue, checkEnv, SPEC, ENV, BOOLEAN_ACCEPTED, MODES, TIMERS };

@@ -5,7 +5,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { loadNative } = require('./native');
+const { loadNative, addonConstants } = require('./native');
 const { removeStaleTemps } = require('./tempfiles');
 const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
@@ -286,9 +286,10 @@ class Session {
   _stopDuringTeardown(extra) {
     return this._stopNow(extra, (dir, meta) => {
       this.native.stopAtExit(dir, meta, Boolean(this.options.quiet), this.reportFile);
+      const names = addonConstants().outputFiles;
       const file = (name) => path.join(dir, name);
       // `announced`: the addon says where it wrote once the files are in place.
-      return { dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [], announced: true };
+      return { dir, files: { pprof: file(names.pprof), trace: file(names.trace), flamegraph: file(names.flamegraph), summary: file(names.summary) }, summary: null, warnings: [], announced: true };
     });
   }
 

@@ -1,13 +1,18 @@
 'use strict';
 // Temp files left by a writer that died mid-write. The native writer (util::write_atomic in
-// crates/core) writes `<dir>/.<file>.perfprobe-tmp-<pid>` and renames it over `<dir>/<file>`; a
-// kill -9 in between leaves the temp file. A later session in the same outDir removes those whose
-// writer is dead, and only those: a live pid may be another process writing right now.
+// crates/core) writes `<dir>/.<file><mark><pid>` and renames it over `<dir>/<file>`; a kill -9 in
+// between leaves the temp file. A later session in the same outDir removes those whose writer is
+// dead, and only those: a live pid may be another process writing right now.
 
 const fs = require('fs');
 const path = require('path');
+const { addonConstants } = require('./native');
 
-const TEMP_FILE = /^\..+\.perfprobe-tmp-(\d+)$/;
+/** `.<file><mark><pid>`, with the mark the addon's writer uses. */
+function tempFilePattern(mark) {
+  return new RegExp(`^\\..+${mark.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\d+)$`);
+}
+
 /** Profile folders as session.js names them: only these are searched, never a user's own folders. */
 const PROFILE_FOLDER = /^[A-Za-z0-9._-]+-\d{8}-\d{6}-\d+(-\d+)?$/;
 
@@ -31,13 +36,17 @@ function readdir(dir, options) {
 
 /** Removes stale temp files in `outDir` and its profile folders; returns their paths. Never throws. */
 function removeStaleTemps(outDir) {
+  const constants = addonConstants();
+  // Without the addon nothing here wrote temp files.
+  if (!constants) return [];
+  const tempFile = tempFilePattern(constants.tempMark);
   const folders = readdir(outDir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && PROFILE_FOLDER.test(e.name))
     .map((e) => path.join(outDir, e.name));
   const removed = [];
   for (const dir of [outDir, ...folders]) {
     for (const name of readdir(dir)) {
-      const m = TEMP_FILE.exec(name);
+      const m = tempFile.exec(name);
       if (!m) continue;
       const pid = Number(m[1]);
       if (pid === process.pid || pidAlive(pid)) continue;
@@ -50,4 +59,4 @@ function removeStaleTemps(outDir) {
   return removed;
 }
 
-module.exports = { removeStaleTemps, TEMP_FILE };
+module.exports = { removeStaleTemps };

@@ -216,16 +216,14 @@ impl Task for StopTask {
 /// another copy of the addon samples, or no real-time signal is free.
 #[napi]
 pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
+    let refused = |option: &str, value: &str, names: &[&str]| Error::new(Status::InvalidArg, format!("option `{option}` is {value:?}; accepted: {}", one_of(names)));
     let mode = match options.mode.as_deref() {
-        None | Some("cpu") => Mode::Cpu,
-        Some("wall") => Mode::Wall,
-        Some("both") => Mode::Both,
-        Some(other) => return Err(Error::new(Status::InvalidArg, format!("option `mode` is {other:?}; accepted: 'cpu', 'wall' or 'both'"))),
+        None => Mode::default(),
+        Some(name) => Mode::from_name(name).ok_or_else(|| refused("mode", name, &Mode::ALL.map(Mode::name)))?,
     };
     let timer = match options.timer.as_deref() {
         None => Timer::default(),
-        Some(name) => Timer::from_name(name)
-            .ok_or_else(|| Error::new(Status::InvalidArg, format!("option `timer` is {name:?}; accepted: 'sampler-thread' or 'perf-event'")))?,
+        Some(name) => Timer::from_name(name).ok_or_else(|| refused("timer", name, &Timer::ALL.map(Timer::name)))?,
     };
     let defaults = SessionOptions::default();
     let config = SessionOptions {
@@ -245,8 +243,61 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         .map_err(|e| Error::from_reason(e.to_string()))
 }
 
-/// The words the signal handler reads label-set ids from (index 0: the JS thread's, 1: the
-/// process's). Call once per process: V8 refuses two buffers over the same memory.
+/// `'a', 'b' or 'c'`, as lib/options.js words what an option accepts.
+fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// The names and numbers JS shares with the addon, each defined once in perfprobe-core.
+#[napi(object)]
+pub struct Constants {
+    /// The files of a profile folder.
+    pub output_files: OutputFiles,
+    /// The values of option `mode`, the default first.
+    pub modes: Vec<String>,
+    /// The values of option `timer`, the default first.
+    pub timers: Vec<String>,
+    /// Which of `labelWords()` the signal handler reads.
+    pub label_words: LabelWordIndices,
+    /// What marks the export's temp files: `.<file><tempMark><pid>` beside `<file>`.
+    pub temp_mark: String,
+}
+
+#[napi(object)]
+pub struct OutputFiles {
+    pub pprof: String,
+    pub trace: String,
+    pub flamegraph: String,
+    pub summary: String,
+}
+
+#[napi(object)]
+pub struct LabelWordIndices {
+    /// The JS thread's label-set id.
+    pub js_thread: u32,
+    /// The process-wide one (the build phase), which every thread's samples carry.
+    pub process: u32,
+}
+
+#[napi]
+pub fn constants() -> Constants {
+    use perfprobe_core::export::{FLAMEGRAPH_FILE, PPROF_FILE, SUMMARY_FILE, TRACE_FILE};
+    Constants {
+        output_files: OutputFiles { pprof: PPROF_FILE.into(), trace: TRACE_FILE.into(), flamegraph: FLAMEGRAPH_FILE.into(), summary: SUMMARY_FILE.into() },
+        modes: Mode::ALL.iter().map(|m| m.name().to_string()).collect(),
+        timers: Timer::ALL.iter().map(|t| t.name().to_string()).collect(),
+        label_words: LabelWordIndices { js_thread: labels::JS_THREAD_WORD as u32, process: labels::PROCESS_WORD as u32 },
+        temp_mark: perfprobe_core::util::TEMP_MARK.into(),
+    }
+}
+
+/// The words the signal handler reads label-set ids from (which is which: `constants().labelWords`).
+/// Call once per process: V8 refuses two buffers over the same memory.
 #[napi]
 pub fn label_words() -> Int32Array {
     let ptr = LABEL_WORDS.as_ptr() as *mut i32;

@@ -6,8 +6,6 @@
 const { AsyncLocalStorage, createHook } = require('async_hooks');
 const { loadNative } = require('../native');
 
-const JS_THREAD_WORD = 0;
-const PROCESS_WORD = 1;
 const SHARED = Symbol.for('rspack-perfprobe.label-words');
 
 class Labels {
@@ -16,6 +14,8 @@ class Labels {
     // copy of this package must write the same words.
     globalThis[SHARED] = globalThis[SHARED] || binding.labelWords();
     this.words = globalThis[SHARED];
+    // Which word the signal handler reads as the JS thread's labels, and which as the process's.
+    ({ jsThread: this.jsWord, process: this.processWord } = binding.constants().labelWords);
     this.binding = binding;
     this.ids = new Map();
     this.pairsById = new Map();
@@ -28,12 +28,12 @@ class Labels {
     const saved = [];
     this.hook = createHook({
       before: () => {
-        saved.push(this.words[JS_THREAD_WORD]);
+        saved.push(this.words[this.jsWord]);
         const id = this.context.getStore();
-        if (id !== undefined) this.words[JS_THREAD_WORD] = id;
+        if (id !== undefined) this.words[this.jsWord] = id;
       },
       after: () => {
-        if (saved.length) this.words[JS_THREAD_WORD] = saved.pop();
+        if (saved.length) this.words[this.jsWord] = saved.pop();
         // Disabled here, between callbacks, never inside one: a hook disabled between a `before` and
         // its `after` would leave the word set to a tap that has finished.
         if (this.inFlight === 0 && saved.length === 0 && this.enabled) {
@@ -74,17 +74,17 @@ class Labels {
   }
 
   get current() {
-    return this.words[JS_THREAD_WORD];
+    return this.words[this.jsWord];
   }
 
   /** Runs fn with the JS thread labelled `id`; sync work only (see runAsync). */
   runSync(id, fn) {
-    const previous = this.words[JS_THREAD_WORD];
-    this.words[JS_THREAD_WORD] = id;
+    const previous = this.words[this.jsWord];
+    this.words[this.jsWord] = id;
     try {
       return fn();
     } finally {
-      this.words[JS_THREAD_WORD] = previous;
+      this.words[this.jsWord] = previous;
     }
   }
 
@@ -118,7 +118,7 @@ class Labels {
 
   /** The process-wide label set (the build phase), which worker threads' samples carry. */
   setProcess(id) {
-    this.words[PROCESS_WORD] = id;
+    this.words[this.processWord] = id;
   }
 }
 

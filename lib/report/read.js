@@ -8,6 +8,9 @@ const path = require('path');
 const zlib = require('zlib');
 
 const SUPPORTED_SCHEMA_VERSIONS = [1];
+// Two of the files the addon writes (its `constants().outputFiles`). `report` reads folders without
+// the addon too (another platform's profile), so it keeps a copy, which __tests__/constants.test.js
+// holds equal to the addon's.
 const SUMMARY = 'summary.json';
 const PPROF = 'profile.pb.gz';
 
@@ -177,4 +180,4 @@ function readProfile(dir, { pprof = false } = {}) {
   return { dir, summary, summaryText, summaryPath, pprofPath };
 }
 
-module.exports = { readProfile, validateSummary, ProfileError, SUPPORTED_SCHEMA_VERSIONS };
+module.exports = { readProfile, validateSummary, ProfileError, SUPPORTED_SCHEMA_VERSIONS, SUMMARY, PPROF };

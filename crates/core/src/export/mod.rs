@@ -18,6 +18,12 @@ use crate::profile::{RawProfile, ThreadRole};
 use crate::resolve::{resolve, ResolvedProfile};
 use crate::util::{monotonic_ns, write_atomic};
 
+/// The files of a profile folder. JS reads the names from the addon (`constants()`).
+pub const PPROF_FILE: &str = "profile.pb.gz";
+pub const TRACE_FILE: &str = "trace.json";
+pub const FLAMEGRAPH_FILE: &str = "flamegraph.svg";
+pub const SUMMARY_FILE: &str = "summary.json";
+
 /// Paths of the files written, as the addon hands them to JS.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,14 +114,14 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
             }
         }
     };
-    written.pprof = put("profile.pb.gz", pprof);
-    written.trace = put("trace.json", trace);
-    written.flamegraph = put("flamegraph.svg", flame);
+    written.pprof = put(PPROF_FILE, pprof);
+    written.trace = put(TRACE_FILE, trace);
+    written.flamegraph = put(FLAMEGRAPH_FILE, flame);
     let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(|(role, svg)| put(&format!("flamegraph-{}.svg", role.as_str()), svg)).collect();
     written.role_flamegraphs = role_flamegraphs;
     let summary = summary::build(profile, summary::Encodings { pprof_ms, trace_ms, flamegraph_ms });
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
-    written.summary = put("summary.json", serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
+    written.summary = put(SUMMARY_FILE, serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;
     written.warnings = warnings(&written.errors, &summary);
     written

@@ -48,6 +48,9 @@ pub enum Timer {
 }
 
 impl Timer {
+    /// Every timer, the default first: the values option `timer` accepts (JS reads them from the addon).
+    pub const ALL: [Timer; 2] = [Timer::SamplerThread, Timer::PerfEvent];
+
     pub fn name(self) -> &'static str {
         match self {
             Timer::PerfEvent => "perf-event",
@@ -57,7 +60,7 @@ impl Timer {
 
     /// The timer of this option value ([`Timer::name`]), if there is one.
     pub fn from_name(name: &str) -> Option<Timer> {
-        [Timer::SamplerThread, Timer::PerfEvent].into_iter().find(|t| t.name() == name)
+        Timer::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 
@@ -73,6 +76,22 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, the default first: the values option `mode` accepts (JS reads them from the addon).
+    pub const ALL: [Mode; 3] = [Mode::Cpu, Mode::Wall, Mode::Both];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Cpu => "cpu",
+            Mode::Wall => "wall",
+            Mode::Both => "both",
+        }
+    }
+
+    /// The mode of this option value ([`Mode::name`]), if there is one.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     pub fn cpu(self) -> bool {
         self != Mode::Wall
     }
