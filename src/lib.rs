@@ -1,6 +1,7 @@
 //! The Node-API surface of rspack-perfprobe, and nothing else: start a session, stop it into files
-//! (off the JS thread), intern label sets, and expose the label words JS writes. Everything behind
-//! it is plain Rust in `perfprobe-core`, tested without node.
+//! (off the JS thread), intern label sets, expose the label words JS writes, and hand JS the names
+//! and numbers it shares with the core. Everything behind it is plain Rust in `perfprobe-core`,
+//! tested without node.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

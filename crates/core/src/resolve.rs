@@ -26,8 +26,9 @@ pub struct ResolvedProfile {
     /// How V8's JS stacks joined the JS thread's samples, or why V8's profile could not be read;
     /// None when neither JS source ran.
     pub js_stacks: Option<Result<GraftStats, String>>,
-    /// How Rspack's spans joined the samples, and the spans as trace events; None when not asked for.
+    /// How Rspack's spans joined the samples; None when not asked for.
     pub rspack_spans: Option<RspackSpansSummary>,
+    /// Rspack's spans as Chrome trace events, for the trace beside the JS side's events.
     pub rspack_span_events: Vec<TraceEvent>,
     pub meta: ExportMeta,
     /// Monotonic ns when the export began and when resolving ended: the summary's post-processing

@@ -92,7 +92,7 @@ pub struct Encodings {
     pub flamegraph_ms: f64,
 }
 
-#[derive(Serialize, Default, Clone, Copy)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostProcessing {
     pub symbolize_ms: f64,
