@@ -140,7 +140,8 @@ pub struct UnattachedCompiler {
 }
 
 /// One Chrome trace event, as the JS side writes them (`X` spans, `b`/`e` pairs of async calls,
-/// `C` counters) and as Rspack's spans become. Fields in the order `trace.json` has always listed them.
+/// `C` counters) and as Rspack's spans become. Fields in alphabetical order: `trace.json` lists an
+/// event's keys sorted, as every other JSON map of the export.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TraceEvent {
