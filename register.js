@@ -7,7 +7,9 @@
 // session, the next SIGUSR2 stops it and writes its folder, and so on (`kill -USR2 <pid>` on a dev
 // server around the rebuild to look at). maxDuration / maxSamples end a session by themselves.
 
-globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
+const { LOAD_STARTED, REGISTERED } = require('./lib/keys');
+
+globalThis[LOAD_STARTED] ??= process.hrtime.bigint();
 const { isMainThread } = require('worker_threads');
 
 const TOGGLE_SIGNAL = 'SIGUSR2';
@@ -16,9 +18,8 @@ function register() {
   // NODE_OPTIONS preloads this into worker_threads too. The sampler is process-wide and already
   // samples every worker; a second start would only be refused with a warning.
   if (!isMainThread) return;
-  const key = Symbol.for('rspack-perfprobe.registered');
-  if (globalThis[key]) return;
-  globalThis[key] = true;
+  if (globalThis[REGISTERED]) return;
+  globalThis[REGISTERED] = true;
 
   const { optionsFromEnv, envValue, checkEnv } = require('./lib/options');
   let options;

@@ -11,8 +11,8 @@
 //   caller's to stop: the handle's stop() writes nothing and says who writes.
 
 const { startSession, current } = require('./session');
+const { API_GROUP: GROUP } = require('./keys');
 
-const GROUP = Symbol.for('rspack-perfprobe.api-group');
 /** How long a split waits for the previous sampler to let go before the new one starts (ms). */
 const RESTART_WAIT_MS = 2000;
 

@@ -8,10 +8,7 @@ const { normalizeOptions, envValue } = require('./options');
 const { startSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
-const { APPLIED } = require('./attach/compilers');
-
-/** Set on plugins that may only join a session someone else started (register.js applies them). */
-const JOIN_ONLY = Symbol.for('rspack-perfprobe.plugin-join-only');
+const { PLUGIN_APPLIED: APPLIED, PLUGIN_JOIN_ONLY: JOIN_ONLY } = require('./keys');
 
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
@@ -156,4 +153,4 @@ class PerfprobePlugin {
   }
 }
 
-module.exports = { PerfprobePlugin, JOIN_ONLY };
+module.exports = { PerfprobePlugin };

@@ -12,17 +12,15 @@ const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
 const { requestRspackSpans, checkSpansArrived } = require('./attribution/rspack-spans');
+const { CURRENT_SESSION: CURRENT, LOAD_STARTED, JS_DIRS: PROBE_JS_DIRS } = require('./keys');
 
-const CURRENT = Symbol.for('rspack-perfprobe.current-session');
-// When this package began to load (set by register.js and index.js before their requires): the first
-// session's start-up cost includes loading the probe, which a profiled command pays too.
-const LOAD_STARTED = Symbol.for('rspack-perfprobe.load-started');
+// register.js and index.js set LOAD_STARTED before their requires: the first session's start-up cost
+// includes loading the probe, which a profiled command pays too.
 let loadNs = globalThis[LOAD_STARTED] === undefined ? 0n : process.hrtime.bigint() - globalThis[LOAD_STARTED];
 const msSince = (startNs) => Number(process.hrtime.bigint() - startNs) / 1e6;
 const PROBE_VERSION = require('../package.json').version;
-// The folders of the probe's JS wrappers, of every copy of this package loaded (register.js from the
-// CLI, the plugin from the project): the summary folds their frames into their callers.
-const PROBE_JS_DIRS = Symbol.for('rspack-perfprobe.js-dirs');
+// The folders of the probe's JS wrappers, of every copy of this package loaded: the summary folds
+// their frames into their callers.
 (globalThis[PROBE_JS_DIRS] ??= new Set()).add(path.join(__dirname, 'attribution'));
 /** How soon a session that reached maxSamples or maxDuration is written by its owner. */
 const BOUND_POLL_MS = 100;
