@@ -15,8 +15,6 @@ module.exports = {
   CURRENT_SESSION: Symbol.for('rspack-perfprobe.current-session'),
   /** The `lib/attribution/` folder of every copy loaded: the summary folds all their frames into their callers. */
   JS_DIRS: Symbol.for('rspack-perfprobe.js-dirs'),
-  /** On a session, the start() callers sharing it: a start() through another copy joins them. */
-  API_GROUP: Symbol.for('rspack-perfprobe.api-group'),
   /**
    * On a plugin: it may only join a session (compilers.js applies it under register.js or start()).
    * compilers.js sets it on plugins of its own copy, so no other copy reads it; kept with the others

@@ -101,14 +101,40 @@ function rspackVersion() {
   }
 }
 
+/**
+ * Who started a session, and what it asks of the session when the process ends first: the only
+ * thing the session knows of its starter. `kind`: 'plugin', 'register' or 'api'; the owner's own
+ * state goes beside it (the plugin's compilers building, the API's group of start() callers).
+ * - `exitReason`: why the profile is partial when the process ends with code 0 before the owner
+ *   stopped the session (null: it is complete then); any other code is the reason itself.
+ * - `onExitWritten(result)`: told of a folder written at exit; else the folder is announced.
+ * - `writeDuringTeardown`: at exit only the folder's name is needed, so the files are written
+ *   while node tears down (see src/exit_export.rs).
+ * - `announceQuiet`, `reportFile` (PERFPROBE_REPORT_FILE): where folders written without the owner
+ *   (at exit, by the addon for a busy JS thread) are announced.
+ */
+function withOwnerDefaults(owner, options) {
+  return {
+    exitReason: 'the process exited before the session was stopped',
+    onExitWritten: null,
+    writeDuringTeardown: false,
+    // A session its owner starts quiet (the plugin speaks for itself) still has its folder named
+    // when the addon writes it, unless the owner is quiet.
+    announceQuiet: Boolean(options.quiet),
+    reportFile: undefined,
+    ...owner,
+  };
+}
+
 function emptyResult(warnings) {
   return { dir: null, files: { pprof: null, trace: null, flamegraph: null, summary: null }, summary: null, warnings };
 }
 
 class Session {
   /** @private use start() */
-  constructor(options, nativeSession, warn) {
+  constructor(options, nativeSession, warn, owner) {
     this.options = options;
+    this.owner = owner;
     this.startedAt = new Date();
     this.native = nativeSession;
     this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn) : null;
@@ -297,18 +323,20 @@ class Session {
    */
   _stopDuringTeardown(extra) {
     return this._stopNow(extra, (dir, meta) => {
-      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet), this.reportFile);
+      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet), this.owner.reportFile);
       const file = (name) => path.join(dir, name);
       // `announced`: the addon says where it wrote once the files are in place.
       return { dir, files: { pprof: file('profile.pb.gz'), trace: file('trace.json'), flamegraph: file('flamegraph.svg'), summary: file('summary.json') }, summary: null, warnings: [], announced: true };
     });
   }
 
-  /**
-   * Writes the session now if the process is ending before its owner stopped it (exit-guard.js).
-   * `exitReason(code)` and `onExitWritten(result)` are the owner's: register.js reports where it
-   * wrote, the plugin says the build did not finish.
-   */
+  /** Names the folder of `result` to the owner's reader, unless the addon already has. */
+  announce(result) {
+    // The addon's announcer, as the export at exit uses: one wording, the report file honoured.
+    if (result.dir && !result.announced) loadNative().binding.announceProfile(result.dir, this.owner.announceQuiet, this.owner.reportFile);
+  }
+
+  /** Writes the session now if the process is ending before its owner stopped it (exit-guard.js). */
   _writeAtExit(partialReason, exiting) {
     if (!this.running) return;
     if (!this.native.active) {
@@ -322,17 +350,13 @@ class Session {
     let result;
     const extra = partialReason ? { partialReason } : {};
     try {
-      result = exiting && this.writeDuringTeardown && this.native.stopAtExit ? this._stopDuringTeardown(extra) : this.stopSync(extra);
+      result = exiting && this.owner.writeDuringTeardown && this.native.stopAtExit ? this._stopDuringTeardown(extra) : this.stopSync(extra);
     } catch (e) {
       this.warn(`the profile was not written: ${e.message}`);
       return;
     }
-    if (this.onExitWritten) {
-      this.onExitWritten(result);
-    } else if (result.dir && !result.announced) {
-      // The addon's announcer, as the export at exit uses: one wording, the report file honoured.
-      loadNative().binding.announceProfile(result.dir, this.announceQuiet, this.reportFile);
-    }
+    if (this.owner.onExitWritten) this.owner.onExitWritten(result);
+    else this.announce(result);
   }
 }
 
@@ -346,7 +370,7 @@ function armSignalExport(session, warn) {
   const { outDir, name, flamegraphPerRole } = session.options;
   const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJsDirs: [...globalThis[PROBE_JS_DIRS]] };
   try {
-    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, session.announceQuiet, session.reportFile, session.guard.ending());
+    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, session.owner.announceQuiet, session.owner.reportFile, session.guard.ending());
   } catch (e) {
     warn(`a signal while the JS thread is busy will not write the profile: ${e.message}`);
   }
@@ -362,9 +386,9 @@ function current() {
  * Starts a session with validated options. If the sampler cannot start (no native build for this
  * platform, no free signal, another copy sampling), it warns and returns a session whose stop()
  * writes nothing: profiling is never a reason for the program to fail.
- * `reportFile`: PERFPROBE_REPORT_FILE, where folders written without the owner are announced.
+ * `owner`: who started it (see withOwnerDefaults).
  */
-function startSession(options, { reportFile, announceQuiet } = {}) {
+function startSession(options, { owner } = {}) {
   const started = process.hrtime.bigint();
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
@@ -382,15 +406,11 @@ function startSession(options, { reportFile, announceQuiet } = {}) {
     }
   }
   if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: 'perf-event' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
-  const session = new Session(options, nativeSession, warn);
+  const session = new Session(options, nativeSession, warn, withOwnerDefaults(owner, options));
   if (nativeSession && options.rspackSpans) session.rspackSpans = requestRspackSpans(binding, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
   session.startMs = (Number(loadNs) / 1e6) + msSince(started);
-  session.reportFile = reportFile || undefined;
-  // A session its owner starts quiet (the plugin speaks for itself) still has its folder named when
-  // the addon writes it for a busy JS thread, unless the owner is quiet.
-  session.announceQuiet = announceQuiet ?? Boolean(options.quiet);
   loadNs = 0n;
   if (nativeSession) {
     globalThis[CURRENT] = session;
@@ -399,7 +419,7 @@ function startSession(options, { reportFile, announceQuiet } = {}) {
     sharedSpans().reset();
     session.guard = guardSession(
       (reason, exiting) => session._writeAtExit(reason, exiting),
-      (code) => (session.exitReason ? session.exitReason(code) : code ? `the process exited with code ${code}` : 'the process exited before the session was stopped'),
+      (code) => (code ? `the process exited with code ${code}` : session.owner.exitReason),
       (ending) => session.native.setSignalEnding?.(ending),
     );
     armSignalExport(session, warn);
