@@ -41,56 +41,11 @@ function timestamp(date) {
 }
 
 /**
- * `mkdir -p` that cannot loop and whose errors say what is wrong. Node's recursive mkdir retries
- * forever where mkdir keeps answering ENOENT for a parent that exists (/proc/x/y, Node 20 and 24):
- * here the path is climbed once to the deepest existing folder, then each missing one is made once.
+ * `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>`: a session's folder, `-<n>` added if taken. The addon
+ * makes it (crates/core/src/profile_dir.rs), when JS stops the session and when a signal does.
  */
-function mkdirp(dir) {
-  const missing = [];
-  let at = path.resolve(dir);
-  for (;;) {
-    let stat;
-    try {
-      stat = fs.statSync(at);
-    } catch (e) {
-      // ENOTDIR: a file further up; climbing finds it and says so.
-      if ((e.code !== 'ENOENT' && e.code !== 'ENOTDIR') || path.dirname(at) === at) throw e;
-      missing.push(at);
-      at = path.dirname(at);
-      continue;
-    }
-    if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${at} is a file, not a folder`), { code: 'ENOTDIR' });
-    break;
-  }
-  for (const folder of missing.reverse()) {
-    try {
-      fs.mkdirSync(folder);
-    } catch (e) {
-      // Made meanwhile by another process writing to the same outDir.
-      if (e.code !== 'EEXIST' || !fs.statSync(folder).isDirectory()) throw e;
-    }
-  }
-}
-
-/** `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>`: a session's folder, `-<n>` added if taken. */
 function profileDirBase(outDir, name, startedAt) {
   return path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
-}
-
-/** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
-function createProfileDir(outDir, name, startedAt) {
-  mkdirp(outDir);
-  const base = profileDirBase(outDir, name, startedAt);
-  for (let n = 0; n < 10000; n++) {
-    const dir = n === 0 ? base : `${base}-${n}`;
-    try {
-      fs.mkdirSync(dir);
-      return dir;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-    }
-  }
-  throw new Error(`too many profile folders named ${base}-*`);
 }
 
 function rspackVersion() {
@@ -197,10 +152,10 @@ class Session {
     }
     let dir;
     try {
-      dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
+      dir = loadNative().binding.createProfileDir(this.options.outDir, profileDirBase(this.options.outDir, this.options.name, this.startedAt));
     } catch (e) {
-      const reason = e.code && !String(e.message).startsWith(e.code) ? `${e.code}: ${e.message}` : e.message;
-      const message = `cannot create a profile folder under ${this.options.outDir}: ${reason}`;
+      // The addon words it: `cannot create a profile folder under <outDir>: <errno>: ...`.
+      const message = e.message;
       this.warn(message);
       this.v8?.stop();
       this.counters?.stop();
@@ -427,4 +382,4 @@ function startSession(options, { owner } = {}) {
   return session;
 }
 
-module.exports = { startSession, current, createProfileDir, stderrWarn, PROBE_VERSION };
+module.exports = { startSession, current, stderrWarn, PROBE_VERSION };
