@@ -154,16 +154,15 @@ class Session {
     try {
       dir = loadNative().binding.createProfileDir(this.options.outDir, profileDirBase(this.options.outDir, this.options.name, this.startedAt));
     } catch (e) {
-      // The addon words it: `cannot create a profile folder under <outDir>: <errno>: ...`.
-      const message = e.message;
-      this.warn(message);
+      // The addon words the warning: `cannot create a profile folder under <outDir>: <errno>: ...`.
+      this.warn(e.message);
       this.v8?.stop();
       this.counters?.stop();
       try {
         this.native.cancel();
       } catch {}
       this.guard?.release();
-      return { error: emptyResult([message]) };
+      return { error: emptyResult([e.message]) };
     }
     removeStaleTemps(this.options.outDir);
     const meta = this._meta(extra);
