@@ -9,7 +9,7 @@
 module.exports = {
   /** When the package began to load: a profile's start-up cost includes loading whichever copy came first. */
   LOAD_STARTED: Symbol.for('rspack-perfprobe.load-started'),
-  /** register.js ran: NODE_OPTIONS may preload it more than once, and the process is profiled once. */
+  /** register.js ran: a second copy's register.js, preloaded too, must not profile the process again. */
   REGISTERED: Symbol.for('rspack-perfprobe.registered'),
   /** The running session: the sampler is process-wide, and a plugin joins a session another copy started. */
   CURRENT_SESSION: Symbol.for('rspack-perfprobe.current-session'),
@@ -17,8 +17,8 @@ module.exports = {
   JS_DIRS: Symbol.for('rspack-perfprobe.js-dirs'),
   /**
    * On a plugin: it may only join a session (compilers.js applies it under register.js or start()).
-   * compilers.js sets it on plugins of its own copy, so no other copy reads it; kept with the others
-   * so that every mark the package puts on foreign objects is listed here.
+   * compilers.js sets it on plugins of its own copy, so no other copy reads it: it is here with the
+   * package's other marks, not because it must be shared.
    */
   PLUGIN_JOIN_ONLY: Symbol.for('rspack-perfprobe.plugin-join-only'),
   /** On a compiler: some copy's plugin is applied, so no other copy attaches a second one. */
@@ -33,7 +33,7 @@ module.exports = {
   RSPACK_SPANS: Symbol.for('rspack-perfprobe.rspack-spans'),
   /** A session's request for Rspack's spans, made before Rspack loaded: the first compiler of any copy registers it. */
   RSPACK_SPANS_PENDING: Symbol.for('rspack-perfprobe.rspack-spans-pending'),
-  /** The span recorder: the binding is wrapped once, by one copy, and every copy's taps count into the same session. */
+  /** The span recorder: the session, whichever copy started it, takes what every copy's wrappers recorded. */
   SPANS: Symbol.for('rspack-perfprobe.spans'),
   /** The label words: V8 refuses a second external buffer over the same memory, and every copy writes the same words. */
   LABEL_WORDS: Symbol.for('rspack-perfprobe.label-words'),
