@@ -5,10 +5,10 @@
 
 const { AsyncLocalStorage, createHook } = require('async_hooks');
 const { loadNative } = require('../native');
+const { LABEL_WORDS: SHARED } = require('../keys');
 
 const JS_THREAD_WORD = 0;
 const PROCESS_WORD = 1;
-const SHARED = Symbol.for('rspack-perfprobe.label-words');
 
 class Labels {
   constructor(binding) {

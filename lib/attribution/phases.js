@@ -5,6 +5,7 @@
 // highest, to mark where the hook's work ends); one Rust->JS call per hook and stage per build.
 
 const { nowNs } = require('./spans');
+const { ACTIVE_PHASE_TRACKERS: ACTIVE, PHASE_TRACKERS: TRACKERS, PHASE_SIBLINGS_PATCHED: PATCHED } = require('../keys');
 
 const FIRST = -2147483648;
 const LAST = 2147483647;
@@ -37,12 +38,6 @@ const COMPILATION_PHASES = [
   ['processAssets', FIRST, 'process-assets'],
   ['afterSeal', FIRST, 'after-seal'],
 ];
-
-/** Trackers of the compilers building now, process-wide (a MultiCompiler builds in parallel). */
-const ACTIVE = Symbol.for('rspack-perfprobe.active-phase-trackers');
-/** Compilers with a tracker, so that one compiler never gets two. */
-const TRACKERS = Symbol.for('rspack-perfprobe.phase-trackers');
-const PATCHED = Symbol.for('rspack-perfprobe.phase-siblings-patched');
 
 const activeTrackers = () => (globalThis[ACTIVE] ??= new Set());
 const trackers = () => (globalThis[TRACKERS] ??= new WeakMap());

@@ -20,6 +20,7 @@ pub mod js;
 pub mod labels;
 pub mod platform;
 pub mod profile;
+pub mod profile_dir;
 pub mod rspack_spans;
 pub mod sampler;
 pub mod session;
