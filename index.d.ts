@@ -334,8 +334,13 @@ export interface Summary {
     /** Spans that closed during the session, and their distinct names. */
     spans: number;
     names: number;
-    /** CPU of samples that carry `rspack_span`, and its share of all sampled CPU (percent). */
-    labelledCpuMs: number;
+    /**
+     * What the samples that carry `rspack_span` weigh, and their share of all samples (percent), in
+     * the profile's `sampleType`: CPU, or wall time in a wall-only profile (mode `wall`), which has
+     * `labelledWallMs` instead of `labelledCpuMs`.
+     */
+    labelledCpuMs?: number;
+    labelledWallMs?: number;
     percent: number;
     /** Span records dropped because no session took them (the reader keeps at most 500k). */
     dropped: number;

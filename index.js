@@ -2,7 +2,9 @@
 // rspack-perfprobe: a sampling CPU profiler over every thread of an Rspack build.
 // The contract is index.d.ts; this file only wires the pieces together.
 
-globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
+const { LOAD_STARTED } = require('./lib/keys');
+
+globalThis[LOAD_STARTED] ??= process.hrtime.bigint();
 const { normalizeOptions } = require('./lib/options');
 const { current, stderrWarn } = require('./lib/session');
 const { openHandle } = require('./lib/handles');

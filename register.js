@@ -7,7 +7,9 @@
 // session, the next SIGUSR2 stops it and writes its folder, and so on (`kill -USR2 <pid>` on a dev
 // server around the rebuild to look at). maxDuration / maxSamples end a session by themselves.
 
-globalThis[Symbol.for('rspack-perfprobe.load-started')] ??= process.hrtime.bigint();
+const { LOAD_STARTED, REGISTERED } = require('./lib/keys');
+
+globalThis[LOAD_STARTED] ??= process.hrtime.bigint();
 const { isMainThread } = require('worker_threads');
 
 const TOGGLE_SIGNAL = 'SIGUSR2';
@@ -16,9 +18,8 @@ function register() {
   // NODE_OPTIONS preloads this into worker_threads too. The sampler is process-wide and already
   // samples every worker; a second start would only be refused with a warning.
   if (!isMainThread) return;
-  const key = Symbol.for('rspack-perfprobe.registered');
-  if (globalThis[key]) return;
-  globalThis[key] = true;
+  if (globalThis[REGISTERED]) return;
+  globalThis[REGISTERED] = true;
 
   const { optionsFromEnv, envValue, checkEnv } = require('./lib/options');
   let options;
@@ -40,25 +41,25 @@ function register() {
     return;
   }
   const { startSession } = require('./lib/session');
-  const reportFile = process.env.PERFPROBE_REPORT_FILE || undefined;
-
-  // Each warning was printed once by the session that met it: only the folder is left to name.
-  const report = (result) => {
-    if (result.dir && !result.announced) require('./lib/native').loadNative().binding.announceProfile(result.dir, Boolean(options.quiet), reportFile);
+  const owner = {
+    kind: 'register',
+    reportFile: process.env.PERFPROBE_REPORT_FILE || undefined,
+    // The whole process was profiled when it ends by itself with 0: not partial.
+    exitReason: onDemand ? 'the process exited before the second SIGUSR2' : null,
+    // Only the folder's name is reported at exit: the files can be written during node's teardown.
+    writeDuringTeardown: true,
   };
 
-  /** Stops `session` off the JS thread (a dev server keeps serving) and reports the folder. */
-  const stopAndReport = (session) => session.stop().then(report, (e) => warn(`the profile was not written: ${e.message}`));
+  /**
+   * Stops `session` off the JS thread (a dev server keeps serving) and names the folder: each
+   * warning was printed once by the session that met it.
+   */
+  const stopAndReport = (session) => session.stop().then((result) => session.announce(result), (e) => warn(`the profile was not written: ${e.message}`));
 
   /** Starts a session; `onBound()` is called when maxDuration/maxSamples ended it. */
   const begin = (onBound) => {
-    const session = startSession(options, { reportFile });
+    const session = startSession(options, { owner });
     if (!session.running) return null;
-    // The whole process was profiled when it ends by itself with 0: not partial.
-    session.exitReason = (code) => (code ? `the process exited with code ${code}` : onDemand ? 'the process exited before the second SIGUSR2' : undefined);
-    session.onExitWritten = report;
-    // Only the folder's name is reported at exit: the files can be written during node's teardown.
-    session.writeDuringTeardown = true;
     session.onFinished(onBound);
     return session;
   };

@@ -114,6 +114,15 @@ test('summary: labels by CPU and boundaries by calls', () => {
   expect(summary.attribution.skippedHooks).toEqual([]);
 });
 
+test('the probe makes Rspack hand JS no per-module data: no module list or identifier calls when no plugin asks', () => {
+  // Rspack builds a hook's arguments before its taps run: a phase tap on optimizeModules or
+  // beforeModuleIds would turn every module into a JS object (Modules.values, moduleGetIdentifier).
+  const perModule = summary.attribution.boundaries.filter((b) => b.kind === 'js->rust' && /^(Modules\.values|moduleGetIdentifier)$/.test(b.name));
+  expect(perModule).toEqual([]);
+  const phases = summary.attribution.boundaries.filter((b) => b.kind === 'phase').map((b) => b.name);
+  expect(phases).toEqual(expect.arrayContaining(['seal', 'optimize', 'ids-codegen-hash', 'process-assets']));
+});
+
 test('binding: compilation.getAssets() called 50 times by a plugin shows 50+ calls of JsCompilation.getAssets', () => {
   const b = summary.attribution.boundaries.find((x) => x.kind === 'js->rust' && x.name === 'JsCompilation.getAssets');
   expect(b.calls).toBeGreaterThanOrEqual(50);

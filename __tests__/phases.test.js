@@ -15,7 +15,7 @@ function fakeCompiler(name) {
   const hooks = {};
   for (const key of ['beforeRun', 'watchRun', 'compile', 'make', 'finishMake', 'afterCompile', 'emit', 'afterEmit', 'done', 'afterDone', 'failed', 'watchClose', 'shutdown', 'thisCompilation']) hooks[key] = hook();
   const compilation = { hooks: {} };
-  for (const key of ['seal', 'optimizeModules', 'optimizeChunkModules', 'beforeModuleIds', 'processAssets', 'afterSeal']) compilation.hooks[key] = hook();
+  for (const key of ['seal', 'optimizeModules', 'optimizeTree', 'optimizeChunkModules', 'beforeModuleIds', 'processAssets', 'afterSeal']) compilation.hooks[key] = hook();
   return { name, hooks, compilation, run() {}, watch() {} };
 }
 
@@ -77,4 +77,24 @@ test('a sibling without the plugin gets a tracker when it runs', () => {
   sibling.run();
   sibling.hooks.make.call();
   expect(labels.process).toEqual({ phase: 'make' });
+});
+
+test('phases tap no hook whose call hands JS every module, and follow seal, optimize, ids-codegen-hash, process-assets', () => {
+  // Compilers the tests above left building are process-wide state: this one builds alone.
+  globalThis[Symbol.for('rspack-perfprobe.active-phase-trackers')]?.clear();
+  const labels = fakeLabels();
+  const spans = new Spans();
+  const a = fakeCompiler('a');
+  trackPhases(a, labels, spans, 'PerfprobePlugin');
+  a.hooks.thisCompilation.call(a.compilation);
+  // Rspack evaluates these hooks' arguments (every module as a JS object) before any tap runs.
+  expect(a.compilation.hooks.optimizeModules.taps).toHaveLength(0);
+  expect(a.compilation.hooks.beforeModuleIds.taps).toHaveLength(0);
+  const seen = [];
+  for (const key of ['seal', 'optimizeTree', 'optimizeChunkModules', 'processAssets', 'afterSeal']) {
+    a.compilation.hooks[key].call();
+    seen.push(labels.process.phase);
+  }
+  // optimizeChunkModules' tap runs after the hook's other taps: code generation starts there.
+  expect(seen).toEqual(['seal', 'optimize', 'ids-codegen-hash', 'process-assets', 'after-seal']);
 });

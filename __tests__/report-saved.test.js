@@ -7,7 +7,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { renderReport } = require('../lib/report/report');
+const { renderReport, boundaryTotals } = require('../lib/report/report');
 const { renderDiff } = require('../lib/report/diff');
 const { readProfile, ProfileError } = require('../lib/report/read');
 const { loadNative } = require('../lib/native');
@@ -64,6 +64,53 @@ describe('report on a saved profile', () => {
     const source = summary.jsProfiler && summary.jsProfiler.source;
     expect(['code-events', 'cpu-profiler']).toContain(source);
     expect(out).toContain(`(${source})`);
+  });
+});
+
+describe("interop on a saved profile: the binding table's calls, wall time and CPU", () => {
+  // By hand from new/summary.json. labels.binding: `callback:tap` 296.48 ms CPU in 59 of the 100
+  // samples, `callback:fs.stat` 5.03 ms in 1. attribution.boundaries: eight taps (ReportBurnerPlugin's
+  // processAssets 301.440474 ms, seven others 0.113360 + 0.070837 + 0.063117 + 0.056455 + 0.046333 +
+  // 0.042401 + 0.036697) make 8 calls and 301.869674 ms; `callback:fs.stat` is one Rust->JS
+  // boundary of 12 calls and 8.698800 ms.
+  const summary = readProfile(NEW).summary;
+
+  test('the table', () => {
+    const rows = tableAfter(renderReport(summary, { top: 10 }), 'Binding calls (JS->Rust) and Rust->JS callbacks by CPU').map(cells);
+    expect(rows).toEqual([
+      ['binding', 'CPU ms', '%', 'samples', 'calls', 'wall ms'],
+      ['callback:tap', '296.5', '59.0%', '59', '8', '301.9'],
+      ['callback:fs.stat', '5.0', '1.0%', '1', '12', '8.7'],
+    ]);
+  });
+
+  test("every binding value's calls and wall time, as the export's interop counted them", () => {
+    const binding = boundaryTotals(summary.attribution).binding;
+    const expected = {
+      'callback:tap': [8, 301.869674],
+      'callback:fs.writeFile': [12, 15.429891],
+      'callback:fs.stat': [12, 8.6988],
+      'callback:fs.mkdirp': [12, 5.220327],
+      'callback:fs.removeDirAll': [1, 1.737899],
+      'JsCompiler.build': [1, 430.109274],
+      'Modules.values': [2, 2.122471],
+      moduleGetIdentifier: [429, 0.594574],
+      'JsCompiler.setNonSkippableRegisters': [1, 0.110183],
+      'JsCompilation.getStats': [1, 0.040542],
+    };
+    expect([...binding.keys()].sort()).toEqual(Object.keys(expected).sort());
+    for (const [name, [calls, wallMs]] of Object.entries(expected)) {
+      expect([name, binding.get(name).calls]).toEqual([name, calls]);
+      expect(binding.get(name).wallMs).toBeCloseTo(wallMs, 6);
+    }
+    // The exporter's own sums of the same boundaries (summary.json `interop`, rounded to 0.01 ms):
+    // taps 8 calls, 301.87 ms; the fs bridge 12 + 12 + 12 + 1 calls, 31.09 ms; synchronous
+    // JS->Rust calls 2 + 429 + 1 + 1 blocking 2.87 ms, the one asynchronous build 430.11 ms.
+    const fsBridge = ['writeFile', 'stat', 'mkdirp', 'removeDirAll'].map((m) => binding.get(`callback:fs.${m}`));
+    expect(summary.interop.rustToJs.find((k) => k.kind === 'tap')).toEqual(expect.objectContaining({ calls: 8, runMs: 301.87 }));
+    expect(summary.interop.rustToJs.find((k) => k.kind === 'fs')).toEqual(expect.objectContaining({ calls: fsBridge.reduce((a, t) => a + t.calls, 0), runMs: 31.09 }));
+    expect(fsBridge.reduce((a, t) => a + t.wallMs, 0)).toBeCloseTo(31.09, 2);
+    expect(summary.interop.jsToRust).toEqual({ syncCalls: 433, blockedMs: 2.87, asyncCalls: 1, asyncMs: 430.11 });
   });
 });
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 'use strict';
-// Overhead benchmark: cold Rspack builds of the generated React app, unprofiled and under each
-// profiler, in fresh node processes.
-//   node bench/run.js [sampler|layers|targets|timers|spans|all|scaling] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
+// Overhead benchmark: cold production builds of a generated React app with the real `rspack build`
+// (@rspack/cli), unprofiled and under each way of profiling it, in fresh node processes.
+//   node bench/run.js [entries|sampler|layers|targets|timers|spans|all|scaling] [--kind react] [--n 10000] [--pairs 5] [--configs a,b]
 //   node bench/run.js scaling [--pairs 2] [--ns 1000,3000,10000,20000]
 //   --node 24 (a line scripts/setup.js --test installed under .work/node-<line>) or --node <path>:
 //   every configuration, the baseline included, runs under that node (its bin first on PATH, so
@@ -11,7 +11,8 @@
 //
 // Method: one untimed warm-up build (fills the OS file cache), then --pairs rounds; each round runs
 // every configuration once, in an order rotated per round, so slow drift (thermal, other tenants)
-// hits all configurations alike. Ratios compare a run with the baseline of its own round.
+// hits all configurations alike. Ratios compare a run with the baseline of its own round; the
+// 95% intervals are bootstrapped over the rounds.
 
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -23,7 +24,9 @@ const { probeCosts } = require('../lib/report/costs');
 const ROOT = path.join(__dirname, '..');
 /** The node every build runs under: this one, or --node's. */
 let NODE = process.execPath;
-const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
+// The bin npm links as node_modules/.bin/rspack (the package's exports hide its path from require).
+const RSPACK_CLI = fs.realpathSync(path.join(ROOT, 'node_modules', '.bin', 'rspack'));
+const ENTRIES = path.join(__dirname, 'entries');
 const PPROF_DIR = path.join(__dirname, 'pprof-baseline');
 const PPROF_ADDON = path.join(PPROF_DIR, 'pprof_baseline.node');
 const RESULTS = path.join(__dirname, 'results.json');
@@ -35,11 +38,14 @@ const DISTURBED_SHARE = 0.05;
 /** The files of a profile folder, as the addon (built before the first run) names them. */
 const probeFiles = () => require('../lib/native').addonConstants().outputFiles;
 
+/** `rspack build` of the app, as its users type it (the CLI's bin under the chosen node). */
+const rspackBuild = (app) => [NODE, RSPACK_CLI, 'build', '-c', path.join(app, 'rspack.config.js')];
+
 // Through the CLI (bin/perfprobe, which execs the build), as users run it: every layer is on
 // (native sampling, V8's JS profiler, labels for the compiler, trace spans) unless `layers`
 // switches some off.
 const probe = (hz, layers = {}) => ({
-  cmd: (app, tmp) => [CLI, '--out', tmp, '--frequency', String(hz), '--', NODE, BUILD_APP, app],
+  cmd: (app, tmp) => [CLI, '--out', tmp, '--frequency', String(hz), '--', ...rspackBuild(app)],
   env: () => ({
     ...(layers.js === false ? { PERFPROBE_JS_PROFILER: '0' } : {}),
     ...(layers.labels === false ? { PERFPROBE_LABELS: '0' } : {}),
@@ -48,11 +54,11 @@ const probe = (hz, layers = {}) => ({
   }),
   collect: collectProbe,
 });
-// Inside the build's own process, as `require('rspack-perfprobe')` in rspack.config.js runs it:
-// every layer on, without the CLI.
+// Inside the build's own process, preloaded as `node -r rspack-perfprobe/register` runs it: every
+// layer on, without the CLI's wrapper.
 // `timer` unset is the default, the sampler thread.
 const probeInProcess = (hz, timer) => ({
-  cmd: (app) => [NODE, BUILD_APP, app],
+  cmd: rspackBuild,
   env: (tmp) => ({
     NODE_OPTIONS: `--require ${path.join(ROOT, 'register.js')}`,
     PERFPROBE_OUT: tmp,
@@ -64,14 +70,26 @@ const probeInProcess = (hz, timer) => ({
   inProcess: true,
 });
 const pprof = (hz) => ({
-  cmd: (app) => [NODE, BUILD_APP, app],
+  cmd: rspackBuild,
   env: (tmp) => ({ NODE_OPTIONS: `--require ${path.join(PPROF_DIR, 'register.js')}`, BENCH_PPROF_OUT: tmp, BENCH_PPROF_FREQUENCY: String(hz) }),
   collect: collectPprof,
 });
+// A file of the generated config's PERFPROBE_WORKLOAD_PLUGINS (bench/entries/): `new PerfprobePlugin()`
+// in rspack.config.js, or `perfprobe.start()` there with `stop()` in the done hook.
+const inConfig = (entry, hz) => ({
+  cmd: rspackBuild,
+  env: (tmp) => ({ PERFPROBE_WORKLOAD_PLUGINS: path.join(ENTRIES, `${entry}.js`), BENCH_OUT: tmp, BENCH_FREQUENCY: String(hz) }),
+  collect: collectProbe,
+  inProcess: true,
+});
 const CONFIGS = {
-  baseline: { cmd: (app) => [NODE, BUILD_APP, app], env: () => ({}), collect: () => ({}) },
+  baseline: { cmd: rspackBuild, env: () => ({}), collect: () => ({}) },
   'probe-99': probe(99),
   'probe-999': probe(999),
+  'plugin-99': inConfig('plugin', 99),
+  'plugin-999': inConfig('plugin', 999),
+  'start-99': inConfig('start', 99),
+  'start-999': inConfig('start', 999),
   'probe-99-in-process': probeInProcess(99),
   'probe-999-in-process': probeInProcess(999),
   'probe-99-in-process-perf-event': probeInProcess(99, 'perf-event'),
@@ -79,19 +97,24 @@ const CONFIGS = {
   'probe-99-no-labels': probe(99, { labels: false }),
   'probe-99-no-js': probe(99, { js: false }),
   'probe-99-sampling-only': probe(99, { labels: false, js: false }),
+  'probe-999-sampling-only': probe(999, { labels: false, js: false }),
+  // Everything but the samples: what being loaded, started and written costs.
+  'probe-1': probe(1),
   'probe-99-wall': probe(99, { mode: 'both' }),
   'probe-99-rspack-spans': probe(99, { rspackSpans: true }),
   'probe-999-rspack-spans': probe(999, { rspackSpans: true }),
   'pprof-99': pprof(99),
   'pprof-999': pprof(999),
-  'cpu-prof': { cmd: (app, tmp) => [NODE, '--cpu-prof', '--cpu-prof-dir', tmp, BUILD_APP, app], env: () => ({}), collect: collectFiles },
+  'cpu-prof': { cmd: (app, tmp) => [NODE, '--cpu-prof', '--cpu-prof-dir', tmp, ...rspackBuild(app).slice(1)], env: () => ({}), collect: collectFiles },
   'rspack-profile': {
-    cmd: (app) => [NODE, BUILD_APP, app],
+    cmd: rspackBuild,
     env: (tmp) => ({ RSPACK_PROFILE: 'OVERVIEW', RSPACK_TRACE_OUTPUT: path.join(tmp, 'trace.log') }),
     collect: collectFiles,
   },
 };
 const SETS = {
+  // The three ways users profile a build (the CLI, the plugin in the config, the API), side by side.
+  entries: ['baseline', 'probe-99', 'plugin-99', 'start-99', 'probe-999', 'plugin-999', 'start-999'],
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
   // The wall targets, through the CLI and in-process, and nothing else: more rounds in the same time.
   targets: ['baseline', 'probe-99', 'probe-999', 'probe-99-in-process', 'probe-999-in-process'],
@@ -125,7 +148,7 @@ function parseArgs(argv) {
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
     else if (a === '--node') opts.node = nodeBinary(argv[++i]);
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [sampler|layers|targets|timers|spans|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [entries|sampler|layers|targets|timers|spans|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
   }
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];
@@ -322,12 +345,14 @@ function summarize(ids, runs, fixed) {
     const opt = (xs) => (xs.length ? range(xs) : null);
     const fileNames = [...new Set(mine.flatMap((r) => Object.keys(r.sizes || {})))];
     const wallRatios = paired.map((r) => r.wallMs / base[r.round].wallMs);
+    const cpuRatios = paired.map((r) => r.cpuMs / base[r.round].cpuMs);
     const accounted = fixed && baseWallMs ? mine.filter((r) => r.costs).map((r) => accountedOverhead(r, fixed, baseline, parallelism, !CONFIGS[id].inProcess)) : [];
     return {
       id,
       runs: mine.length,
       failed: runs.filter((r) => r.id === id && r.error).length,
       wallMs: opt(mine.map((r) => r.wallMs)),
+      cpuMs: opt(mine.map((r) => r.cpuMs)),
       exitTailMs: opt(mine.filter((r) => r.exitTailMs != null).map((r) => r.exitTailMs)),
       otherCpuShare: opt(mine.map((r) => r.otherCpuShare)),
       wallRatio: opt(wallRatios),
@@ -335,8 +360,8 @@ function summarize(ids, runs, fixed) {
       accounted: accounted.length
         ? { spread: range(accounted.map((a) => a.spread)), serial: range(accounted.map((a) => a.serial)), serialMs: median(accounted.map((a) => a.serialMs)), exitAddedMs: median(accounted.map((a) => a.exitAddedMs)), cpuMs: median(accounted.map((a) => a.cpuMs)) }
         : null,
-      buildRatio: opt(paired.map((r) => r.buildMs / base[r.round].buildMs)),
-      cpuRatio: opt(paired.map((r) => r.cpuMs / base[r.round].cpuMs)),
+      cpuRatio: opt(cpuRatios),
+      cpuRatioCi: id === 'baseline' ? null : bootstrapCi(cpuRatios, median),
       peakRssDeltaMb: mine.length ? (median(mine.map((r) => r.peakRssKb)) - baseRss) / 1024 : null,
       fidelity: opt(mine.filter((r) => r.fidelity != null).map((r) => r.fidelity)),
       fidelityVsChildCpu: opt(mine.filter((r) => r.fidelityVsChildCpu != null).map((r) => r.fidelityVsChildCpu)),
@@ -360,8 +385,8 @@ function fmtBytes(b) {
 
 function table(summary) {
   const rows = [
-    '| configuration | wall / baseline (95% CI of the median) | accounted: spread, serial | build / baseline | CPU / baseline | peak RSS Δ | fidelity | sampled / all CPU | post-processing | output |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| configuration | wall / baseline (95% CI of the median) | accounted: spread, serial | CPU / baseline (95% CI) | peak RSS Δ | fidelity | sampled / all CPU | post-processing | output |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of summary) {
     const out = Object.entries(s.sizes)
@@ -370,7 +395,7 @@ function table(summary) {
       .join(', ');
     const pp = s.postProcessingMs && { median: s.postProcessingMs.median / 1000, min: s.postProcessingMs.min / 1000, max: s.postProcessingMs.max / 1000 };
     rows.push(
-      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : `${fmtRange(s.wallRatio, 3, 'x')}${s.wallRatioCi ? `, CI ${s.wallRatioCi.low.toFixed(3)}–${s.wallRatioCi.high.toFixed(3)}` : ''}`} | ${s.accounted ? `${s.accounted.spread.median.toFixed(3)}x, ${s.accounted.serial.median.toFixed(3)}x (exit +${s.accounted.exitAddedMs.toFixed(0)} ms)` : s.exitTailMs ? `(exit ${s.exitTailMs.median.toFixed(0)} ms)` : '—'} | ${fmtRange(s.buildRatio, 3, 'x')} | ${fmtRange(s.cpuRatio, 3, 'x')} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
+      `| \`${s.id}\`${s.failed ? ` (${s.failed} failed)` : ''} | ${s.id === 'baseline' ? `${(s.wallMs.median / 1000).toFixed(1)} s` : `${fmtRange(s.wallRatio, 3, 'x')}${s.wallRatioCi ? `, CI ${s.wallRatioCi.low.toFixed(3)}–${s.wallRatioCi.high.toFixed(3)}` : ''}`} | ${s.accounted ? `${s.accounted.spread.median.toFixed(3)}x, ${s.accounted.serial.median.toFixed(3)}x (exit +${s.accounted.exitAddedMs.toFixed(0)} ms)` : s.exitTailMs ? `(exit ${s.exitTailMs.median.toFixed(0)} ms)` : '—'} | ${s.id === 'baseline' ? `${(s.cpuMs.median / 1000).toFixed(1)} s` : `${fmtRange(s.cpuRatio, 3, 'x')}${s.cpuRatioCi ? `, CI ${s.cpuRatioCi.low.toFixed(3)}–${s.cpuRatioCi.high.toFixed(3)}` : ''}`} | ${s.id === 'baseline' || s.peakRssDeltaMb == null ? '—' : `${s.peakRssDeltaMb >= 0 ? '+' : ''}${s.peakRssDeltaMb.toFixed(0)} MB`} | ${fmtRange(s.fidelity, 3)} | ${fmtRange(s.fidelityVsChildCpu, 3)} | ${fmtRange(pp, 2, ' s')} | ${out || '—'} |`,
     );
   }
   return rows.join('\n');

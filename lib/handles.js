@@ -12,7 +12,6 @@
 
 const { startSession, current } = require('./session');
 
-const GROUP = Symbol.for('rspack-perfprobe.api-group');
 /** How long a split waits for the previous sampler to let go before the new one starts (ms). */
 const RESTART_WAIT_MS = 2000;
 
@@ -31,12 +30,14 @@ function stopSession(session, sync) {
   }
 }
 
+/** The callers sharing the sampler: the owner of each session they sample into. */
 class Group {
-  constructor(session, options) {
-    this.session = session;
+  constructor(options) {
     this.options = options;
     this.handles = new Set();
-    session[GROUP] = this;
+    // Quiet sessions (see restart) still name the folders the addon writes, unless the callers are quiet.
+    this.owner = { kind: 'api', group: this, announceQuiet: Boolean(options.quiet) };
+    this.session = startSession(options, { owner: this.owner });
   }
 
   /**
@@ -47,13 +48,12 @@ class Group {
   restart(previous, sync) {
     const tryStart = () => {
       // Quiet while retrying: a refusal is expected until the previous sampler has stopped.
-      const next = startSession({ ...this.options, quiet: true }, { announceQuiet: Boolean(this.options.quiet) });
+      const next = startSession({ ...this.options, quiet: true }, { owner: this.owner });
       if (!next.running) return false;
       next.options = this.options;
       next.warn = previous.warn;
       for (const c of previous.contributors) next.addContributor(c);
       this.session = next;
-      next[GROUP] = this;
       return true;
     };
     if (sync) {
@@ -142,17 +142,16 @@ class Handle {
 }
 
 function describeOwner(session) {
-  if (session && session.pluginBuilds) return 'a PerfprobePlugin (the build it profiles)';
+  if (session && session.owner.kind === 'plugin') return 'a PerfprobePlugin (the build it profiles)';
   return 'rspack-perfprobe/register (the CLI, `node -r`)';
 }
 
 /** A handle on the running API session, a new one, or (owned elsewhere) one that only watches it. */
 function openHandle(options) {
   const running = current();
-  if (running && running[GROUP]) return new Handle(running[GROUP], null);
+  if (running && running.owner.kind === 'api') return new Handle(running.owner.group, null);
   if (running) return new Handle(null, running);
-  const session = startSession(options);
-  return new Handle(new Group(session, options), null);
+  return new Handle(new Group(options), null);
 }
 
 module.exports = { openHandle };

@@ -8,10 +8,7 @@ const { normalizeOptions, envValue } = require('./options');
 const { startSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
-const { APPLIED } = require('./attach/compilers');
-
-/** Set on plugins that may only join a session someone else started (register.js applies them). */
-const JOIN_ONLY = Symbol.for('rspack-perfprobe.plugin-join-only');
+const { PLUGIN_APPLIED: APPLIED, PLUGIN_JOIN_ONLY: JOIN_ONLY } = require('./keys');
 
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
 const LAST_STAGE = 2147483647;
@@ -59,14 +56,21 @@ class PerfprobePlugin {
       say('warn', `labels are off: ${e.message}`);
     }
     const contributor = { contribute: () => (spans ? spans.take() : { traceEvents: [], attribution: {} }) };
+    const written = (result) => {
+      this._record(result);
+      for (const w of result.warnings) say('warn', w);
+      if (result.dir) say('info', consoleSummary(result));
+    };
+    const pluginOwned = (session) => session.owner.kind === 'plugin';
 
     // A session the plugin starts belongs to every PerfprobePlugin in the process (a MultiCompiler
-    // has one per compiler): `pluginBuilds` holds the compilers building, and the last to finish
-    // writes the profile. A session started otherwise (register, the CLI, the API) is only joined.
+    // has one per compiler): its owner's `builds` holds the compilers building, and the last to
+    // finish writes the profile. A session started otherwise (register, the CLI, the API) is only
+    // joined.
     const begin = () => {
       if (this.session) return;
       let session = current();
-      if (session && !session.pluginBuilds) {
+      if (session && !pluginOwned(session)) {
         session.addContributor(contributor);
         return;
       }
@@ -76,8 +80,15 @@ class PerfprobePlugin {
         return;
       }
       if (!session) {
+        const owner = {
+          kind: 'plugin',
+          builds: new Set(),
+          announceQuiet: Boolean(quiet),
+          exitReason: 'the process exited before the build finished',
+          onExitWritten: written,
+        };
         try {
-          session = startSession({ ...this.options, quiet: true }, { announceQuiet: Boolean(quiet) });
+          session = startSession({ ...this.options, quiet: true }, { owner });
         } catch (e) {
           say('warn', `profiling is off for this build: ${e.message}`);
           return;
@@ -86,17 +97,10 @@ class PerfprobePlugin {
           say('warn', 'profiling is off for this build: the sampler could not start');
           return;
         }
-        session.pluginBuilds = new Set();
-        session.exitReason = (code) => (code ? `the process exited with code ${code}` : 'the process exited before the build finished');
-        session.onExitWritten = (result) => {
-          this._record(result);
-          for (const w of result.warnings) say('warn', w);
-          if (result.dir) say('info', consoleSummary(result));
-        };
         if (spans) spans.reset();
       }
       session.addContributor(contributor);
-      session.pluginBuilds.add(compiler);
+      session.owner.builds.add(compiler);
       this.session = session;
     };
 
@@ -104,22 +108,19 @@ class PerfprobePlugin {
     const leave = () => {
       // A session started during the build (SIGUSR2, perfprobe.start()) gets its spans too.
       const late = current();
-      if (!this.session && late && !late.pluginBuilds) late.addContributor(contributor);
+      if (!this.session && late && !pluginOwned(late)) late.addContributor(contributor);
       const session = this.session;
       this.session = null;
       if (!session) return null;
-      session.pluginBuilds.delete(compiler);
-      return session.pluginBuilds.size === 0 && session.running ? session : null;
+      session.owner.builds.delete(compiler);
+      return session.owner.builds.size === 0 && session.running ? session : null;
     };
 
     const finish = async (extra) => {
       const session = leave();
       if (!session) return;
       try {
-        const result = await session.stop({ ...extra, versions: rspackVersion ? { rspack: rspackVersion } : {} });
-        this._record(result);
-        for (const w of result.warnings) say('warn', w);
-        if (result.dir) say('info', consoleSummary(result));
+        written(await session.stop({ ...extra, versions: rspackVersion ? { rspack: rspackVersion } : {} }));
       } catch (e) {
         say('warn', `could not write the profile: ${e.message}`);
       }
@@ -144,10 +145,7 @@ class PerfprobePlugin {
           .split('\n')
           .map((l) => l.replace(/^[\s×│╰─▶]+/, ''))
           .find(Boolean);
-        const result = session.stopSync({ partialReason: `the build failed: ${message}` });
-        this._record(result);
-        for (const w of result.warnings) say('warn', w);
-        if (result.dir) say('info', consoleSummary(result));
+        written(session.stopSync({ partialReason: `the build failed: ${message}` }));
       } catch (e) {
         say('warn', `could not write the profile: ${e.message}`);
       }
@@ -156,4 +154,4 @@ class PerfprobePlugin {
   }
 }
 
-module.exports = { PerfprobePlugin, JOIN_ONLY };
+module.exports = { PerfprobePlugin };

@@ -13,6 +13,11 @@ const INTERVAL_MS = 100;
  * 0.16% at 50 ms; 20 delays a second still give a build's lag percentiles from hundreds of them.
  */
 const LAG_RESOLUTION_MS = 50;
+/**
+ * Lag points are taken every this many memory points: the histogram's mean walks all its buckets
+ * (150 µs a read, measured in a react N=7000 build: 9 ms of the JS thread at every 100 ms).
+ */
+const LAG_EVERY = 10;
 /** Ten hours at the interval: beyond it the counters stop growing (the trace keeps the start). */
 const MAX_POINTS = 360000;
 
@@ -60,11 +65,13 @@ function startProcessCounters() {
   // since the previous point (from the running count and mean).
   const loop = leaseHistogram();
   let seen = { count: 0, sum: 0 };
-  const read = () => {
+  let reads = 0;
+  const read = (final) => {
     const ts = Number(process.hrtime.bigint() / 1000n);
     const m = process.memoryUsage();
     const common = { cat: 'counters', ph: 'C', pid: process.pid, tid: 0, ts };
     events.push({ ...common, name: 'memory MB', args: { rss: mb(m.rss), jsHeapUsed: mb(m.heapUsed), jsHeapTotal: mb(m.heapTotal), external: mb(m.external) } });
+    if (reads++ % LAG_EVERY !== 0 && !final) return;
     const now = { count: loop.count, sum: loop.count ? loop.mean * loop.count : 0 };
     if (now.count > seen.count) {
       events.push({ ...common, name: 'event loop lag ms', args: { mean: msOf((now.sum - seen.sum) / (now.count - seen.count)) } });
@@ -72,10 +79,10 @@ function startProcessCounters() {
     seen = now;
   };
   // A timer callback that threw would take the process down: counters are never worth that.
-  const take = () => {
+  const take = (final = false) => {
     if (events.length >= MAX_POINTS) return;
     try {
-      read();
+      read(final);
     } catch {}
   };
   take();
@@ -88,7 +95,7 @@ function startProcessCounters() {
       if (stopped) return [];
       stopped = true;
       clearInterval(timer);
-      take();
+      take(true);
       finalLag = lagOf(loop);
       returnHistogram(loop);
       return events;

@@ -12,17 +12,15 @@ const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
 const { requestRspackSpans } = require('./attribution/rspack-spans');
+const { CURRENT_SESSION: CURRENT, LOAD_STARTED, JS_DIRS: PROBE_JS_DIRS } = require('./keys');
 
-const CURRENT = Symbol.for('rspack-perfprobe.current-session');
-// When this package began to load (set by register.js and index.js before their requires): the first
-// session's start-up cost includes loading the probe, which a profiled command pays too.
-const LOAD_STARTED = Symbol.for('rspack-perfprobe.load-started');
+// register.js and index.js set LOAD_STARTED before their requires: the first session's start-up cost
+// includes loading the probe, which a profiled command pays too.
 let loadNs = globalThis[LOAD_STARTED] === undefined ? 0n : process.hrtime.bigint() - globalThis[LOAD_STARTED];
 const msSince = (startNs) => Number(process.hrtime.bigint() - startNs) / 1e6;
 const PROBE_VERSION = require('../package.json').version;
-// The folders of the probe's JS wrappers, of every copy of this package loaded (register.js from the
-// CLI, the plugin from the project): the summary folds their frames into their callers.
-const PROBE_JS_DIRS = Symbol.for('rspack-perfprobe.js-dirs');
+// The folders of the probe's JS wrappers, of every copy of this package loaded: the summary folds
+// their frames into their callers.
 (globalThis[PROBE_JS_DIRS] ??= new Set()).add(path.join(__dirname, 'attribution'));
 /** How soon a session that reached maxSamples or maxDuration is written by its owner. */
 const BOUND_POLL_MS = 100;
@@ -43,56 +41,11 @@ function timestamp(date) {
 }
 
 /**
- * `mkdir -p` that cannot loop and whose errors say what is wrong. Node's recursive mkdir retries
- * forever where mkdir keeps answering ENOENT for a parent that exists (/proc/x/y, Node 20 and 24):
- * here the path is climbed once to the deepest existing folder, then each missing one is made once.
+ * `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>`: a session's folder, `-<n>` added if taken. The addon
+ * makes it (crates/core/src/profile_dir.rs), when JS stops the session and when a signal does.
  */
-function mkdirp(dir) {
-  const missing = [];
-  let at = path.resolve(dir);
-  for (;;) {
-    let stat;
-    try {
-      stat = fs.statSync(at);
-    } catch (e) {
-      // ENOTDIR: a file further up; climbing finds it and says so.
-      if ((e.code !== 'ENOENT' && e.code !== 'ENOTDIR') || path.dirname(at) === at) throw e;
-      missing.push(at);
-      at = path.dirname(at);
-      continue;
-    }
-    if (!stat.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${at} is a file, not a folder`), { code: 'ENOTDIR' });
-    break;
-  }
-  for (const folder of missing.reverse()) {
-    try {
-      fs.mkdirSync(folder);
-    } catch (e) {
-      // Made meanwhile by another process writing to the same outDir.
-      if (e.code !== 'EEXIST' || !fs.statSync(folder).isDirectory()) throw e;
-    }
-  }
-}
-
-/** `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>`: a session's folder, `-<n>` added if taken. */
 function profileDirBase(outDir, name, startedAt) {
   return path.join(outDir, `${name}-${timestamp(startedAt)}-${process.pid}`);
-}
-
-/** Creates `<outDir>/<name>-<YYYYMMDD-HHMMSS>-<pid>[-<n>]` and returns it; never reuses a folder. */
-function createProfileDir(outDir, name, startedAt) {
-  mkdirp(outDir);
-  const base = profileDirBase(outDir, name, startedAt);
-  for (let n = 0; n < 10000; n++) {
-    const dir = n === 0 ? base : `${base}-${n}`;
-    try {
-      fs.mkdirSync(dir);
-      return dir;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-    }
-  }
-  throw new Error(`too many profile folders named ${base}-*`);
 }
 
 function rspackVersion() {
@@ -103,14 +56,40 @@ function rspackVersion() {
   }
 }
 
+/**
+ * Who started a session, and what it asks of the session when the process ends first: the only
+ * thing the session knows of its starter. `kind`: 'plugin', 'register' or 'api'; the owner's own
+ * state goes beside it (the plugin's compilers building, the API's group of start() callers).
+ * - `exitReason`: why the profile is partial when the process ends with code 0 before the owner
+ *   stopped the session (null: it is complete then); any other code is the reason itself.
+ * - `onExitWritten(result)`: told of a folder written at exit; else the folder is announced.
+ * - `writeDuringTeardown`: at exit only the folder's name is needed, so the files are written
+ *   while node tears down (see src/exit_export.rs).
+ * - `announceQuiet`, `reportFile` (PERFPROBE_REPORT_FILE): where folders written without the owner
+ *   (at exit, by the addon for a busy JS thread) are announced.
+ */
+function withOwnerDefaults(owner, options) {
+  return {
+    exitReason: 'the process exited before the session was stopped',
+    onExitWritten: null,
+    writeDuringTeardown: false,
+    // A session its owner starts quiet (the plugin speaks for itself) still has its folder named
+    // when the addon writes it, unless the owner is quiet.
+    announceQuiet: Boolean(options.quiet),
+    reportFile: undefined,
+    ...owner,
+  };
+}
+
 function emptyResult(warnings) {
   return { dir: null, files: { pprof: null, trace: null, flamegraph: null, summary: null }, summary: null, warnings };
 }
 
 class Session {
   /** @private use start() */
-  constructor(options, nativeSession, warn) {
+  constructor(options, nativeSession, warn, owner) {
     this.options = options;
+    this.owner = owner;
     this.startedAt = new Date();
     this.native = nativeSession;
     this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn) : null;
@@ -173,18 +152,17 @@ class Session {
     }
     let dir;
     try {
-      dir = createProfileDir(this.options.outDir, this.options.name, this.startedAt);
+      dir = loadNative().binding.createProfileDir(this.options.outDir, profileDirBase(this.options.outDir, this.options.name, this.startedAt));
     } catch (e) {
-      const reason = e.code && !String(e.message).startsWith(e.code) ? `${e.code}: ${e.message}` : e.message;
-      const message = `cannot create a profile folder under ${this.options.outDir}: ${reason}`;
-      this.warn(message);
+      // The addon words the warning: `cannot create a profile folder under <outDir>: <errno>: ...`.
+      this.warn(e.message);
       this.v8?.stop();
       this.counters?.stop();
       try {
         this.native.cancel();
       } catch {}
       this.guard?.release();
-      return { error: emptyResult([message]) };
+      return { error: emptyResult([e.message]) };
     }
     removeStaleTemps(this.options.outDir);
     const meta = this._meta(extra);
@@ -285,7 +263,7 @@ class Session {
    */
   _stopDuringTeardown(extra) {
     return this._stopNow(extra, (dir, meta) => {
-      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet), this.reportFile);
+      this.native.stopAtExit(dir, meta, Boolean(this.options.quiet), this.owner.reportFile);
       const names = addonConstants().outputFiles;
       const file = (name) => path.join(dir, name);
       // `announced`: the addon says where it wrote once the files are in place.
@@ -293,11 +271,13 @@ class Session {
     });
   }
 
-  /**
-   * Writes the session now if the process is ending before its owner stopped it (exit-guard.js).
-   * `exitReason(code)` and `onExitWritten(result)` are the owner's: register.js reports where it
-   * wrote, the plugin says the build did not finish.
-   */
+  /** Names the folder of `result` to the owner's reader, unless the addon already has. */
+  announce(result) {
+    // The addon's announcer, as the export at exit uses: one wording, the report file honoured.
+    if (result.dir && !result.announced) loadNative().binding.announceProfile(result.dir, this.owner.announceQuiet, this.owner.reportFile);
+  }
+
+  /** Writes the session now if the process is ending before its owner stopped it (exit-guard.js). */
   _writeAtExit(partialReason, exiting) {
     if (!this.running) return;
     if (!this.native.active) {
@@ -311,17 +291,13 @@ class Session {
     let result;
     const extra = partialReason ? { partialReason } : {};
     try {
-      result = exiting && this.writeDuringTeardown && this.native.stopAtExit ? this._stopDuringTeardown(extra) : this.stopSync(extra);
+      result = exiting && this.owner.writeDuringTeardown && this.native.stopAtExit ? this._stopDuringTeardown(extra) : this.stopSync(extra);
     } catch (e) {
       this.warn(`the profile was not written: ${e.message}`);
       return;
     }
-    if (this.onExitWritten) {
-      this.onExitWritten(result);
-    } else if (result.dir && !result.announced) {
-      // The addon's announcer, as the export at exit uses: one wording, the report file honoured.
-      loadNative().binding.announceProfile(result.dir, this.announceQuiet, this.reportFile);
-    }
+    if (this.owner.onExitWritten) this.owner.onExitWritten(result);
+    else this.announce(result);
   }
 }
 
@@ -335,7 +311,7 @@ function armSignalExport(session, warn) {
   const { outDir, name, flamegraphPerRole } = session.options;
   const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJsDirs: [...globalThis[PROBE_JS_DIRS]] };
   try {
-    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, session.announceQuiet, session.reportFile, session.guard.ending());
+    session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, session.owner.announceQuiet, session.owner.reportFile, session.guard.ending());
   } catch (e) {
     warn(`a signal while the JS thread is busy will not write the profile: ${e.message}`);
   }
@@ -351,9 +327,9 @@ function current() {
  * Starts a session with validated options. If the sampler cannot start (no native build for this
  * platform, no free signal, another copy sampling), it warns and returns a session whose stop()
  * writes nothing: profiling is never a reason for the program to fail.
- * `reportFile`: PERFPROBE_REPORT_FILE, where folders written without the owner are announced.
+ * `owner`: who started it (see withOwnerDefaults).
  */
-function startSession(options, { reportFile, announceQuiet } = {}) {
+function startSession(options, { owner } = {}) {
   const started = process.hrtime.bigint();
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
@@ -371,15 +347,11 @@ function startSession(options, { reportFile, announceQuiet } = {}) {
     }
   }
   if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: 'perf-event' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
-  const session = new Session(options, nativeSession, warn);
+  const session = new Session(options, nativeSession, warn, withOwnerDefaults(owner, options));
   if (nativeSession && options.rspackSpans) session.rspackSpans = requestRspackSpans(binding, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
   session.startMs = (Number(loadNs) / 1e6) + msSince(started);
-  session.reportFile = reportFile || undefined;
-  // A session its owner starts quiet (the plugin speaks for itself) still has its folder named when
-  // the addon writes it for a busy JS thread, unless the owner is quiet.
-  session.announceQuiet = announceQuiet ?? Boolean(options.quiet);
   loadNs = 0n;
   if (nativeSession) {
     globalThis[CURRENT] = session;
@@ -388,7 +360,7 @@ function startSession(options, { reportFile, announceQuiet } = {}) {
     sharedSpans().reset();
     session.guard = guardSession(
       (reason, exiting) => session._writeAtExit(reason, exiting),
-      (code) => (session.exitReason ? session.exitReason(code) : code ? `the process exited with code ${code}` : 'the process exited before the session was stopped'),
+      (code) => (code ? `the process exited with code ${code}` : session.owner.exitReason),
       (ending) => session.native.setSignalEnding?.(ending),
     );
     armSignalExport(session, warn);
@@ -396,4 +368,4 @@ function startSession(options, { reportFile, announceQuiet } = {}) {
   return session;
 }
 
-module.exports = { startSession, current, createProfileDir, stderrWarn, PROBE_VERSION };
+module.exports = { startSession, current, stderrWarn, PROBE_VERSION };

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use perfprobe_core::export::write_profile;
 use perfprobe_core::meta::ExportMeta;
 use perfprobe_core::profile::RawProfile;
-use perfprobe_core::util::errno_name;
+use perfprobe_core::util::describe_io;
 
 static PENDING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 /// Exports at exit not finished yet: counted apart from PENDING, which the atexit join empties.
@@ -45,20 +45,12 @@ impl Announce {
             match appended {
                 Ok(()) => return,
                 // The path must reach the user even when quiet: it is the one thing they asked for.
-                Err(e) => eprintln!("[perfprobe] warning: cannot append to PERFPROBE_REPORT_FILE {file}: {}", describe(&e)),
+                Err(e) => eprintln!("[perfprobe] warning: cannot append to PERFPROBE_REPORT_FILE {file}: {}", describe_io(&e)),
             }
         } else if self.quiet {
             return;
         }
         eprintln!("[perfprobe] profile written to {dir}");
-    }
-}
-
-/// An I/O error as the JS side words it: `ENOENT: No such file or directory (os error 2)`.
-pub fn describe(e: &std::io::Error) -> String {
-    match e.raw_os_error().and_then(errno_name) {
-        Some(name) if !e.to_string().starts_with(name) => format!("{name}: {e}"),
-        _ => e.to_string(),
     }
 }
 

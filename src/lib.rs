@@ -320,6 +320,14 @@ pub fn intern_labels(pairs: Vec<Vec<String>>) -> Result<u32> {
     Ok(labels::intern(set))
 }
 
+/// Creates the profile folder `folder` (or `folder-<n>` if taken) under `outDir`, making `outDir`
+/// too; returns the folder made. Throws the warning to show (`cannot create a profile folder under
+/// ...`), worded as when the addon writes a session a signal ended.
+#[napi]
+pub fn create_profile_dir(out_dir: String, folder: String) -> Result<String> {
+    perfprobe_core::profile_dir::create(&out_dir, &folder).map_err(Error::from_reason)
+}
+
 /// Tells the owner's reader that `dir` was written, as the export at exit does: "profile written to
 /// DIR" on stderr unless quiet, or a line appended to `reportFile` (a warning and the line on stderr
 /// if it cannot be).

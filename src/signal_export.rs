@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use perfprobe_core::meta::ExportMeta;
 use perfprobe_core::js::jit;
+use perfprobe_core::profile_dir;
 use perfprobe_core::signal_relay;
 
 use crate::exit_export;
@@ -92,9 +93,9 @@ fn on_signal(signal: i32) {
     let code_events = jit::naming().then(jit::take_code_log);
     let raw = session.stop_with_code_events(code_events);
     let meta = ExportMeta { partial_reason: Some(format!("the process received {} while its JS thread was busy", name(signal))), ..plan.meta };
-    match create_profile_dir(&plan.out_dir, &plan.folder) {
+    match profile_dir::create(&plan.out_dir, &plan.folder) {
         Ok(dir) => exit_export::write(&dir, raw, meta, &plan.announce),
-        Err(e) => plan.announce.warn(&format!("cannot create a profile folder under {}: {}", plan.out_dir, exit_export::describe(&e))),
+        Err(warning) => plan.announce.warn(&warning),
     }
     drop(slot);
     if plan.ending.contains(&signal) {
@@ -108,19 +109,4 @@ fn name(signal: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         _ => "a termination signal",
     }
-}
-
-/// `folder`, or `folder-<n>` if taken, created under `out_dir` (lib/session.js names it the same way).
-/// `create_dir_all` climbs towards the root once and stops, so no path can make it loop.
-fn create_profile_dir(out_dir: &str, folder: &str) -> std::io::Result<String> {
-    std::fs::create_dir_all(out_dir)?;
-    for n in 0..10_000 {
-        let dir = if n == 0 { folder.to_string() } else { format!("{folder}-{n}") };
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other(format!("too many profile folders named {folder}-*")))
 }

@@ -9,10 +9,7 @@
 // Rsbuild all go through: wrapping them reaches every compiler of that class, made before or after.
 
 const { watchRspackCore } = require('./find-core');
-
-const APPLIED = Symbol.for('rspack-perfprobe.plugin-applied');
-const PATCHED = Symbol.for('rspack-perfprobe.compiler-patched');
-const STATE = Symbol.for('rspack-perfprobe.attach');
+const { PLUGIN_APPLIED: APPLIED, PLUGIN_JOIN_ONLY: JOIN_ONLY, COMPILER_PATCHED: PATCHED, ATTACH: STATE } = require('../keys');
 
 /** Wraps `Compiler.prototype.run`/`watch` to call `state.apply(compiler)` first. */
 function patchCompiler(Compiler, state) {
@@ -55,7 +52,7 @@ function createState(options, warn) {
   };
   state.apply = (compiler) => {
     try {
-      const { PerfprobePlugin, JOIN_ONLY } = require('../plugin');
+      const { PerfprobePlugin } = require('../plugin');
       const plugin = new PerfprobePlugin({ ...state.options, quiet: true });
       // The session's owner (register.js, start()) writes: once its session is stopped (or, on
       // demand, before it starts) a build must not start one of its own.
@@ -94,4 +91,4 @@ function attachToRspackCompilers(options, warn) {
   );
 }
 
-module.exports = { attachToRspackCompilers, patchCompiler, APPLIED };
+module.exports = { attachToRspackCompilers, patchCompiler };

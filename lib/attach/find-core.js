@@ -17,8 +17,8 @@
 // A CommonJS `require('@rspack/core')` (or require(esm) of it) hands over the exports directly.
 
 const Module = require('module');
+const { FIND_CORE: STATE } = require('../keys');
 
-const STATE = Symbol.for('rspack-perfprobe.find-core');
 /** Binding classes whose construction means @rspack/core has finished loading. */
 const TRIGGERS = ['JsResolverFactory', 'JsCompiler'];
 

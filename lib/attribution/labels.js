@@ -5,8 +5,8 @@
 
 const { AsyncLocalStorage, createHook } = require('async_hooks');
 const { loadNative } = require('../native');
+const { LABEL_WORDS: SHARED } = require('../keys');
 
-const SHARED = Symbol.for('rspack-perfprobe.label-words');
 
 class Labels {
   constructor(binding) {

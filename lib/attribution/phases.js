@@ -1,15 +1,17 @@
 'use strict';
 // The build phase, process-wide: worker threads cannot see JS hooks, so their samples carry the
 // phase the compiler is in, set from compiler/compilation hooks that fire once per build.
-// Each is a JS tap at the lowest stage, so it runs before every other tap of its hook; one
-// Rust->JS call per hook per build.
+// Each is a JS tap at the lowest stage, so it runs before every other tap of its hook (or at the
+// highest, to mark where the hook's work ends); one Rust->JS call per hook and stage per build.
 
 const { nowNs } = require('./spans');
+const { ACTIVE_PHASE_TRACKERS: ACTIVE, PHASE_TRACKERS: TRACKERS, PHASE_SIBLINGS_PATCHED: PATCHED } = require('../keys');
 
 const FIRST = -2147483648;
+const LAST = 2147483647;
 
 /** [hook owner, hook name, phase]. Rspack has no JS hook where code generation starts: from
- * beforeModuleIds to processAssets the compiler assigns ids, generates code and hashes. */
+ * the end of optimizeChunkModules to processAssets the compiler assigns ids, generates code and hashes. */
 const COMPILER_PHASES = [
   ['beforeRun', 'start'],
   ['watchRun', 'start'],
@@ -21,20 +23,21 @@ const COMPILER_PHASES = [
   ['afterEmit', 'after-emit'],
   ['done', 'done'],
 ];
+/**
+ * [hook name, stage, phase]. Only hooks whose Rust->JS call hands JS no per-module data: Rspack
+ * evaluates a hook's arguments before any tap runs, and optimizeModules (every module, as JS
+ * objects) or beforeModuleIds (every module and its identifier) cost the JS thread ~15 µs a module
+ * while the compiler waits for it (110 ms of a react N=7000 build, measured with `--cpu-prof`). So
+ * `seal` also holds dependency optimization, the chunk graph and optimizeModules/optimizeChunks
+ * (SplitChunks), and `ids-codegen-hash` starts after the last tap of optimizeChunkModules.
+ */
 const COMPILATION_PHASES = [
-  ['seal', 'seal'],
-  ['optimizeModules', 'optimize'],
-  ['optimizeChunkModules', 'optimize-chunks'],
-  ['beforeModuleIds', 'ids-codegen-hash'],
-  ['processAssets', 'process-assets'],
-  ['afterSeal', 'after-seal'],
+  ['seal', FIRST, 'seal'],
+  ['optimizeTree', FIRST, 'optimize'],
+  ['optimizeChunkModules', LAST, 'ids-codegen-hash'],
+  ['processAssets', FIRST, 'process-assets'],
+  ['afterSeal', FIRST, 'after-seal'],
 ];
-
-/** Trackers of the compilers building now, process-wide (a MultiCompiler builds in parallel). */
-const ACTIVE = Symbol.for('rspack-perfprobe.active-phase-trackers');
-/** Compilers with a tracker, so that one compiler never gets two. */
-const TRACKERS = Symbol.for('rspack-perfprobe.phase-trackers');
-const PATCHED = Symbol.for('rspack-perfprobe.phase-siblings-patched');
 
 const activeTrackers = () => (globalThis[ACTIVE] ??= new Set());
 const trackers = () => (globalThis[TRACKERS] ??= new WeakMap());
@@ -75,9 +78,9 @@ class PhaseTracker {
   }
 }
 
-function tapFirst(hook, name, fn) {
+function tapAt(hook, name, stage, fn) {
   if (!hook || typeof hook.tap !== 'function') return;
-  hook.tap({ name, stage: FIRST }, fn);
+  hook.tap({ name, stage }, fn);
 }
 
 /** Sets the process-wide phase label as the compiler moves through a build (once per compiler). */
@@ -86,10 +89,10 @@ function trackPhases(compiler, labels, spans, pluginName) {
   if (known) return known;
   const tracker = new PhaseTracker(compiler, labels, spans);
   trackers().set(compiler, tracker);
-  for (const [hook, phase] of COMPILER_PHASES) tapFirst(compiler.hooks[hook], pluginName, () => tracker.enter(phase));
-  for (const hook of ['afterDone', 'failed', 'watchClose', 'shutdown']) tapFirst(compiler.hooks[hook], pluginName, () => tracker.enter(null));
-  tapFirst(compiler.hooks.thisCompilation, pluginName, (compilation) => {
-    for (const [hook, phase] of COMPILATION_PHASES) tapFirst(compilation.hooks[hook], pluginName, () => tracker.enter(phase));
+  for (const [hook, phase] of COMPILER_PHASES) tapAt(compiler.hooks[hook], pluginName, FIRST, () => tracker.enter(phase));
+  for (const hook of ['afterDone', 'failed', 'watchClose', 'shutdown']) tapAt(compiler.hooks[hook], pluginName, FIRST, () => tracker.enter(null));
+  tapAt(compiler.hooks.thisCompilation, pluginName, FIRST, (compilation) => {
+    for (const [hook, stage, phase] of COMPILATION_PHASES) tapAt(compilation.hooks[hook], pluginName, stage, () => tracker.enter(phase));
   });
   trackSiblings(compiler, labels, spans, pluginName);
   return tracker;

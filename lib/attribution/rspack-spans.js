@@ -8,9 +8,7 @@
 const os = require('os');
 const path = require('path');
 const { findBinding } = require('./boundaries');
-
-const STATE = Symbol.for('rspack-perfprobe.rspack-spans');
-const PENDING = Symbol.for('rspack-perfprobe.rspack-spans-pending');
+const { RSPACK_SPANS: STATE, RSPACK_SPANS_PENDING: PENDING } = require('../keys');
 
 /**
  * Phase- and plugin-level spans only: `info` less the targets that open a span per module, per

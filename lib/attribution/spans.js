@@ -3,6 +3,8 @@
 // the native sampler uses (process.hrtime is CLOCK_MONOTONIC), plus per-boundary call counts and
 // wall time for the summary.
 
+const { SPANS } = require('../keys');
+
 /** Spans kept per session at most; beyond it spans are counted, not stored. */
 const MAX_SPANS = 200000;
 
@@ -113,12 +115,10 @@ class Spans {
   }
 }
 
-const SHARED = Symbol.for('rspack-perfprobe.spans');
-
 /** The process's span recorder: boundaries (binding calls) are process-wide, so is the recorder. */
 function sharedSpans() {
-  globalThis[SHARED] = globalThis[SHARED] || new Spans();
-  return globalThis[SHARED];
+  globalThis[SPANS] = globalThis[SPANS] || new Spans();
+  return globalThis[SPANS];
 }
 
 module.exports = { Spans, sharedSpans, nowNs, threadCpuNs };

@@ -19,7 +19,10 @@ const LABEL_TABLES = [
 
 /**
  * Calls and wall time per label value, from the plugin's boundary counts: taps by hook and by
- * plugin, loader runs (`<loader> (pitch|normal)`) by loader, binding calls by name.
+ * plugin, loader runs (`<loader> (pitch|normal)`) by loader, binding calls by name. The `binding`
+ * label of Rust->JS callbacks counts them as summary.json's `interop.rustToJs` does: every tap under
+ * `callback:tap`, every loader run under `callback:loader`, the fs bridge and option callbacks by
+ * their own names (`callback:fs.stat`).
  */
 function boundaryTotals(attribution) {
   const totals = { hook: new Map(), plugin: new Map(), loader: new Map(), binding: new Map() };
@@ -31,13 +34,18 @@ function boundaryTotals(attribution) {
     totals[key].set(name, t);
   };
   for (const b of (attribution && attribution.boundaries) || []) {
+    const name = String(b.name || '');
     if (b.kind === 'tap') {
       add('hook', b.hook, b);
       add('plugin', b.plugin, b);
+      add('binding', 'callback:tap', b);
+    } else if (b.kind === 'rust->js' && name.startsWith('callback:')) {
+      add('binding', name, b);
     } else if (b.kind === 'rust->js') {
-      add('loader', String(b.name || '').replace(/ \((pitch|normal)\)$/, ''), b);
+      add('loader', name.replace(/ \((pitch|normal)\)$/, ''), b);
+      add('binding', 'callback:loader', b);
     } else if (b.kind === 'js->rust') {
-      add('binding', b.name, b);
+      add('binding', name, b);
     }
   }
   return totals;

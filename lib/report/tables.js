@@ -12,21 +12,28 @@ function clip(text, max = NAME_MAX) {
   return `${s.slice(0, head)}…${s.slice(s.length - (max - 1 - head))}`;
 }
 
-const grouped = (digits) => new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-const ONE = grouped(1);
-const NONE = grouped(0);
+/**
+ * Made on first use: the first Intl.NumberFormat of a process costs ~14 ms (ICU's locale data), and
+ * the plugin loads this module in every build for `sampleKind` alone.
+ */
+const formats = new Map();
+const grouped = (digits) => {
+  let f = formats.get(digits);
+  if (!f) formats.set(digits, (f = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })));
+  return f;
+};
 
 /** Milliseconds with one decimal and thousands separators. */
 function ms(value) {
-  return value === null || value === undefined ? '-' : ONE.format(value);
+  return value === null || value === undefined ? '-' : grouped(1).format(value);
 }
 
 function int(value) {
-  return value === null || value === undefined ? '-' : NONE.format(value);
+  return value === null || value === undefined ? '-' : grouped(0).format(value);
 }
 
 function pct(value) {
-  return value === null || value === undefined ? '-' : `${ONE.format(value)}%`;
+  return value === null || value === undefined ? '-' : `${grouped(1).format(value)}%`;
 }
 
 function signed(text, value) {

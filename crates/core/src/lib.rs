@@ -21,6 +21,7 @@ pub mod labels;
 pub mod meta;
 pub mod platform;
 pub mod profile;
+pub mod profile_dir;
 pub mod resolve;
 pub mod rspack_spans;
 pub mod sampler;

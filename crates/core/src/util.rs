@@ -117,6 +117,15 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
     })
 }
 
+/// An I/O error as the JS side words it, its errno named first: `ENOENT: No such file or directory
+/// (os error 2)`, which users search for.
+pub fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error().and_then(errno_name) {
+        Some(name) if !e.to_string().starts_with(name) => format!("{name}: {e}"),
+        _ => e.to_string(),
+    }
+}
+
 /// Lower-case hex of a byte string (build-ids).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

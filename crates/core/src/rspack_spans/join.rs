@@ -13,7 +13,7 @@ use serde_json::json;
 use super::SpanRecord;
 use crate::labels;
 use crate::meta::{TraceArgs, TraceEvent};
-use crate::profile::{RawProfile, SampleKind};
+use crate::profile::{PrimaryKind, RawProfile};
 
 /// The label key the samples carry.
 pub const LABEL: &str = "rspack_span";
@@ -30,8 +30,14 @@ pub struct RspackSpansSummary {
     pub spans: usize,
     /// Distinct span names.
     pub names: usize,
-    /// CPU of the samples that carry `rspack_span`, and its share of all sampled CPU (percent).
-    pub labelled_cpu_ms: f64,
+    /// What the samples that carry `rspack_span` weigh, in the profile's primary kind as every
+    /// table of the summary: CPU (`labelledCpuMs`), or wall time in a wall-only profile
+    /// (`labelledWallMs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labelled_cpu_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labelled_wall_ms: Option<f64>,
+    /// Their share of all the samples of that kind (percent).
     pub percent: f64,
     /// Records the reader dropped because no session took them in time (counted, never hidden).
     pub dropped: u64,
@@ -42,13 +48,15 @@ pub fn attach(raw: &mut RawProfile, spans: &[SpanRecord], dropped: u64) -> (Vec<
     let innermost = innermost_at_samples(raw, spans);
     let sets = labels::snapshot();
     let mut relabelled: HashMap<(u32, usize), u32> = HashMap::default();
-    let (mut labelled_ns, mut cpu_ns) = (0u64, 0u64);
+    let kind = raw.primary_kind();
+    let (mut labelled_ns, mut all_ns) = (0u64, 0u64);
     for (sample, span) in raw.samples.iter_mut().zip(innermost) {
-        if sample.kind == SampleKind::Cpu {
-            cpu_ns += sample.weight_ns;
+        let counted = kind.includes(sample.kind);
+        if counted {
+            all_ns += sample.weight_ns;
         }
         let Some(span) = span else { continue };
-        if sample.kind == SampleKind::Cpu {
+        if counted {
             labelled_ns += sample.weight_ns;
         }
         let name = &spans[span].name;
@@ -64,11 +72,13 @@ pub fn attach(raw: &mut RawProfile, spans: &[SpanRecord], dropped: u64) -> (Vec<
     let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
+    let labelled_ms = (labelled_ns as f64 / 1e4).round() / 100.0;
     let summary = RspackSpansSummary {
         spans: spans.len(),
         names: names.len(),
-        labelled_cpu_ms: (labelled_ns as f64 / 1e4).round() / 100.0,
-        percent: if cpu_ns == 0 { 0.0 } else { (labelled_ns as f64 * 10000.0 / cpu_ns as f64).round() / 100.0 },
+        labelled_cpu_ms: (kind == PrimaryKind::Cpu).then_some(labelled_ms),
+        labelled_wall_ms: (kind == PrimaryKind::Wall).then_some(labelled_ms),
+        percent: if all_ns == 0 { 0.0 } else { (labelled_ns as f64 * 10000.0 / all_ns as f64).round() / 100.0 },
         dropped,
     };
     (events, summary)
@@ -123,7 +133,7 @@ pub fn innermost_at_samples(raw: &RawProfile, spans: &[SpanRecord]) -> Vec<Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Sample;
+    use crate::profile::{Sample, SampleKind};
 
     fn span(name: &str, start_ns: u64, end_ns: u64) -> SpanRecord {
         SpanRecord { name: name.into(), target: "t".into(), start_ns, end_ns, parents: Vec::new() }
@@ -175,8 +185,30 @@ mod tests {
         assert_eq!(merged(1), ["phase=seal", "rspack_span=SplitChunksPlugin:optimize_chunks"]);
         assert_eq!(merged(2), Vec::<String>::new());
         assert_eq!((summary.spans, summary.names, summary.percent, summary.dropped), (2, 2, 66.67, 3));
+        assert_eq!((summary.labelled_cpu_ms, summary.labelled_wall_ms), (Some(0.0), None));
         assert_eq!(events.len(), 2);
         assert!(events.iter().all(|e| e.cat == "Rspack" && e.tid == TRACE_TID));
         assert!(events.iter().any(|e| e.ph == "X" && e.name == "SplitChunksPlugin:optimize_chunks" && e.dur == Some(0.01)));
+    }
+
+    #[test]
+    fn the_share_is_of_the_profiles_primary_kind_wall_time_in_a_wall_only_profile() {
+        // Weights in ms: a wall sample stands for its interval, running or waiting.
+        let summary_of = |kinds: &[(u64, SampleKind, u64)], wall_frequency: u32| {
+            let mut raw = raw_at(&kinds.iter().map(|&(t, _, _)| t).collect::<Vec<_>>());
+            raw.wall_frequency = wall_frequency;
+            for (sample, &(_, kind, ms)) in raw.samples.iter_mut().zip(kinds) {
+                (sample.kind, sample.weight_ns) = (kind, ms * 1_000_000);
+            }
+            attach(&mut raw, &[span("Compilation:seal", 10, 20)], 0).1
+        };
+        // Mode `wall`: 10 ms of 100 inside the span; there is no CPU to take a share of.
+        let wall = summary_of(&[(5, SampleKind::WallWaiting, 30), (15, SampleKind::WallRunning, 10), (25, SampleKind::WallWaiting, 60)], 99);
+        assert_eq!((wall.percent, wall.labelled_wall_ms, wall.labelled_cpu_ms), (10.0, Some(10.0), None));
+        let json = serde_json::to_value(&wall).unwrap();
+        assert_eq!((json["labelledWallMs"].as_f64(), json.get("labelledCpuMs")), (Some(10.0), None));
+        // Mode `both`: CPU is primary, and the wall samples inside the span do not count.
+        let both = summary_of(&[(12, SampleKind::Cpu, 5), (15, SampleKind::WallWaiting, 50), (25, SampleKind::Cpu, 15)], 99);
+        assert_eq!((both.percent, both.labelled_cpu_ms, both.labelled_wall_ms), (25.0, Some(5.0), None));
     }
 }
