@@ -180,7 +180,7 @@ pub fn start_code_events(v8_version: String) -> Option<String> {
 }
 
 fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
-    serde_json::from_value(meta).map_err(|e| Error::new(Status::InvalidArg, format!("profile metadata: {e}")))
+    ExportMeta::from_js(meta).map_err(|e| Error::new(Status::InvalidArg, e))
 }
 
 fn stop_and_write(session: StoppedSession, dir: &str, meta: ExportMeta) -> Written {

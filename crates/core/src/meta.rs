@@ -58,6 +58,34 @@ pub struct ExportMeta {
     /// `stopAtExit`), so the process waited for less than its duration.
     #[serde(skip)]
     pub during_teardown: bool,
+    /// Why part of what JS sent was left out ([`ExportMeta::from_js`]): told as a warning.
+    #[serde(skip)]
+    pub unread: Option<String>,
+}
+
+/// The parts of the metadata that JS measures, left out when they cannot be read.
+const MEASURED_BY_JS: [&str; 2] = ["attribution", "traceEvents"];
+
+impl ExportMeta {
+    /// What JS sent, read strictly. A part that does not read (a field renamed on one side) costs
+    /// that part, never the profile: the samples are written without the JS side's figures and
+    /// spans, and [`ExportMeta::unread`] says why, naming the field.
+    pub fn from_js(sent: Value) -> Result<ExportMeta, String> {
+        match serde_json::from_value::<ExportMeta>(sent.clone()) {
+            Ok(meta) => Ok(meta),
+            Err(strict) => {
+                let mut rest = sent;
+                if let Value::Object(map) = &mut rest {
+                    for key in MEASURED_BY_JS {
+                        map.remove(key);
+                    }
+                }
+                let mut meta = serde_json::from_value::<ExportMeta>(rest).map_err(|e| format!("profile metadata: {e}"))?;
+                meta.unread = Some(format!("the JS side's attribution figures and spans are left out: the export could not read them ({strict})"));
+                Ok(meta)
+            }
+        }
+    }
 }
 
 /// `summary.json`'s `attribution`: what each contributor of the session sent, merged by
@@ -276,6 +304,21 @@ mod tests {
         // A kind the Rust side does not know is no boundary it can count.
         let e = rejected(&|m| m["attribution"]["boundaries"][1]["kind"] = json!("hook"));
         assert!(e.contains("unknown variant `hook`"), "{e}");
+    }
+
+    #[test]
+    fn a_part_that_does_not_read_costs_that_part_and_says_why_never_the_profile() {
+        let mut sent = from_js();
+        let value = sent["attribution"]["boundaries"][1].as_object_mut().unwrap().remove("wallMs").unwrap();
+        sent["attribution"]["boundaries"][1]["wallTime"] = value;
+        let meta = ExportMeta::from_js(sent).unwrap();
+        assert_eq!((meta.attribution.is_none(), meta.trace_events.len(), meta.name.as_str()), (true, 0, "web"));
+        let why = meta.unread.unwrap();
+        assert!(why.contains("`wallTime`") && why.contains("left out"), "{why}");
+        // What reads is read as it is, with nothing to say.
+        assert_eq!(ExportMeta::from_js(from_js()).unwrap().unread, None);
+        // The rest must still read: a wrong name there is the caller's error.
+        assert!(ExportMeta::from_js(json!({ "nmae": "web" })).unwrap_err().contains("`nmae`"));
     }
 
     #[test]

@@ -44,8 +44,9 @@ pub struct Written {
 }
 
 /// [`Written::warnings`], in the order they are told.
-fn warnings(errors: &[String], summary: &summary::Summary) -> Vec<String> {
+fn warnings(errors: &[String], summary: &summary::Summary, unread: Option<&String>) -> Vec<String> {
     let mut out: Vec<String> = errors.iter().map(|e| format!("could not write {e}")).collect();
+    out.extend(unread.cloned());
     if let Some(error) = summary.js_profiler.as_ref().and_then(|j| j.error.as_ref()) {
         out.push(format!("JS stacks are missing: {error}"));
     }
@@ -123,7 +124,7 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     written.summary = put(SUMMARY_FILE, serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
     written.summary_json = summary_json;
-    written.warnings = warnings(&written.errors, &summary);
+    written.warnings = warnings(&written.errors, &summary, profile.meta.unread.as_ref());
     written
 }
 
