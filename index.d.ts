@@ -195,7 +195,7 @@ export interface InteropCallKind {
   calls: number;
   /** Wall time the JS thread spent running them. */
   runMs: number;
-  /** CPU time of their synchronous part on the JS thread, where measured (loaders); else null. */
+  /** Sampled CPU of the JS thread inside them (its samples labelled `binding=callback:…`); null in mode `wall`. */
   runCpuMs: number | null;
   /**
    * Wall time Rspack's worker threads (tokio, rayon) spent waiting, summed over workers, while the JS

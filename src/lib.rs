@@ -386,13 +386,6 @@ pub fn block_sigprof_while_polling(env: Env) -> Result<bool> {
     Ok(unsafe { uv_loop_configure(uv_loop, UV_LOOP_BLOCK_SIGNAL, libc::SIGPROF) } == 0)
 }
 
-/// CPU time the calling thread has used, in ns: the JS side times Rust->JS calls (loaders) in CPU
-/// as well as wall time (the JS thread shares 2 cores with Rspack's workers; wall alone overstates).
-#[napi]
-pub fn thread_cpu_ns() -> f64 {
-    perfprobe_core::util::thread_cpu_ns() as f64
-}
-
 /// Creates the FIFO Rspack's spans are written into (in `dir`) and starts draining it; returns its
 /// path for the binding's `registerGlobalTrace(filter, 'logger', path)`. Once per process.
 #[napi]

@@ -6,7 +6,6 @@
 
 const path = require('path');
 const { callThrough, scrubStack } = require('./frames');
-const { threadCpuNs } = require('./spans');
 
 /** A loader's name: its package (scoped or not) when it comes from node_modules, else its path from cwd. */
 function loaderName(loaderPath) {
@@ -16,23 +15,33 @@ function loaderName(loaderPath) {
   return path.relative(process.cwd(), clean) || clean;
 }
 
+/** Label ids by loader name, then by the label set in force when it runs: every module's loader
+ * run gets new loader objects, and building the set's key on each call cost more than the lookup. */
+const idsByName = new Map();
+
+function labelIdFor(labels, name, outer) {
+  let ids = idsByName.get(name);
+  if (!ids) idsByName.set(name, (ids = new Map()));
+  let id = ids.get(outer);
+  if (id === undefined) ids.set(outer, (id = labels.id(labels.pairsOf(outer).concat([['loader', name], ['binding', 'callback:loader']]))));
+  return id;
+}
+
 function wrapLoaderFn(fn, name, kind, labels, spans) {
   if (typeof fn !== 'function' || fn.__perfprobeLoader) return fn;
-  const pairs = [['loader', name], ['binding', 'callback:loader']];
   const wrapped = function (...args) {
     const ctx = this;
     const outer = labels.current;
+    // Timed by wall clock only: its CPU is the samples labelled with it (a thread CPU clock read is
+    // a syscall, 2-5 µs on a virtual machine, twice per call).
     const span = spans.begin('loader', `${name} (${kind})`);
-    // CPU of the synchronous call (all of a sync loader): on 2 cores the JS thread waits for a core
-    // often, and wall time alone would charge the loader for that.
-    const cpu0 = threadCpuNs();
     let async = false;
     const finish = () => spans.endBoundary(span, 'rust->js', 0);
     const originalAsync = ctx && ctx.async;
     // A loader may call this.async()'s callback before it returns: `settled` does not exist yet then.
     let settled = null;
     let calledBack = false;
-    const run = labels.runAsync(labels.id(labels.pairsOf(outer).concat(pairs)), () => {
+    const run = labels.runAsync(labelIdFor(labels, name, outer), () => {
       if (typeof originalAsync === 'function') {
         ctx.async = function () {
           async = true;
@@ -50,7 +59,6 @@ function wrapLoaderFn(fn, name, kind, labels, spans) {
         return callThrough(fn, ctx, args);
       } finally {
         if (typeof originalAsync === 'function') ctx.async = originalAsync;
-        if (cpu0 != null) span.cpuNs = threadCpuNs() - cpu0;
       }
     });
     settled = run.settled;

@@ -10,15 +10,6 @@ const MAX_SPANS = 200000;
 
 const nowNs = () => process.hrtime.bigint();
 
-let cpuClock;
-/** The JS thread's CPU clock (ns) from the native addon, or null without it. */
-function threadCpuNs() {
-  if (cpuClock === undefined) {
-    const { binding } = require('../native').loadNative();
-    cpuClock = binding && typeof binding.threadCpuNs === 'function' ? () => binding.threadCpuNs() : null;
-  }
-  return cpuClock ? cpuClock() : null;
-}
 const us = (ns) => Number(ns / 1000n) + Number(ns % 1000n) / 1000;
 
 class Spans {
@@ -88,7 +79,6 @@ class Spans {
     }
     b.calls++;
     b.wallNs += durNs;
-    if (span.cpuNs != null) b.cpuNs = (b.cpuNs || 0) + span.cpuNs;
     return durNs;
   }
 
@@ -107,7 +97,7 @@ class Spans {
   /** What the exporters get: trace events and boundary statistics. */
   take() {
     const boundaries = [...this.boundaries.values()]
-      .map((b) => ({ ...b, wallMs: Number(b.wallNs) / 1e6, wallNs: undefined, cpuNs: undefined, ...(b.cpuNs != null ? { cpuMs: b.cpuNs / 1e6 } : {}) }))
+      .map((b) => ({ ...b, wallMs: Number(b.wallNs) / 1e6, wallNs: undefined }))
       .sort((a, b) => b.wallMs - a.wallMs);
     const out = { traceEvents: this.events, attribution: { boundaries, droppedSpans: this.dropped, skippedHooks: [...this.skippedHooks] } };
     this.reset();
@@ -121,4 +111,4 @@ function sharedSpans() {
   return globalThis[SPANS];
 }
 
-module.exports = { Spans, sharedSpans, nowNs, threadCpuNs };
+module.exports = { Spans, sharedSpans, nowNs };

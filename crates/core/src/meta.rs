@@ -120,9 +120,6 @@ pub struct Boundary {
     #[serde(default, rename = "async", skip_serializing_if = "Option::is_none")]
     pub is_async: Option<bool>,
     pub calls: u64,
-    /// CPU of the synchronous part (loaders).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_ms: Option<f64>,
     /// Calls shorter than `minSpanUs`: counted, left out of the trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folded: Option<u64>,
@@ -232,7 +229,7 @@ mod tests {
                 "boundaries": [
                     { "kind": "js->rust", "name": "JsCompiler.build", "folded": 0, "async": true, "calls": 1, "wallMs": 128.446694 },
                     { "kind": "tap", "hook": "compiler.done", "plugin": "P", "calls": 2, "wallMs": 0.5 },
-                    { "kind": "rust->js", "name": "/app/loader.js (normal)", "folded": 3, "calls": 10, "wallMs": 30.0, "cpuMs": 20.0 },
+                    { "kind": "rust->js", "name": "/app/loader.js (normal)", "folded": 3, "calls": 10, "wallMs": 30.0 },
                     { "kind": "phase", "name": "make", "calls": 1, "wallMs": 80.326905 },
                 ],
                 "droppedSpans": 0,
