@@ -226,7 +226,7 @@ class Session {
     const prepared = this._prepareStop(extra);
     if (prepared.error) return prepared.error;
     try {
-      const writing = this.native.stop(prepared.dir, prepared.meta);
+      const writing = this.native.stop(prepared.dir, JSON.stringify(prepared.meta));
       this.guard?.stopping(writing);
       const written = JSON.parse(await writing);
       return this._result(prepared.dir, written);
