@@ -18,6 +18,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { median, bootstrapCi } = require('./stats');
 
 const ROOT = path.join(__dirname, '..');
 const RESULTS = path.join(__dirname, 'in-process-results.json');
@@ -66,28 +67,6 @@ async function build(rspack, app, extra) {
   const cpu = process.cpuUsage(cpu0);
   if (stats.hasErrors()) throw new Error(`the build failed: ${stats.toString({ all: false, errors: true })}`);
   return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-/** 95% interval of the median by the percentile bootstrap (seeded: reruns agree). */
-function bootstrapCi(xs, resamples = 4000) {
-  if (xs.length < 3) return null;
-  let seed = 0x9e3779b9;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const stats = [];
-  for (let i = 0; i < resamples; i++) stats.push(median(xs.map(() => xs[Math.floor(random() * xs.length)])));
-  stats.sort((a, b) => a - b);
-  return { low: stats[Math.floor(resamples * 0.025)], high: stats[Math.ceil(resamples * 0.975) - 1] };
 }
 
 async function main() {

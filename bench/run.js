@@ -20,6 +20,7 @@ const os = require('os');
 const path = require('path');
 const { buildCdylib } = require('../scripts/build');
 const { probeCosts } = require('../lib/report/costs');
+const { median, bootstrapCi } = require('./stats');
 
 const ROOT = path.join(__dirname, '..');
 /** The node every build runs under: this one, or --node's. */
@@ -306,28 +307,6 @@ function accountedOverhead(run, fixed, base, parallelism, viaCli) {
   return { serialMs, exitAddedMs, cpuMs, spread: 1 + (serialMs + cpuMs / parallelism) / base.wallMs, serial: 1 + (serialMs + cpuMs) / base.wallMs };
 }
 
-/** 95% confidence interval of `stat` over `xs` by the percentile bootstrap (seeded: reruns agree). */
-function bootstrapCi(xs, stat, resamples = 4000) {
-  if (xs.length < 3) return null;
-  let seed = 0x9e3779b9;
-  const random = () => {
-    // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const stats = [];
-  for (let i = 0; i < resamples; i++) stats.push(stat(xs.map(() => xs[Math.floor(random() * xs.length)])));
-  stats.sort((a, b) => a - b);
-  return { low: stats[Math.floor(resamples * 0.025)], high: stats[Math.ceil(resamples * 0.975) - 1] };
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const range = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 
 function summarize(ids, runs, fixed) {
