@@ -16,13 +16,12 @@ function script(out, options) {
     const p = require(${JSON.stringify(ROOT)});
     const f = require(${JSON.stringify(BURNER)});
     const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 499, name: 'js', ...${JSON.stringify(options)} });
-    // The JS thread's own CPU clock: process.cpuUsage() counts other threads, and its user time
-    // leaves out the loop's own system time (a getrusage per check: 17% more on a loaded VM).
-    const { binding } = require(${JSON.stringify(path.join(ROOT, 'lib', 'native'))}).loadNative();
+    // The JS thread's own CPU clock (the burner's): process.cpuUsage() counts other threads, and its
+    // user time leaves out the loop's own system time (a getrusage per check: 17% more on a loaded VM).
     let sink = 0;
     function innerHot(ms) {
-      const start = binding.threadCpuNs();
-      while (binding.threadCpuNs() - start < ms * 1e6) for (let i = 0; i < 2000; i++) sink = (sink * 31 + i) | 0;
+      const start = f.threadCpuNs();
+      while (f.threadCpuNs() - start < ms * 1e6) for (let i = 0; i < 2000; i++) sink = (sink * 31 + i) | 0;
     }
     function outerJs(ms) { innerHot(ms); }
     function callsNative(ms) { return f.burnJs(ms); }
