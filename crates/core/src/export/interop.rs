@@ -66,6 +66,18 @@ fn rust_to_js_kind(kind: Option<BoundaryKind>, category: &str, name: &str) -> Op
     }
 }
 
+/// The Rust->JS kind a `binding` label names: what the attribution layer labels the JS thread with
+/// while it serves that kind of call.
+fn kind_of_binding_label(label: &str) -> Option<&'static str> {
+    match label {
+        "callback:tap" => Some("tap"),
+        "callback:loader" => Some("loader"),
+        _ if label.starts_with("callback:fs.") => Some("fs"),
+        _ if label.starts_with("callback:options.") => Some("option"),
+        _ => None,
+    }
+}
+
 fn ms(ns: f64) -> f64 {
     (ns / 1e4).round() / 100.0
 }
@@ -96,8 +108,7 @@ pub fn build(p: &ResolvedProfile) -> Option<Interop> {
         let mut cpu_ns = [0u64; KINDS.len()];
         for s in p.raw.samples.iter().filter(|s| !s.kind.is_wall() && p.roles.get(s.thread as usize) == Some(&ThreadRole::JsMain)) {
             let binding = p.labels(0, s.thread_labels).into_iter().find(|(k, _)| *k == "binding").map(|(_, v)| v);
-            let kind = binding.and_then(|b| if b == "callback:tap" { Some("tap") } else { b.starts_with("callback:").then(|| rust_to_js_kind(Some(BoundaryKind::RustToJs), "", b)).flatten() });
-            if let Some(i) = kind.and_then(|k| KINDS.iter().position(|&x| x == k)) {
+            if let Some(i) = binding.and_then(kind_of_binding_label).and_then(|k| KINDS.iter().position(|&x| x == k)) {
                 cpu_ns[i] += s.weight_ns;
             }
         }
