@@ -4,7 +4,7 @@
 // the command ended, probed against unprofiled. Milliseconds since the epoch, sub-millisecond.
 const file = process.env.BENCH_EXIT_MARK;
 // Only the build's own process marks, not other node processes the command may start.
-if (file && /([\\/]@rspack[\\/]cli[\\/]bin[\\/]rspack\.js|build-app\.js)$/.test(process.argv[1] || '')) {
+if (file && /[\\/]@rspack[\\/]cli[\\/]bin[\\/]rspack\.js$/.test(process.argv[1] || '')) {
   const fs = require('fs');
   process.on('exit', () => {
     try {

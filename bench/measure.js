@@ -2,7 +2,7 @@
 'use strict';
 // Runs one command and prints one JSON line about it:
 //   node bench/measure.js <cmd> [args...]
-// { wallMs, endUnixMs, cpuUserMs, cpuSysMs, machineBusyMs, peakRssKb, code, signal, buildMs, stdoutTail, stderrTail }
+// { wallMs, endUnixMs, cpuUserMs, cpuSysMs, machineBusyMs, peakRssKb, code, signal, stdoutTail, stderrTail }
 //
 // Why a process of its own: Node gives no rusage for children, but the kernel adds every waited-for
 // child's CPU (and, transitively, its waited-for descendants') to this process's cutime/cstime in
@@ -66,16 +66,6 @@ function vmHwmKb(pid) {
   }
 }
 
-function lastBuildMs(stdout) {
-  for (const line of stdout.trim().split('\n').reverse()) {
-    try {
-      const j = JSON.parse(line);
-      if (typeof j.buildMs === 'number') return j.buildMs;
-    } catch {}
-  }
-  return null;
-}
-
 function main() {
   const [cmd, ...args] = process.argv.slice(2);
   if (!cmd) {
@@ -116,7 +106,6 @@ function main() {
       peakRssKb,
       code: exit.code,
       signal: exit.signal,
-      buildMs: lastBuildMs(stdout),
       stdoutTail: stdout.slice(-TAIL_CHARS),
       stderrTail: stderr.slice(-TAIL_CHARS),
     };

@@ -496,7 +496,7 @@ function main() {
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
   const app = generate({ kind: opts.kind, n: opts.n });
   console.log(`bench: ${opts.kind} N=${opts.n}, ${opts.pairs} rounds of ${opts.ids.join(', ')}`);
-  const fixed = opts.ids.some((id) => id.startsWith('probe-')) ? measureFixedCosts() : null;
+  const fixed = opts.ids.some((id) => CONFIGS[id].collect === collectProbe) ? measureFixedCosts() : null;
   if (fixed) console.log(`bench: the CLI adds ${fixed.wrapperMs.toFixed(0)} ms to a command (node alone starts in ${fixed.nodeStartMs.toFixed(0)} ms); an instrumented JS<->Rust crossing costs ${fixed.perCallNs.toFixed(0)} ns`);
   const { warm, runs } = runRounds(opts.ids, app, opts.pairs, opts.kind);
   const summary = summarize(opts.ids, runs, fixed);
