@@ -71,7 +71,8 @@ impl ExportMeta {
     /// that part, never the profile: the samples are written without the JS side's figures and
     /// spans, and [`ExportMeta::unread`] says why, naming the field.
     pub fn from_js(sent: Value) -> Result<ExportMeta, String> {
-        match serde_json::from_value::<ExportMeta>(sent.clone()) {
+        // Read from a borrow: the whole trace is not copied for the rare second attempt.
+        match ExportMeta::deserialize(&sent) {
             Ok(meta) => Ok(meta),
             Err(strict) => {
                 let mut rest = sent;
