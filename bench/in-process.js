@@ -23,9 +23,9 @@ const { median, bootstrapCi } = require('./stats');
 const ROOT = path.join(__dirname, '..');
 const RESULTS = path.join(__dirname, 'in-process-results.json');
 
-const plugin = (options) => () => {
+const plugin = (options) => (outDir) => {
   const { PerfprobePlugin } = require('..');
-  return new PerfprobePlugin({ quiet: true, ...options });
+  return new PerfprobePlugin({ quiet: true, outDir, ...options });
 };
 const CONFIGS = {
   off: null,
@@ -75,12 +75,7 @@ async function main() {
   const app = generate({ kind: 'react', n: opts.n });
   const { rspack } = require(require.resolve('@rspack/core', { paths: [ROOT] }));
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'perfprobe-in-process-'));
-  const extra = (id) => (CONFIGS[id] ? [CONFIGS[id]()] : []);
-  const withOut = (id) => {
-    const list = extra(id);
-    for (const p of list) p.options.outDir = out;
-    return list;
-  };
+  const withOut = (id) => (CONFIGS[id] ? [CONFIGS[id](out)] : []);
   // Warm-up: one build of each configuration (JIT, page cache, the addon loaded), untimed.
   for (const id of opts.configs) await build(rspack, app, withOut(id));
   const runs = [];
