@@ -4,6 +4,7 @@
 // wall time for the summary.
 
 const { SPANS } = require('../keys');
+const { pointIfDue } = require('../process-counters');
 
 /** Spans kept per session at most; beyond it spans are counted, not stored. */
 const MAX_SPANS = 200000;
@@ -69,8 +70,12 @@ class Spans {
     }
   }
 
-  /** Adds one call and its wall time to the boundary `key` (created by `init`); returns the duration. */
+  /**
+   * Adds one call and its wall time to the boundary `key` (created by `init`); returns the duration.
+   * The JS thread runs here anyway: the session's heap counter takes its point here when one is due.
+   */
   count(key, init, span, endNs = nowNs()) {
+    pointIfDue(endNs);
     const durNs = endNs - span.start;
     let b = this.boundaries.get(key);
     if (!b) {

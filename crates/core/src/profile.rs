@@ -211,6 +211,13 @@ pub struct SamplerStats {
     pub suspend_failures: u64,
 }
 
+/// The process's resident set size at one moment (the sampler thread's clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryPoint {
+    pub time_ns: u64,
+    pub rss_bytes: u64,
+}
+
 /// Everything a session recorded, before symbolization.
 #[derive(Clone, Debug, Default)]
 pub struct RawProfile {
@@ -237,6 +244,8 @@ pub struct RawProfile {
     pub js_stacks: StackTable,
     pub code_events: Option<Vec<CodeEvent>>,
     pub modules: Vec<ModuleInfo>,
+    /// The process's resident memory through the session, read by the sampler thread.
+    pub memory: Vec<MemoryPoint>,
     pub stats: SamplerStats,
     /// Why the session ended early or is incomplete, if it did.
     pub partial_reason: Option<String>,

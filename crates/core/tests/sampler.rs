@@ -113,6 +113,24 @@ fn each_thread_is_sampled_in_proportion_to_its_cpu_at_99_999_and_4999_hz() {
 }
 
 #[test]
+fn the_sampler_thread_reads_resident_memory_every_100_ms_and_at_the_end() {
+    let _guard = serial();
+    let session = Session::start(SessionOptions::default()).expect("start");
+    std::thread::sleep(Duration::from_millis(20));
+    let held = std::hint::black_box(vec![1u8; 64 << 20]);
+    std::thread::sleep(Duration::from_millis(450));
+    let raw = session.stop();
+    drop(held);
+    let times: Vec<u64> = raw.memory.iter().map(|m| m.time_ns).collect();
+    // A point at the first tick, one every 100 ms, one at the stop.
+    assert!((5..=8).contains(&times.len()), "{} points: {times:?}", times.len());
+    assert!(times.windows(2).all(|w| w[0] < w[1]));
+    assert!(times[0] - raw.start_ns < 20_000_000 && raw.end_ns == *times.last().unwrap());
+    let (first, last) = (raw.memory[0].rss_bytes, raw.memory.last().unwrap().rss_bytes);
+    assert!(last >= first + (48 << 20), "{first} -> {last}: the 64 MB held is not in the resident set");
+}
+
+#[test]
 fn stacks_show_the_whole_chain_by_name() {
     let _guard = serial();
     let (raw, burners) = profile_burners(999, Timer::SamplerThread, 1, 400);

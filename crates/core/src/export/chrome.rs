@@ -48,7 +48,7 @@ pub fn build(p: &ResolvedProfile) -> serde_json::Result<Vec<u8>> {
         events.push(to_raw_value(&profile)?);
         events.push(chunk);
     }
-    for counter in cpu_counters(raw, pid).into_iter().chain(state_counters(raw, pid)) {
+    for counter in cpu_counters(raw, pid).into_iter().chain(state_counters(raw, pid)).chain(memory_counter(raw, pid)) {
         events.push(to_raw_value(&counter)?);
     }
     for e in extra_events {
@@ -238,6 +238,15 @@ fn cpu_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
         .collect()
 }
 
+/// The process's resident memory as the sampler thread read it, in MB (the JS heap is JS's own
+/// `JS heap MB` counter, among the events JS sends).
+fn memory_counter(raw: &RawProfile, pid: u32) -> impl Iterator<Item = Value> + '_ {
+    raw.memory.iter().map(move |m| {
+        let mb = (m.rss_bytes as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0;
+        json!({"ph": "C", "name": "memory MB", "cat": "counters", "pid": pid, "tid": 0, "ts": us(m.time_ns), "args": {"rss": mb}})
+    })
+}
+
 /// Running vs waiting per thread, from wall samples: one counter track per thread (1 while its
 /// wall samples found it on CPU, 0 while waiting), changes only.
 fn state_counters(raw: &RawProfile, pid: u32) -> Vec<Value> {
@@ -308,6 +317,21 @@ mod tests {
             assert!((us(raw.start_ns) + sum as f64 - last).abs() < 1.0, "sum of deltas {sum} drifts from {last}");
             assert_eq!(data["endTime"].as_f64(), Some(last));
         }
+    }
+
+    #[test]
+    fn the_sampler_threads_memory_reads_are_the_memory_counter_in_mb() {
+        let mut raw = profile(3);
+        raw.memory = vec![
+            crate::profile::MemoryPoint { time_ns: raw.start_ns, rss_bytes: 100 << 20 },
+            crate::profile::MemoryPoint { time_ns: raw.start_ns + 100_000_000, rss_bytes: (150 << 20) + (1 << 19) },
+        ];
+        let memory: Vec<Value> = events(&raw, &[]).into_iter().filter(|e| e["name"] == "memory MB").collect();
+        assert_eq!(memory.len(), 2);
+        assert!(memory.iter().all(|e| e["ph"] == "C" && e["tid"] == 0));
+        assert_eq!(memory[0]["args"]["rss"], 100.0);
+        assert_eq!(memory[1]["args"]["rss"], 150.5);
+        assert_eq!(memory[1]["ts"].as_f64(), Some(us(raw.start_ns + 100_000_000)));
     }
 
     #[test]

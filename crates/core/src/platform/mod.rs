@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use framehop::Module;
 
-use crate::profile::{ModuleInfo, RawProfile};
+use crate::profile::{MemoryPoint, ModuleInfo, RawProfile};
 use crate::sampler::{Sampler, StartError};
 
 pub mod roles;
@@ -40,6 +40,29 @@ pub use macos as os;
 
 /// The sampler thread's name: also how a second copy of the addon sees that one already runs.
 pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
+
+/// How often the sampler thread reads the process's resident memory (the trace's `memory MB`).
+pub const MEMORY_INTERVAL_NS: u64 = 100_000_000;
+
+/// The sampler thread's reads of the process's resident memory: a point every
+/// [`MEMORY_INTERVAL_NS`], on the thread that wakes anyway, so the JS thread is never woken for it.
+#[derive(Default)]
+pub struct MemoryReads {
+    next_ns: u64,
+}
+
+impl MemoryReads {
+    /// Adds a point to `profile` if one is due at `now`; `last` takes one whatever the time.
+    pub fn take(&mut self, profile: &mut RawProfile, now: u64, last: bool) {
+        if now < self.next_ns && !last {
+            return;
+        }
+        self.next_ns = now + MEMORY_INTERVAL_NS;
+        if let Some(rss_bytes) = os::resident_bytes() {
+            profile.memory.push(MemoryPoint { time_ns: now, rss_bytes });
+        }
+    }
+}
 
 /// One sampler per process (per copy of the addon).
 static RUNNING: AtomicBool = AtomicBool::new(false);

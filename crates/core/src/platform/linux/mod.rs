@@ -15,6 +15,7 @@ mod drain;
 mod handler;
 pub mod memory;
 pub mod modules;
+mod resident;
 pub mod regions;
 mod signal;
 pub mod threads;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use crate::profile::{RawProfile, SampleKind, SamplerStats};
-use crate::platform::{Run, SamplerThread, SAMPLER_THREAD_NAME};
+use crate::platform::{MemoryReads, Run, SamplerThread, SAMPLER_THREAD_NAME};
 use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
 use crate::sampler::{SamplerConfig, StartError, Timer};
 use crate::store::Store;
@@ -37,6 +38,7 @@ use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
 pub use regions::is_code;
+pub use resident::resident_bytes;
 
 /// How often the thread list is re-read at most (threads that live shorter may be missed whole).
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
@@ -175,6 +177,7 @@ struct SamplerRun {
     count_moved_ns: u64,
     /// Whether new threads get a CPU timer of their own (CPU samples, timer `perf-event` allowed).
     use_timers: bool,
+    memory: MemoryReads,
 }
 
 impl SamplerRun {
@@ -223,6 +226,7 @@ impl SamplerRun {
             last_list_ns: 0,
             count_moved_ns: 0,
             use_timers,
+            memory: MemoryReads::default(),
         }
     }
 
@@ -281,6 +285,7 @@ impl SamplerRun {
     fn tick(&mut self, now: u64) {
         // Drain before threads are forgotten, so a recycled slot never receives an old record.
         self.drain();
+        self.memory.take(&mut self.profile, now, false);
         // With a tick as long as the interval, a tick a little earlier after its deadline than the
         // last one was would skip a discovery: allow a tenth early.
         if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS * 9 / 10 {
@@ -344,6 +349,7 @@ impl SamplerRun {
             // A signal still undelivered now went to a thread that exited after the last discovery.
             self.untrack(tid);
         }
+        self.memory.take(&mut self.profile, now, true);
         self.profile.end_ns = now;
         self.profile.process_cpu_ns = process_cpu_ns().saturating_sub(self.start_process_cpu_ns);
         self.profile.stats.sampler_cpu_ns = thread_cpu_ns();

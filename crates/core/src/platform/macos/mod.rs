@@ -11,18 +11,20 @@ mod cpu;
 mod discovery;
 pub mod memory;
 pub mod modules;
+mod resident;
 pub mod suspend;
 pub mod threads;
 mod wall;
 
 pub use memory::is_code;
+pub use resident::resident_bytes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
-use crate::platform::{Run, SamplerThread, SAMPLER_THREAD_NAME};
+use crate::platform::{MemoryReads, Run, SamplerThread, SAMPLER_THREAD_NAME};
 use crate::profile::{RawProfile, Sample, SampleKind, NO_JS_STACK};
 use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
 use crate::sampler::{SamplerConfig, StartError, Timer};
@@ -96,6 +98,7 @@ struct SamplerRun {
     ticks: u64,
     last_discovery_ns: u64,
     start_process_cpu_ns: u64,
+    memory: MemoryReads,
 }
 
 impl SamplerRun {
@@ -127,6 +130,7 @@ impl SamplerRun {
             ticks: 0,
             last_discovery_ns: 0,
             start_process_cpu_ns: process_cpu_ns(),
+            memory: MemoryReads::default(),
         }
     }
 
@@ -165,6 +169,7 @@ impl SamplerRun {
     }
 
     fn tick(&mut self, now: u64) {
+        self.memory.take(&mut self.profile, now, false);
         if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS * 9 / 10 {
             self.last_discovery_ns = now;
             self.discover(now);
@@ -235,6 +240,7 @@ impl SamplerRun {
             threads::release(t.port);
         }
         self.tracked.clear();
+        self.memory.take(&mut self.profile, now, true);
         self.profile.end_ns = now;
         self.profile.process_cpu_ns = process_cpu_ns().saturating_sub(self.start_process_cpu_ns);
         self.profile.stats.sampler_cpu_ns = thread_cpu_ns();
