@@ -92,10 +92,18 @@ export interface PerfprobeOptions {
   /**
    * Linux: what interrupts a thread for each CPU sample. `PERFPROBE_TIMER`. The summary's `timer`
    * says which ran.
-   * - `sampler-thread` (default): a sampler thread wakes at `frequency`, reads every thread's CPU
-   *   clock and signals each thread that used a period of CPU, weighing the sample by exactly that CPU.
-   *   Works everywhere. On a loaded machine the sampler thread waits for a core too, so the rate dips
-   *   (weights stay exact).
+   * - `auto` (default): `cpu-clock` where the kernel's scheduler tick runs at least twice
+   *   `frequency` (99 Hz on the usual 250 Hz and 1000 Hz kernels), else `sampler-thread`.
+   * - `cpu-clock`: each thread gets a POSIX timer on its own CPU clock (`timer_create`, as Go's
+   *   runtime/pprof does); the kernel checks it at the scheduler tick of the thread's own CPU and
+   *   signals the thread itself. A sample then costs only its signal's delivery: no interrupt sent
+   *   from another CPU, which under a hypervisor is most of what a sample costs. The tick bounds the
+   *   rate (HZ samples per thread-CPU-second at most: 250 on many kernels); the kernel's overrun
+   *   count keeps each sample's weight exact past it. The sampler thread wakes only every 10-20 ms.
+   * - `sampler-thread`: a sampler thread wakes at `frequency`, reads every thread's CPU clock and
+   *   signals each thread that used a period of CPU, weighing the sample by exactly that CPU. Any
+   *   rate up to 10 kHz. On a loaded machine the sampler thread waits for a core too, so the rate
+   *   dips (weights stay exact).
    * - `perf-event`: each thread gets a perf-event CPU-time timer (`task-clock`) and the kernel signals
    *   the thread itself each period of its CPU, so the rate holds on a loaded machine; the sampler
    *   thread wakes only every 10-20 ms, to find new threads and collect samples. Each sample weighs
@@ -105,13 +113,13 @@ export interface PerfprobeOptions {
    *   `kernel.perf_event_paranoid` <= 1 or CAP_PERFMON (a user-only event would skip every period
    *   that ends in a syscall) and no seccomp filter blocking `perf_event_open`; without them the
    *   sampler thread times samples, with a warning, and `timerFallback` in the summary says why.
-   *   On macOS there are no per-thread CPU signals: the sampler thread reads each thread's CPU time
-   *   and suspends the threads that used a period, walks their stacks and resumes them;
-   *   `perf-event` falls back to that, saying so in `timerFallback`.
-   *   Not the default: measured side by side on a 2-core virtual machine it cost the same, and the
-   *   sampler thread's weights are exact (docs/sampling.md).
+   * With `cpu-clock` or `perf-event`, a thread's CPU total is its clock as the sampler thread last
+   * read it (every 10-20 ms): a thread that exits in between has samples for CPU its total lacks.
+   * On macOS there are no per-thread CPU signals: the sampler thread reads each thread's CPU time
+   * and suspends the threads that used a period, walks their stacks and resumes them; `auto` is
+   * that, and `perf-event` and `cpu-clock` fall back to it, saying so in `timerFallback`.
    */
-  timer?: 'sampler-thread' | 'perf-event';
+  timer?: 'auto' | 'sampler-thread' | 'perf-event' | 'cpu-clock';
   /**
    * Also write `flamegraph-<role>.svg` for each thread role with samples (js-main, tokio, rayon, ...):
    * a role's small share stays readable. Default false; `PERFPROBE_FLAMEGRAPH_PER_ROLE=1`.
@@ -223,9 +231,9 @@ export interface Summary {
   /** Wall samples per second per thread; 0 in mode `cpu`. */
   wallFrequency: number;
   signal: number;
-  /** What timed the CPU samples (option `timer`): `perf-event` or `sampler-thread`; empty in mode `wall`. */
-  timer: 'perf-event' | 'sampler-thread' | '';
-  /** Why `timer: 'perf-event'` fell back to the sampler thread (the kernel's refusal, in words to act on), else null. */
+  /** What timed the CPU samples (option `timer`, `auto` decided): `cpu-clock`, `perf-event` or `sampler-thread`; empty in mode `wall`. */
+  timer: 'cpu-clock' | 'perf-event' | 'sampler-thread' | '';
+  /** Why the `timer` asked for by name fell back to the sampler thread (the kernel's refusal, in words to act on), else null. */
   timerFallback: string | null;
   startUnixMs: number;
   durationMs: number;
@@ -261,9 +269,9 @@ export interface Summary {
     samplerCpuNs: number;
     /** Time spent in the signal handler, all threads: the probe's cost inside the sampled threads. */
     handlerNs: number;
-    /** Samples signalled by the threads' own perf-event timers (included in `signals`). */
+    /** Samples signalled by the threads' own timers, perf-event or CPU-clock (included in `signals`). */
     timerSignals: number;
-    /** Threads whose perf-event timer could not be opened (they were signalled by the sampler thread). */
+    /** Threads whose own timer could not be opened (they were signalled by the sampler thread). */
     timerOpenFailures: number;
     /** macOS: samples not taken because the thread could not be suspended (it had exited). */
     suspendFailures: number;

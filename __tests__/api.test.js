@@ -24,7 +24,7 @@ describe('options are validated with errors that name the option, the value and 
     [{ rspackSpans: 'yes' }, /option `rspackSpans` is "yes"; accepted: true or false/],
     [{ mode: 'off-cpu' }, /option `mode` is "off-cpu"; accepted: 'cpu', 'wall' or 'both'/],
     [{ wallFrequency: 0 }, /option `wallFrequency` is 0; accepted: an integer from 1 to 1000/],
-    [{ timer: 'auto' }, /option `timer` is "auto"; accepted: 'sampler-thread' or 'perf-event'/],
+    [{ timer: 'kernel' }, /option `timer` is "kernel"; accepted: 'auto', 'sampler-thread', 'perf-event' or 'cpu-clock'/],
     [{ flamegraphPerRole: 'yes' }, /option `flamegraphPerRole` is "yes"; accepted: true or false/],
     ['fast', /options must be an object, got "fast"/],
   ];
@@ -38,7 +38,7 @@ describe('options are validated with errors that name the option, the value and 
   test('PERFPROBE_TIMER is checked like the option', () => {
     const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_TIMER: 'kernel' } });
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/PERFPROBE_TIMER is "kernel"; accepted: 'sampler-thread' or 'perf-event'/);
+    expect(r.stderr).toMatch(/PERFPROBE_TIMER is "kernel"; accepted: 'auto', 'sampler-thread', 'perf-event' or 'cpu-clock'/);
   });
   test('PERFPROBE_FREQUENCY is checked like the option', () => {
     const r = runNode(`require(${JSON.stringify(path.join(ROOT, 'register.js'))})`, { env: { PERFPROBE_FREQUENCY: 'fast' } });

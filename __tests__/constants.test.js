@@ -24,7 +24,7 @@ test("option checks accept the addon's modes and timers, the default first", () 
 test('an option value the addon refuses is refused in the same words', () => {
   expect(() => binding.start({ frequency: 99, mode: 'sometimes' })).toThrow(/option `mode` is "sometimes"; accepted: 'cpu', 'wall' or 'both'$/);
   expect(() => normalizeOptions({ mode: 'sometimes' }, 'test')).toThrow(/option `mode` is "sometimes"; accepted: 'cpu', 'wall' or 'both'$/);
-  expect(() => binding.start({ frequency: 99, timer: 'hpet' })).toThrow(/option `timer` is "hpet"; accepted: 'sampler-thread' or 'perf-event'$/);
+  expect(() => binding.start({ frequency: 99, timer: 'hpet' })).toThrow(/option `timer` is "hpet"; accepted: 'auto', 'sampler-thread', 'perf-event' or 'cpu-clock'$/);
 });
 
 test("report reads the files the addon writes; label words and the temp-file mark are the addon's", () => {

@@ -86,8 +86,10 @@ process runs unprofiled:
   PERFPROBE_MODE=MODE      Same as --mode.
   PERFPROBE_WALL_FREQUENCY=HZ  Same as --wall-frequency.
   PERFPROBE_NAME=NAME      Same as --name.
-  PERFPROBE_TIMER=TIMER    What times CPU samples: sampler-thread (default) or
-                           perf-event (see docs/sampling.md).
+  PERFPROBE_TIMER=TIMER    What times CPU samples: auto (default: cpu-clock at
+                           rates up to half the kernel's tick, else
+                           sampler-thread), sampler-thread, perf-event or
+                           cpu-clock (see docs/sampling.md).
   PERFPROBE_MIXED=1        Set by --mixed; tells the profiler that the Node
                            flags for mixed-mode stacks are on.
   PERFPROBE_DISABLE=1      Load nothing: the command runs unprofiled (handy to

@@ -26,7 +26,7 @@ function realtimeSignal(v) {
  * which __tests__/constants.test.js holds equal to the addon's.
  */
 const MODES = ['cpu', 'wall', 'both'];
-const TIMERS = ['sampler-thread', 'perf-event'];
+const TIMERS = ['auto', 'sampler-thread', 'perf-event', 'cpu-clock'];
 
 /** `'a', 'b' or 'c'` */
 function oneOf(values) {

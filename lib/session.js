@@ -346,7 +346,7 @@ function startSession(options, { owner } = {}) {
       warn(offReason);
     }
   }
-  if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: 'perf-event' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
+  if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: '${options.timer}' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
   const session = new Session(options, nativeSession, warn, withOwnerDefaults(owner, options));
   if (nativeSession && options.rspackSpans) session.rspackSpans = requestRspackSpans(binding, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.

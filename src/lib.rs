@@ -272,6 +272,9 @@ pub struct Constants {
     pub label_words: LabelWordIndices,
     /// What marks the export's temp files: `.<file><tempMark><pid>` beside `<file>`.
     pub temp_mark: String,
+    /// How often this kernel's scheduler tick runs (Linux), which bounds `cpu-clock` timers' rate;
+    /// null where it is not known.
+    pub kernel_tick_hz: Option<u32>,
 }
 
 #[napi(object)]
@@ -299,6 +302,7 @@ pub fn constants() -> Constants {
         timers: Timer::ALL.iter().map(|t| t.name().to_string()).collect(),
         label_words: LabelWordIndices { js_thread: labels::JS_THREAD_WORD as u32, process: labels::PROCESS_WORD as u32 },
         temp_mark: perfprobe_core::util::TEMP_MARK.into(),
+        kernel_tick_hz: perfprobe_core::platform::kernel_tick_hz(),
     }
 }
 

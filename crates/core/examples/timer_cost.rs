@@ -67,7 +67,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().expect("numbers: threads frequency rounds")).collect();
     let (threads, frequency, rounds) = (args.first().copied().unwrap_or(2) as usize, args.get(1).copied().unwrap_or(999) as u32, args.get(2).copied().unwrap_or(5));
-    let modes = [("unprofiled", None), ("perf-event", Some(Timer::PerfEvent)), ("sampler-thread", Some(Timer::SamplerThread))];
+    let modes = [("unprofiled", None), ("perf-event", Some(Timer::PerfEvent)), ("sampler-thread", Some(Timer::SamplerThread)), ("cpu-clock", Some(Timer::CpuClock))];
     let mut runs: Vec<Vec<Run>> = modes.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         // Rotated, so no mode always follows the same one.

@@ -41,6 +41,14 @@ pub use macos as os;
 /// The sampler thread's name: also how a second copy of the addon sees that one already runs.
 pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 
+/// How often the kernel's scheduler tick runs, where CPU-clock timers fire at it (Linux).
+pub fn kernel_tick_hz() -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    return linux::tick_hz();
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 /// How often the sampler thread reads the process's resident memory (the trace's `memory MB`).
 pub const MEMORY_INTERVAL_NS: u64 = 100_000_000;
 

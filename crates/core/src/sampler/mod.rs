@@ -32,35 +32,55 @@ pub struct SamplerConfig {
 
 /// What decides when a thread is interrupted for a CPU sample.
 ///
-/// Per-thread perf-event timers move the timing into the kernel: the sampler thread then wakes
-/// every 10-20 ms instead of at the sampling rate, and a thread's rate holds when the machine is
-/// oversubscribed. They are not the default: on the 2-core virtual machine this was built on, what
-/// a sample costs is mostly the signal's delivery into the sampled thread (hypervisor exits), the
-/// same either way, and a perf event adds hrtimer work to every context switch of its thread.
-/// Measured side by side (`timer_cost` example, `npm run bench -- timers`), neither was cheaper.
+/// What a sample costs is mostly how its signal reaches the thread. Under a hypervisor (the 2-vCPU
+/// development VM) a signal the sampler thread sends to a thread running on another CPU is an
+/// inter-processor interrupt, and a perf event's hrtimer is a timer interrupt of its own: either
+/// costs tens of µs of the sampled thread per sample (`timer_cost` example, `npm run bench --
+/// timers`). A POSIX CPU-clock timer fires at the scheduler tick of the thread's own CPU, which runs
+/// anyway, so a sample costs its delivery alone; the tick bounds its rate. `Auto` takes it where the
+/// tick is at least twice the asked rate, and the sampler thread otherwise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Timer {
-    /// The sampler thread reads each thread's CPU clock at the sampling rate and signals it.
+    /// `CpuClock` where the kernel's tick is at least twice the sampling rate (Linux: 99 Hz on a
+    /// 250 Hz or 1000 Hz kernel), else `SamplerThread`.
     #[default]
+    Auto,
+    /// The sampler thread reads each thread's CPU clock at the sampling rate and signals it.
     SamplerThread,
     /// Per-thread CPU-time timers (Linux perf events); the sampler thread where the kernel refuses.
     PerfEvent,
+    /// Per-thread POSIX CPU-clock timers (Linux `timer_create`), fired at the scheduler tick of the
+    /// thread's own CPU: at most the kernel's tick rate of samples per thread-CPU-second.
+    CpuClock,
 }
 
 impl Timer {
     /// Every timer, the default first: the values option `timer` accepts (JS reads them from the addon).
-    pub const ALL: [Timer; 2] = [Timer::SamplerThread, Timer::PerfEvent];
+    pub const ALL: [Timer; 4] = [Timer::Auto, Timer::SamplerThread, Timer::PerfEvent, Timer::CpuClock];
 
     pub fn name(self) -> &'static str {
         match self {
+            Timer::Auto => "auto",
             Timer::PerfEvent => "perf-event",
             Timer::SamplerThread => "sampler-thread",
+            Timer::CpuClock => "cpu-clock",
         }
     }
 
     /// The timer of this option value ([`Timer::name`]), if there is one.
     pub fn from_name(name: &str) -> Option<Timer> {
         Timer::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// What times the CPU samples of a session at `frequency` on a kernel that ticks `tick_hz` times
+    /// a second (None: unknown, or no tick-driven timers on this platform): `Auto` decided, any
+    /// other timer as asked.
+    pub fn resolve(self, frequency: u32, tick_hz: Option<u32>) -> Timer {
+        match self {
+            Timer::Auto if tick_hz.is_some_and(|hz| u64::from(frequency) * 2 <= u64::from(hz)) => Timer::CpuClock,
+            Timer::Auto => Timer::SamplerThread,
+            asked => asked,
+        }
     }
 }
 
@@ -110,7 +130,7 @@ impl Default for SamplerConfig {
             max_duration_ns: None,
             mode: Mode::Cpu,
             wall_frequency: 49,
-            timer: Timer::SamplerThread,
+            timer: Timer::Auto,
         }
     }
 }

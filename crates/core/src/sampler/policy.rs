@@ -214,6 +214,21 @@ mod tests {
     }
 
     #[test]
+    fn auto_takes_the_cpu_clock_where_the_tick_is_twice_the_rate() {
+        use crate::sampler::Timer;
+        assert_eq!(Timer::Auto.resolve(99, Some(250)), Timer::CpuClock);
+        assert_eq!(Timer::Auto.resolve(125, Some(250)), Timer::CpuClock);
+        assert_eq!(Timer::Auto.resolve(126, Some(250)), Timer::SamplerThread);
+        assert_eq!(Timer::Auto.resolve(999, Some(250)), Timer::SamplerThread);
+        assert_eq!(Timer::Auto.resolve(499, Some(1000)), Timer::CpuClock);
+        // A 100 Hz kernel ticks too seldom for 99 Hz; macOS has no tick-driven timers.
+        assert_eq!(Timer::Auto.resolve(99, Some(100)), Timer::SamplerThread);
+        assert_eq!(Timer::Auto.resolve(99, None), Timer::SamplerThread);
+        assert_eq!(Timer::PerfEvent.resolve(99, Some(250)), Timer::PerfEvent);
+        assert_eq!(Timer::SamplerThread.resolve(10, Some(1000)), Timer::SamplerThread);
+    }
+
+    #[test]
     fn wall_threshold_ignores_a_samplers_own_microseconds() {
         assert_eq!(wall_ran_threshold(1_000_000), 50_000);
         assert_eq!(wall_ran_threshold(20_000_000), 200_000);

@@ -1,22 +1,31 @@
-//! Per-thread CPU-time timers from `perf_event_open`: the kernel signals a thread itself each time
-//! it has run one sampling period, so the sampler thread need not wake at the sampling rate.
+//! Per-thread CPU-time timers: the kernel signals a thread itself each time it has run one sampling
+//! period, so the sampler thread need not wake at the sampling rate, and no sample needs an
+//! interrupt sent from another CPU. Two kinds:
 //!
-//! A software `task-clock` event with a sample period is driven by an hrtimer that only runs while
-//! its thread runs (docs/sampling.md: accurate at 1 kHz, where POSIX CPU timers stop at the scheduler
-//! tick). With `O_ASYNC`, `F_SETSIG` and `F_SETOWN_EX` naming the thread, each overflow queues our
-//! real-time signal to that thread, `si_fd` naming the event. No ring buffer is mapped: the signal
-//! is all we use, and each stands for one period of the thread's CPU: the timer only runs while the
-//! thread does, and is paused, not reset, while it is switched out.
+//! - `perf-event`: a software `task-clock` event with a sample period, driven by an hrtimer that
+//!   only runs while its thread runs (docs/sampling.md: accurate at 1 kHz). With `O_ASYNC`,
+//!   `F_SETSIG` and `F_SETOWN_EX` naming the thread, each overflow queues our real-time signal to
+//!   that thread, `si_fd` naming the event. No ring buffer is mapped: the signal is all we use, and
+//!   each stands for one period of the thread's CPU. Not every machine allows it
+//!   (`kernel.perf_event_paranoid` 2 and above without CAP_PERFMON, as kernel samples are asked
+//!   for; container seccomp profiles).
+//! - `cpu-clock`: a POSIX timer on the thread's CPU clock (`timer_create`, `SIGEV_THREAD_ID`), as
+//!   Go's runtime/pprof uses. The kernel checks it at the scheduler tick of the thread's own CPU, so
+//!   a sample costs only the signal's delivery: no timer interrupt or inter-processor interrupt of
+//!   its own, which is what a sample costs most under a hypervisor. The tick bounds its rate
+//!   (HZ: 250 on the development VM), and `si_overrun` keeps the weights exact past it.
 //!
-//! Not every machine allows it (`kernel.perf_event_paranoid` 2 and above without CAP_PERFMON, as
-//! kernel samples are asked for; container seccomp profiles): then the sampler thread signals the
-//! threads as before.
+//! Where a kind is refused, the sampler thread signals the threads instead.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use perf_event_open_sys as sys;
+
+use super::handler::encode_value;
+use crate::profile::SampleKind;
+use crate::sampler::Timer;
 
 // asm-generic/fcntl.h, the same on x86_64 and aarch64; libc exports them for some targets only.
 const F_SETSIG: libc::c_int = 10;
@@ -42,14 +51,49 @@ pub fn slot_of_fd(fd: i32) -> Option<usize> {
 }
 
 /// One thread's timer; disabled and closed when dropped.
-pub struct CpuTimer {
-    fd: OwnedFd,
+pub enum CpuTimer {
+    PerfEvent { fd: OwnedFd },
+    Clock { id: libc::timer_t },
 }
 
+// SAFETY: a POSIX timer id is a process-wide handle, usable from any thread.
+unsafe impl Send for CpuTimer {}
+
 impl CpuTimer {
-    /// Opens a timer signalling `signal` to thread `tid` every `period_ns` of its CPU time, marked
-    /// as sampling `slot`. Before it is enabled the caller's slot must be ready for the handler.
-    pub fn open(tid: i32, slot: usize, period_ns: u64, signal: i32) -> io::Result<CpuTimer> {
+    /// Opens a timer of kind `timer` (`PerfEvent` or `CpuClock`) signalling `signal` to thread `tid`
+    /// every `period_ns` of its CPU time, marked as sampling `slot`. Before it is opened the
+    /// caller's slot must be ready for the handler.
+    pub fn open(timer: Timer, tid: i32, slot: usize, period_ns: u64, signal: i32) -> io::Result<CpuTimer> {
+        match timer {
+            Timer::PerfEvent => Self::open_perf_event(tid, slot, period_ns, signal),
+            Timer::CpuClock => Self::open_clock(tid, slot, period_ns, signal),
+            Timer::SamplerThread | Timer::Auto => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a per-thread timer")),
+        }
+    }
+
+    fn open_clock(tid: i32, slot: usize, period_ns: u64, signal: i32) -> io::Result<CpuTimer> {
+        // SAFETY: sigevent is plain data; zero is a valid start for every field.
+        let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+        event.sigev_notify = libc::SIGEV_THREAD_ID;
+        event.sigev_signo = signal;
+        event.sigev_notify_thread_id = tid;
+        event.sigev_value = libc::sigval { sival_ptr: encode_value(slot, 0, SampleKind::Cpu) as *mut libc::c_void };
+        let mut id: libc::timer_t = std::ptr::null_mut();
+        // SAFETY: a valid sigevent and out pointer; the clock is the thread's CPU clock.
+        if unsafe { libc::timer_create(super::threads::cpu_clock_of(tid), &mut event, &mut id) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let timer = CpuTimer::Clock { id };
+        let period = libc::timespec { tv_sec: (period_ns / 1_000_000_000) as _, tv_nsec: (period_ns % 1_000_000_000) as _ };
+        let spec = libc::itimerspec { it_interval: period, it_value: period };
+        // SAFETY: the timer just created, a valid itimerspec; relative to the clock's current value.
+        if unsafe { libc::timer_settime(id, 0, &spec, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(timer)
+    }
+
+    fn open_perf_event(tid: i32, slot: usize, period_ns: u64, signal: i32) -> io::Result<CpuTimer> {
         let mut attr = sys::bindings::perf_event_attr {
             type_: sys::bindings::PERF_TYPE_SOFTWARE,
             size: std::mem::size_of::<sys::bindings::perf_event_attr>() as u32,
@@ -70,7 +114,7 @@ impl CpuTimer {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: a descriptor the kernel just gave us and nobody else owns.
-        let timer = CpuTimer { fd: unsafe { OwnedFd::from_raw_fd(raw) } };
+        let timer = CpuTimer::PerfEvent { fd: unsafe { OwnedFd::from_raw_fd(raw) } };
         let fd = raw as usize;
         if fd >= MAX_TIMER_FD || slot + 1 > usize::from(u16::MAX) {
             return Err(io::Error::new(io::ErrorKind::Other, format!("descriptor {fd} is past the handler's table")));
@@ -98,7 +142,15 @@ impl CpuTimer {
 
 impl Drop for CpuTimer {
     fn drop(&mut self) {
-        let raw = self.fd.as_raw_fd();
+        let raw = match self {
+            CpuTimer::PerfEvent { fd } => fd.as_raw_fd(),
+            CpuTimer::Clock { id } => {
+                // SAFETY: our own timer, deleted once; a signal it queued before is still delivered
+                // and taken only if its slot is still this thread's (the handler checks).
+                unsafe { libc::timer_delete(*id) };
+                return;
+            }
+        };
         // SAFETY: an ioctl on our own perf descriptor. Disabled first, so no overflow is signalled
         // after the table entry is cleared (one already queued finds no slot and is only counted).
         unsafe { sys::ioctls::DISABLE(raw, 0) };
@@ -108,10 +160,21 @@ impl Drop for CpuTimer {
     }
 }
 
-/// Whether this process may open CPU timers on its threads: tried on the calling thread.
-pub fn available(signal: i32) -> io::Result<()> {
+/// How often the kernel's scheduler tick runs (CONFIG_HZ): the resolution of the coarse clocks,
+/// which advance once a tick. None if the kernel does not say.
+pub fn tick_hz() -> Option<u32> {
+    let mut res = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out pointer.
+    if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } != 0 || res.tv_sec != 0 || res.tv_nsec <= 0 {
+        return None;
+    }
+    u32::try_from(1_000_000_000 / res.tv_nsec).ok()
+}
+
+/// Whether this process may open CPU timers of kind `timer` on its threads: tried on the calling thread.
+pub fn available(timer: Timer, signal: i32) -> io::Result<()> {
     // SAFETY: gettid cannot fail.
     let tid = unsafe { libc::gettid() };
     // A period no thread reaches during the check; slot 0 is never looked up, as no signal comes.
-    CpuTimer::open(tid, 0, u64::MAX >> 1, signal).map(drop)
+    CpuTimer::open(timer, tid, 0, u64::MAX >> 2, signal).map(drop)
 }

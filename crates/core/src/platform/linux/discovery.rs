@@ -83,7 +83,7 @@ impl SamplerRun {
             return None;
         }
         SLOTS[slot].timer_carry_ns.store(owed_ns, Ordering::Relaxed);
-        let opened = CpuTimer::open(tid, slot, self.period_ns, self.target.signal);
+        let opened = CpuTimer::open(self.config.timer, tid, slot, self.period_ns, self.target.signal);
         self.profile.stats.timer_open_failures += u64::from(opened.is_err());
         opened.ok()
     }

@@ -38,6 +38,7 @@ use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
 pub use regions::is_code;
+pub use cpu_timer::tick_hz;
 pub use resident::resident_bytes;
 
 /// How often the thread list is re-read at most (threads that live shorter may be missed whole).
@@ -79,9 +80,14 @@ pub fn start(config: SamplerConfig) -> Result<SamplerThread, StartError> {
         let signal = signal::install(config.signal)?;
         // A probe that cannot have the timer it was asked for still profiles: with the sampler
         // thread, saying why in the profile.
-        let wants_timers = config.mode.cpu() && config.timer == Timer::PerfEvent;
-        let timer_fallback = if wants_timers { cpu_timer::available(signal).err().map(|e| timer_refusal(&e)) } else { None };
-        let use_timers = wants_timers && timer_fallback.is_none();
+        let asked = config.timer;
+        let timer = asked.resolve(config.frequency, crate::platform::kernel_tick_hz());
+        let wants_timers = config.mode.cpu() && timer != Timer::SamplerThread;
+        let refused = if wants_timers { cpu_timer::available(timer, signal).err().map(|e| timer_refusal(timer, &e)) } else { None };
+        let use_timers = wants_timers && refused.is_none();
+        // What `auto` picked and the kernel refused falls back without a word: nobody asked for it.
+        let timer_fallback = refused.filter(|_| asked != Timer::Auto);
+        let config = SamplerConfig { timer: if use_timers { timer } else { Timer::SamplerThread }, ..config };
         let fallback = timer_fallback.clone();
         Ok((timer_fallback, move || SamplerRun::new(config, signal, use_timers, fallback)))
     })
@@ -93,8 +99,11 @@ impl Run for SamplerRun {
     }
 }
 
-/// Why the kernel refused a perf event, in words a user can act on.
-fn timer_refusal(e: &std::io::Error) -> String {
+/// Why the kernel refused a timer, in words a user can act on.
+fn timer_refusal(timer: Timer, e: &std::io::Error) -> String {
+    if timer == Timer::CpuClock {
+        return format!("timer_create on a thread's CPU clock: {e}");
+    }
     let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok();
     let paranoid = paranoid.as_deref().map(str::trim).unwrap_or("unknown");
     match e.raw_os_error() {
@@ -181,7 +190,8 @@ struct SamplerRun {
 }
 
 impl SamplerRun {
-    /// `use_timers`: threads get perf-event timers; `timer_fallback`: why they were asked for and not.
+    /// `use_timers`: threads get timers of the kind `config.timer` names; `timer_fallback`: why
+    /// they were asked for and not.
     fn new(config: SamplerConfig, signal: i32, use_timers: bool, timer_fallback: Option<String>) -> SamplerRun {
         let Periods { period_ns, wall_period_ns, tick_ns } = Periods::of(&config);
         let now = monotonic_ns();
@@ -191,7 +201,7 @@ impl SamplerRun {
             signal,
             timer: match (config.mode.cpu(), use_timers) {
                 (false, _) => "",
-                (true, true) => Timer::PerfEvent.name(),
+                (true, true) => config.timer.name(),
                 (true, false) => Timer::SamplerThread.name(),
             },
             timer_fallback,

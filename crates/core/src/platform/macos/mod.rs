@@ -52,8 +52,9 @@ pub fn start(config: SamplerConfig) -> Result<SamplerThread, StartError> {
         let js_id = own_thread_id();
         // Everything the walks touch exists before the first thread is suspended.
         unwind::prepare();
-        let timer_fallback = (config.mode.cpu() && config.timer == Timer::PerfEvent)
-            .then(|| "perf-event timers are Linux-only; the sampler thread timed CPU samples".to_string());
+        let per_thread = matches!(config.timer, Timer::PerfEvent | Timer::CpuClock);
+        let timer_fallback = (config.mode.cpu() && per_thread)
+            .then(|| format!("{} timers are Linux-only; the sampler thread timed CPU samples", config.timer.name()));
         let fallback = timer_fallback.clone();
         Ok((timer_fallback, move || SamplerRun::new(config, js_id, fallback)))
     })
