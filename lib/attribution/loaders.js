@@ -15,6 +15,19 @@ function loaderName(loaderPath) {
   return path.relative(process.cwd(), clean) || clean;
 }
 
+/** Names by loader path: every module's loader run names the same few loaders again. */
+const namesByPath = new Map();
+
+function cachedLoaderName(loaderPath) {
+  let name = namesByPath.get(loaderPath);
+  if (name === undefined) namesByPath.set(loaderPath, (name = loaderName(loaderPath)));
+  return name;
+}
+
+/** Wrappers by loader function, then by name and kind: every module's loader objects are new, the
+ * functions set on them are the loader module's own, so one wrapper serves every module. */
+const wrappersByFn = new WeakMap();
+
 /** Label ids by loader name, then by the label set in force when it runs: every module's loader
  * run gets new loader objects, and building the set's key on each call cost more than the lookup. */
 const idsByName = new Map();
@@ -29,12 +42,22 @@ function labelIdFor(labels, name, outer) {
 
 function wrapLoaderFn(fn, name, kind, labels, spans) {
   if (typeof fn !== 'function' || fn.__perfprobeLoader) return fn;
+  let byKey = wrappersByFn.get(fn);
+  if (!byKey) wrappersByFn.set(fn, (byKey = new Map()));
+  const key = `${kind}\u0000${name}`;
+  let wrapped = byKey.get(key);
+  if (!wrapped) byKey.set(key, (wrapped = makeWrapper(fn, name, kind, labels, spans)));
+  return wrapped;
+}
+
+function makeWrapper(fn, name, kind, labels, spans) {
+  const spanName = `${name} (${kind})`;
   const wrapped = function (...args) {
     const ctx = this;
     const outer = labels.current;
     // Timed by wall clock only: its CPU is the samples labelled with it (a thread CPU clock read is
     // a syscall, 2-5 µs on a virtual machine, twice per call).
-    const span = spans.begin('loader', `${name} (${kind})`);
+    const span = spans.begin('loader', spanName);
     let async = false;
     const finish = () => spans.endBoundary(span, 'rust->js', 0);
     const originalAsync = ctx && ctx.async;
@@ -86,7 +109,7 @@ function wrapLoaderFn(fn, name, kind, labels, spans) {
 function instrumentLoaderContext(loaderContext, labels, spans) {
   for (const loader of loaderContext.loaders || []) {
     if (!loader || !loader.path || String(loader.path).startsWith('builtin:')) continue;
-    const name = loaderName(loader.path);
+    const name = cachedLoaderName(loader.path);
     for (const kind of ['normal', 'pitch']) {
       let current = loader[kind];
       try {

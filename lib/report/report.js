@@ -8,6 +8,13 @@ const { section, ms, int, pct, sampleKind } = require('./tables');
 const { probeCosts } = require('./costs');
 const { rspackSpanTable, crateTable } = require('./rust');
 
+/** What timed the samples, as `summary.timer` names it. */
+const TIMED_BY = {
+  'sampler-thread': 'the sampler thread',
+  'perf-event': 'per-thread perf-event timers',
+  'cpu-clock': "per-thread CPU-clock timers at the kernel's tick",
+};
+
 /** Label keys in the order a reader narrows down: build phase, then JS-side attribution. */
 const LABEL_TABLES = [
   ['phase', 'Phases'],
@@ -99,7 +106,7 @@ function header(s, dir) {
     ],
     ...(kind.wall
       ? []
-      : [['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}${s.timer ? `, timed by ${s.timer === 'perf-event' ? 'per-thread perf-event timers' : 'the sampler thread'}` : ''}`]]),
+      : [['frequency', `${s.frequency} Hz per thread CPU-second, signal ${s.signal}${s.timer ? `, timed by ${TIMED_BY[s.timer] || s.timer}` : ''}`]]),
     ...(s.wallFrequency ? [['wall frequency', `${s.wallFrequency} Hz per thread of wall-clock time, running or waiting${kind.wall ? `, signal ${s.signal}` : ''}`]] : []),
     ...(s.timerFallback ? [['timer fallback', s.timerFallback]] : []),
     ['versions', versions || '-'],
