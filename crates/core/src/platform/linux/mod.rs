@@ -184,7 +184,8 @@ struct SamplerRun {
     last_list_ns: u64,
     /// When the thread count last differed from the one before.
     count_moved_ns: u64,
-    /// Whether new threads get a CPU timer of their own (CPU samples, timer `perf-event` allowed).
+    /// Whether new threads get a CPU timer of their own (CPU samples, with a per-thread timer asked
+    /// for or picked by `auto`, and allowed by the kernel).
     use_timers: bool,
     memory: MemoryReads,
 }
