@@ -19,15 +19,20 @@ describe('a tokio worker blocked on a channel the JS thread answers after 200 ms
   let waitedMs;
   beforeAll(() => {
     const out = tmpDir('wall');
+    // The runtime's workers are found and walked while they idle first; then one takes the task and
+    // blocks in the channel within microseconds of CPU, too few to count as running: its wait must
+    // still get the stack it waits in, not the idle one it was last walked in.
     const r = runNode(`
       const p = require(${JSON.stringify(ROOT)});
       const f = require(${JSON.stringify(BURNER)});
       const s = p.start({ outDir: ${JSON.stringify(out)}, frequency: 99, mode: 'both', wallFrequency: 199, name: 'wall' });
-      f.blockTokioWorker();
-      setTimeout(() => {
-        const waited = f.answerTokioWorker();
-        s.stop().then((r) => console.log(JSON.stringify({ dir: r.dir, waited })));
-      }, 200);`);
+      f.burnTokio(1, 1).then(() => setTimeout(() => {
+        f.blockTokioWorker();
+        setTimeout(() => {
+          const waited = f.answerTokioWorker();
+          s.stop().then((r) => console.log(JSON.stringify({ dir: r.dir, waited })));
+        }, 200);
+      }, 100));`);
     expect(r.status).toBe(0);
     waitedMs = r.json.waited;
     prof = profileOf(r.json.dir);

@@ -111,6 +111,17 @@ pub fn wall_ran_threshold(period_ns: u64) -> u64 {
     (period_ns / 100).max(50_000)
 }
 
+/// Whether a wall sample takes a thread's stack anew (a signal on Linux, a suspension on macOS)
+/// rather than adding its time to its last stack: it ran (its CPU clock moved by at least
+/// `threshold`, more than an interruption of ours costs it), it was never walked, or it was
+/// scheduled at all since a wall sample that did not interrupt it. The last case is a worker that
+/// woke, took a task and blocked somewhere else within microseconds: without it, its new wait would
+/// be charged to the stack of its old one. `interrupted_last`: the last wall sample interrupted it
+/// on its own CPU (a signal handler's µs then move its clock).
+pub fn wall_needs_walk(cpu_delta_ns: u64, threshold: u64, walked_before: bool, interrupted_last: bool) -> bool {
+    cpu_delta_ns >= threshold || !walked_before || (cpu_delta_ns > 0 && !interrupted_last)
+}
+
 /// A wall sample covers at most this many periods of a late sampler (a stopped process, say).
 pub const MAX_WALL_PERIODS: u64 = 10;
 
@@ -226,6 +237,20 @@ mod tests {
         assert_eq!(Timer::Auto.resolve(99, None), Timer::SamplerThread);
         assert_eq!(Timer::PerfEvent.resolve(99, Some(250)), Timer::PerfEvent);
         assert_eq!(Timer::SamplerThread.resolve(10, Some(1000)), Timer::SamplerThread);
+    }
+
+    #[test]
+    fn a_waiting_thread_that_was_scheduled_in_between_is_walked_again() {
+        let threshold = wall_ran_threshold(20_000_000);
+        // Still asleep since a sample that did not interrupt it: its last stack stands.
+        assert!(!wall_needs_walk(0, threshold, true, false));
+        // It woke for a few µs (took a task and blocked elsewhere): walked again.
+        assert!(wall_needs_walk(8_000, threshold, true, false));
+        // The same µs right after our own signal are the handler's: its last stack stands.
+        assert!(!wall_needs_walk(8_000, threshold, true, true));
+        // It ran, or was never walked.
+        assert!(wall_needs_walk(threshold, threshold, true, true));
+        assert!(wall_needs_walk(0, threshold, false, false));
     }
 
     #[test]

@@ -148,6 +148,8 @@ struct WallState {
     carry_ns: u64,
     /// Stack and labels of the last signalled wall sample: an idle thread is still there.
     stack: Option<(u32, u32, u32)>,
+    /// The last wall sample signalled it (its handler's µs then move its CPU clock).
+    signalled_last: bool,
     /// Idle periods accumulated into one sample: (start, weight, stack, thread labels, process labels).
     batch: Option<(u64, u64, (u32, u32, u32))>,
 }

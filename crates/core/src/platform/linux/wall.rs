@@ -1,11 +1,11 @@
-//! Wall-clock samples: every thread at a fixed wall rate, running or not. A thread whose CPU clock
-//! barely moved since its last wall sample is still where that sample found it: its time is added
-//! to a batch with that stack, without a signal (async-profiler's wall mode does the same), so an
-//! idle pool costs a clock read per thread and period.
+//! Wall-clock samples: every thread at a fixed wall rate, running or not. A thread that was not
+//! scheduled since its last wall sample is still where that sample found it: its time is added to
+//! a batch with that stack, without a signal (async-profiler's wall mode does the same), so an idle
+//! pool costs a clock read per thread and period ([`wall_needs_walk`] decides).
 
 use super::{SamplerRun, Sent, Tracked};
 use crate::profile::{RawProfile, Sample, SampleKind, NO_JS_STACK};
-use crate::sampler::policy::{wall_ran_threshold, MAX_WALL_PERIODS};
+use crate::sampler::policy::{wall_needs_walk, wall_ran_threshold, MAX_WALL_PERIODS};
 use crate::util::clock_ns;
 
 impl SamplerRun {
@@ -21,12 +21,15 @@ impl SamplerRun {
                 continue;
             };
             let w = &mut t.wall;
-            let ran = cpu.saturating_sub(w.last_cpu_ns) >= ran_threshold;
+            let delta = cpu.saturating_sub(w.last_cpu_ns);
+            let ran = delta >= ran_threshold;
+            let walk = wall_needs_walk(delta, ran_threshold, w.stack.is_some(), w.signalled_last);
             w.last_cpu_ns = cpu;
             let weight = now.saturating_sub(w.last_ns).min(MAX_WALL_PERIODS * period) + w.carry_ns;
             w.last_ns = now;
             w.carry_ns = 0;
-            if let (false, Some(stack)) = (ran, w.stack) {
+            w.signalled_last = false;
+            if let (false, Some(stack)) = (walk, w.stack) {
                 // The phase may change while a thread sleeps: a batch keeps one phase.
                 if w.batch.is_some_and(|(_, _, (_, _, p))| p != process_labels) {
                     flush_wall_batch(t, profile);
@@ -40,7 +43,7 @@ impl SamplerRun {
             flush_wall_batch(t, profile);
             let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
             match target.send(t, weight, kind, &mut profile.stats) {
-                Sent::Yes => {}
+                Sent::Yes => t.wall.signalled_last = true,
                 Sent::Busy | Sent::Failed => t.wall.carry_ns = weight,
                 Sent::Gone => {
                     t.wall.carry_ns = weight;

@@ -6,7 +6,7 @@ use super::suspend::NotTaken;
 use super::threads;
 use super::{js_labels, SamplerRun};
 use crate::profile::{Sample, SampleKind, NO_JS_STACK};
-use crate::sampler::policy::{wall_ran_threshold, MAX_WALL_PERIODS};
+use crate::sampler::policy::{wall_needs_walk, wall_ran_threshold, MAX_WALL_PERIODS};
 
 impl SamplerRun {
     /// A wall sample of every thread: suspended and walked when it ran since its last wall sample
@@ -22,11 +22,14 @@ impl SamplerRun {
                 gone.push(id);
                 continue;
             };
-            let ran = running || cpu.saturating_sub(t.wall_cpu_ns) >= threshold;
+            let delta = cpu.saturating_sub(t.wall_cpu_ns);
+            let ran = running || delta >= threshold;
+            // A suspension costs the thread no CPU of its own: any move of its clock is its own.
+            let walk = running || wall_needs_walk(delta, threshold, t.wall_stack.is_some(), false);
             let weight = now.saturating_sub(t.wall_ns).min(MAX_WALL_PERIODS * period);
             (t.wall_cpu_ns, t.wall_ns) = (cpu, now);
             let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
-            if let (false, Some((stack, thread_labels, _))) = (ran, t.wall_stack) {
+            if let (false, Some((stack, thread_labels, _))) = (walk, t.wall_stack) {
                 let (thread, js) = (t.info as u32, t.js);
                 let thread_labels = if js { js_labels() } else { thread_labels };
                 self.profile.stats.wall_periods_batched += 1;
