@@ -33,6 +33,8 @@ module.exports = {
   RSPACK_SPANS: Symbol.for('rspack-perfprobe.rspack-spans'),
   /** A session's request for Rspack's spans, made before Rspack loaded: the first compiler of any copy registers it. */
   RSPACK_SPANS_PENDING: Symbol.for('rspack-perfprobe.rspack-spans-pending'),
+  /** The running session's heap and lag recorder: the span edges of every copy take its points. */
+  PROCESS_COUNTERS: Symbol.for('rspack-perfprobe.process-counters'),
   /** The span recorder: the session, whichever copy started it, takes what every copy's wrappers recorded. */
   SPANS: Symbol.for('rspack-perfprobe.spans'),
   /** The label words: V8 refuses a second external buffer over the same memory, and every copy writes the same words. */

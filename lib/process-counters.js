@@ -11,6 +11,7 @@
 
 const { monitorEventLoopDelay } = require('perf_hooks');
 const v8 = require('v8');
+const { PROCESS_COUNTERS: ACTIVE } = require('./keys');
 
 /** Heap points at most this often (ns). */
 const POINT_EVERY_NS = 100_000_000n;
@@ -63,15 +64,15 @@ function lagOf(loop) {
   }
 }
 
-/** The recorder of the session running in this copy of the probe (sessions run one at a time). */
-let active = null;
-
 /**
- * Takes a point if one is due: called at span edges, where the JS thread runs anyway, with the edge's
- * time (process.hrtime.bigint()). A compare when none is due.
+ * Takes a point for the running session, if one is due: called at span edges, where the JS thread
+ * runs anyway, with the edge's time (process.hrtime.bigint()). The recorder is process-wide (the
+ * span recorder is, and may be another copy's than the session's): a lookup and a compare when no
+ * point is due.
  */
 function pointIfDue(nowNs) {
-  if (active !== null && nowNs >= active.nextNs) active.take(nowNs, false);
+  const active = globalThis[ACTIVE];
+  if (active && nowNs >= active.nextNs) active.take(nowNs, false);
 }
 
 /**
@@ -110,14 +111,14 @@ function startProcessCounters() {
     },
   };
   recorder.take(process.hrtime.bigint(), false);
-  active = recorder;
+  globalThis[ACTIVE] = recorder;
   let stopped = false;
   let finalLag = null;
   return {
     stop() {
       if (stopped) return [];
       stopped = true;
-      if (active === recorder) active = null;
+      if (globalThis[ACTIVE] === recorder) globalThis[ACTIVE] = undefined;
       recorder.take(process.hrtime.bigint(), true);
       finalLag = lagOf(loop);
       returnHistogram(loop);
