@@ -57,7 +57,8 @@ const probe = (hz, layers = {}) => ({
 });
 // Inside the build's own process, preloaded as `node -r rspack-perfprobe/register` runs it: every
 // layer on, without the CLI's wrapper.
-// `timer` unset is the default, the sampler thread.
+// `timer` unset is the default, `auto` (CPU-clock timers at 99 Hz on a 250 Hz kernel, the sampler
+// thread at 999 Hz).
 const probeInProcess = (hz, timer) => ({
   cmd: rspackBuild,
   env: (tmp) => ({
@@ -93,8 +94,12 @@ const CONFIGS = {
   'start-999': inConfig('start', 999),
   'probe-99-in-process': probeInProcess(99),
   'probe-999-in-process': probeInProcess(999),
+  'probe-99-in-process-sampler-thread': probeInProcess(99, 'sampler-thread'),
   'probe-99-in-process-perf-event': probeInProcess(99, 'perf-event'),
+  'probe-99-in-process-cpu-clock': probeInProcess(99, 'cpu-clock'),
+  'probe-999-in-process-sampler-thread': probeInProcess(999, 'sampler-thread'),
   'probe-999-in-process-perf-event': probeInProcess(999, 'perf-event'),
+  'probe-999-in-process-cpu-clock': probeInProcess(999, 'cpu-clock'),
   'probe-99-no-labels': probe(99, { labels: false }),
   'probe-99-no-js': probe(99, { js: false }),
   'probe-99-sampling-only': probe(99, { labels: false, js: false }),
@@ -119,8 +124,16 @@ const SETS = {
   sampler: ['baseline', 'probe-99', 'probe-999', 'pprof-99', 'pprof-999'],
   // The wall targets, through the CLI and in-process, and nothing else: more rounds in the same time.
   targets: ['baseline', 'probe-99', 'probe-999', 'probe-99-in-process', 'probe-999-in-process'],
-  // Per-thread perf-event timers against the sampler thread (the default), side by side.
-  timers: ['baseline', 'probe-99-in-process', 'probe-99-in-process-perf-event', 'probe-999-in-process', 'probe-999-in-process-perf-event'],
+  // Each timer by name, side by side (option `timer`; at 999 Hz `cpu-clock` stops at the kernel's tick).
+  timers: [
+    'baseline',
+    'probe-99-in-process-sampler-thread',
+    'probe-99-in-process-perf-event',
+    'probe-99-in-process-cpu-clock',
+    'probe-999-in-process-sampler-thread',
+    'probe-999-in-process-perf-event',
+    'probe-999-in-process-cpu-clock',
+  ],
   // What each layer costs: run with --kind js-plugins for the attribution layer's worst case.
   layers: ['baseline', 'probe-99', 'probe-99-no-labels', 'probe-99-no-js', 'probe-99-sampling-only', 'probe-99-wall'],
   // Option rspackSpans (Rspack's own tracing, phase- and plugin-level filter) beside the default.
