@@ -162,7 +162,7 @@ function parseArgs(argv) {
     else if (a === '--pairs') opts.pairs = Number(argv[++i]);
     else if (a === '--configs') opts.configs = argv[++i].split(',');
     else if (a === '--node') opts.node = nodeBinary(argv[++i]);
-    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [entries|sampler|layers|targets|timers|spans|all|scaling] [--kind react|js-loaders|js-plugins] [--n 10000] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
+    else throw new Error(`unknown argument ${a}; usage: node bench/run.js [entries|sampler|layers|targets|timers|spans|all|scaling] [--kind react|js-loaders|js-plugins|libs] [--n 10000 (libs: 1-3)] [--ns 1000,3000] [--pairs 5] [--configs a,b] [--node 22|24|26|<path>]`);
   }
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];

@@ -111,7 +111,7 @@ function main() {
   step(`node ${Object.keys(NODE_LINES).join(', ')} (JS stacks on each line)`, nodeLines);
 }
 
-module.exports = { DEBUG_RSPACK_DIR, CHROMIUM, NODE_LINES, nodeLineDir, nodeLines };
+module.exports = { DEBUG_RSPACK_DIR, CHROMIUM, NODE_LINES, nodeLineDir, nodeLines, installApart };
 
 if (require.main === module) {
   try {

@@ -1,11 +1,19 @@
 #!/usr/bin/env node
 'use strict';
-// Generates synthetic Rspack apps used as profiling workloads by tests, the
-// demo and the benchmarks.
+// Generates the Rspack apps used as profiling workloads by tests, the demo and
+// the benchmarks.
 //
-//   node scripts/workloads.js <react|js-loaders|js-plugins> <N> [--out DIR]
+//   node scripts/workloads.js <react|js-loaders|js-plugins|libs> <N> [--out DIR]
 //
 // prints the app directory. As a module: generate({ kind, n, outDir }) -> dir.
+//
+//   react       N generated React components, each importing a real icon module
+//   js-loaders  react, with a JS loader doing CPU work on each component
+//   js-plugins  react, with a JS plugin doing CPU work in several hooks
+//   libs        no generated code: the first N (1-3) entries of LIB_ENTRIES, each importing
+//               whole real npm libraries (pinned in LIB_VERSIONS, installed once under
+//               .work/libs-deps), built for production with source maps. It stands for an
+//               app whose build time is spent on library code rather than on its own.
 //
 // Output is deterministic (same kind + N => same bytes), so profiles of two
 // runs are comparable and a finished app can be reused: a `.complete` marker
@@ -26,10 +34,39 @@ const fs = require('fs');
 const path = require('path');
 
 // Bump whenever generated output changes, so stale apps are regenerated.
-const GENERATOR_VERSION = 3;
-const KINDS = ['react', 'js-loaders', 'js-plugins'];
+const GENERATOR_VERSION = 4;
+const KINDS = ['react', 'js-loaders', 'js-plugins', 'libs'];
 const ROOT = path.resolve(__dirname, '..');
 const ICON_PKG = '@iconify-icons/material-symbols';
+
+// The libs workload: real libraries, pinned, imported whole (`import *`, assigned to a global, so
+// production tree shaking keeps them) by three entries.
+// Measured 2026-12-06 on the 2-vCPU machine: ~5.7k modules, 5.0 s `rspack build`, 7 s CPU.
+const LIB_VERSIONS = {
+  '@emotion/react': '11.14.0',
+  '@emotion/styled': '11.14.1',
+  '@mui/material': '9.6.0',
+  antd: '6.6.8',
+  d3: '7.9.2',
+  'date-fns': '4.4.0',
+  echarts: '6.1.0',
+  'lodash-es': '4.18.1',
+  mathjs: '15.2.0',
+  moment: '2.31.0',
+  react: '19.3.1',
+  'react-dom': '19.3.1',
+  rxjs: '7.8.2',
+  three: '0.187.0',
+};
+const LIB_ENTRIES = [
+  {
+    name: 'data',
+    imports: ['echarts', 'three', 'lodash-es', 'rxjs', 'rxjs/operators', 'd3', 'date-fns', 'date-fns/locale', 'moment', 'moment/min/locales'],
+  },
+  { name: 'ui', imports: ['antd', 'react', 'react-dom/client'] },
+  { name: 'math', imports: ['mathjs', '@mui/material'] },
+];
+const LIBS_DEPS_DIR = path.join(ROOT, '.work', 'libs-deps');
 
 // Route roots: enough lazy chunks for realistic chunk graph work.
 const MAX_ROUTES = 8;
@@ -184,12 +221,57 @@ createRoot(document.getElementById('root') || document.body.appendChild(document
 );
 `;
 
-function configSource(kind) {
+/** What the config says about the app's own code: generated components, or whole libraries. */
+function appConfigParts(kind, n) {
+  if (kind === 'libs') {
+    const entries = Object.fromEntries(LIB_ENTRIES.slice(0, n).map((e) => [e.name, `./src/${e.name}.js`]));
+    return {
+      preamble: `// The libraries, installed once apart from the repo (scripts/workloads.js LIB_VERSIONS).
+const LIBS_MODULES = ${JSON.stringify(path.join(LIBS_DEPS_DIR, 'node_modules'))};`,
+      entry: JSON.stringify(entries),
+      rules: '[]',
+      modules: `['node_modules', LIBS_MODULES, FALLBACK_MODULES]`,
+      extensions: `['.js']`,
+      devtool: `\n  devtool: 'source-map',`,
+    };
+  }
   const componentUse =
     kind === 'js-loaders'
       ? // Loaders run right to left: work-loader sees the raw JSX, then swc.
         `[swcLoader, { loader: path.join(__dirname, 'loaders', 'work-loader.js') }]`
       : `[swcLoader]`;
+  return {
+    preamble: `const swcLoader = {
+  loader: 'builtin:swc-loader',
+  options: {
+    jsc: {
+      parser: { syntax: 'ecmascript', jsx: true },
+      transform: { react: { runtime: 'automatic' } },
+    },
+  },
+};`,
+    entry: `'./src/index.jsx'`,
+    rules: `[
+      {
+        test: /\\.jsx?$/,
+        include: path.join(__dirname, 'src', 'components'),
+        use: ${componentUse},
+      },
+      {
+        test: /\\.jsx?$/,
+        include: path.join(__dirname, 'src'),
+        exclude: path.join(__dirname, 'src', 'components'),
+        use: [swcLoader],
+      },
+    ]`,
+    modules: `['node_modules', FALLBACK_MODULES]`,
+    extensions: `['.js', '.jsx']`,
+    devtool: '',
+  };
+}
+
+function configSource(kind, n) {
+  const app = appConfigParts(kind, n);
   const kindPlugins =
     kind === 'js-plugins'
       ? `const { WorkPlugin } = require('./plugins/work-plugins.js');\nconst kindPlugins = [new WorkPlugin()];`
@@ -220,42 +302,22 @@ function extraPlugins() {
 
 ${kindPlugins}
 
-const swcLoader = {
-  loader: 'builtin:swc-loader',
-  options: {
-    jsc: {
-      parser: { syntax: 'ecmascript', jsx: true },
-      transform: { react: { runtime: 'automatic' } },
-    },
-  },
-};
+${app.preamble}
 
 module.exports = {
   mode: 'production',
   context: __dirname,
-  entry: './src/index.jsx',
+  entry: ${app.entry},
   output: {
     path: path.join(__dirname, 'dist'),
     clean: true,
-  },
+  },${app.devtool}
   module: {
-    rules: [
-      {
-        test: /\\.jsx?$/,
-        include: path.join(__dirname, 'src', 'components'),
-        use: ${componentUse},
-      },
-      {
-        test: /\\.jsx?$/,
-        include: path.join(__dirname, 'src'),
-        exclude: path.join(__dirname, 'src', 'components'),
-        use: [swcLoader],
-      },
-    ],
+    rules: ${app.rules},
   },
   resolve: {
-    extensions: ['.js', '.jsx'],
-    modules: ['node_modules', FALLBACK_MODULES],
+    extensions: ${app.extensions},
+    modules: ${app.modules},
   },
   resolveLoader: {
     modules: ['node_modules', FALLBACK_MODULES],
@@ -378,7 +440,29 @@ class WorkPlugin {
 module.exports = { WorkPlugin };
 `;
 
+/** An entry of the libs workload: every import kept whole on a global, so nothing is shaken off. */
+function libEntrySource({ name, imports }) {
+  const lines = imports.map((m, i) => `import * as lib${i} from ${JSON.stringify(m)};`);
+  lines.push(`globalThis.__perfprobeLibs = Object.assign(globalThis.__perfprobeLibs || {}, {`);
+  lines.push(`  ${JSON.stringify(name)}: [${imports.map((_, i) => `lib${i}`).join(', ')}],`);
+  lines.push(`});`);
+  return lines.join('\n') + '\n';
+}
+
+function libsFiles(n) {
+  const files = new Map([['rspack.config.js', configSource('libs', n)]]);
+  for (const entry of LIB_ENTRIES.slice(0, n)) files.set(path.join('src', `${entry.name}.js`), libEntrySource(entry));
+  return files;
+}
+
+/** The pinned libraries under .work/libs-deps (npm, once per version set). */
+function installLibs() {
+  const { installApart } = require('./setup');
+  installApart(LIBS_DEPS_DIR, LIB_VERSIONS, JSON.stringify(LIB_VERSIONS));
+}
+
 function buildFiles(kind, n) {
+  if (kind === 'libs') return libsFiles(n);
   const routes = Math.min(MAX_ROUTES, n);
   const dirOf = componentDirs(n);
   const componentFiles = Array.from({ length: n }, (_, i) => path.join(dirOf(i), `Comp${i}.jsx`));
@@ -386,7 +470,7 @@ function buildFiles(kind, n) {
   const kids = childrenOf(n, routes);
 
   const files = new Map();
-  files.set('rspack.config.js', configSource(kind));
+  files.set('rspack.config.js', configSource(kind, n));
   files.set(path.join('src', 'index.jsx'), INDEX_SOURCE);
   files.set(path.join('src', 'routes.jsx'), routesSource(routes, componentFiles));
   for (let i = 0; i < n; i++) {
@@ -410,12 +494,16 @@ function readMarker(dir) {
 
 /**
  * Generate (or reuse) a workload app.
- * @param {{ kind: 'react'|'js-loaders'|'js-plugins', n: number, outDir?: string }} opts
+ * @param {{ kind: 'react'|'js-loaders'|'js-plugins'|'libs', n: number, outDir?: string }} opts
  * @returns {string} absolute app directory
  */
 function generate({ kind, n, outDir } = {}) {
   if (!KINDS.includes(kind)) throw new Error(`unknown workload kind ${JSON.stringify(kind)}; expected one of ${KINDS.join(', ')}`);
   if (!Number.isInteger(n) || n < 1) throw new Error(`workload size must be a positive integer, got ${JSON.stringify(n)}`);
+  if (kind === 'libs') {
+    if (n > LIB_ENTRIES.length) throw new Error(`the libs workload has ${LIB_ENTRIES.length} entries, got N=${n}`);
+    installLibs();
+  }
   const dir = path.resolve(outDir || defaultOutDir(kind, n));
   const marker = JSON.stringify({ generator: GENERATOR_VERSION, kind, n }) + '\n';
   if (readMarker(dir) === marker) return dir;
@@ -448,7 +536,7 @@ function generate({ kind, n, outDir } = {}) {
 }
 
 function usage() {
-  return `usage: node scripts/workloads.js <${KINDS.join('|')}> <N> [--out DIR]`;
+  return `usage: node scripts/workloads.js <${KINDS.join('|')}> <N> [--out DIR]   (libs: N is 1-${LIB_ENTRIES.length})`;
 }
 
 function cli(argv) {
@@ -480,7 +568,12 @@ function cli(argv) {
     console.error(usage());
     return 2;
   }
-  console.log(generate({ kind, n, outDir }));
+  try {
+    console.log(generate({ kind, n, outDir }));
+  } catch (e) {
+    console.error(`workloads: ${e.message}\n${usage()}`);
+    return 2;
+  }
   return 0;
 }
 
