@@ -95,6 +95,26 @@ function startV8Profiler(frequency, warn) {
 const JS_SOURCES = ['code-events', 'cpu-profiler'];
 
 /**
+ * V8's listing of the code that exists when a session starts is a walk of its heap: 8-14 ms of the
+ * JS thread with Rspack loaded, on the build's critical path when done at start. It is done instead
+ * when the JS thread would wait for Rust anyway (a compiler entering `make`), after this long at
+ * the latest, and at stop otherwise; samples taken before it are named from it
+ * (crates/core/src/js/jit.rs `list_existing`).
+ */
+const LIST_AT_THE_LATEST_MS = 2000;
+
+function listExistingCode() {
+  try {
+    loadNative().binding?.listCodeEvents();
+  } catch {}
+}
+
+/** Lists the existing code once the JS thread's current task ends: call where it is about to wait. */
+function listExistingCodeSoon() {
+  setImmediate(listExistingCode);
+}
+
+/**
  * Names the JS thread's JS frames for the session just started; returns `{ stop() -> string | null,
  * reason }` (V8's profile for the exporter, null when the JS stacks come with the native samples;
  * why this source, for the summary), or null when nothing can (warned).
@@ -115,11 +135,15 @@ function startJsNames(frequency, warn) {
   if (source === 'code-events') {
     const { binding } = loadNative();
     const refused = binding ? binding.startCodeEvents(process.versions.v8) : 'no native binding';
-    if (refused == null) return { stop: () => null, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
+    if (refused == null) {
+      // Not every session has a compiler whose `make` says when the JS thread waits.
+      setTimeout(listExistingCode, LIST_AT_THE_LATEST_MS).unref();
+      return { stop: () => null, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
+    }
     reason = refused;
   }
   const profiler = startV8Profiler(frequency, warn);
   return profiler && Object.assign(profiler, { reason });
 }
 
-module.exports = { startJsNames, startV8Profiler, intervalFor };
+module.exports = { startJsNames, startV8Profiler, intervalFor, listExistingCodeSoon };

