@@ -292,3 +292,19 @@ fn a_session_started_right_after_a_stop_starts() {
         session.stop();
     }
 }
+
+#[test]
+fn stop_does_not_wait_for_the_samplers_next_tick() {
+    let _guard = serial();
+    // At 1 Hz the sampler thread sleeps a second between ticks; stop wakes it. The bound is a tenth
+    // of that sleep: a stop that waited for the tick would take up to the whole second.
+    let options = SessionOptions { frequency: 1, timer: Timer::SamplerThread, ..SessionOptions::default() };
+    for _ in 0..5 {
+        let session = Session::start(options.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let asked = std::time::Instant::now();
+        session.stop();
+        let took = asked.elapsed();
+        assert!(took < Duration::from_millis(100), "stop took {took:?}");
+    }
+}

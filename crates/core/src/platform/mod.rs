@@ -128,12 +128,30 @@ impl SamplerThread {
     }
 }
 
-impl Sampler for SamplerThread {
-    fn stop(mut self: Box<Self>) -> RawProfile {
+/// The sampler thread's sleep until `deadline_ns` (monotonic), cut short when the session stops:
+/// `stop` unparks the thread, so the JS thread that stops a session (in the plugin's `done`, or at
+/// exit) never waits for the sampler's next tick. Returns early on any unpark; callers loop.
+pub fn sleep_until(deadline_ns: u64) {
+    let left = deadline_ns.saturating_sub(crate::util::monotonic_ns());
+    if left > 0 {
+        std::thread::park_timeout(Duration::from_nanos(left));
+    }
+}
+
+impl SamplerThread {
+    fn stop_and_join(&mut self) -> Option<RawProfile> {
+        let thread = self.thread.take()?;
         self.stop.store(true, Ordering::Release);
-        let profile = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
+        thread.thread().unpark();
+        let profile = thread.join().ok();
         RUNNING.store(false, Ordering::Release);
         profile
+    }
+}
+
+impl Sampler for SamplerThread {
+    fn stop(mut self: Box<Self>) -> RawProfile {
+        self.stop_and_join().unwrap_or_default()
     }
 
     fn finished(&self) -> bool {
@@ -147,11 +165,7 @@ impl Sampler for SamplerThread {
 
 impl Drop for SamplerThread {
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.stop.store(true, Ordering::Release);
-            let _ = thread.join();
-            RUNNING.store(false, Ordering::Release);
-        }
+        drop(self.stop_and_join());
     }
 }
 

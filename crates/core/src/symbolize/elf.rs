@@ -436,6 +436,7 @@ mod tests {
     }
 
     /// The names of `svmas` in `path` as `covering_symbols` finds them.
+    #[cfg(target_os = "linux")]
     fn names_in(path: &str, svmas: &[u64]) -> Vec<Option<String>> {
         let map = map_file(path).unwrap();
         let file = object::File::parse(&map[..]).unwrap();

@@ -53,8 +53,6 @@ const NAME_SETTLE_NS: u64 = 100_000_000;
 /// Thread start times are in clock ticks (10 ms): a thread that started within one tick of the
 /// session's start counts as born during it.
 const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
-/// Longest single sleep, so that stop is prompt even at 1 Hz.
-const MAX_SLEEP_NS: u64 = 20_000_000;
 /// How often the sampler thread wakes when every thread has its own CPU timer and the thread count
 /// holds still: discovery runs at each wake-up, and the store's 1024 records hold 20 ms of samples
 /// from 50 busy threads at 1 kHz.
@@ -277,7 +275,7 @@ impl SamplerRun {
                     break;
                 }
             }
-            sleep_until(deadline.min(monotonic_ns() + MAX_SLEEP_NS));
+            super::sleep_until(deadline);
         }
         self.finish()
     }
@@ -420,8 +418,3 @@ impl SignalTarget {
     }
 }
 
-fn sleep_until(deadline_ns: u64) {
-    let ts = libc::timespec { tv_sec: (deadline_ns / 1_000_000_000) as _, tv_nsec: (deadline_ns % 1_000_000_000) as _ };
-    // SAFETY: absolute sleep on the monotonic clock; EINTR just ends the sleep early.
-    unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
-}

@@ -21,7 +21,6 @@ pub use resident::resident_bytes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
 use crate::platform::{MemoryReads, Run, SamplerThread, SAMPLER_THREAD_NAME};
@@ -36,8 +35,6 @@ use threads::ThreadPort;
 
 /// How often the thread list is re-read (threads that live shorter may be missed whole).
 const DISCOVERY_INTERVAL_NS: u64 = 10_000_000;
-/// Longest single sleep, so that stop is prompt even at 1 Hz.
-const MAX_SLEEP_NS: u64 = 20_000_000;
 
 /// Starts the macOS sampler; call it on the JS thread: that thread's samples carry the JS label word.
 pub fn start(config: SamplerConfig) -> Result<SamplerThread, StartError> {
@@ -154,8 +151,7 @@ impl Run for SamplerRun {
                     break;
                 }
             }
-            let sleep = deadline.min(monotonic_ns() + MAX_SLEEP_NS).saturating_sub(monotonic_ns());
-            std::thread::sleep(Duration::from_nanos(sleep));
+            super::sleep_until(deadline);
         }
         self.finish()
     }
