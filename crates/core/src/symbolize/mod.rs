@@ -187,11 +187,6 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     }
 }
 
-/// Each thread's role (same order as `raw.threads`), guessed roles replaced by what a thread's
-/// symbolized stacks show (its outermost frames name the runtime that started it: rayon's registry,
-/// tokio's runtime, libuv's worker loop, V8's platform workers). A `worker_threads` worker runs
-/// libuv's loop and V8 like the others, so one stack through node's `Worker::StartThread` decides
-/// for the whole thread, whatever an earlier (perhaps truncated) stack suggested.
 /// What one module's file said: its status, identity, warning, and the frames of its locations.
 struct ModuleRead {
     status: SymbolStatus,
@@ -241,7 +236,7 @@ fn read_files(modules: &[ModuleInfo], addresses: &[u64], mut files: Vec<Vec<(usi
             })
             .collect();
         for worker in workers {
-            // A reader's panic is caught inside `open`; one elsewhere leaves that file unnamed.
+            // A reader's panic is caught inside `open`; one elsewhere leaves this worker's files unnamed.
             for (at, modules) in worker.join().unwrap_or_default() {
                 read[at] = Some(modules);
             }
@@ -250,6 +245,11 @@ fn read_files(modules: &[ModuleInfo], addresses: &[u64], mut files: Vec<Vec<(usi
     read.into_iter().flatten().collect()
 }
 
+/// Each thread's role (same order as `raw.threads`), guessed roles replaced by what a thread's
+/// symbolized stacks show (its outermost frames name the runtime that started it: rayon's registry,
+/// tokio's runtime, libuv's worker loop, V8's platform workers). A `worker_threads` worker runs
+/// libuv's loop and V8 like the others, so one stack through node's `Worker::StartThread` decides
+/// for the whole thread, whatever an earlier (perhaps truncated) stack suggested.
 pub fn settle_roles(raw: &RawProfile, sym: &Symbolized) -> Vec<ThreadRole> {
     let (stacks, locations) = (&sym.stacks, &sym.locations);
     let mut roles: Vec<ThreadRole> = raw.threads.iter().map(|t| t.role).collect();
