@@ -385,8 +385,9 @@ export interface Summary {
      */
     unattachedCompilers?: Array<{ reason: string; compiler?: string }>;
     /**
-     * The JS thread's event-loop lag over the session, sampled every 50 ms (with or without the
-     * plugin; `interop.eventLoopLag` repeats it when there are labels).
+     * The JS thread's event-loop lag over the session: how much later than due a timer armed every
+     * `resolutionMs` (50) ran, in ms (with or without the plugin; `interop.eventLoopLag` repeats it
+     * when there are labels).
      */
     eventLoopLag?: { samples: number; resolutionMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number };
   };

@@ -182,8 +182,11 @@ test("each session's event-loop lag is its own: a stall in the first is not in t
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   const [stalled, quiet] = r.json;
+  // Lag beyond the monitor's own 50 ms interval: the 400 ms stall less at most that interval, and
+  // next to nothing.
   expect(stalled.maxMs).toBeGreaterThan(300);
-  expect(quiet.maxMs).toBeLessThan(200);
+  expect(stalled.maxMs).toBeLessThan(450);
+  expect(quiet.maxMs).toBeLessThan(40);
   // One delay per 50 ms over ~0.4 s: the first session's delays are not counted again.
   expect(quiet.samples).toBeLessThanOrEqual(12);
   expect(quiet.samples).toBeGreaterThan(0);
