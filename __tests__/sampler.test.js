@@ -105,8 +105,10 @@ describe.each([
       const timed = ['perf-event', 'cpu-clock'].includes(timer === 'auto' ? autoTimer(frequency) : timer);
       expect(t.sampledCpuMs / t.cpuMs).toBeLessThanOrEqual(timed ? 1.1 : 1.0 + 1e-9);
     }
+    // A sleeping thread is never signalled: it has at most the samples its own CPU earns (starting
+    // up, which at 4999 Hz can pass one 200 µs period on this VM: seen twice, one sample each).
     const idle = out.result.summary.threads.find((t) => t.tid === out.idleTid);
-    if (idle) expect(idle.samples).toBe(0);
+    if (idle) expect(idle.samples).toBeLessThanOrEqual(Math.floor((idle.cpuMs * frequency) / 1000));
   });
 
   test('thread roles: js-main, tokio, rayon (unnamed threads), other', () => {
