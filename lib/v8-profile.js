@@ -103,15 +103,20 @@ const JS_SOURCES = ['code-events', 'cpu-profiler'];
  */
 const LIST_AT_THE_LATEST_MS = 2000;
 
+/** The binding of a session whose existing code V8 has not listed yet (no session: null). */
+let listingPending = null;
+
 function listExistingCode() {
+  const binding = listingPending;
+  listingPending = null;
   try {
-    loadNative().binding?.listCodeEvents();
+    binding?.listCodeEvents();
   } catch {}
 }
 
 /** Lists the existing code once the JS thread's current task ends: call where it is about to wait. */
 function listExistingCodeSoon() {
-  setImmediate(listExistingCode);
+  if (listingPending) setImmediate(listExistingCode);
 }
 
 /**
@@ -136,6 +141,7 @@ function startJsNames(frequency, warn) {
     const { binding } = loadNative();
     const refused = binding ? binding.startCodeEvents(process.versions.v8) : 'no native binding';
     if (refused == null) {
+      listingPending = binding;
       // Not every session has a compiler whose `make` says when the JS thread waits.
       setTimeout(listExistingCode, LIST_AT_THE_LATEST_MS).unref();
       return { stop: () => null, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
