@@ -144,7 +144,12 @@ function startJsNames(frequency, warn) {
       listingPending = binding;
       // Not every session has a compiler whose `make` says when the JS thread waits.
       setTimeout(listExistingCode, LIST_AT_THE_LATEST_MS).unref();
-      return { stop: () => null, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
+      const stop = () => {
+        // Stopping lists what was not listed yet (the addon's stop): nothing is pending any more.
+        if (listingPending === binding) listingPending = null;
+        return null;
+      };
+      return { stop, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
     }
     reason = refused;
   }
