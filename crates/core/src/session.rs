@@ -10,8 +10,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// Starts sampling, and reads the symbol tables of the modules loaded now in the background,
+    /// for the export ([`crate::symbolize::prepared`]).
     pub fn start(options: SessionOptions) -> Result<Session, StartError> {
-        Ok(Session { sampler: sampler::start(options)? })
+        let sampler = sampler::start(options)?;
+        crate::symbolize::prepared::read_ahead(crate::unwind::known_modules());
+        Ok(Session { sampler })
     }
 
     /// Whether the session ended by itself (a bound was reached).

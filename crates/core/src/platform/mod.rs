@@ -41,6 +41,23 @@ pub use macos as os;
 /// The sampler thread's name: also how a second copy of the addon sees that one already runs.
 pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 
+/// Puts the calling thread at the lowest priority the OS has, so that it runs only on a core
+/// nothing else wants (Linux: SCHED_IDLE, which an unprivileged thread may always choose; macOS:
+/// the background QoS class). For work that can wait, such as reading symbol tables during a build.
+pub fn lower_to_idle_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscall on the calling thread (pid 0) with a valid parameter block.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+    #[cfg(target_os = "macos")]
+    // SAFETY: sets the calling thread's own QoS class; no pointers involved.
+    unsafe {
+        libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_BACKGROUND, 0);
+    }
+}
+
 /// How often the kernel's scheduler tick runs, where CPU-clock timers fire at it (Linux).
 pub fn kernel_tick_hz() -> Option<u32> {
     #[cfg(target_os = "linux")]

@@ -33,6 +33,8 @@ pub struct ModuleSymbolizer {
     /// Set when a reader panicked on this file's DWARF: lookups go on with the symbol table only.
     dwarf_failed: Cell<bool>,
     warning: RefCell<Option<String>>,
+    /// The symbol tables read ahead ([`super::prepared`]), given back with the map and DWARF on drop.
+    read_ahead: Option<(Vec<TextSymbol>, Vec<TextSymbol>)>,
 }
 
 impl ModuleSymbolizer {
@@ -63,12 +65,14 @@ impl ModuleSymbolizer {
             dwarf: None,
             dwarf_failed: Cell::new(false),
             warning: RefCell::new(None),
+            read_ahead: None,
         }
     }
 
     fn open_unguarded(module: &ModuleInfo, addresses: &[u64]) -> ModuleSymbolizer {
         let mut me = ModuleSymbolizer::empty(module);
-        let Some(map) = map_file(&module.path).map(Arc::new) else { return me };
+        let read_ahead = super::prepared::take(&module.path);
+        let Some(map) = read_ahead.as_ref().map(|t| t.map.clone()).or_else(|| map_file(&module.path).map(Arc::new)) else { return me };
         let Ok(file) = object::File::parse(&map[..]) else { return me };
         // The file at the path may have been rebuilt since it was loaded (a dev server, an addon
         // rebuilt by copy and rename): its names would be another binary's, so none beat wrong ones.
@@ -89,9 +93,18 @@ impl ModuleSymbolizer {
         let mut svmas: Vec<u64> = addresses.iter().map(|a| a.wrapping_sub(module.base_avma)).collect();
         svmas.sort_unstable();
         svmas.dedup();
-        me.symbols = covering_symbols(&file, &map, &svmas);
-        if me.status == SymbolStatus::Dwarf {
-            me.dwarf = dwarf_context(&file, &map);
+        match read_ahead {
+            Some(FileTables { symtab, dynsym, dwarf, .. }) => {
+                me.symbols = covering_symbols(&symtab, || Cow::Borrowed(&dynsym[..]), &svmas);
+                me.dwarf = dwarf;
+                me.read_ahead = Some((symtab, dynsym));
+            }
+            None => {
+                me.symbols = covering_symbols(&text_symbols(&file, &map, false), || Cow::Owned(text_symbols(&file, &map, true)), &svmas);
+                if me.status == SymbolStatus::Dwarf {
+                    me.dwarf = dwarf_context(&file, &map);
+                }
+            }
         }
         drop(file);
         me.map = Some(map);
@@ -126,6 +139,11 @@ impl ModuleSymbolizer {
                 }
             }
         }
+        self.frames_unguarded(address, false)
+    }
+
+    /// The frame the symbol tables alone give `address`: its function, without lines or inlines.
+    pub fn symbol_frames(&self, address: u64) -> Vec<Frame> {
         self.frames_unguarded(address, false)
     }
 
@@ -170,6 +188,40 @@ impl ModuleSymbolizer {
         let (offset, len) = self.symbols[i].1?;
         let bytes = self.map.as_ref()?.get(offset as usize..offset as usize + len as usize)?;
         std::str::from_utf8(bytes).ok()
+    }
+}
+
+impl Drop for ModuleSymbolizer {
+    fn drop(&mut self) {
+        let (Some((symtab, dynsym)), Some(map)) = (self.read_ahead.take(), self.map.take()) else { return };
+        // DWARF a reader panicked on stays behind: the next export parses the file afresh.
+        let dwarf = if self.dwarf_failed.get() { None } else { self.dwarf.take() };
+        super::prepared::give_back(&self.module.path, FileTables { map, symtab, dynsym, dwarf });
+    }
+}
+
+/// What [`super::prepared`] reads of a module's file ahead of the export: its mapping, its function
+/// symbols (both tables) and its DWARF context.
+pub(super) struct FileTables {
+    pub(super) map: Arc<Mmap>,
+    symtab: Vec<TextSymbol>,
+    dynsym: Vec<TextSymbol>,
+    dwarf: Option<addr2line::Context<DwarfReader>>,
+}
+
+impl FileTables {
+    /// Reads `module`'s file; None if it cannot be read or parsed (the export then says why).
+    pub(super) fn read(module: &ModuleInfo) -> Option<FileTables> {
+        catch_quietly(|| {
+            let map = Arc::new(map_file(&module.path)?);
+            let file = object::File::parse(&map[..]).ok()?;
+            let dwarf = if status_of_object(&file) == SymbolStatus::Dwarf { dwarf_context(&file, &map) } else { None };
+            let (symtab, dynsym) = (text_symbols(&file, &map, false), text_symbols(&file, &map, true));
+            drop(file);
+            Some(FileTables { map, symtab, dynsym, dwarf })
+        })
+        .ok()
+        .flatten()
     }
 }
 
@@ -319,26 +371,25 @@ pub fn text_hash_id(file: &object::File) -> Option<String> {
     Some(crate::util::hex(&id))
 }
 
-/// For each of `svmas` (sorted, distinct), the function symbol covering it, as the offset and
-/// length of its name in `map` (string tables are read in place from the mapped file). Symbols can
-/// nest (aliases, local labels): the innermost wins, i.e. the latest start, then the smallest size;
-/// between equal ranges the first seen (`.symtab` before `.dynsym`).
-///
-/// One pass over the tables, looking up the few addresses a profile holds, instead of sorting every
-/// symbol: node has 86k of them, and sorting and naming them all was 60 ms of the post-processing
-/// of every profile, however small.
-fn covering_symbols(file: &object::File, map: &[u8], svmas: &[u64]) -> Vec<(u64, Option<(u32, u32)>)> {
+/// A named function symbol: its range (a Mach-O symbol has no size and ends where the next text
+/// symbol or its section does) and its name's offset and length in the mapped file (string tables
+/// are read in place: node's 86k names as Strings would cost 10 MB of heap).
+#[derive(Clone, Copy, Debug)]
+struct TextSymbol {
+    start: u64,
+    size: u64,
+    name: (u32, u32),
+}
+
+/// The named function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order.
+fn text_symbols(file: &object::File, map: &[u8], dynamic: bool) -> Vec<TextSymbol> {
     let base = map.as_ptr() as usize;
-    let in_map = |name: &[u8]| -> Option<(u32, u32)> {
-        let offset = (name.as_ptr() as usize).checked_sub(base)?;
-        (offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
-    };
     let macho = file.format() == object::BinaryFormat::MachO;
     let in_map = |name: &[u8]| -> Option<(u32, u32)> {
         let name = if macho { name.strip_prefix(b"_").unwrap_or(name) } else { name };
-        in_map(name)
+        let offset = (name.as_ptr() as usize).checked_sub(base)?;
+        (!name.is_empty() && offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
     };
-    // Mach-O: each function ends where the next text symbol (or its section) starts.
     let mut macho_ends: Vec<u64> = Vec::new();
     if macho {
         macho_ends.extend(file.symbols().filter(|s| s.kind() == SymbolKind::Text && s.address() != 0).map(|s| s.address()));
@@ -353,35 +404,47 @@ fn covering_symbols(file: &object::File, map: &[u8], svmas: &[u64]) -> Vec<(u64,
         let next = macho_ends.partition_point(|&e| e <= start);
         macho_ends.get(next).map_or(0, |&end| end - start)
     };
-    // Per address: (start, size, name) of the best symbol so far.
-    type Best = Vec<Option<(u64, u64, Option<(u32, u32)>)>>;
-    let consider = |best: &mut Best, symbol: object::Symbol<'_, '_>| {
-        let (start, size) = (symbol.address(), size_of(symbol.address(), symbol.size()));
-        if size == 0 || start == 0 || symbol.kind() != SymbolKind::Text {
-            return;
-        }
-        let Some(end) = start.checked_add(size) else { return };
-        let first = svmas.partition_point(|&a| a < start);
-        let mut name = None;
-        for i in (first..svmas.len()).take_while(|&i| svmas[i] < end) {
-            let better = best[i].is_none_or(|(s, z, _)| start > s || (start == s && size < z));
-            if better {
-                // Named only when it covers an address: reading a name is a scan for its NUL.
-                let named = *name.get_or_insert_with(|| symbol.name_bytes().ok().filter(|n| !n.is_empty()).and_then(in_map));
-                if named.is_some() {
-                    best[i] = Some((start, size, named));
+    let symbols = if dynamic { file.dynamic_symbols() } else { file.symbols() };
+    symbols
+        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
+        .filter_map(|s| {
+            let (start, size) = (s.address(), size_of(s.address(), s.size()));
+            if size == 0 || start.checked_add(size).is_none() {
+                return None;
+            }
+            Some(TextSymbol { start, size, name: s.name_bytes().ok().and_then(in_map)? })
+        })
+        .collect()
+}
+
+/// For each of `svmas` (sorted, distinct), the function symbol covering it, as the offset and
+/// length of its name in the mapped file. Symbols can nest (aliases, local labels): the innermost
+/// wins, i.e. the latest start, then the smallest size; between equal ranges the first seen
+/// (`.symtab` before `.dynsym`). `.dynsym`, the exported subset of `.symtab`, is asked for only
+/// when `.symtab` left an address unnamed, or there is none (a stripped file).
+///
+/// One pass over the tables, looking up the few addresses a profile holds, instead of sorting every
+/// symbol: node has 86k of them, and sorting and naming them all was 60 ms of the post-processing
+/// of every profile, however small.
+fn covering_symbols<'a>(symtab: &[TextSymbol], dynsym: impl FnOnce() -> Cow<'a, [TextSymbol]>, svmas: &[u64]) -> Vec<(u64, Option<(u32, u32)>)> {
+    // Per address: the best symbol so far.
+    let mut best: Vec<Option<TextSymbol>> = vec![None; svmas.len()];
+    let cover = |best: &mut Vec<Option<TextSymbol>>, symbols: &[TextSymbol]| {
+        for symbol in symbols {
+            let end = symbol.start + symbol.size;
+            let first = svmas.partition_point(|&a| a < symbol.start);
+            for i in (first..svmas.len()).take_while(|&i| svmas[i] < end) {
+                if best[i].is_none_or(|b| symbol.start > b.start || (symbol.start == b.start && symbol.size < b.size)) {
+                    best[i] = Some(*symbol);
                 }
             }
         }
     };
-    let mut best: Best = vec![None; svmas.len()];
-    file.symbols().for_each(|symbol| consider(&mut best, symbol));
-    // `.dynsym` holds the exported subset of `.symtab`: read only for addresses `.symtab` left
-    // unnamed, or when there is none (a stripped file). Node's 75k exports were 4 ms of each export.
+    cover(&mut best, symtab);
     if best.iter().any(Option::is_none) {
-        file.dynamic_symbols().for_each(|symbol| consider(&mut best, symbol));
+        cover(&mut best, &dynsym());
     }
-    svmas.iter().zip(best).map(|(&a, b)| (a, b.and_then(|(_, _, name)| name))).collect()
+    svmas.iter().zip(best).map(|(&a, b)| (a, b.map(|b| b.name))).collect()
 }
 
 #[cfg(test)]
@@ -426,6 +489,51 @@ mod tests {
     }
 
     #[test]
+    fn tables_read_ahead_name_as_a_fresh_read_does_and_are_given_back_after_use() {
+        assert_eq!(rebuilt_file_marker(), 7);
+        // A copy of this test binary: no other test reads it, so none takes its tables meanwhile.
+        let exe = std::env::current_exe().unwrap();
+        let copy = std::env::temp_dir().join(format!("perfprobe-read-ahead-{}", std::process::id()));
+        std::fs::copy(&exe, &copy).unwrap();
+        let path = copy.to_string_lossy().into_owned();
+        let bytes = std::fs::read(&copy).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        let marker = file.symbols().find(|s| s.name().is_ok_and(|n| n.contains("rebuilt_file_marker"))).unwrap();
+        let other = file.symbols().filter(|s| s.kind() == SymbolKind::Text && s.size() > 0).nth(100).unwrap();
+        let wanted = [marker.address() + 1, other.address() + 1, 0x10];
+        let module = ModuleInfo { path: path.clone(), base_avma: 0, start: 0, limit: u64::MAX, file_offset: 0, build_id: file.build_id().unwrap().map(crate::util::hex) };
+        let frames = |s: &ModuleSymbolizer| wanted.iter().map(|&a| s.frames(a)).collect::<Vec<_>>();
+        let fresh = frames(&ModuleSymbolizer::open(&module, &wanted));
+        assert!(fresh[0].iter().any(|f| f.function.contains("rebuilt_file_marker") && f.line.is_some()), "{:?}", fresh[0]);
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !super::super::prepared::is_read(&path) {
+            // Another test's session may be reading its own modules: ask again once it is done.
+            super::super::prepared::read_ahead(vec![module.clone()]);
+            assert!(std::time::Instant::now() < deadline, "the tables were not read ahead");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let ahead = ModuleSymbolizer::open(&module, &wanted);
+        assert!(ahead.read_ahead.is_some() && ahead.dwarf.is_some(), "the export used the tables read ahead");
+        assert!(!super::super::prepared::is_read(&path), "one reader at a time holds them");
+        assert_eq!(frames(&ahead), fresh);
+        drop(ahead);
+        assert!(super::super::prepared::is_read(&path), "given back for the next export");
+        std::fs::remove_file(&copy).ok();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reading_ahead_runs_at_idle_priority() {
+        let policy = std::thread::spawn(|| {
+            crate::platform::lower_to_idle_priority();
+            // SAFETY: plain syscall on the calling thread.
+            unsafe { libc::sched_getscheduler(0) }
+        });
+        assert_eq!(policy.join().unwrap(), libc::SCHED_IDLE);
+    }
+
+    #[test]
     fn a_reader_panic_becomes_a_message_and_later_panics_still_report() {
         let caught = catch_quietly(|| -> u32 { panic!("bad abbreviation {}", 7) });
         assert!(caught.as_ref().unwrap_err().contains("bad abbreviation 7"), "{caught:?}");
@@ -440,7 +548,7 @@ mod tests {
     fn names_in(path: &str, svmas: &[u64]) -> Vec<Option<String>> {
         let map = map_file(path).unwrap();
         let file = object::File::parse(&map[..]).unwrap();
-        covering_symbols(&file, &map, svmas)
+        covering_symbols(&text_symbols(&file, &map, false), || Cow::Owned(text_symbols(&file, &map, true)), svmas)
             .into_iter()
             .map(|(_, n)| n.map(|(at, len)| String::from_utf8_lossy(&map[at as usize..][..len as usize]).into_owned()))
             .collect()

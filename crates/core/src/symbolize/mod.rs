@@ -6,6 +6,7 @@ pub mod demangle;
 pub mod display;
 pub mod elf;
 pub mod perfmap;
+pub mod prepared;
 
 use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
@@ -116,6 +117,20 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
             })
             .collect();
     }
+    // The probe's own threads (reading symbol tables ahead, `prepared`) are named from symbol
+    // tables only: their file:line is nobody's question, and DWARF lookups in the addon's large
+    // units cost 15-28 ms of an export for a dozen of their addresses.
+    let mut lines_wanted = vec![false; addresses.len()];
+    let mut stack_marked = vec![false; stacks.len()];
+    for sample in &raw.samples {
+        let probe = raw.threads.get(sample.thread as usize).is_some_and(|t| t.role == ThreadRole::Probe);
+        if probe || std::mem::replace(&mut stack_marked[sample.stack as usize], true) {
+            continue;
+        }
+        for &l in &stacks[sample.stack as usize] {
+            lines_wanted[l as usize] = true;
+        }
+    }
     let mut by_module: HashMap<Option<usize>, Vec<usize>> = HashMap::default();
     for (i, &a) in addresses.iter().enumerate() {
         by_module.entry(module_of(a)).or_default().push(i);
@@ -136,7 +151,7 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
         }
     }
     let files: Vec<Vec<(usize, Vec<usize>)>> = files.into_values().collect();
-    for read in read_files(&modules, &addresses, files) {
+    for read in read_files(&modules, &addresses, &lines_wanted, files) {
         for (m, module) in read {
             statuses[m] = module.status;
             if modules[m].build_id.is_none() {
@@ -196,11 +211,11 @@ struct ModuleRead {
 }
 
 /// Reads each file's symbols for its locations (`files`: per file, its modules' indexes with their
-/// locations' indexes). Files are read side by side, largest first, on up to as many threads as the
+/// locations' indexes), with DWARF lines where `lines_wanted`. Files are read side by side, largest first, on up to as many threads as the
 /// machine has cores: the export runs after the build, when Rspack's threads are idle, and node's
 /// symbol table alone took 11 ms of a 28 ms symbolization (libs build, 2 cores). Each thread holds
 /// one file's tables at a time, so the memory held at once grows with the threads, not the files.
-fn read_files(modules: &[ModuleInfo], addresses: &[u64], mut files: Vec<Vec<(usize, Vec<usize>)>>) -> Vec<Vec<(usize, ModuleRead)>> {
+fn read_files(modules: &[ModuleInfo], addresses: &[u64], lines_wanted: &[bool], mut files: Vec<Vec<(usize, Vec<usize>)>>) -> Vec<Vec<(usize, ModuleRead)>> {
     let path_of = |file: &[(usize, Vec<usize>)]| modules[file[0].0].path.as_str();
     let size_of = |file: &[(usize, Vec<usize>)]| std::fs::metadata(path_of(file)).map_or(0, |m| m.len());
     files.sort_by_cached_key(|file| std::cmp::Reverse(size_of(file)));
@@ -209,7 +224,7 @@ fn read_files(modules: &[ModuleInfo], addresses: &[u64], mut files: Vec<Vec<(usi
         let symbols = elf::ModuleSymbolizer::open(&modules[file[0].0], &wanted);
         file.iter()
             .map(|(m, members)| {
-                let frames = members.iter().map(|&i| (i, symbols.frames(addresses[i]))).collect();
+                let frames = members.iter().map(|&i| (i, if lines_wanted[i] { symbols.frames(addresses[i]) } else { symbols.symbol_frames(addresses[i]) })).collect();
                 (*m, ModuleRead { status: symbols.status(), fallback_id: symbols.fallback_id.clone(), warning: symbols.warning(), frames })
             })
             .collect()
@@ -307,6 +322,38 @@ impl Symbolized {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::{Sample, ThreadInfo};
+
+    #[inline(never)]
+    fn sampled_on_the_js_thread() -> u64 {
+        std::hint::black_box(11)
+    }
+
+    #[inline(never)]
+    fn sampled_on_a_probe_thread() -> u64 {
+        std::hint::black_box(13)
+    }
+
+    #[test]
+    fn the_probes_own_threads_are_named_without_lines_and_the_builds_with_them() {
+        assert_eq!(sampled_on_the_js_thread() + sampled_on_a_probe_thread(), 24);
+        crate::unwind::prepare();
+        let mut raw = RawProfile { modules: crate::unwind::known_modules(), ..Default::default() };
+        let thread = |tid, role| ThreadInfo { tid, name: String::new(), role, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 };
+        raw.threads = vec![thread(1, ThreadRole::JsMain), thread(2, ThreadRole::Probe)];
+        let leaves = [sampled_on_the_js_thread as usize as u64 + 1, sampled_on_a_probe_thread as usize as u64 + 1];
+        for (t, leaf) in leaves.into_iter().enumerate() {
+            let stack = raw.stacks.intern(&[leaf]);
+            raw.samples.push(Sample { thread: t as u32, time_ns: 1, weight_ns: 1, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: crate::profile::NO_JS_STACK });
+        }
+        let sym = symbolize(&raw);
+        let leaf = |t: usize| &sym.locations[sym.stacks[raw.samples[t].stack as usize][0] as usize].frames;
+        let (build, probe) = (leaf(0), leaf(1));
+        assert!(build.last().unwrap().function.contains("sampled_on_the_js_thread"), "{build:?}");
+        assert!(build.iter().any(|f| f.line.is_some()), "the build's threads keep their lines: {build:?}");
+        assert_eq!(probe.len(), 1, "{probe:?}");
+        assert!(probe[0].function.contains("sampled_on_a_probe_thread") && probe[0].line.is_none(), "{probe:?}");
+    }
 
     #[test]
     fn a_worker_threads_stack_is_js_worker_though_it_runs_libuv_and_v8() {
