@@ -164,7 +164,6 @@ class Session {
       this.guard?.release();
       return { error: emptyResult([e.message]) };
     }
-    removeStaleTemps(this.options.outDir);
     const meta = this._meta(extra);
     return { dir, meta: { ...meta, startMs: this.startMs, jsStopMs: msSince(stopStarted) } };
   }
@@ -364,6 +363,7 @@ function startSession(options, { owner } = {}) {
       (ending) => session.native.setSignalEnding?.(ending),
     );
     armSignalExport(session, warn);
+    removeStaleTemps(options.outDir).catch(() => {});
   }
   return session;
 }

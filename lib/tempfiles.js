@@ -26,32 +26,36 @@ function pidAlive(pid) {
   }
 }
 
-function readdir(dir, options) {
+async function readdir(dir, options) {
   try {
-    return fs.readdirSync(dir, options);
+    return await fs.promises.readdir(dir, options);
   } catch {
     return [];
   }
 }
 
-/** Removes stale temp files in `outDir` and its profile folders; returns their paths. Never throws. */
-function removeStaleTemps(outDir) {
+/**
+ * Removes stale temp files in `outDir` and its profile folders; resolves to their paths, never
+ * rejects. Asynchronous (libuv's pool reads the folders): a session starts it and does not wait,
+ * so an outDir holding many old profiles costs the build nothing on the JS thread.
+ */
+async function removeStaleTemps(outDir) {
   const constants = addonConstants();
   // Without the addon nothing here wrote temp files.
   if (!constants) return [];
   const tempFile = tempFilePattern(constants.tempMark);
-  const folders = readdir(outDir, { withFileTypes: true })
+  const folders = (await readdir(outDir, { withFileTypes: true }))
     .filter((e) => e.isDirectory() && PROFILE_FOLDER.test(e.name))
     .map((e) => path.join(outDir, e.name));
   const removed = [];
   for (const dir of [outDir, ...folders]) {
-    for (const name of readdir(dir)) {
+    for (const name of await readdir(dir)) {
       const m = tempFile.exec(name);
       if (!m) continue;
       const pid = Number(m[1]);
       if (pid === process.pid || pidAlive(pid)) continue;
       try {
-        fs.unlinkSync(path.join(dir, name));
+        await fs.promises.unlink(path.join(dir, name));
         removed.push(path.join(dir, name));
       } catch {}
     }
