@@ -341,7 +341,7 @@ mod tests {
         let mut raw = RawProfile { modules: crate::unwind::known_modules(), ..Default::default() };
         let thread = |tid, role| ThreadInfo { tid, name: String::new(), role, role_is_guess: false, cpu_ns: 0, first_seen_ns: 0, last_seen_ns: 0, exited: false, leaf_only_samples: 0 };
         raw.threads = vec![thread(1, ThreadRole::JsMain), thread(2, ThreadRole::Probe)];
-        let leaves = [sampled_on_the_js_thread as usize as u64 + 1, sampled_on_a_probe_thread as usize as u64 + 1];
+        let leaves = [sampled_on_the_js_thread as *const () as u64 + 1, sampled_on_a_probe_thread as *const () as u64 + 1];
         for (t, leaf) in leaves.into_iter().enumerate() {
             let stack = raw.stacks.intern(&[leaf]);
             raw.samples.push(Sample { thread: t as u32, time_ns: 1, weight_ns: 1, kind: Default::default(), thread_labels: 0, process_labels: 0, stack, js_stack: crate::profile::NO_JS_STACK });
