@@ -8,7 +8,6 @@ const path = require('path');
 const { loadNative } = require('../lib/native');
 const { MODES, TIMERS, normalizeOptions } = require('../lib/options');
 const { SUMMARY, PPROF } = require('../lib/report/read');
-const { removeStaleTemps } = require('../lib/tempfiles');
 const { tmpDir } = require('./helpers');
 
 const { binding } = loadNative();
@@ -27,7 +26,7 @@ test('an option value the addon refuses is refused in the same words', () => {
   expect(() => binding.start({ frequency: 99, timer: 'hpet' })).toThrow(/option `timer` is "hpet"; accepted: 'auto', 'sampler-thread', 'perf-event' or 'cpu-clock'$/);
 });
 
-test("report reads the files the addon writes; label words and the temp-file mark are the addon's", async () => {
+test("report reads the files the addon writes; label words and the temp-file mark are the addon's", () => {
   expect([SUMMARY, PPROF]).toEqual([constants.outputFiles.summary, constants.outputFiles.pprof]);
   expect(constants.outputFiles).toEqual({ pprof: 'profile.pb.gz', trace: 'trace.json', flamegraph: 'flamegraph.svg', summary: 'summary.json' });
   expect(constants.labelWords).toEqual({ jsThread: 0, process: 1 });
@@ -35,5 +34,5 @@ test("report reads the files the addon writes; label words and the temp-file mar
   const out = tmpDir('constants');
   const stale = path.join(out, `.summary.json${constants.tempMark}999999999`);
   fs.writeFileSync(stale, '');
-  expect(await removeStaleTemps(out)).toEqual([stale]);
+  expect(binding.removeStaleTemps(out)).toEqual([stale]);
 });

@@ -6,7 +6,6 @@
 const fs = require('fs');
 const path = require('path');
 const { loadNative, addonConstants } = require('./native');
-const { removeStaleTemps } = require('./tempfiles');
 const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
@@ -363,7 +362,8 @@ function startSession(options, { owner } = {}) {
       (ending) => session.native.setSignalEnding?.(ending),
     );
     armSignalExport(session, warn);
-    removeStaleTemps(options.outDir).catch(() => {});
+    // Temp files a writer killed mid-write left (crates/core/src/profile_dir.rs).
+    binding.removeStaleTempsLater(options.outDir);
   }
   return session;
 }

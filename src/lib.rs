@@ -346,6 +346,20 @@ pub fn create_profile_dir(out_dir: String, folder: String) -> Result<String> {
     perfprobe_core::profile_dir::create(&out_dir, &folder).map_err(Error::from_reason)
 }
 
+/// Removes the temp files writers killed mid-write left in `outDir` and its profile folders, those
+/// of dead pids only; returns their paths.
+#[napi]
+pub fn remove_stale_temps(out_dir: String) -> Vec<String> {
+    perfprobe_core::profile_dir::remove_stale_temps(std::path::Path::new(&out_dir)).into_iter().map(|p| p.to_string_lossy().into_owned()).collect()
+}
+
+/// The same in the background, at idle priority, once per outDir in the process: a session's start
+/// asks for it and does not wait.
+#[napi]
+pub fn remove_stale_temps_later(out_dir: String) {
+    perfprobe_core::profile_dir::remove_stale_temps_in_background(out_dir);
+}
+
 /// Tells the owner's reader that `dir` was written, as the export at exit does: "profile written to
 /// DIR" on stderr unless quiet, or a line appended to `reportFile` (a warning and the line on stderr
 /// if it cannot be).

@@ -36,7 +36,7 @@ pub fn thread_cpu_ns() -> u64 {
 
 /// What marks a temp file as ours: `.<name>.perfprobe-tmp-<pid>`. A writer killed mid-write
 /// (kill -9) leaves at most this; the next session in the same outDir deletes those of dead pids
-/// (lib/tempfiles.js, which reads the mark from the addon).
+/// (`profile_dir::remove_stale_temps`).
 pub const TEMP_MARK: &str = ".perfprobe-tmp-";
 
 /// The temp file `write_atomic` uses for `path`.

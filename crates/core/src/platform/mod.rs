@@ -41,10 +41,19 @@ pub use macos as os;
 /// The sampler thread's name: also how a second copy of the addon sees that one already runs.
 pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 
-/// Puts the calling thread at the lowest priority the OS has, so that it runs only on a core
-/// nothing else wants (Linux: SCHED_IDLE, which an unprivileged thread may always choose; macOS:
-/// the background QoS class). For work that can wait, such as reading symbol tables during a build.
-pub fn lower_to_idle_priority() {
+/// Runs `work` on a thread of its own named `name`, at the lowest priority the OS has, so that it
+/// runs only on a core nothing else wants (Linux: SCHED_IDLE, which an unprivileged thread may
+/// always choose; macOS: the background QoS class): for work that can wait, such as reading symbol
+/// tables during a build. Names start with `perfprobe-`: the profile shows them as the probe's.
+pub fn spawn_at_idle_priority(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        lower_to_idle_priority();
+        work();
+    })?;
+    Ok(())
+}
+
+fn lower_to_idle_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain syscall on the calling thread (pid 0) with a valid parameter block.
     unsafe {
@@ -264,4 +273,20 @@ pub struct LoadedModule {
     /// One entry per executable segment (node on Linux has three: a large-pages stub, .text, another stub).
     pub segments: Vec<ModuleInfo>,
     pub unwind_module: Module<MemSlice>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn work_that_can_wait_runs_at_idle_priority_on_a_named_thread() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        super::spawn_at_idle_priority("perfprobe-test", move || {
+            // SAFETY: plain syscall on the calling thread.
+            let policy = unsafe { libc::sched_getscheduler(0) };
+            tx.send((policy, std::thread::current().name().map(str::to_string))).unwrap();
+        })
+        .unwrap();
+        assert_eq!(rx.recv().unwrap(), (libc::SCHED_IDLE, Some("perfprobe-test".to_string())));
+    }
 }

@@ -522,17 +522,6 @@ mod tests {
         std::fs::remove_file(&copy).ok();
     }
 
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn reading_ahead_runs_at_idle_priority() {
-        let policy = std::thread::spawn(|| {
-            crate::platform::lower_to_idle_priority();
-            // SAFETY: plain syscall on the calling thread.
-            unsafe { libc::sched_getscheduler(0) }
-        });
-        assert_eq!(policy.join().unwrap(), libc::SCHED_IDLE);
-    }
-
     #[test]
     fn a_reader_panic_becomes_a_message_and_later_panics_still_report() {
         let caught = catch_quietly(|| -> u32 { panic!("bad abbreviation {}", 7) });

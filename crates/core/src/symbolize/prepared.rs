@@ -36,8 +36,7 @@ pub fn read_ahead(modules: Vec<ModuleInfo>) {
     if READING.swap(true, Ordering::AcqRel) {
         return;
     }
-    let spawned = std::thread::Builder::new().name(THREAD_NAME.into()).spawn(move || {
-        crate::platform::lower_to_idle_priority();
+    let spawned = crate::platform::spawn_at_idle_priority(THREAD_NAME, move || {
         let mut seen: Vec<&str> = Vec::new();
         for module in &modules {
             let path = module.path.as_str();
