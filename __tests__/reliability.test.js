@@ -263,29 +263,48 @@ describe('another library owns the real-time signal the probe would use', () => 
   });
 });
 
-describe('a loaded module rebuilt on disk during the session', () => {
-  test('its frames stay module+0x... (not another binary\'s names) and a warning says why', () => {
-    const dir = tmpDir('rebuilt');
+describe('a loaded module rebuilt on disk', () => {
+  /** Loads a copy of the fixture addon, runs `during` around 300 ms of its code in a session, returns the result. */
+  function rebuilt(name, { beforeStart, afterMs }) {
+    const dir = tmpDir(name);
     const loaded = path.join(dir, 'addon-under-work.node');
     fs.copyFileSync(path.join(FIXTURE, 'perfprobe_fixture.node'), loaded);
+    // A rebuild replaces the file by copy and rename: the process keeps the old one mapped.
+    const rebuild = `fs.copyFileSync(${JSON.stringify(ADDON)}, ${JSON.stringify(loaded + '.new')});
+       fs.renameSync(${JSON.stringify(loaded + '.new')}, ${JSON.stringify(loaded)});`;
     const r = runNode(
       `const fs = require('fs');
        const p = require(${JSON.stringify(ROOT)});
        const f = require(${JSON.stringify(loaded)});
+       ${beforeStart ? rebuild : ''}
        const s = p.start({ outDir: ${JSON.stringify(dir)}, frequency: 999, quiet: true });
+       f.burnJs(${afterMs ?? 300});
+       ${beforeStart ? '' : rebuild}
        f.burnJs(300);
-       // A rebuild replaces the file by copy and rename: the process keeps the old one mapped.
-       fs.copyFileSync(${JSON.stringify(ADDON)}, ${JSON.stringify(loaded + '.new')});
-       fs.renameSync(${JSON.stringify(loaded + '.new')}, ${JSON.stringify(loaded)});
        s.stop().then((res) => console.log(JSON.stringify(res)));`,
     );
     expect(r.status).toBe(0);
-    const module = r.json.summary.modules.find((m) => m.path === loaded);
+    return { r, module: r.json.summary.modules.find((m) => m.path === loaded) };
+  }
+
+  test("before the session: its frames stay module+0x... (not another binary's names) and a warning says why", () => {
+    const { r, module } = rebuilt('rebuilt-before', { beforeStart: true });
     expect(module.symbols).toBe('unreadable');
     expect(module.warning).toMatch(/changed on disk since it was loaded \(build-id [0-9a-f]+, loaded [0-9a-f]+\)/);
     expect(r.json.warnings).toContain(module.warning);
     const top = r.json.summary.topFunctionsSelf.map((e) => e.name);
     expect(top.some((n) => n.startsWith('addon-under-work.node+0x'))).toBe(true);
+  });
+
+  test('during the session, after its tables were read ahead: its frames are named from the binary loaded', () => {
+    // The tables are read at idle priority from the session's start (tens of ms on one free core).
+    const { r, module } = rebuilt('rebuilt-during', { beforeStart: false, afterMs: 1500 });
+    expect(module.symbols).toBe('dwarf');
+    expect(module.warning).toBeUndefined();
+    expect(r.json.warnings).toEqual([]);
+    const top = r.json.summary.topFunctionsSelf.map((e) => e.name);
+    expect(top.some((n) => n.includes('fixture_js_'))).toBe(true);
+    expect(top.some((n) => n.startsWith('addon-under-work.node+0x'))).toBe(false);
   });
 });
 
