@@ -134,6 +134,17 @@ describe('diff of two saved profiles', () => {
     expect(cells(tableAfter(out, 'Functions by self CPU, largest change first')[1])[0]).toContain('fixture_js_leaf');
   });
 
+  test('a profile against itself: no row moved, so each table lists the largest first', () => {
+    const self = renderDiff(base, base, binding.diffProfiles(base.pprofPath, base.pprofPath, path.join(tmpDir('saved-self-diff'), 'diff.svg'), 'self'), { top: 3 });
+    for (const title of ['Crates by self CPU, largest change first', 'Functions by self CPU, largest change first', 'Phases by CPU, largest change first']) {
+      const rows = tableAfter(self, title).slice(1).map(cells);
+      expect(rows.length).toBeGreaterThan(1);
+      for (const row of rows) expect(num(row[3])).toBe(0);
+      const sizes = rows.map((row) => num(row[1]));
+      expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
+    }
+  });
+
   test('writes the differential flame graph with the burn in red', () => {
     expect(native.svgError).toBeFalsy();
     const svg = fs.readFileSync(svgPath, 'utf8');

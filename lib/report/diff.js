@@ -39,7 +39,8 @@ function compare(baseNs = {}, newNs = {}) {
     if (baseMs === 0 && newMs === 0) continue;
     rows.push({ name, baseMs, newMs, deltaMs: newMs - baseMs, deltaPct: baseMs === 0 ? null : ((newMs - baseMs) * 100) / baseMs });
   }
-  return rows.sort((a, b) => Math.abs(b.deltaMs) - Math.abs(a.deltaMs) || a.name.localeCompare(b.name));
+  // Equal changes (a profile against itself, or rows that did not move): the largest first.
+  return rows.sort((a, b) => Math.abs(b.deltaMs) - Math.abs(a.deltaMs) || Math.max(b.baseMs, b.newMs) - Math.max(a.baseMs, a.newMs) || a.name.localeCompare(b.name));
 }
 
 function percentText(row) {
