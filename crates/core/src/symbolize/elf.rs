@@ -203,7 +203,7 @@ impl Drop for ModuleSymbolizer {
 /// What [`super::prepared`] reads of a module's file ahead of the export: its mapping, its function
 /// symbols (both tables) and its DWARF context.
 pub(super) struct FileTables {
-    map: Arc<Mmap>,
+    pub(super) map: Arc<Mmap>,
     symtab: Vec<TextSymbol>,
     dynsym: Vec<TextSymbol>,
     dwarf: Option<addr2line::Context<DwarfReader>>,
@@ -218,10 +218,6 @@ impl FileTables {
             let dwarf = if status_of_object(&file) == SymbolStatus::Dwarf { dwarf_context(&file, &map) } else { None };
             let (symtab, dynsym) = (text_symbols(&file, &map, false), text_symbols(&file, &map, true));
             drop(file);
-            // The pages read stay in the page cache, not in the process's resident set, which would
-            // carry them (node's 7.5 MB of symbol names among them) through the build's peak.
-            // SAFETY: a read-only mapping of a file; a page read again comes back from the file.
-            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
             Some(FileTables { map, symtab, dynsym, dwarf })
         })
         .ok()
