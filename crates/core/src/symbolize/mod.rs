@@ -211,10 +211,12 @@ struct ModuleRead {
 }
 
 /// Reads each file's symbols for its locations (`files`: per file, its modules' indexes with their
-/// locations' indexes), with DWARF lines where `lines_wanted`. Files are read side by side, largest first, on up to as many threads as the
-/// machine has cores: the export runs after the build, when Rspack's threads are idle, and node's
-/// symbol table alone took 11 ms of a 28 ms symbolization (libs build, 2 cores). Each thread holds
-/// one file's tables at a time, so the memory held at once grows with the threads, not the files.
+/// locations' indexes), with DWARF lines where `lines_wanted`. Files are read side by side, largest
+/// first, on up to as many threads as the machine has cores: the export runs after the build, when
+/// Rspack's threads are idle, and a file not read ahead ([`prepared`]) takes milliseconds to parse
+/// (node's symbol table alone 11 ms of a 28 ms symbolization, libs build, 2 cores). Each thread
+/// holds one file's tables at a time, so the memory held at once grows with the threads, not the
+/// files.
 fn read_files(modules: &[ModuleInfo], addresses: &[u64], lines_wanted: &[bool], mut files: Vec<Vec<(usize, Vec<usize>)>>) -> Vec<Vec<(usize, ModuleRead)>> {
     let path_of = |file: &[(usize, Vec<usize>)]| modules[file[0].0].path.as_str();
     let size_of = |file: &[(usize, Vec<usize>)]| std::fs::metadata(path_of(file)).map_or(0, |m| m.len());
