@@ -47,16 +47,15 @@ pub fn temp_path(path: &Path) -> std::path::PathBuf {
 }
 
 /// Writes `bytes` to `path` so that a reader never sees a partial file: write a temp file in the
-/// same folder, then rename it over the target. On failure the temp file is removed and
+/// same folder, fsync it, then rename over the target. On failure the temp file is removed and
 /// the error names the errno (`ENOSPC: No space left on device (os error 28)`), which users search
 /// for.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
-        // No fsync: the rename alone keeps readers from a partial file, which is what a profile
-        // needs; surviving a power cut is not, and on macOS `sync_all` is F_FULLFSYNC, a flush of
-        // the drive's cache, on the build's critical path once per file.
-        std::fs::File::create(&tmp)?.write_all(bytes)?;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
