@@ -105,17 +105,21 @@ describe('interop stalls on the js-loaders workload (mode both)', () => {
   const N = 300;
   const LOADER_BURN_MS = 3;
   let summary;
+  let loadersCpuMs;
   beforeAll(() => {
     const app = workload('js-loaders', N);
     const out = tmpDir('wall-loaders');
+    const cpuFile = path.join(out, 'loaders-cpu-ms');
     const r = buildWithPlugin(app, { outDir: out, frequency: 999, mode: 'both' }, {
       PERFPROBE_LOADER_BURN_MS: String(LOADER_BURN_MS),
       PERFPROBE_BURN_MODULE: path.join(__dirname, 'fixtures', 'cpu-burn.js'),
+      PERFPROBE_LOADER_CPU_FILE: cpuFile,
       PERFPROBE_WORKLOAD_MINIMIZE: '0',
     });
     expect(r.status).toBe(0);
     const [d] = profileDirs(out);
     summary = JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8'));
+    loadersCpuMs = Number(fs.readFileSync(cpuFile, 'utf8'));
   });
 
   test('loader calls, their run time, and worker time spent waiting meanwhile are reported', () => {
@@ -127,10 +131,16 @@ describe('interop stalls on the js-loaders workload (mode both)', () => {
     expect(summary.interop.jsToRust.syncCalls).toBeGreaterThan(0);
   });
 
-  test("the loaders' run time (CPU) matches the loader label's CPU on the JS thread ±15%", () => {
+  test("the loaders' sampled run CPU matches the CPU their runs used, and the loader label's CPU ±15%", () => {
     const loader = summary.interop.rustToJs.find((k) => k.kind === 'loader');
     const labelled = summary.labels.loader.reduce((acc, e) => acc + e.cpuMs, 0);
-    expect(loader.runCpuMs).toBeLessThanOrEqual(loader.runMs * 1.01);
+    // The sampler thread times these samples (999 Hz is above half the scheduler tick) at its
+    // ticks, not at the CPU instant a CPU timer fires: on this 2-core VM that put the loaders
+    // 1.8-3.9% over the CPU they used in 10 builds (the CPU timers: within 0.3%), so their sampled
+    // CPU may exceed their wall time (docs/sampling.md).
+    expect(loadersCpuMs).toBeGreaterThan(N * LOADER_BURN_MS * 0.95);
+    expect(loader.runCpuMs).toBeGreaterThan(loadersCpuMs * 0.95);
+    expect(loader.runCpuMs).toBeLessThan(loadersCpuMs * 1.07);
     expect(labelled).toBeGreaterThan(loader.runCpuMs * 0.85);
     expect(labelled).toBeLessThan(loader.runCpuMs * 1.15);
   });

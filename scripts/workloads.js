@@ -34,7 +34,7 @@ const fs = require('fs');
 const path = require('path');
 
 // Bump whenever generated output changes, so stale apps are regenerated.
-const GENERATOR_VERSION = 4;
+const GENERATOR_VERSION = 5;
 const KINDS = ['react', 'js-loaders', 'js-plugins', 'libs'];
 const ROOT = path.resolve(__dirname, '..');
 const ICON_PKG = '@iconify-icons/material-symbols';
@@ -354,7 +354,22 @@ let sink = 0;
 // backed by the thread's CPU clock; a wall-clock busy loop loses CPU to descheduling on 2 cores).
 const cpuBurn = process.env.PERFPROBE_BURN_MODULE ? require(process.env.PERFPROBE_BURN_MODULE) : null;
 
+// PERFPROBE_LOADER_CPU_FILE (tests, with PERFPROBE_BURN_MODULE): the loader's runs' CPU as the
+// thread's clock read it, written there at exit: what a profile's loader label should add up to.
+const cpuFile = cpuBurn && process.env.PERFPROBE_LOADER_CPU_FILE;
+let runsCpuNs = 0;
+if (cpuFile) process.on('exit', () => require('fs').writeFileSync(cpuFile, String(runsCpuNs / 1e6)));
+
 module.exports = function workLoader(source) {
+  const started = cpuFile ? cpuBurn.threadCpuNs() : 0;
+  try {
+    return work(source);
+  } finally {
+    if (cpuFile) runsCpuNs += cpuBurn.threadCpuNs() - started;
+  }
+};
+
+function work(source) {
   const burnMs = Number(process.env.PERFPROBE_LOADER_BURN_MS ?? 0.5);
   if (cpuBurn) cpuBurn(burnMs);
   const tokens = source.match(TOKEN) || [];
@@ -373,7 +388,7 @@ module.exports = function workLoader(source) {
   sink ^= spin;
 
   return source + '\\n/* work-loader: ' + tokens.length + ' tokens, fnv1a ' + hash.toString(16) + ' */\\n';
-};
+}
 `;
 
 const WORK_PLUGINS_SOURCE = `'use strict';
