@@ -95,12 +95,12 @@ impl ModuleSymbolizer {
         svmas.dedup();
         match read_ahead {
             Some(FileTables { symtab, dynsym, dwarf, .. }) => {
-                me.symbols = covering_symbols(&symtab, || Cow::Borrowed(&dynsym[..]), &svmas);
+                me.symbols = covering_symbols(symtab.iter().map(TextSymbol::candidate), || dynsym.iter().map(TextSymbol::candidate), &svmas);
                 me.dwarf = dwarf;
                 me.read_ahead = Some((symtab, dynsym));
             }
             None => {
-                me.symbols = covering_symbols(&text_symbols(&file, &map, false), || Cow::Owned(text_symbols(&file, &map, true)), &svmas);
+                me.symbols = covering_symbols(candidates(&file, &map, false), || candidates(&file, &map, true), &svmas);
                 if me.status == SymbolStatus::Dwarf {
                     me.dwarf = dwarf_context(&file, &map);
                 }
@@ -381,11 +381,31 @@ struct TextSymbol {
     name: (u32, u32),
 }
 
-/// The named function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order.
-fn text_symbols(file: &object::File, map: &[u8], dynamic: bool) -> Vec<TextSymbol> {
+impl TextSymbol {
+    fn candidate(&self) -> Candidate<impl FnOnce() -> Option<(u32, u32)>> {
+        let name = self.name;
+        Candidate { start: self.start, size: self.size, name: move || Some(name) }
+    }
+}
+
+/// A function symbol's range, and how to find its name: a file read at the export names only the
+/// symbols that cover an address, since finding a name is a scan for its NUL (node's `.symtab`:
+/// 6 ms named, under 1 ms not).
+struct Candidate<N> {
+    start: u64,
+    size: u64,
+    name: N,
+}
+
+/// The function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order.
+fn candidates<'data: 'file, 'file>(
+    file: &'file object::File<'data>,
+    map: &'file [u8],
+    dynamic: bool,
+) -> impl Iterator<Item = Candidate<impl FnOnce() -> Option<(u32, u32)> + 'file>> + 'file {
     let base = map.as_ptr() as usize;
     let macho = file.format() == object::BinaryFormat::MachO;
-    let in_map = |name: &[u8]| -> Option<(u32, u32)> {
+    let in_map = move |name: &[u8]| -> Option<(u32, u32)> {
         let name = if macho { name.strip_prefix(b"_").unwrap_or(name) } else { name };
         let offset = (name.as_ptr() as usize).checked_sub(base)?;
         (!name.is_empty() && offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
@@ -397,7 +417,7 @@ fn text_symbols(file: &object::File, map: &[u8], dynamic: bool) -> Vec<TextSymbo
         macho_ends.sort_unstable();
         macho_ends.dedup();
     }
-    let size_of = |start: u64, size: u64| -> u64 {
+    let size_of = move |start: u64, size: u64| -> u64 {
         if size != 0 || !macho {
             return size;
         }
@@ -405,46 +425,60 @@ fn text_symbols(file: &object::File, map: &[u8], dynamic: bool) -> Vec<TextSymbo
         macho_ends.get(next).map_or(0, |&end| end - start)
     };
     let symbols = if dynamic { file.dynamic_symbols() } else { file.symbols() };
-    symbols
-        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-        .filter_map(|s| {
-            let (start, size) = (s.address(), size_of(s.address(), s.size()));
-            if size == 0 || start.checked_add(size).is_none() {
-                return None;
-            }
-            Some(TextSymbol { start, size, name: s.name_bytes().ok().and_then(in_map)? })
-        })
-        .collect()
+    symbols.filter(|s| s.kind() == SymbolKind::Text && s.address() != 0).filter_map(move |s| {
+        let (start, size) = (s.address(), size_of(s.address(), s.size()));
+        if size == 0 || start.checked_add(size).is_none() {
+            return None;
+        }
+        Some(Candidate { start, size, name: move || s.name_bytes().ok().and_then(in_map) })
+    })
+}
+
+/// The named function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order.
+fn text_symbols(file: &object::File, map: &[u8], dynamic: bool) -> Vec<TextSymbol> {
+    candidates(file, map, dynamic).filter_map(|c| Some(TextSymbol { start: c.start, size: c.size, name: (c.name)()? })).collect()
 }
 
 /// For each of `svmas` (sorted, distinct), the function symbol covering it, as the offset and
 /// length of its name in the mapped file. Symbols can nest (aliases, local labels): the innermost
-/// wins, i.e. the latest start, then the smallest size; between equal ranges the first seen
-/// (`.symtab` before `.dynsym`). `.dynsym`, the exported subset of `.symtab`, is asked for only
+/// named one wins, i.e. the latest start, then the smallest size; between equal ranges the first
+/// seen (`.symtab` before `.dynsym`). `.dynsym`, the exported subset of `.symtab`, is asked for only
 /// when `.symtab` left an address unnamed, or there is none (a stripped file).
 ///
 /// One pass over the tables, looking up the few addresses a profile holds, instead of sorting every
 /// symbol: node has 86k of them, and sorting and naming them all was 60 ms of the post-processing
 /// of every profile, however small.
-fn covering_symbols<'a>(symtab: &[TextSymbol], dynsym: impl FnOnce() -> Cow<'a, [TextSymbol]>, svmas: &[u64]) -> Vec<(u64, Option<(u32, u32)>)> {
-    // Per address: the best symbol so far.
-    let mut best: Vec<Option<TextSymbol>> = vec![None; svmas.len()];
-    let cover = |best: &mut Vec<Option<TextSymbol>>, symbols: &[TextSymbol]| {
-        for symbol in symbols {
-            let end = symbol.start + symbol.size;
-            let first = svmas.partition_point(|&a| a < symbol.start);
+fn covering_symbols<N, D>(
+    symtab: impl IntoIterator<Item = Candidate<N>>,
+    dynsym: impl FnOnce() -> D,
+    svmas: &[u64],
+) -> Vec<(u64, Option<(u32, u32)>)>
+where
+    N: FnOnce() -> Option<(u32, u32)>,
+    D: IntoIterator<Item = Candidate<N>>,
+{
+    // Per address: (start, size, name) of the best symbol so far.
+    type Best = [Option<(u64, u64, (u32, u32))>];
+    fn cover<N: FnOnce() -> Option<(u32, u32)>>(best: &mut Best, svmas: &[u64], symbols: impl IntoIterator<Item = Candidate<N>>) {
+        for Candidate { start, size, name } in symbols {
+            let end = start + size;
+            let first = svmas.partition_point(|&a| a < start);
+            let (mut name, mut named) = (Some(name), None);
             for i in (first..svmas.len()).take_while(|&i| svmas[i] < end) {
-                if best[i].is_none_or(|b| symbol.start > b.start || (symbol.start == b.start && symbol.size < b.size)) {
-                    best[i] = Some(*symbol);
+                if best[i].is_none_or(|(s, z, _)| start > s || (start == s && size < z)) {
+                    if let Some(found) = *named.get_or_insert_with(|| name.take().and_then(|n| n())) {
+                        best[i] = Some((start, size, found));
+                    }
                 }
             }
         }
-    };
-    cover(&mut best, symtab);
-    if best.iter().any(Option::is_none) {
-        cover(&mut best, &dynsym());
     }
-    svmas.iter().zip(best).map(|(&a, b)| (a, b.map(|b| b.name))).collect()
+    let mut best = vec![None; svmas.len()];
+    cover(&mut best, svmas, symtab);
+    if best.iter().any(Option::is_none) {
+        cover(&mut best, svmas, dynsym());
+    }
+    svmas.iter().zip(best).map(|(&a, b)| (a, b.map(|(_, _, name)| name))).collect()
 }
 
 #[cfg(test)]
@@ -537,7 +571,7 @@ mod tests {
     fn names_in(path: &str, svmas: &[u64]) -> Vec<Option<String>> {
         let map = map_file(path).unwrap();
         let file = object::File::parse(&map[..]).unwrap();
-        covering_symbols(&text_symbols(&file, &map, false), || Cow::Owned(text_symbols(&file, &map, true)), svmas)
+        covering_symbols(candidates(&file, &map, false), || candidates(&file, &map, true), svmas)
             .into_iter()
             .map(|(_, n)| n.map(|(at, len)| String::from_utf8_lossy(&map[at as usize..][..len as usize]).into_owned()))
             .collect()
