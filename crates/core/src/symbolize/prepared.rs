@@ -73,7 +73,7 @@ pub(super) fn give_back(path: &str, read: FileTables) {
 }
 
 /// Whether `path`'s tables are read and not in use (tests wait on it).
-pub fn is_read(path: &str) -> bool {
+#[cfg(test)]
+pub(super) fn is_read(path: &str) -> bool {
     lock().contains_key(path)
 }
-
