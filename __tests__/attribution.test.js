@@ -4,7 +4,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { BUILD_APP, CLI, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
+const { BUILD_APP, CLI, buildWithPlugin, watchWithPlugin, tmpDir, run, profileDirs, readPprof, goPprof, workload } = require('./helpers');
 
 const PLUGINS = path.join(__dirname, 'fixtures', 'attribution-plugins.js');
 const BURN_MS = 300;
@@ -250,14 +250,7 @@ describe('MultiCompiler and watch mode', () => {
   test('3 builds in watch mode: 3 profiles, each with only its own build\'s spans', () => {
     const small = workload('js-plugins', 50, path.join(tmpDir('watch-labels-app'), 'js-plugins-50'));
     const out = tmpDir('watch-labels');
-    const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
-      env: {
-        PERFPROBE_WORKLOAD_PLUGINS: PROBE_PLUGINS,
-        PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, frequency: 999 }),
-        PERFPROBE_WORKLOAD_MINIMIZE: '0',
-        PERFPROBE_PLUGIN_BURN_MS: '50',
-      },
-    });
+    const r = watchWithPlugin(small, 2, { outDir: out, frequency: 999 }, { PERFPROBE_WORKLOAD_MINIMIZE: '0', PERFPROBE_PLUGIN_BURN_MS: '50' });
     expect(r.status).toBe(0);
     const dirs = profileDirs(out);
     expect(dirs).toHaveLength(3);

@@ -5,7 +5,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { CLI, BUILD_APP, buildWithPlugin, tmpDir, run, profileDirs, readPprof, goPprof, debugRspackEnv, workload, PROBE_PLUGINS } = require('./helpers');
+const { CLI, BUILD_APP, buildWithPlugin, watchWithPlugin, tmpDir, run, profileDirs, readPprof, goPprof, debugRspackEnv, workload } = require('./helpers');
 
 const WORKER_ROLES = new Set(['tokio', 'rayon']);
 const readJson = (file) => JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -143,10 +143,7 @@ test('with RSPACK_PROFILE set, one warning and the build goes on without spans',
 test('watch mode: one registration, each build’s profile holds its own spans', () => {
   const small = workload('react', 50, path.join(tmpDir('spans-watch-app'), 'react-50'));
   const out = tmpDir('spans-watch');
-  const r = run(process.execPath, [path.join(__dirname, 'fixtures', 'watch-build.js'), small, '2'], {
-    env: { PERFPROBE_WORKLOAD_PLUGINS: PROBE_PLUGINS, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify({ outDir: out, name: 'watch', rspackSpans: true }), PERFPROBE_WORKLOAD_MINIMIZE: '0' },
-  });
-  if (r.status !== 0) throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-4000)}`);
+  const r = watchWithPlugin(small, 2, { outDir: out, name: 'watch', rspackSpans: true }, { PERFPROBE_WORKLOAD_MINIMIZE: '0' });
   expect(r.stderr).not.toMatch(/warning/);
   // The plugin's console summary names the top spans after the phases.
   expect(r.stderr + r.stdout).toMatch(/top phases: .*\n.*top Rspack spans: \S/);

@@ -12,6 +12,7 @@ const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'perfprobe');
 const BUILD_APP = path.join(ROOT, 'scripts', 'build-app.js');
 const PROBE_PLUGINS = path.join(__dirname, '..', 'fixtures', 'probe-plugins.js');
+const WATCH_BUILD = path.join(__dirname, '..', 'fixtures', 'watch-build.js');
 
 function tmpDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `perfprobe-${prefix}-`));
@@ -100,9 +101,25 @@ function debugRspackEnv() {
  * PerfprobePlugin) configured by `options`; returns the process result.
  */
 function buildWithPlugin(app, options, env = {}, plugins = PROBE_PLUGINS) {
-  return run(process.execPath, [BUILD_APP, app], {
-    env: { PERFPROBE_WORKLOAD_PLUGINS: plugins, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify(options), ...env },
-  });
+  return run(process.execPath, [BUILD_APP, app], { env: pluginEnv(options, env, plugins) });
+}
+
+function pluginEnv(options, env, plugins) {
+  return { PERFPROBE_WORKLOAD_PLUGINS: plugins, PERFPROBE_TEST_PLUGIN_OPTIONS: JSON.stringify(options), ...env };
+}
+
+/**
+ * Builds `app` in watch mode with fixtures/watch-build.js (a build, then `rebuilds` edits each
+ * rebuilt), adding the plugins as buildWithPlugin does; returns the process result, or throws unless
+ * it exited 0. Fresh-clone CI runs have seen this process die by SIGABRT after its last profile was
+ * written, which hundreds of local runs did not repeat: the error says which signal, what it printed,
+ * and whether the fixture's last line (written after `watching.close`) came, i.e. whether it died in
+ * node's teardown.
+ */
+function watchWithPlugin(app, rebuilds, options, env = {}) {
+  const r = run(process.execPath, [WATCH_BUILD, app, String(rebuilds)], { env: pluginEnv(options, env, PROBE_PLUGINS) });
+  if (r.status !== 0) throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}); stdout: ${JSON.stringify(r.stdout.slice(-500))}; stderr:\n${r.stderr.slice(-4000)}`);
+  return r;
 }
 
 function workload(kind, n, outDir) {
@@ -133,4 +150,4 @@ const CODE_EVENTS_V8 = /^(11\.3|12\.4|13\.6|14\.6)\./.test(process.versions.v8);
 /** Preloaded (NODE_OPTIONS=--require) to make node report a V8 perfprobe does not know. */
 const UNKNOWN_V8 = path.join(__dirname, '..', 'fixtures', 'unknown-v8.js');
 
-module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
+module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, watchWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
