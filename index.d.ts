@@ -265,6 +265,13 @@ export interface Summary {
      */
     nearStackLimit: number;
     lostInFlight: number;
+    /**
+     * CPU samples not recorded where they found their thread, because it was waiting in the kernel
+     * (parked, in `epoll_wait`, woken and not yet run): the CPU they stood for was used before the
+     * wait, so the thread's next sample carries it. Sampler-thread timing only (the other timers
+     * fire only on a running thread); on Linux included in `signals`.
+     */
+    declinedAtWaits: number;
     /** CPU the sampler thread used: the probe's direct cost. */
     samplerCpuNs: number;
     /** Time spent in the signal handler, all threads: the probe's cost inside the sampled threads. */

@@ -102,7 +102,8 @@ function header(s, dir) {
     [
       'samples',
       `${int(s.samples)}, dropped ${int(dropped)} (store full ${int(st.droppedStoreFull)}, lost in flight ${int(st.lostInFlight)})` +
-        (st.truncatedStacks ? `, truncated stacks ${int(st.truncatedStacks)}` : ''),
+        (st.truncatedStacks ? `, truncated stacks ${int(st.truncatedStacks)}` : '') +
+        (st.declinedAtWaits ? `, ${int(st.declinedAtWaits)} found waiting in the kernel (their CPU carried to the next sample)` : ''),
     ],
     ...(kind.wall
       ? []

@@ -55,14 +55,21 @@ struct ClockTimerInfo {
     value: u64,
 }
 
+/// CPU samples the handler declined because their thread was waiting in the kernel
+/// ([`take_queued_sample`]); each gave its weight back through its slot.
+pub static DECLINED_AT_WAITS: AtomicU64 = AtomicU64::new(0);
+
 /// The value a sample signal carries: slot index in the top 16 bits, then the sample's kind in two
-/// flags (wall-clock sample; the thread ran), then the weight in ns (up to 19 hours). The handler
+/// flags (wall-clock sample; the thread ran, or for a CPU sample, keep it even at a wait), then the
+/// weight in ns (up to 19 hours). The handler
 /// records the low 48 bits as they came; the sampler thread decodes them ([`decode_weight`]).
 pub const WEIGHT_BITS: u32 = 48;
 pub const WEIGHT_MASK: u64 = (1 << WEIGHT_BITS) - 1;
 const WALL_FLAG: u64 = 1 << 47;
 const RUNNING_FLAG: u64 = 1 << 46;
 const WEIGHT_NS_MASK: u64 = RUNNING_FLAG - 1;
+/// On a CPU sample (no wall flag), the running flag says: keep it wherever it lands.
+const KEEP_FLAG: u64 = RUNNING_FLAG;
 
 pub fn encode_value(slot: usize, weight_ns: u64, kind: SampleKind) -> u64 {
     let flags = match kind {
@@ -71,6 +78,12 @@ pub fn encode_value(slot: usize, weight_ns: u64, kind: SampleKind) -> u64 {
         SampleKind::WallWaiting => WALL_FLAG,
     };
     ((slot as u64) << WEIGHT_BITS) | flags | weight_ns.min(WEIGHT_NS_MASK)
+}
+
+/// A CPU sample the handler keeps even at a wait: one after samples declined in a row, or the
+/// session's last, carrying what declined samples left (`sampler::policy::CpuAccount`).
+pub fn encode_kept(slot: usize, weight_ns: u64) -> u64 {
+    encode_value(slot, weight_ns, SampleKind::Cpu) | KEEP_FLAG
 }
 
 /// The weight and kind of a recorded sample (its header's `weight_ns` as the handler stored it).
@@ -119,9 +132,28 @@ unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
     }
     let slot = &SLOTS[slot_index];
     if RECORDING.load(Ordering::Acquire) {
-        take_sample(slot_index, value & WEIGHT_MASK, slot, context);
+        take_queued_sample(slot_index, value & WEIGHT_MASK, slot, context);
     }
     slot.delivered.fetch_add(1, Ordering::Release);
+}
+
+/// A signal the sampler thread sent. A CPU sample that finds its thread waiting in the kernel
+/// (parked on a futex, in `epoll_wait`, asleep, or woken from a futex and not yet run) is
+/// declined unless flagged to be kept: the CPU it carries was used before that wait, elsewhere. Its
+/// weight goes back to the sampler through the slot, for the thread's next sample. Wall samples
+/// stand wherever they land: a wait is what they measure.
+#[inline(always)]
+unsafe fn take_queued_sample(slot_index: usize, recorded: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
+    let (weight_ns, kind) = decode_weight(recorded);
+    if kind == SampleKind::Cpu && recorded & KEEP_FLAG == 0 {
+        let at = super::syscall_site::resume_point(context);
+        if super::syscall_site::at_wait(&at) {
+            slot.declined_ns.fetch_add(weight_ns, Ordering::Relaxed);
+            DECLINED_AT_WAITS.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    take_sample(slot_index, recorded, slot, context);
 }
 
 /// Records the interrupted thread's stack with the recorded weight (`encode_value`'s low bits),
@@ -242,5 +274,8 @@ mod tests {
             assert_eq!((value >> WEIGHT_BITS) as usize, 4095);
             assert_eq!(decode_weight(value & WEIGHT_MASK), (20_408_163, kind));
         }
+        let kept = encode_kept(7, 1_000_000);
+        assert_eq!((kept >> WEIGHT_BITS, decode_weight(kept & WEIGHT_MASK)), (7, (1_000_000, SampleKind::Cpu)));
+        assert_ne!(kept & KEEP_FLAG, 0);
     }
 }

@@ -18,6 +18,7 @@ pub mod modules;
 mod resident;
 pub mod regions;
 mod signal;
+mod syscall_site;
 pub mod threads;
 mod wall;
 
@@ -25,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
-use crate::profile::{RawProfile, SampleKind, SamplerStats};
+use crate::profile::{RawProfile, SamplerStats};
 use crate::platform::{MemoryReads, Run, SamplerThread, SAMPLER_THREAD_NAME};
 use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
 use crate::sampler::{SamplerConfig, StartError, Timer};
@@ -33,7 +34,7 @@ use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
 use cpu_timer::CpuTimer;
-use handler::{encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
+use handler::{DECLINED_AT_WAITS, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
@@ -256,6 +257,7 @@ impl SamplerRun {
     fn run_until(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
         HANDLER_NS.store(0, Ordering::Relaxed);
         TIMER_SIGNALS.store(0, Ordering::Relaxed);
+        DECLINED_AT_WAITS.store(0, Ordering::Relaxed);
         TIMER_PERIOD_NS.store(self.period_ns, Ordering::Relaxed);
         RECORDING.store(true, Ordering::Release);
         let mut deadline = monotonic_ns();
@@ -331,6 +333,9 @@ impl SamplerRun {
     }
 
     fn finish(&mut self) -> RawProfile {
+        if self.config.mode.cpu() {
+            self.signal_carried();
+        }
         let timed = self.tracked.values_mut().filter_map(|t| t.timer.take()).count();
         if timed > 0 {
             // An overflow signalled just before its timer closed is queued by now, and handled at
@@ -366,6 +371,7 @@ impl SamplerRun {
         self.profile.stats.sampler_cpu_ns = thread_cpu_ns();
         self.profile.stats.handler_ns = HANDLER_NS.load(Ordering::Relaxed);
         self.profile.stats.timer_signals = TIMER_SIGNALS.load(Ordering::Relaxed);
+        self.profile.stats.declined_at_waits = DECLINED_AT_WAITS.load(Ordering::Relaxed);
         self.profile.stats.signals += self.profile.stats.timer_signals;
         self.profile.modules = unwind::known_modules();
         self.profile.stacks.seal();
@@ -393,15 +399,16 @@ enum Sent {
 
 impl SignalTarget {
     /// The one path a sample signal takes: counted as sent before it leaves (the handler may run
-    /// before `send` returns), rolled back if the kernel refuses it.
-    fn send(&self, t: &Tracked, weight_ns: u64, kind: SampleKind, stats: &mut SamplerStats) -> Sent {
+    /// before `send` returns), rolled back if the kernel refuses it. `value`: [`handler::encode_value`]'s
+    /// (or [`handler::encode_kept`]'s) for `t`'s slot.
+    fn send(&self, t: &Tracked, value: u64, stats: &mut SamplerStats) -> Sent {
         let slot = &SLOTS[t.slot];
         if slot.in_flight() > 0 {
             return Sent::Busy;
         }
         let sent = slot.sent.load(Ordering::Relaxed);
         slot.sent.store(sent + 1, Ordering::Relaxed);
-        match signal::send(self.pid, self.uid, t.tid, self.signal, encode_value(t.slot, weight_ns, kind)) {
+        match signal::send(self.pid, self.uid, t.tid, self.signal, value) {
             Ok(()) => {
                 stats.signals += 1;
                 Sent::Yes

@@ -97,6 +97,7 @@ impl<const N: usize> Table<N> {
 
 static STACKS: Table<CAPACITY> = Table::new();
 static CODE: Table<CODE_CAPACITY> = Table::new();
+static READABLE_CODE: Table<CODE_CAPACITY> = Table::new();
 
 /// The region `[start, end)` holding `sp`, if any. Async-signal-safe: atomics only.
 pub fn find(sp: u64) -> Option<(u64, u64)> {
@@ -115,7 +116,15 @@ pub fn is_code(addr: u64) -> bool {
 pub fn refresh() -> bool {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
     let code = CODE.publish(&parse_code(&maps));
+    READABLE_CODE.publish(&parse_readable_code(&maps));
     STACKS.publish(&parse_maps(&maps, main_stack_extent())) | code
+}
+
+/// Whether the instruction bytes at `addr` are known to be readable: it lies in a mapping both
+/// readable and executable. False when not known (the maps not read, or being rewritten).
+/// Async-signal-safe: atomics only.
+pub fn is_readable_code(addr: u64) -> bool {
+    matches!(READABLE_CODE.find(addr), Ok(Some(_)))
 }
 
 #[cfg(test)]
@@ -149,6 +158,19 @@ fn parse_maps(maps: &str, main_stack_extent: u64) -> Vec<(u64, u64)> {
             s = s.min(e.saturating_sub(main_stack_extent));
         }
         push_merged(&mut out, s, e);
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Sorted, merged ranges of code that may also be read (`r-x`, `rwx`): with protection keys, a
+/// mapping made executable only cannot be read, and a read of it would fault.
+fn parse_readable_code(maps: &str) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (s, e, perms, _) in mappings(maps) {
+        if perms.starts_with('r') && perms.as_bytes().get(2) == Some(&b'x') {
+            push_merged(&mut out, s, e);
+        }
     }
     out.sort_unstable();
     out
@@ -230,5 +252,8 @@ mod tests {
 7fbefb600000-7fbefb700000 rw-p 00000000 00:00 0 \n\
 7fbf02bc1000-7fbf02bc3000 r-xp 00000000 00:00 0 [vdso]\n";
         assert_eq!(parse_code(maps), vec![(0x401000, 0x2000000), (0x7fbedb7c2000, 0x7fbefb600000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
+        // Only what may be read: no reservation, and no execute-only mapping.
+        let maps = format!("{maps}7fbf03000000-7fbf03001000 --xp 00000000 08:01 9 /opt/xom.so\n");
+        assert_eq!(parse_readable_code(&maps), vec![(0x401000, 0x2000000), (0x7fbedb7c3000, 0x7fbedb7ff000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
     }
 }

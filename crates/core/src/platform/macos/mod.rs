@@ -226,6 +226,9 @@ impl SamplerRun {
     }
 
     fn finish(mut self) -> RawProfile {
+        if self.config.mode.cpu() {
+            self.sample_carried();
+        }
         let now = monotonic_ns();
         // Account the CPU used since the last tick, so thread totals cover the whole session.
         for t in self.tracked.values() {
