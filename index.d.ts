@@ -266,12 +266,13 @@ export interface Summary {
     nearStackLimit: number;
     lostInFlight: number;
     /**
-     * CPU samples not recorded where they found their thread, because it was waiting in the kernel
-     * (parked, in `epoll_wait`, woken and not yet run): the CPU they stood for was used before the
-     * wait, so the thread's next sample carries it. Sampler-thread timing only (the other timers
-     * fire only on a running thread); on Linux included in `signals`.
+     * CPU samples that found their thread waiting in the kernel (parked, in `epoll_wait`, woken and
+     * not yet run) and gave their weight to the thread's last sample taken where it ran, within
+     * twenty sampling periods: that CPU was used before the wait. Not in `samples`; on Linux counted
+     * in `signals`. Only where the sampler thread times CPU samples (CPU timers fire only on a
+     * running thread).
      */
-    declinedAtWaits: number;
+    movedFromWaits: number;
     /** CPU the sampler thread used: the probe's direct cost. */
     samplerCpuNs: number;
     /** Time spent in the signal handler, all threads: the probe's cost inside the sampled threads. */

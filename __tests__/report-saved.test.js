@@ -39,11 +39,11 @@ describe('report on a saved profile', () => {
     expect(out).toMatch(/versions +node 20\.\d+\.\d+, probe [\d.]+, rspack 2\.3\.2/);
   });
 
-  test('samples found waiting in the kernel are told in the header when there were any', () => {
+  test('samples that found their thread waiting are told in the header when there were any', () => {
     // The saved profile predates the count: the reader takes it as absent.
-    expect(out).not.toMatch(/found waiting in the kernel/);
-    const waited = { ...summary, stats: { ...summary.stats, declinedAtWaits: 1234 } };
-    expect(renderReport(waited, { top: 5, dir: NEW })).toMatch(/^ *samples .*, 1,234 found waiting in the kernel \(their CPU carried to the next sample\)$/m);
+    expect(out).not.toMatch(/found their thread waiting/);
+    const waited = { ...summary, stats: { ...summary.stats, movedFromWaits: 1234 } };
+    expect(renderReport(waited, { top: 5, dir: NEW })).toMatch(/^ *samples .*, 1,234 more found their thread waiting and gave their CPU to its last sample where it ran$/m);
   });
 
   test('the burner plugin and its hook lead their tables with the CPU the summary holds', () => {

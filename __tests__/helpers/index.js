@@ -112,14 +112,48 @@ function pluginEnv(options, env, plugins) {
  * Builds `app` in watch mode with fixtures/watch-build.js (a build, then `rebuilds` edits each
  * rebuilt), adding the plugins as buildWithPlugin does; returns the process result, or throws unless
  * it exited 0. Fresh-clone CI runs have seen this process die by SIGABRT after its last profile was
- * written, which hundreds of local runs did not repeat: the error says which signal, what it printed,
- * and whether the fixture's last line (written after `watching.close`) came, i.e. whether it died in
- * node's teardown.
+ * written, with nothing on stderr, which hundreds of local runs did not repeat: the error says which
+ * signal, what it printed, whether the fixture's last line (written after `watching.close`) came,
+ * and the dying thread's native stack (see runKeepingCore).
  */
 function watchWithPlugin(app, rebuilds, options, env = {}) {
-  const r = run(process.execPath, [WATCH_BUILD, app, String(rebuilds)], { env: pluginEnv(options, env, PROBE_PLUGINS) });
-  if (r.status !== 0) throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}); stdout: ${JSON.stringify(r.stdout.slice(-500))}; stderr:\n${r.stderr.slice(-4000)}`);
+  const r = runKeepingCore(process.execPath, [WATCH_BUILD, app, String(rebuilds)], { env: pluginEnv(options, env, PROBE_PLUGINS) });
+  if (r.status !== 0) {
+    throw new Error(`watch build failed (status ${r.status}, signal ${r.signal}); stdout: ${JSON.stringify(r.stdout.slice(-500))}; stderr:\n${r.stderr.slice(-4000)}${r.backtrace ? `\nnative stacks from its core dump:\n${r.backtrace}` : ''}`);
+  }
   return r;
+}
+
+const CRASH_SIGNALS = new Set(['SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE']);
+
+/**
+ * `run`, in a directory of its own with core dumps allowed: when the process dies by a crash
+ * signal, `backtrace` holds gdb's stacks of the crashing thread and of every thread, read from the
+ * core (where gdb is installed and the kernel writes cores into the working directory), and the
+ * core is deleted.
+ */
+function runKeepingCore(cmd, args, opts = {}) {
+  const cwd = tmpDir('core');
+  const r = run('/bin/sh', ['-c', 'ulimit -c unlimited 2>/dev/null; exec "$0" "$@"', cmd, ...args], { ...opts, cwd });
+  if (CRASH_SIGNALS.has(r.signal)) {
+    const core = fs.readdirSync(cwd).find((f) => /^core(\.\d+)?$/.test(f));
+    if (core) {
+      const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'bt 40', '-ex', 'thread apply all bt 12', cmd, path.join(cwd, core)], { encoding: 'utf8', timeout: 120000, maxBuffer: 64 << 20 });
+      r.backtrace = gdb.error ? `(gdb: ${gdb.error.message})` : (gdb.stdout || '').slice(0, 60000);
+    } else {
+      r.backtrace = `(no core file in ${cwd}: /proc/sys/kernel/core_pattern is ${JSON.stringify(readOr('/proc/sys/kernel/core_pattern'))})`;
+    }
+  }
+  fs.rmSync(cwd, { recursive: true, force: true });
+  return r;
+}
+
+function readOr(file) {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 function workload(kind, n, outDir) {
@@ -150,4 +184,4 @@ const CODE_EVENTS_V8 = /^(11\.3|12\.4|13\.6|14\.6)\./.test(process.versions.v8);
 /** Preloaded (NODE_OPTIONS=--require) to make node report a V8 perfprobe does not know. */
 const UNKNOWN_V8 = path.join(__dirname, '..', 'fixtures', 'unknown-v8.js');
 
-module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, watchWithPlugin, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
+module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, watchWithPlugin, runKeepingCore, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };

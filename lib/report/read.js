@@ -37,7 +37,7 @@ const shape = (entry) => ({
   sampledCpuMs: 'number',
   fidelity: 'number',
   samples: 'number',
-  stats: { signals: 'number', droppedStoreFull: 'number', lostInFlight: 'number', declinedAtWaits: 'number?', samplerCpuNs: 'number', handlerNs: 'number?' },
+  stats: { signals: 'number', droppedStoreFull: 'number', lostInFlight: 'number', movedFromWaits: 'number?', samplerCpuNs: 'number', handlerNs: 'number?' },
   threads: [{ tid: 'number', name: 'string', role: 'string', cpuMs: 'number', sampledCpuMs: 'number', samples: 'number', utilization: 'number' }],
   topFunctionsSelf: [entry],
   topFunctionsCumulative: [entry],

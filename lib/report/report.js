@@ -103,7 +103,7 @@ function header(s, dir) {
       'samples',
       `${int(s.samples)}, dropped ${int(dropped)} (store full ${int(st.droppedStoreFull)}, lost in flight ${int(st.lostInFlight)})` +
         (st.truncatedStacks ? `, truncated stacks ${int(st.truncatedStacks)}` : '') +
-        (st.declinedAtWaits ? `, ${int(st.declinedAtWaits)} found waiting in the kernel (their CPU carried to the next sample)` : ''),
+        (st.movedFromWaits ? `, ${int(st.movedFromWaits)} more found their thread waiting and gave their CPU to its last sample where it ran` : ''),
     ],
     ...(kind.wall
       ? []

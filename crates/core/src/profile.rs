@@ -198,11 +198,10 @@ pub struct SamplerStats {
     pub near_stack_limit: u64,
     /// Signals whose sample never arrived (thread exited first); their weight is lost.
     pub lost_in_flight: u64,
-    /// CPU samples not recorded because their thread was waiting in the kernel (Linux: resuming at
-    /// a wait our signal cut short, or just woken from a futex; macOS: in a wait): the CPU they
-    /// stood for was used before the wait, and is carried by the thread's next sample. Included in
-    /// `signals` on Linux.
-    pub declined_at_waits: u64,
+    /// CPU samples that found their thread waiting in the kernel (Linux: resuming at a wait the
+    /// signal cut short, or just woken from a futex; macOS: in a wait) and gave their weight to the
+    /// thread's last sample taken where it ran (`sampler::policy::WaitMover`); not in `samples`.
+    pub moved_from_waits: u64,
     /// CPU time the sampler thread itself used: the probe's direct cost.
     pub sampler_cpu_ns: u64,
     /// Time spent in the signal handler, all threads: the cost inside the sampled threads.

@@ -39,6 +39,9 @@ pub struct RecordHeader {
     pub unknown_region: bool,
     /// Kept with the leaf frame only: the thread had too little stack left for a walk.
     pub low_stack: bool,
+    /// A CPU sample that found its thread waiting in the kernel (Linux:
+    /// `platform/linux/syscall_site.rs`): the CPU it carries was used before that wait.
+    pub at_wait: bool,
 }
 
 struct RecordData {

@@ -174,18 +174,18 @@ fn cpu_used_before_a_wait_is_charged_to_the_code_that_used_it_not_to_the_wait() 
         }
         let (share, fidelity) = (in_burst as f64 / total.max(1) as f64, total as f64 / cpu as f64);
         eprintln!(
-            "{timer:?}: worker cpu {:.1} ms, sampled {:.1} ms, {:.1}% in the bursts; {} declined at waits",
+            "{timer:?}: worker cpu {:.1} ms, sampled {:.1} ms, {:.1}% in the bursts; {} moved from waits",
             cpu as f64 / 1e6,
             total as f64 / 1e6,
             share * 100.0,
-            raw.stats.declined_at_waits
+            raw.stats.moved_from_waits
         );
-        // With the sampler thread signalling such a worker wherever it is (the handler never
-        // declining): 21.9% in the bursts, the rest on the futex it parks on.
+        // With the sampler thread's samples kept where they find such a worker: 21.9% in the
+        // bursts, the rest on the futex it parks on.
         assert!(share >= 0.9, "{timer:?}: {:.1}% of the worker's sampled CPU is in its bursts", share * 100.0);
         assert!((0.9..=1.05).contains(&fidelity), "{timer:?}: sampled/CPU = {fidelity:.3}");
         if timer != Timer::SamplerThread {
-            assert_eq!(raw.stats.declined_at_waits, 0, "{timer:?} fires only on a running thread");
+            assert_eq!(raw.stats.moved_from_waits, 0, "{timer:?} fires only on a running thread");
         }
     }
 }
@@ -291,8 +291,8 @@ fn short_lived_threads_and_many_sessions_leak_nothing() {
         assert!(exited >= 600, "{timer:?}: only {exited} of 2000 short threads were seen");
         assert!(churn_samples > 0);
         // Every signal became a kept sample, unless its thread exited first, the store was full, or
-        // the handler found it waiting in the kernel and gave its weight back.
-        assert_eq!(raw.samples.len() as u64 + stats.lost_in_flight + stats.dropped_store_full + stats.declined_at_waits, stats.signals);
+        // it found its thread at a wait and gave its weight to an earlier sample.
+        assert_eq!(raw.samples.len() as u64 + stats.lost_in_flight + stats.dropped_store_full + stats.moved_from_waits, stats.signals);
         assert_eq!(std::fs::read_to_string("/proc/self/timers").unwrap_or_default(), "");
         assert_eq!(raw.timer, timer.name());
     }

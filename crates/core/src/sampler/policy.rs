@@ -9,14 +9,6 @@
 /// carried by its next sample's weight.
 pub const MAX_IDLE_SKIP_TICKS: u64 = 16;
 
-/// How many ticks in a row a thread whose last sample was declined may be left alone while it is
-/// off a CPU ([`CpuAccount::wait_for_cpu`]).
-pub const MAX_OFF_CPU_SKIPS: u64 = 4;
-
-/// How many samples of a thread may be declined in a row before one is kept wherever it lands
-/// ([`CpuAccount::keep_anywhere`]).
-pub const MAX_DECLINES_IN_ROW: u64 = 2;
-
 /// One thread's CPU accounting between the sampler thread's reads of its clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuAccount {
@@ -27,15 +19,6 @@ pub struct CpuAccount {
     /// Consecutive reads that found no new CPU, and the tick of the next read.
     pub idle_reads: u64,
     pub next_read_tick: u64,
-    /// No sample until the clock reaches this: the last one found the thread waiting in the kernel
-    /// (see [`CpuAccount::declined`]).
-    pub hold_until_cpu_ns: u64,
-    /// The carry holds the weight of a declined sample no sample has taken since.
-    pub carries_declined: bool,
-    /// Ticks in a row at which such a thread was off a CPU and not interrupted.
-    pub off_cpu_skips: u64,
-    /// Samples declined in a row.
-    pub declines_in_row: u64,
 }
 
 impl CpuAccount {
@@ -63,54 +46,12 @@ impl CpuAccount {
     /// used at least a period since its last one.
     pub fn accrue(&mut self, delta_ns: u64, period_ns: u64) -> Option<u64> {
         self.pending_ns += delta_ns;
-        let held = self.last_cpu_ns < self.hold_until_cpu_ns;
-        (self.pending_ns >= period_ns && !held).then(|| sample_weight(self.pending_ns, period_ns))
-    }
-
-    /// A sample found the thread waiting in the kernel: the CPU it would have carried was used
-    /// before the wait began, not where the thread is now. `returned_ns` of it (a weight already
-    /// [`taken`](Self::taken) by a signal the handler declined) goes back to the carry, and the
-    /// thread is not sampled again until its clock has moved by [`wall_ran_threshold`] past the
-    /// last read: more than an interruption of ours costs it, so a thread still waiting is not
-    /// interrupted at every tick.
-    pub fn declined(&mut self, returned_ns: u64, period_ns: u64) {
-        self.pending_ns += returned_ns;
-        self.hold_until_cpu_ns = self.last_cpu_ns + wall_ran_threshold(period_ns);
-        self.carries_declined = true;
-        self.declines_in_row += 1;
-    }
-
-    /// Whether the next sample is kept wherever it finds the thread, even at a wait: after
-    /// [`MAX_DECLINES_IN_ROW`], so a thread whose runs are too short to be caught running (a
-    /// worker that wakes for microseconds) does not pile its CPU onto one far-off sample.
-    pub fn keep_anywhere(&self) -> bool {
-        self.declines_in_row >= MAX_DECLINES_IN_ROW
+        (self.pending_ns >= period_ns).then(|| sample_weight(self.pending_ns, period_ns))
     }
 
     /// A sample of `weight_ns` was taken (sent, or recorded on a suspended thread).
     pub fn taken(&mut self, weight_ns: u64) {
         self.pending_ns -= weight_ns.min(self.pending_ns);
-        self.carries_declined = false;
-        self.off_cpu_skips = 0;
-        self.declines_in_row = 0;
-    }
-
-    /// Whether to let a due sample wait for the next tick because the thread is off a CPU now
-    /// (`running`: its clock moved between two reads µs apart). Only a thread whose last sample
-    /// was declined: it is likely still waiting, and interrupting it again would only be declined
-    /// again. At most [`MAX_OFF_CPU_SKIPS`] ticks in a row, so a thread that runs only between
-    /// ticks is still sampled.
-    pub fn wait_for_cpu(&mut self, running: bool) -> bool {
-        let wait = self.carries_declined && !running && self.off_cpu_skips < MAX_OFF_CPU_SKIPS;
-        self.off_cpu_skips = if wait { self.off_cpu_skips + 1 } else { 0 };
-        wait
-    }
-
-    /// At the session's end: what a thread still carries of declined samples (with what it used
-    /// since), for one last sample taken wherever the thread is. Without it, threads that wait for
-    /// most of a build (V8's workers) lost a third of their CPU from the profile.
-    pub fn left_at_end(&self) -> Option<u64> {
-        (self.carries_declined && self.pending_ns > 0).then_some(self.pending_ns)
     }
 }
 
@@ -162,6 +103,50 @@ pub fn bound_reached(config: &super::SamplerConfig, elapsed_ns: u64, samples: us
         return Some(format!("maxDuration ({} ms) reached", max / 1_000_000));
     }
     config.max_samples.filter(|&max| samples as u64 >= max).map(|max| format!("maxSamples ({max}) reached"))
+}
+
+/// A sampler thread's CPU sample can find its thread waiting in the kernel: blocked, or woken and
+/// not yet run. The CPU it carries was used before that wait, in the run its previous sample was
+/// taken in (or one after it), not in the wait. So its weight goes to the thread's last sample taken
+/// where the thread ran, if that is recent: within [`WAIT_MOVE_PERIODS`] sampling periods, and
+/// taking at most [`WAIT_MOVE_MAX`] such weights, so no sample piles up a thread's idle stretch.
+/// Otherwise it stays on the wait. Labels move with the stack: the earlier sample's labels are
+/// those of the time the CPU was used, not of a phase that began while the thread waited.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WaitMover {
+    /// The thread's last CPU sample taken where it ran: its index, time and the weights it took.
+    last: Option<(usize, u64, u64)>,
+}
+
+pub const WAIT_MOVE_PERIODS: u64 = 20;
+pub const WAIT_MOVE_MAX: u64 = 8;
+
+impl WaitMover {
+    /// Adds a CPU sample of this thread to `samples`, or its weight to an earlier one when it was
+    /// found at a wait (`at_wait`); returns whether it moved.
+    pub fn place(&mut self, samples: &mut Vec<crate::profile::Sample>, sample: crate::profile::Sample, at_wait: bool, period_ns: u64) -> bool {
+        if at_wait {
+            if self.give_to_last_run(samples, sample.time_ns, sample.weight_ns, period_ns) {
+                return true;
+            }
+        } else {
+            self.last = Some((samples.len(), sample.time_ns, 0));
+        }
+        samples.push(sample);
+        false
+    }
+
+    /// Adds `weight_ns`, of a sample at `time_ns` that found the thread at a wait, to the thread's
+    /// last sample taken where it ran, if it may take it; returns whether it did.
+    pub fn give_to_last_run(&mut self, samples: &mut [crate::profile::Sample], time_ns: u64, weight_ns: u64, period_ns: u64) -> bool {
+        let Some((index, last_ns, taken)) = &mut self.last else { return false };
+        if time_ns.saturating_sub(*last_ns) > WAIT_MOVE_PERIODS * period_ns || *taken >= WAIT_MOVE_MAX {
+            return false;
+        }
+        samples[*index].weight_ns += weight_ns;
+        *taken += 1;
+        true
+    }
 }
 
 /// Below this much CPU in a wall period a thread "did not run": a sampler's own few µs on it (a
@@ -313,49 +298,35 @@ mod tests {
     }
 
     #[test]
-    fn a_sample_declined_at_a_wait_is_carried_until_the_thread_runs_again() {
+    fn a_sample_found_at_a_wait_gives_its_weight_to_the_last_one_taken_where_the_thread_ran() {
+        use crate::profile::Sample;
         let period = 1_000_000;
-        let hold = wall_ran_threshold(period);
-        let mut account = CpuAccount::new(0);
-        account.observe(1, period);
-        let weight = account.accrue(period, period).unwrap();
-        account.taken(weight);
-        // The handler found it in a syscall: the weight comes back, no sample while it waits, nor
-        // for the handler's own microseconds.
-        account.observe(2, period);
-        account.declined(weight, period);
-        assert_eq!(account.pending_ns, period);
-        assert_eq!(account.accrue(0, period), None);
-        account.observe(3, period + 10_000);
-        assert_eq!(account.accrue(10_000, period), None);
-        // Once it ran, the carry and what it used since go with its next sample.
-        account.observe(4, period + 10_000 + hold);
-        assert_eq!(account.accrue(hold, period), Some(period));
-        assert_eq!(account.pending_ns, period + 10_000 + hold);
-        assert_eq!(account.left_at_end(), Some(period + 10_000 + hold));
-        account.taken(period);
-        assert_eq!(account.left_at_end(), None);
-    }
-
-    #[test]
-    fn a_declined_thread_is_left_alone_off_a_cpu_for_a_few_ticks_and_declined_only_twice_in_a_row() {
-        let period = 1_000_000;
-        let mut account = CpuAccount::new(0);
-        // Nothing declined: sampled wherever it is.
-        assert!(!account.wait_for_cpu(false));
-        account.declined(period, period);
-        // Off a CPU: left alone for MAX_OFF_CPU_SKIPS ticks, then interrupted anyway.
-        for _ in 0..MAX_OFF_CPU_SKIPS {
-            assert!(account.wait_for_cpu(false));
+        let at = |time_ns: u64, stack: u32| Sample {
+            thread: 0,
+            time_ns,
+            weight_ns: period,
+            kind: crate::profile::SampleKind::Cpu,
+            thread_labels: 0,
+            process_labels: 0,
+            stack,
+            js_stack: crate::profile::NO_JS_STACK,
+        };
+        let mut samples = Vec::new();
+        let mut mover = WaitMover::default();
+        // Nothing ran before: it stays on the wait.
+        assert!(!mover.place(&mut samples, at(0, 9), true, period));
+        assert!(!mover.place(&mut samples, at(1_000_000, 1), false, period));
+        for i in 0..WAIT_MOVE_MAX {
+            assert!(mover.place(&mut samples, at(2_000_000 + i, 9), true, period));
         }
-        assert!(!account.wait_for_cpu(false));
-        assert!(account.wait_for_cpu(false), "the count starts again");
-        assert!(!account.wait_for_cpu(true), "running: interrupted at once");
-        assert!(!account.keep_anywhere());
-        account.declined(period, period);
-        assert!(account.keep_anywhere(), "the third in a row is kept wherever it lands");
-        account.taken(2 * period);
-        assert!(!account.keep_anywhere() && !account.wait_for_cpu(false));
+        // The running sample has taken its most; the next stays on the wait.
+        assert!(!mover.place(&mut samples, at(3_000_000, 9), true, period));
+        assert_eq!(samples.iter().map(|s| (s.stack, s.weight_ns / period)).collect::<Vec<_>>(), vec![(9, 1), (1, 1 + WAIT_MOVE_MAX), (9, 1)]);
+        // Too long after the thread last ran: stays on the wait.
+        assert!(!mover.place(&mut samples, at(4_000_000, 2), false, period));
+        assert!(!mover.place(&mut samples, at(4_000_000 + WAIT_MOVE_PERIODS * period + 1, 9), true, period));
+        let total: u64 = samples.iter().map(|s| s.weight_ns).sum();
+        assert_eq!(total, 9 * period, "no weight is lost or made");
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl SamplerRun {
             let info = self.profile.threads.len() - 1;
             let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
             let timer = self.open_timer(tid, slot, cpu - last_cpu_ns);
-            self.tracked.insert(tid, Tracked { tid, slot, clock, cpu: CpuAccount::new(last_cpu_ns), info, wall, timer });
+            self.tracked.insert(tid, Tracked { tid, slot, clock, cpu: CpuAccount::new(last_cpu_ns), info, wall, timer, waits: Default::default() });
             self.by_slot.insert(slot, tid);
             appeared = true;
         }

@@ -1,5 +1,7 @@
 //! Draining the store: turns the records handlers wrote into the profile's samples, attributed to
-//! the threads that are still tracked (a record whose thread was forgotten is a counted loss).
+//! the threads that are still tracked (a record whose thread was forgotten is a counted loss). A CPU
+//! sample that found its thread at a wait gives its weight to the thread's last one taken where it
+//! ran ([`crate::sampler::policy::WaitMover`]).
 
 use super::handler::decode_weight;
 use super::SamplerRun;
@@ -10,7 +12,7 @@ impl SamplerRun {
     pub(super) fn drain(&mut self) {
         // Timers keep sampling between the sampler thread's checks: `max_samples` is still exact.
         let max_samples = self.config.max_samples.map_or(usize::MAX, |max| max as usize);
-        let SamplerRun { by_slot, tracked, profile, .. } = self;
+        let SamplerRun { by_slot, tracked, profile, period_ns, .. } = self;
         Store::global().drain(|header, frames, js_frames| {
             if profile.samples.len() >= max_samples {
                 return;
@@ -33,7 +35,7 @@ impl SamplerRun {
             if kind.is_wall() {
                 t.wall.stack = Some((stack, header.thread_labels, header.process_labels));
             }
-            profile.samples.push(Sample {
+            let sample = Sample {
                 thread: t.info as u32,
                 time_ns: header.time_ns,
                 weight_ns,
@@ -42,7 +44,12 @@ impl SamplerRun {
                 process_labels: header.process_labels,
                 stack,
                 js_stack,
-            });
+            };
+            if kind.is_wall() {
+                profile.samples.push(sample);
+            } else if t.waits.place(&mut profile.samples, sample, header.at_wait, *period_ns) {
+                profile.stats.moved_from_waits += 1;
+            }
         });
         self.profile.stats.dropped_store_full += Store::global().take_dropped();
     }

@@ -55,21 +55,14 @@ struct ClockTimerInfo {
     value: u64,
 }
 
-/// CPU samples the handler declined because their thread was waiting in the kernel
-/// ([`take_queued_sample`]); each gave its weight back through its slot.
-pub static DECLINED_AT_WAITS: AtomicU64 = AtomicU64::new(0);
-
 /// The value a sample signal carries: slot index in the top 16 bits, then the sample's kind in two
-/// flags (wall-clock sample; the thread ran, or for a CPU sample, keep it even at a wait), then the
-/// weight in ns (up to 19 hours). The handler
+/// flags (wall-clock sample; the thread ran), then the weight in ns (up to 19 hours). The handler
 /// records the low 48 bits as they came; the sampler thread decodes them ([`decode_weight`]).
 pub const WEIGHT_BITS: u32 = 48;
 pub const WEIGHT_MASK: u64 = (1 << WEIGHT_BITS) - 1;
 const WALL_FLAG: u64 = 1 << 47;
 const RUNNING_FLAG: u64 = 1 << 46;
 const WEIGHT_NS_MASK: u64 = RUNNING_FLAG - 1;
-/// On a CPU sample (no wall flag), the running flag says: keep it wherever it lands.
-const KEEP_FLAG: u64 = RUNNING_FLAG;
 
 pub fn encode_value(slot: usize, weight_ns: u64, kind: SampleKind) -> u64 {
     let flags = match kind {
@@ -78,12 +71,6 @@ pub fn encode_value(slot: usize, weight_ns: u64, kind: SampleKind) -> u64 {
         SampleKind::WallWaiting => WALL_FLAG,
     };
     ((slot as u64) << WEIGHT_BITS) | flags | weight_ns.min(WEIGHT_NS_MASK)
-}
-
-/// A CPU sample the handler keeps even at a wait: one after samples declined in a row, or the
-/// session's last, carrying what declined samples left (`sampler::policy::CpuAccount`).
-pub fn encode_kept(slot: usize, weight_ns: u64) -> u64 {
-    encode_value(slot, weight_ns, SampleKind::Cpu) | KEEP_FLAG
 }
 
 /// The weight and kind of a recorded sample (its header's `weight_ns` as the handler stored it).
@@ -132,41 +119,27 @@ unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
     }
     let slot = &SLOTS[slot_index];
     if RECORDING.load(Ordering::Acquire) {
-        take_queued_sample(slot_index, value & WEIGHT_MASK, slot, context);
+        let recorded = value & WEIGHT_MASK;
+        // Only these samples can find their thread waiting: the sampler thread signals a thread
+        // wherever it is, a CPU timer only a running one.
+        let at_wait = decode_weight(recorded).1 == SampleKind::Cpu
+            && super::syscall_site::at_wait(&super::syscall_site::resume_point(context));
+        take_sample(slot_index, recorded, slot, context, at_wait);
     }
     slot.delivered.fetch_add(1, Ordering::Release);
-}
-
-/// A signal the sampler thread sent. A CPU sample that finds its thread waiting in the kernel
-/// (parked on a futex, in `epoll_wait`, asleep, or woken from a futex and not yet run) is
-/// declined unless flagged to be kept: the CPU it carries was used before that wait, elsewhere. Its
-/// weight goes back to the sampler through the slot, for the thread's next sample. Wall samples
-/// stand wherever they land: a wait is what they measure.
-#[inline(always)]
-unsafe fn take_queued_sample(slot_index: usize, recorded: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
-    let (weight_ns, kind) = decode_weight(recorded);
-    if kind == SampleKind::Cpu && recorded & KEEP_FLAG == 0 {
-        let at = super::syscall_site::resume_point(context);
-        if super::syscall_site::at_wait(&at) {
-            slot.declined_ns.fetch_add(weight_ns, Ordering::Relaxed);
-            DECLINED_AT_WAITS.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    }
-    take_sample(slot_index, recorded, slot, context);
 }
 
 /// Records the interrupted thread's stack with the recorded weight (`encode_value`'s low bits),
 /// adding the time it took to [`HANDLER_NS`].
 #[inline(always)]
-unsafe fn take_sample(slot_index: usize, recorded_weight: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
+unsafe fn take_sample(slot_index: usize, recorded_weight: u64, slot: &super::threads::Slot, context: *mut libc::c_void, at_wait: bool) {
     let started = crate::util::monotonic_ns();
     // The walk runs on the interrupted thread's stack; a thread close to its guard page would be
     // pushed into it (measured: a thread with 12 KiB left died of "stack overflow" at 4999 Hz).
     if stack_room().is_some_and(|room| room < WALK_STACK_RESERVE) {
-        record_leaf(slot_index, recorded_weight, slot, context);
+        record_leaf(slot_index, recorded_weight, slot, context, at_wait);
     } else {
-        record(slot_index, recorded_weight, slot, context);
+        record(slot_index, recorded_weight, slot, context, at_wait);
     }
     HANDLER_NS.fetch_add(crate::util::monotonic_ns().saturating_sub(started), Ordering::Relaxed);
 }
@@ -188,7 +161,7 @@ unsafe fn handle_timer(slot_index: usize, overrun: u64, context: *mut libc::c_vo
     let weight_ns = TIMER_PERIOD_NS.load(Ordering::Relaxed) * (1 + overrun) + slot.timer_carry_ns.swap(0, Ordering::Relaxed);
     // Counted like a sent signal: each becomes a kept sample or a counted loss.
     TIMER_SIGNALS.fetch_add(1, Ordering::Relaxed);
-    take_sample(slot_index, encode_value(slot_index, weight_ns, SampleKind::Cpu) & WEIGHT_MASK, slot, context);
+    take_sample(slot_index, encode_value(slot_index, weight_ns, SampleKind::Cpu) & WEIGHT_MASK, slot, context, false);
 }
 
 /// Stack a walk may need below the handler's first frame: 18.6 KiB measured for the whole signal
@@ -205,7 +178,7 @@ fn stack_room() -> Option<u64> {
 
 // Not inlined: its frame (the walk's) must not be reserved before `stack_room` has been checked.
 #[inline(never)]
-unsafe fn record(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
+unsafe fn record(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot, context: *mut libc::c_void, at_wait: bool) {
     let Some(mut writer) = Store::global().claim() else { return };
     let regs = start_regs(context);
     let walk = unwind::walk(regs, writer.frames_mut());
@@ -215,16 +188,16 @@ unsafe fn record(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot,
     } else {
         0
     };
-    writer.publish(RecordHeader { js_depth: js_depth as u32, ..header(slot_index, weight_ns, slot, walk, false) });
+    writer.publish(RecordHeader { js_depth: js_depth as u32, at_wait, ..header(slot_index, weight_ns, slot, walk, false) });
 }
 
 /// A sample without a walk: the interrupted pc only, flagged so the stats count it.
 #[inline(never)]
-unsafe fn record_leaf(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot, context: *mut libc::c_void) {
+unsafe fn record_leaf(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot, context: *mut libc::c_void, at_wait: bool) {
     let Some(mut writer) = Store::global().claim() else { return };
     writer.frames_mut()[0] = start_regs(context).pc;
     let walk = unwind::WalkResult { depth: 1, ..Default::default() };
-    writer.publish(header(slot_index, weight_ns, slot, walk, true));
+    writer.publish(RecordHeader { at_wait, ..header(slot_index, weight_ns, slot, walk, true) });
 }
 
 #[inline(always)]
@@ -243,6 +216,7 @@ unsafe fn header(slot_index: usize, weight_ns: u64, slot: &super::threads::Slot,
         cache_busy: walk.cache_busy,
         unknown_region: walk.unknown_region,
         low_stack,
+        at_wait: false,
     }
 }
 
@@ -274,8 +248,5 @@ mod tests {
             assert_eq!((value >> WEIGHT_BITS) as usize, 4095);
             assert_eq!(decode_weight(value & WEIGHT_MASK), (20_408_163, kind));
         }
-        let kept = encode_kept(7, 1_000_000);
-        assert_eq!((kept >> WEIGHT_BITS, decode_weight(kept & WEIGHT_MASK)), (7, (1_000_000, SampleKind::Cpu)));
-        assert_ne!(kept & KEEP_FLAG, 0);
     }
 }

@@ -26,15 +26,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
-use crate::profile::{RawProfile, SamplerStats};
+use crate::profile::{RawProfile, SampleKind, SamplerStats};
 use crate::platform::{MemoryReads, Run, SamplerThread, SAMPLER_THREAD_NAME};
-use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
+use crate::sampler::policy::{bound_reached, CpuAccount, Periods, WaitMover};
 use crate::sampler::{SamplerConfig, StartError, Timer};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
 use cpu_timer::CpuTimer;
-use handler::{DECLINED_AT_WAITS, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
+use handler::{encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
 use threads::{SlotAllocator, SLOTS};
 
 pub use handler::on_signal;
@@ -135,6 +135,8 @@ struct Tracked {
     wall: WallState,
     /// The thread's own CPU timer; without one the sampler thread signals it.
     timer: Option<CpuTimer>,
+    /// Where its CPU samples found at a wait go.
+    waits: WaitMover,
 }
 
 /// A thread's wall-clock sampling state.
@@ -257,7 +259,6 @@ impl SamplerRun {
     fn run_until(&mut self, stop: &AtomicBool, finished: &AtomicBool) -> RawProfile {
         HANDLER_NS.store(0, Ordering::Relaxed);
         TIMER_SIGNALS.store(0, Ordering::Relaxed);
-        DECLINED_AT_WAITS.store(0, Ordering::Relaxed);
         TIMER_PERIOD_NS.store(self.period_ns, Ordering::Relaxed);
         RECORDING.store(true, Ordering::Release);
         let mut deadline = monotonic_ns();
@@ -333,9 +334,6 @@ impl SamplerRun {
     }
 
     fn finish(&mut self) -> RawProfile {
-        if self.config.mode.cpu() {
-            self.signal_carried();
-        }
         let timed = self.tracked.values_mut().filter_map(|t| t.timer.take()).count();
         if timed > 0 {
             // An overflow signalled just before its timer closed is queued by now, and handled at
@@ -371,7 +369,6 @@ impl SamplerRun {
         self.profile.stats.sampler_cpu_ns = thread_cpu_ns();
         self.profile.stats.handler_ns = HANDLER_NS.load(Ordering::Relaxed);
         self.profile.stats.timer_signals = TIMER_SIGNALS.load(Ordering::Relaxed);
-        self.profile.stats.declined_at_waits = DECLINED_AT_WAITS.load(Ordering::Relaxed);
         self.profile.stats.signals += self.profile.stats.timer_signals;
         self.profile.modules = unwind::known_modules();
         self.profile.stacks.seal();
@@ -399,16 +396,15 @@ enum Sent {
 
 impl SignalTarget {
     /// The one path a sample signal takes: counted as sent before it leaves (the handler may run
-    /// before `send` returns), rolled back if the kernel refuses it. `value`: [`handler::encode_value`]'s
-    /// (or [`handler::encode_kept`]'s) for `t`'s slot.
-    fn send(&self, t: &Tracked, value: u64, stats: &mut SamplerStats) -> Sent {
+    /// before `send` returns), rolled back if the kernel refuses it.
+    fn send(&self, t: &Tracked, weight_ns: u64, kind: SampleKind, stats: &mut SamplerStats) -> Sent {
         let slot = &SLOTS[t.slot];
         if slot.in_flight() > 0 {
             return Sent::Busy;
         }
         let sent = slot.sent.load(Ordering::Relaxed);
         slot.sent.store(sent + 1, Ordering::Relaxed);
-        match signal::send(self.pid, self.uid, t.tid, self.signal, value) {
+        match signal::send(self.pid, self.uid, t.tid, self.signal, encode_value(t.slot, weight_ns, kind)) {
             Ok(()) => {
                 stats.signals += 1;
                 Sent::Yes

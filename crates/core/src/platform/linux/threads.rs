@@ -21,9 +21,6 @@ pub struct Slot {
     /// With a CPU timer: CPU its next timer sample carries beyond one period (what the thread used
     /// during the session before its timer was opened); taken by the handler.
     pub timer_carry_ns: AtomicU64,
-    /// The weight of a CPU sample the handler declined (the thread was waiting in the kernel),
-    /// given back to the sampler thread for the thread's next sample.
-    pub declined_ns: AtomicU64,
 }
 
 pub static SLOTS: [Slot; MAX_THREADS] = [const {
@@ -33,7 +30,6 @@ pub static SLOTS: [Slot; MAX_THREADS] = [const {
         delivered: AtomicU64::new(0),
         label_word: AtomicPtr::new(std::ptr::null_mut()),
         timer_carry_ns: AtomicU64::new(0),
-        declined_ns: AtomicU64::new(0),
     }
 }; MAX_THREADS];
 
@@ -60,7 +56,6 @@ impl SlotAllocator {
         let slot = &SLOTS[index];
         slot.sent.store(0, Ordering::Relaxed);
         slot.delivered.store(0, Ordering::Relaxed);
-        slot.declined_ns.store(0, Ordering::Relaxed);
         slot.label_word.store(label_word, Ordering::Relaxed);
         slot.tid.store(tid, Ordering::Release);
         Some(index)

@@ -3,7 +3,6 @@
 //! a batch with that stack, without a signal (async-profiler's wall mode does the same), so an idle
 //! pool costs a clock read per thread and period ([`wall_needs_walk`] decides).
 
-use super::handler::encode_value;
 use super::{SamplerRun, Sent, Tracked};
 use crate::profile::{RawProfile, Sample, SampleKind, NO_JS_STACK};
 use crate::sampler::policy::{wall_needs_walk, wall_ran_threshold, MAX_WALL_PERIODS};
@@ -43,7 +42,7 @@ impl SamplerRun {
             }
             flush_wall_batch(t, profile);
             let kind = if ran { SampleKind::WallRunning } else { SampleKind::WallWaiting };
-            match target.send(t, encode_value(t.slot, weight, kind), &mut profile.stats) {
+            match target.send(t, weight, kind, &mut profile.stats) {
                 Sent::Yes => t.wall.signalled_last = true,
                 Sent::Busy | Sent::Failed => t.wall.carry_ns = weight,
                 Sent::Gone => {

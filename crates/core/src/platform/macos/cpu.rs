@@ -1,6 +1,5 @@
 //! CPU samples: each tick reads the threads' CPU times and samples every thread that used a
-//! period's worth ([`crate::sampler::policy`] decides which and how much, as on Linux). A thread
-//! found waiting in the kernel is not suspended: its CPU is carried to its next sample.
+//! period's worth ([`crate::sampler::policy`] decides which and how much, as on Linux).
 
 use super::suspend::NotTaken;
 use super::threads;
@@ -30,14 +29,14 @@ impl SamplerRun {
                 info.last_seen_ns = now;
             }
             let Some(weight) = t.cpu.accrue(delta, self.period_ns) else { continue };
-            if !running && !t.cpu.keep_anywhere() {
-                // Waiting in the kernel: its stack is the wait's, and the CPU this sample would
-                // carry was used before the wait began. The thread's next sample carries it.
-                t.cpu.declined(0, self.period_ns);
-                self.profile.stats.declined_at_waits += 1;
+            // In a wait, its stack is the wait's: with a recent sample where it ran to take the
+            // weight, it need not be suspended at all.
+            if !running && t.waits.give_to_last_run(&mut self.profile.samples, now, weight, self.period_ns) {
+                t.cpu.taken(weight);
+                self.profile.stats.moved_from_waits += 1;
                 continue;
             }
-            match self.take(id, weight, SampleKind::Cpu) {
+            match self.take(id, weight, SampleKind::Cpu, !running) {
                 Ok(_) => self.tracked.get_mut(&id).expect("tracked").cpu.taken(weight),
                 // The thread exited: what it owed is lost with it.
                 Err(NotTaken::Suspend) => gone.push(id),
@@ -46,17 +45,6 @@ impl SamplerRun {
         }
         for id in gone {
             self.forget(id, now);
-        }
-    }
-
-    /// At the session's end, one last sample of each thread still carrying CPU of samples not
-    /// taken at a wait, taken wherever the thread is: that CPU stays in the profile.
-    pub(super) fn sample_carried(&mut self) {
-        let carrying: Vec<(u64, u64)> = self.tracked.iter().filter_map(|(&id, t)| Some((id, t.cpu.left_at_end()?))).collect();
-        for (id, weight) in carrying {
-            if self.take(id, weight, SampleKind::Cpu).is_ok() {
-                self.tracked.get_mut(&id).expect("tracked").cpu.taken(weight);
-            }
         }
     }
 }

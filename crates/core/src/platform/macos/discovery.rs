@@ -47,6 +47,7 @@ impl SamplerRun {
                 wall_cpu_ns: cpu,
                 wall_ns: now,
                 wall_stack: None,
+                waits: Default::default(),
             };
             self.tracked.insert(id, tracked);
         }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::labels::{JS_THREAD_WORD, LABEL_WORDS};
 use crate::platform::{MemoryReads, Run, SamplerThread, SAMPLER_THREAD_NAME};
 use crate::profile::{RawProfile, Sample, SampleKind, NO_JS_STACK};
-use crate::sampler::policy::{bound_reached, CpuAccount, Periods};
+use crate::sampler::policy::{bound_reached, CpuAccount, Periods, WaitMover};
 use crate::sampler::{SamplerConfig, StartError, Timer};
 use crate::store::MAX_FRAMES;
 use crate::unwind;
@@ -78,6 +78,8 @@ struct Tracked {
     wall_cpu_ns: u64,
     wall_ns: u64,
     wall_stack: Option<(u32, u32, u32)>,
+    /// Where its CPU samples found at a wait go.
+    waits: WaitMover,
 }
 
 struct SamplerRun {
@@ -188,7 +190,8 @@ impl SamplerRun {
 
     /// The one path a sample takes: suspend, walk, resume, then (with the thread running again)
     /// intern the stack and record it.
-    fn take(&mut self, id: u64, weight_ns: u64, kind: SampleKind) -> Result<u32, NotTaken> {
+    /// `at_wait`: a CPU sample of a thread found in a wait (see [`WaitMover`]).
+    fn take(&mut self, id: u64, weight_ns: u64, kind: SampleKind, at_wait: bool) -> Result<u32, NotTaken> {
         let t = self.tracked.get_mut(&id).expect("tracked");
         let mut labels = (0, 0);
         let js = t.js;
@@ -212,7 +215,7 @@ impl SamplerRun {
         if kind.is_wall() {
             t.wall_stack = Some((stack, labels.0, labels.1));
         }
-        self.profile.samples.push(Sample {
+        let sample = Sample {
             thread: t.info as u32,
             time_ns,
             weight_ns,
@@ -221,14 +224,16 @@ impl SamplerRun {
             process_labels: labels.1,
             stack,
             js_stack: NO_JS_STACK,
-        });
+        };
+        if kind.is_wall() {
+            self.profile.samples.push(sample);
+        } else if t.waits.place(&mut self.profile.samples, sample, at_wait, self.period_ns) {
+            self.profile.stats.moved_from_waits += 1;
+        }
         Ok(stack)
     }
 
     fn finish(mut self) -> RawProfile {
-        if self.config.mode.cpu() {
-            self.sample_carried();
-        }
         let now = monotonic_ns();
         // Account the CPU used since the last tick, so thread totals cover the whole session.
         for t in self.tracked.values() {

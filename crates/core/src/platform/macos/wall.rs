@@ -45,7 +45,7 @@ impl SamplerRun {
                 });
                 continue;
             }
-            if let Err(NotTaken::Suspend) = self.take(id, weight, kind) {
+            if let Err(NotTaken::Suspend) = self.take(id, weight, kind, false) {
                 gone.push(id);
             }
         }
