@@ -32,9 +32,6 @@ impl SamplerRun {
             let stack = profile.stacks.intern(frames);
             let js_stack = if js_frames.is_empty() { NO_JS_STACK } else { profile.js_stacks.intern(js_frames) };
             let (weight_ns, kind) = decode_weight(header.weight_ns);
-            if kind.is_wall() {
-                t.wall.stack = Some((stack, header.thread_labels, header.process_labels));
-            }
             let sample = Sample {
                 thread: t.info as u32,
                 time_ns: header.time_ns,
@@ -46,6 +43,7 @@ impl SamplerRun {
                 js_stack,
             };
             if kind.is_wall() {
+                t.wall.stack = Some((stack, header.thread_labels, header.process_labels));
                 profile.samples.push(sample);
             } else if t.waits.place(&mut profile.samples, sample, header.at_wait, *period_ns) {
                 profile.stats.moved_from_waits += 1;
