@@ -8,7 +8,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
-const { ROOT, CLI, tmpDir, runNode, profileDirs, rawSampleCount } = require('./helpers');
+const { ROOT, CLI, tmpDir, runNode, profileDirs, rawSampleCount, withCores, coreBacktrace } = require('./helpers');
 const { makeApp } = require('./fixtures/lifecycle/app');
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'lifecycle');
@@ -184,8 +184,18 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
 });
 
 /** A long-running child driven line by line; `waitFor` resolves when its output matches. */
+/** How an interactive process ended; with its stderr and native stacks unless it exited 0. */
+function ending(e) {
+  return { code: e.code, signal: e.signal, ...(e.code === 0 ? {} : { stderr: e.stderr.slice(-4000), backtrace: e.backtrace }) };
+}
+
+/**
+ * A node process driven line by line on stdin, run with core dumps allowed: `exited` gives its
+ * end, and after a crash signal its native stacks (`backtrace`). Its working directory is the
+ * project's, which the loader label's path is relative to, so a core lands there (and is deleted).
+ */
 function interactive(args, env) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(...withCores(process.execPath, args), { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
   const out = { stdout: '', stderr: '' };
   const waiters = [];
   const check = () => {
@@ -200,7 +210,12 @@ function interactive(args, env) {
   };
   child.stdout.on('data', (d) => ((out.stdout += d), check()));
   child.stderr.on('data', (d) => ((out.stderr += d), check()));
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, ...out })));
+  const exited = new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      const backtrace = coreBacktrace(ROOT, process.execPath, signal);
+      resolve({ code, signal, backtrace, ...out });
+    }),
+  );
   return {
     child,
     out,
@@ -246,7 +261,7 @@ describe('on demand: SIGUSR2 and the API profile the next rebuild of a running w
     await p.waitFor(/BUILT 4\n/);
     p.end();
     const end = await p.exited;
-    expect(end.code).toBe(0);
+    expect(ending(end)).toEqual({ code: 0, signal: null });
     const dirs = profileDirs(out);
     expect(dirs).toHaveLength(1);
     const summary = onlyProfile(out);
@@ -270,9 +285,10 @@ describe('on demand: SIGUSR2 and the API profile the next rebuild of a running w
     p.send('stop');
     const [, json] = await p.waitFor(/RESULT (.+)\n/);
     p.end();
-    // Seen once in a fresh-clone run: the watcher ended by a signal here; say which, with its stderr.
+    // Seen in fresh-clone runs (never locally): the watcher ended by SIGABRT here, after its
+    // result; say which signal, with its stderr and native stacks.
     const end = await p.exited;
-    expect({ code: end.code, signal: end.signal }).toEqual({ code: 0, signal: null });
+    expect(ending(end)).toEqual({ code: 0, signal: null });
     const result = JSON.parse(json);
     expect(path.basename(result.dir)).toMatch(/^next-rebuild-/);
     expect(result.summary.partial).toBe(false);
@@ -341,7 +357,7 @@ describe('maxDuration and maxSamples end a session cleanly, with a note in the s
     await p.waitFor(/profile written to/, 'stderr');
     p.end();
     const end = await p.exited;
-    expect(end.code).toBe(0);
+    expect(ending(end)).toEqual({ code: 0, signal: null });
     expect(end.stdout).toMatch(/DONE/);
     expect(onlyProfile(out).partialReason).toMatch(reason);
   });

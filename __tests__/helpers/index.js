@@ -126,24 +126,33 @@ function watchWithPlugin(app, rebuilds, options, env = {}) {
 
 const CRASH_SIGNALS = new Set(['SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE']);
 
+/** The command and arguments that run `cmd args` with core dumps allowed (the shell execs it). */
+function withCores(cmd, args) {
+  return ['/bin/sh', ['-c', 'ulimit -c unlimited 2>/dev/null; exec "$0" "$@"', cmd, ...args]];
+}
+
+/**
+ * gdb's stacks of the crashing thread and of every thread, from the core `cmd` left in `cwd` when
+ * it died by `signal` (where gdb is installed and the kernel writes cores into the working
+ * directory); the core is deleted. Undefined for any other end.
+ */
+function coreBacktrace(cwd, cmd, signal) {
+  if (!CRASH_SIGNALS.has(signal)) return undefined;
+  const core = fs.readdirSync(cwd).find((f) => /^core(\.\d+)?$/.test(f));
+  if (!core) return `(no core file in ${cwd}: /proc/sys/kernel/core_pattern is ${JSON.stringify(readOr('/proc/sys/kernel/core_pattern'))})`;
+  const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'bt 40', '-ex', 'thread apply all bt 12', cmd, path.join(cwd, core)], { encoding: 'utf8', timeout: 120000, maxBuffer: 64 << 20 });
+  fs.rmSync(path.join(cwd, core), { force: true });
+  return gdb.error ? `(gdb: ${gdb.error.message})` : (gdb.stdout || '').slice(0, 60000);
+}
+
 /**
  * `run`, in a directory of its own with core dumps allowed: when the process dies by a crash
- * signal, `backtrace` holds gdb's stacks of the crashing thread and of every thread, read from the
- * core (where gdb is installed and the kernel writes cores into the working directory), and the
- * core is deleted.
+ * signal, `backtrace` holds its native stacks (coreBacktrace).
  */
 function runKeepingCore(cmd, args, opts = {}) {
   const cwd = tmpDir('core');
-  const r = run('/bin/sh', ['-c', 'ulimit -c unlimited 2>/dev/null; exec "$0" "$@"', cmd, ...args], { ...opts, cwd });
-  if (CRASH_SIGNALS.has(r.signal)) {
-    const core = fs.readdirSync(cwd).find((f) => /^core(\.\d+)?$/.test(f));
-    if (core) {
-      const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'bt 40', '-ex', 'thread apply all bt 12', cmd, path.join(cwd, core)], { encoding: 'utf8', timeout: 120000, maxBuffer: 64 << 20 });
-      r.backtrace = gdb.error ? `(gdb: ${gdb.error.message})` : (gdb.stdout || '').slice(0, 60000);
-    } else {
-      r.backtrace = `(no core file in ${cwd}: /proc/sys/kernel/core_pattern is ${JSON.stringify(readOr('/proc/sys/kernel/core_pattern'))})`;
-    }
-  }
+  const r = run(...withCores(cmd, args), { ...opts, cwd });
+  r.backtrace = coreBacktrace(cwd, cmd, r.signal);
   fs.rmSync(cwd, { recursive: true, force: true });
   return r;
 }
@@ -184,4 +193,4 @@ const CODE_EVENTS_V8 = /^(11\.3|12\.4|13\.6|14\.6)\./.test(process.versions.v8);
 /** Preloaded (NODE_OPTIONS=--require) to make node report a V8 perfprobe does not know. */
 const UNKNOWN_V8 = path.join(__dirname, '..', 'fixtures', 'unknown-v8.js');
 
-module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, watchWithPlugin, runKeepingCore, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
+module.exports = { ROOT, CLI, CODE_EVENTS_V8, UNKNOWN_V8, BUILD_APP, PROBE_PLUGINS, buildWithPlugin, watchWithPlugin, runKeepingCore, withCores, coreBacktrace, tmpDir, run, runNode, profileDirs, readPprof, goPprof, rawSampleCount, debugRspackEnv, workload, spawnUntil };
