@@ -183,15 +183,15 @@ describe('exits and interruptions: a complete profile, the exit and the error ou
   });
 });
 
-/** A long-running child driven line by line; `waitFor` resolves when its output matches. */
 /** How an interactive process ended; with its stderr and native stacks unless it exited 0. */
 function ending(e) {
   return { code: e.code, signal: e.signal, ...(e.code === 0 ? {} : { stderr: e.stderr.slice(-4000), backtrace: e.backtrace }) };
 }
 
 /**
- * A node process driven line by line on stdin, run with core dumps allowed: `exited` gives its
- * end, and after a crash signal its native stacks (`backtrace`). Its working directory is the
+ * A long-running node process driven line by line on stdin; `waitFor` resolves when its output
+ * matches. It runs with core dumps allowed: `exited` gives its end, and after a crash signal its
+ * native stacks (`backtrace`). Its working directory is the
  * project's, which the loader label's path is relative to, so a core lands there (and is deleted).
  */
 function interactive(args, env) {
