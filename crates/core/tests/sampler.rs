@@ -26,17 +26,24 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Burns `ms` of this thread's CPU without allocating.
-#[inline(never)]
-fn chain_leaf(ms: u64) -> u64 {
-    let until = thread_cpu_ns() + ms * 1_000_000;
+/// Burns `ns` of this thread's CPU without allocating, reading its clock every `steps` steps.
+/// Inlined, so the CPU lands in the named function that calls it.
+#[inline(always)]
+fn burn(ns: u64, steps: u32) -> u64 {
+    let until = thread_cpu_ns() + ns;
     let mut x = 0x9e3779b97f4a7c15u64;
     while thread_cpu_ns() < until {
-        for _ in 0..2000 {
+        for _ in 0..steps {
             x = std::hint::black_box(x.rotate_left(5) ^ x.wrapping_mul(0x100000001b3));
         }
     }
     x
+}
+
+/// Burns `ms` of this thread's CPU.
+#[inline(never)]
+fn chain_leaf(ms: u64) -> u64 {
+    burn(ms * 1_000_000, 2000)
 }
 
 #[inline(never)]
@@ -119,17 +126,10 @@ fn each_thread_is_sampled_in_proportion_to_its_cpu_at_99_999_and_4999_hz() {
     }
 }
 
-/// Burns `us` of this thread's CPU without allocating.
+/// Burns `us` of this thread's CPU, in smaller steps than a chain.
 #[inline(never)]
 fn burst_leaf(us: u64) -> u64 {
-    let until = thread_cpu_ns() + us * 1_000;
-    let mut x = 0x9e3779b97f4a7c15u64;
-    while thread_cpu_ns() < until {
-        for _ in 0..200 {
-            x = std::hint::black_box(x.rotate_left(5) ^ x.wrapping_mul(0x100000001b3));
-        }
-    }
-    x
+    burn(us * 1_000, 200)
 }
 
 /// A worker as a tokio or rayon pool runs one: woken every `gap_us`, it runs `burst_us` of CPU and
