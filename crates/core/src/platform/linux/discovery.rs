@@ -84,7 +84,8 @@ impl SamplerRun {
         }
         SLOTS[slot].timer_carry_ns.store(owed_ns, Ordering::Relaxed);
         let opened = CpuTimer::open(self.config.timer, tid, slot, self.period_ns, self.target.signal);
-        self.profile.stats.timer_open_failures += u64::from(opened.is_err());
+        // A thread that exited since it was listed has no timer to open: not a refusal.
+        self.profile.stats.timer_open_failures += u64::from(opened.is_err() && threads::is_alive(self.target.pid, tid));
         opened.ok()
     }
 

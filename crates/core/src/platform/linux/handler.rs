@@ -122,18 +122,19 @@ unsafe fn handle(info: &libc::siginfo_t, context: *mut libc::c_void) {
         let recorded = value & WEIGHT_MASK;
         // Only these samples can find their thread waiting: the sampler thread signals a thread
         // wherever it is, a CPU timer only a running one.
-        let at_wait = decode_weight(recorded).1 == SampleKind::Cpu
-            && super::syscall_site::at_wait(&super::syscall_site::resume_point(context));
-        take_sample(slot_index, recorded, slot, context, at_wait);
+        let may_wait = decode_weight(recorded).1 == SampleKind::Cpu;
+        take_sample(slot_index, recorded, slot, context, may_wait);
     }
     slot.delivered.fetch_add(1, Ordering::Release);
 }
 
 /// Records the interrupted thread's stack with the recorded weight (`encode_value`'s low bits),
-/// adding the time it took to [`HANDLER_NS`].
+/// adding the time it took to [`HANDLER_NS`]. `may_wait`: a sample that may find its thread
+/// waiting in the kernel, which its record then says.
 #[inline(always)]
-unsafe fn take_sample(slot_index: usize, recorded_weight: u64, slot: &super::threads::Slot, context: *mut libc::c_void, at_wait: bool) {
+unsafe fn take_sample(slot_index: usize, recorded_weight: u64, slot: &super::threads::Slot, context: *mut libc::c_void, may_wait: bool) {
     let started = crate::util::monotonic_ns();
+    let at_wait = may_wait && super::syscall_site::at_wait(&super::syscall_site::resume_point(context));
     // The walk runs on the interrupted thread's stack; a thread close to its guard page would be
     // pushed into it (measured: a thread with 12 KiB left died of "stack overflow" at 4999 Hz).
     if stack_room().is_some_and(|room| room < WALK_STACK_RESERVE) {

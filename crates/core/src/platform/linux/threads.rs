@@ -158,6 +158,12 @@ pub fn start_time_ns(tid: i32) -> Option<u64> {
     Some(ticks * (1_000_000_000 / hz))
 }
 
+/// Whether thread `tid` of process `pid` still runs (a null signal reaches it).
+pub fn is_alive(pid: i32, tid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the thread exists and may be signalled.
+    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) == 0 }
+}
+
 /// The Linux CPU clock of another thread of this process: what glibc's `pthread_getcpuclockid`
 /// returns for it (CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED, tid in the upper bits).
 pub fn cpu_clock_of(tid: i32) -> libc::clockid_t {
@@ -211,6 +217,19 @@ mod tests {
         let started = std::thread::spawn(|| start_time_ns(unsafe { libc::gettid() })).join().unwrap().unwrap();
         // Clock ticks are 10 ms wide.
         assert!(started + 20_000_000 >= before, "{started} vs {before}");
+    }
+
+    #[test]
+    fn a_thread_is_alive_until_it_has_exited() {
+        let pid = unsafe { libc::getpid() };
+        assert!(is_alive(pid, unsafe { libc::gettid() }));
+        let tid = std::thread::spawn(|| unsafe { libc::gettid() }).join().unwrap();
+        // join returns when the kernel clears the thread's tid word, a moment before it is reaped.
+        let gone = (0..1000).any(|_| !is_alive(pid, tid) || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            false
+        });
+        assert!(gone, "an exited thread still took signals");
     }
 
     #[test]
