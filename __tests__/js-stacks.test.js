@@ -127,7 +127,7 @@ describe.each([
   });
 });
 
-// V8 lists the code that existed at the start only later (when a compiler enters \`make\`, or at
+// V8 lists the code that existed at the start only later (after a compiler's last \`make\` tap, or at
 // stop): samples taken before the listing are named by it.
 (CODE_EVENTS_V8 ? test : test.skip)('code made and optimized before the session, run before V8 lists it, is named', () => {
   const out = tmpDir('js-stacks-existing');

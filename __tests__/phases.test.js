@@ -60,7 +60,8 @@ test('a compiler never gets two trackers (the plugin and register.js both attach
   const a = fakeCompiler('a');
   const first = trackPhases(a, labels, spans, 'PerfprobePlugin');
   expect(trackPhases(a, labels, spans, 'PerfprobePlugin')).toBe(first);
-  expect(a.hooks.make.taps).toHaveLength(1);
+  // One tracker: its phase tap and its tap after the last stage, once.
+  expect(a.hooks.make.taps).toHaveLength(2);
 });
 
 test('a sibling without the plugin gets a tracker when it runs', () => {
@@ -97,4 +98,24 @@ test('phases tap no hook whose call hands JS every module, and follow seal, opti
   }
   // optimizeChunkModules' tap runs after the hook's other taps: code generation starts there.
   expect(seen).toEqual(['seal', 'optimize', 'ids-codegen-hash', 'process-assets', 'after-seal']);
+});
+
+test("V8's listing of existing code is asked for after make's last tap, not at its first (Rspack calls each stage apart, and builds after the last)", () => {
+  jest.resetModules();
+  const asked = [];
+  jest.doMock('../lib/v8-profile', () => ({ listExistingCodeSoon: () => asked.push('listing') }));
+  const { trackPhases: track } = require('../lib/attribution/phases');
+  const { Spans: FreshSpans } = require('../lib/attribution/spans');
+  const taps = [];
+  const compiler = fakeCompiler('a');
+  compiler.hooks.make = { tap: (options, fn) => taps.push([options.stage, fn]) };
+  track(compiler, fakeLabels(), new FreshSpans(), 'PerfprobePlugin');
+  const stages = [...new Set(taps.map(([stage]) => stage))].sort((x, y) => x - y);
+  expect(stages.length).toBeGreaterThan(1);
+  for (const stage of stages) {
+    if (stage === stages[stages.length - 1]) expect(asked).toEqual([]);
+    for (const [s, fn] of taps) if (s === stage) fn({});
+  }
+  expect(asked).toEqual(['listing']);
+  jest.dontMock('../lib/v8-profile');
 });

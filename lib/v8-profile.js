@@ -97,7 +97,7 @@ const JS_SOURCES = ['code-events', 'cpu-profiler'];
 /**
  * V8's listing of the code that exists when a session starts is a walk of its heap: 8-14 ms of the
  * JS thread with Rspack loaded, on the build's critical path when done at start. It is done instead
- * when the JS thread would wait for Rust anyway (a compiler entering `make`), after this long at
+ * when the JS thread would wait for Rust anyway (after a compiler's last `make` tap), after this long at
  * the latest, and at stop otherwise; samples taken before it are named from it
  * (crates/core/src/js/jit.rs `list_existing`).
  */

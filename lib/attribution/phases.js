@@ -76,8 +76,6 @@ class PhaseTracker {
     if (phase) activeTrackers().add(this);
     else activeTrackers().delete(this);
     publish(this.labels);
-    // From here the compiler builds modules in Rust and the JS thread mostly waits.
-    if (phase === 'make') listExistingCodeSoon();
   }
 }
 
@@ -94,6 +92,10 @@ function trackPhases(compiler, labels, spans, pluginName) {
   trackers().set(compiler, tracker);
   for (const [hook, phase] of COMPILER_PHASES) tapAt(compiler.hooks[hook], pluginName, FIRST, () => tracker.enter(phase));
   for (const hook of ['afterDone', 'failed', 'watchClose', 'shutdown']) tapAt(compiler.hooks[hook], pluginName, FIRST, () => tracker.enter(null));
+  // After make's last tap the compiler builds modules in Rust and the JS thread mostly waits. Not
+  // at its first: Rspack calls each stage's taps in a call of its own and starts building only
+  // after the last, so work queued at the first ran between stages, on the build's critical path.
+  tapAt(compiler.hooks.make, pluginName, LAST, listExistingCodeSoon);
   tapAt(compiler.hooks.thisCompilation, pluginName, FIRST, (compilation) => {
     for (const [hook, stage, phase] of COMPILATION_PHASES) tapAt(compilation.hooks[hook], pluginName, stage, () => tracker.enter(phase));
   });
