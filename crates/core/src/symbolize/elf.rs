@@ -13,7 +13,7 @@ use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 use memmap2::Mmap;
-use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable, SymbolKind};
 
 use super::demangle::demangle;
 use super::{Frame, SymbolStatus};
@@ -95,7 +95,11 @@ impl ModuleSymbolizer {
         svmas.dedup();
         match read_ahead {
             Some(FileTables { symtab, dynsym, dwarf, .. }) => {
-                me.symbols = covering_symbols(symtab.iter().map(TextSymbol::candidate), || dynsym.iter().map(TextSymbol::candidate), &svmas);
+                let (file, map) = (&file, &map[..]);
+                let candidate = |dynamic: bool| {
+                    move |&TextSymbol { start, size, index }: &TextSymbol| Candidate { start, size, index, name: move || symbol_name(file, map, dynamic, index) }
+                };
+                me.symbols = covering_symbols(symtab.iter().map(candidate(false)), || dynsym.iter().map(candidate(true)), &svmas);
                 me.dwarf = dwarf;
                 me.read_ahead = Some((symtab, dynsym));
             }
@@ -371,30 +375,40 @@ pub fn text_hash_id(file: &object::File) -> Option<String> {
     Some(crate::util::hex(&id))
 }
 
-/// A named function symbol: its range (a Mach-O symbol has no size and ends where the next text
-/// symbol or its section does) and its name's offset and length in the mapped file (string tables
-/// are read in place: node's 86k names as Strings would cost 10 MB of heap).
+/// A function symbol of a table read ahead: its range (a Mach-O symbol has no size and ends where
+/// the next text symbol or its section does) and its index in its table. Its name is looked up only
+/// when it covers an address: node's 86k function names lie in a 7.5 MB string table, and finding
+/// each one's end (a scan for its NUL) ahead of time made the whole table resident and took half
+/// of node's read (21-25 ms of the reading thread's CPU then, 11-13 ms without; libs build).
 #[derive(Clone, Copy, Debug)]
 struct TextSymbol {
     start: u64,
     size: u64,
-    name: (u32, u32),
+    index: usize,
 }
 
-impl TextSymbol {
-    fn candidate(&self) -> Candidate<impl FnOnce() -> Option<(u32, u32)>> {
-        let name = self.name;
-        Candidate { start: self.start, size: self.size, name: move || Some(name) }
-    }
-}
-
-/// A function symbol's range, and how to find its name: a file read at the export names only the
-/// symbols that cover an address, since finding a name is a scan for its NUL (node's `.symtab`:
-/// 6 ms named, under 1 ms not).
+/// A function symbol's range, its index in its table, and how to find its name: only the symbols
+/// that cover an address are named, since finding a name is a scan for its NUL.
 struct Candidate<N> {
     start: u64,
     size: u64,
+    index: usize,
     name: N,
+}
+
+/// The name of symbol `index` of `.symtab` (`dynamic`: of `.dynsym`), as its offset and length in
+/// the mapped file `file` was parsed from.
+fn symbol_name(file: &object::File, map: &[u8], dynamic: bool, index: usize) -> Option<(u32, u32)> {
+    let index = object::SymbolIndex(index);
+    let symbol = if dynamic { file.dynamic_symbol_table()?.symbol_by_index(index).ok()? } else { file.symbol_by_index(index).ok()? };
+    name_in_map(file, map, symbol.name_bytes().ok()?)
+}
+
+/// Where `name`, a slice of the mapped file `map`, lies in it (Mach-O's leading `_` left out).
+fn name_in_map(file: &object::File, map: &[u8], name: &[u8]) -> Option<(u32, u32)> {
+    let name = if file.format() == object::BinaryFormat::MachO { name.strip_prefix(b"_").unwrap_or(name) } else { name };
+    let offset = (name.as_ptr() as usize).checked_sub(map.as_ptr() as usize)?;
+    (!name.is_empty() && offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
 }
 
 /// The function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order.
@@ -403,13 +417,7 @@ fn candidates<'data: 'file, 'file>(
     map: &'file [u8],
     dynamic: bool,
 ) -> impl Iterator<Item = Candidate<impl FnOnce() -> Option<(u32, u32)> + 'file>> + 'file {
-    let base = map.as_ptr() as usize;
     let macho = file.format() == object::BinaryFormat::MachO;
-    let in_map = move |name: &[u8]| -> Option<(u32, u32)> {
-        let name = if macho { name.strip_prefix(b"_").unwrap_or(name) } else { name };
-        let offset = (name.as_ptr() as usize).checked_sub(base)?;
-        (!name.is_empty() && offset + name.len() <= map.len()).then_some((u32::try_from(offset).ok()?, u32::try_from(name.len()).ok()?))
-    };
     let mut macho_ends: Vec<u64> = Vec::new();
     if macho {
         macho_ends.extend(file.symbols().filter(|s| s.kind() == SymbolKind::Text && s.address() != 0).map(|s| s.address()));
@@ -430,13 +438,13 @@ fn candidates<'data: 'file, 'file>(
         if size == 0 || start.checked_add(size).is_none() {
             return None;
         }
-        Some(Candidate { start, size, name: move || s.name_bytes().ok().and_then(in_map) })
+        Some(Candidate { start, size, index: s.index().0, name: move || name_in_map(file, map, s.name_bytes().ok()?) })
     })
 }
 
-/// The named function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order.
+/// The function symbols of `.symtab` (`dynamic`: of `.dynsym`), in table order, unnamed.
 fn text_symbols(file: &object::File, map: &[u8], dynamic: bool) -> Vec<TextSymbol> {
-    candidates(file, map, dynamic).filter_map(|c| Some(TextSymbol { start: c.start, size: c.size, name: (c.name)()? })).collect()
+    candidates(file, map, dynamic).map(|c| TextSymbol { start: c.start, size: c.size, index: c.index }).collect()
 }
 
 /// For each of `svmas` (sorted, distinct), the function symbol covering it, as the offset and
@@ -460,7 +468,7 @@ where
     // Per address: (start, size, name) of the best symbol so far.
     type Best = [Option<(u64, u64, (u32, u32))>];
     fn cover<N: FnOnce() -> Option<(u32, u32)>>(best: &mut Best, svmas: &[u64], symbols: impl IntoIterator<Item = Candidate<N>>) {
-        for Candidate { start, size, name } in symbols {
+        for Candidate { start, size, name, .. } in symbols {
             let end = start + size;
             let first = svmas.partition_point(|&a| a < start);
             let (mut name, mut named) = (Some(name), None);

@@ -1,6 +1,6 @@
-//! Module files read ahead of the export, while the session runs: their function symbols and their
-//! DWARF, parsed on a thread at the lowest priority the OS has, so the export that names a profile
-//! only looks addresses up.
+//! Module files read ahead of the export, while the session runs: where their function symbols lie
+//! and their DWARF, parsed on a thread at the lowest priority the OS has, so the export that names
+//! a profile only looks addresses up (and the names of the few symbols that cover one).
 //!
 //! Why: the export runs on the build's critical path (the plugin's `done` hook, or node's exit),
 //! and parsing is most of it: the addon's own 1,229 DWARF units took 18-23 ms, node's 3-10 ms and
