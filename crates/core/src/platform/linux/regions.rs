@@ -115,9 +115,10 @@ pub fn is_code(addr: u64) -> bool {
 /// Reads `/proc/self/maps` and republishes the tables that changed. Sampler thread only.
 pub fn refresh() -> bool {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
-    let code = CODE.publish(&parse_code(&maps));
-    READABLE_CODE.publish(&parse_readable_code(&maps));
-    STACKS.publish(&parse_maps(&maps, main_stack_extent())) | code
+    let tables = parse(&maps, main_stack_extent());
+    let code = CODE.publish(&tables.code);
+    READABLE_CODE.publish(&tables.readable_code);
+    STACKS.publish(&tables.stacks) | code
 }
 
 /// Whether the instruction bytes at `addr` are known to be readable: it lies in a mapping both
@@ -132,68 +133,71 @@ pub(crate) fn publish_for_test(regions: &[(u64, u64)]) {
     STACKS.publish(regions);
 }
 
-/// One line of `/proc/self/maps`: its range, permissions and path (empty for anonymous memory).
-fn mappings(maps: &str) -> impl Iterator<Item = (u64, u64, &str, &str)> {
+/// One line of `/proc/self/maps`.
+struct Mapping<'a> {
+    start: u64,
+    end: u64,
+    perms: &'a [u8],
+    /// Empty for anonymous memory.
+    path: &'a str,
+}
+
+impl Mapping<'_> {
+    fn executable(&self) -> bool {
+        self.perms.get(2) == Some(&b'x')
+    }
+}
+
+fn mappings(maps: &str) -> impl Iterator<Item = Mapping<'_>> {
     maps.lines().filter_map(|line| {
         let mut fields = line.split_ascii_whitespace();
         let (range, perms) = (fields.next()?, fields.next()?);
         let path = fields.nth(3).unwrap_or("");
         let (s, e) = range.split_once('-')?;
-        Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?, perms, path))
+        Some(Mapping { start: u64::from_str_radix(s, 16).ok()?, end: u64::from_str_radix(e, 16).ok()?, perms: perms.as_bytes(), path })
     })
 }
 
-/// Sorted, merged `[start, end)` ranges of private read-write mappings with no file behind them
-/// (thread stacks, `[stack]`). Adjacent ranges merge: a stack may sit right below another mapping.
-fn parse_maps(maps: &str, main_stack_extent: u64) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for (mut s, e, perms, path) in mappings(maps) {
-        if !perms.starts_with("rw") || !(path.is_empty() || path.starts_with("[stack")) {
-            continue;
-        }
-        if path.starts_with("[stack") {
+/// What the sampler needs from the maps, each sorted, adjacent ranges merged.
+#[derive(Default)]
+struct Tables {
+    /// Private read-write mappings with no file behind them (thread stacks, `[stack]`). A stack
+    /// may sit right below another such mapping.
+    stacks: Vec<(u64, u64)>,
+    /// Where code may run: every executable mapping, and the inaccessible anonymous reservations
+    /// next to an anonymous executable one (V8's code range is a `---p` reservation whose pages
+    /// turn `rwx`/`r-x` as it compiles).
+    code: Vec<(u64, u64)>,
+    /// Code that may also be read (`r-x`, `rwx`): with protection keys, a mapping made executable
+    /// only cannot be read, and a read of it would fault.
+    readable_code: Vec<(u64, u64)>,
+}
+
+fn parse(maps: &str, main_stack_extent: u64) -> Tables {
+    let lines: Vec<Mapping> = mappings(maps).collect();
+    let anonymous_code = |j: Option<usize>| j.and_then(|j| lines.get(j)).is_some_and(|m| m.executable() && m.path.is_empty());
+    let mut tables = Tables::default();
+    for (i, m) in lines.iter().enumerate() {
+        if m.perms.starts_with(b"rw") && m.path.is_empty() {
+            push_merged(&mut tables.stacks, m.start, m.end);
+        } else if m.perms.starts_with(b"rw") && m.path.starts_with("[stack") {
             // The main thread's stack grows down on demand: by the time a sample lands, its mapping
             // may reach below what we read here. Whatever lies between a running thread's sp and
             // the stack's top is mapped, so admit sp anywhere in the stack's maximum extent.
-            s = s.min(e.saturating_sub(main_stack_extent));
+            push_merged(&mut tables.stacks, m.start.min(m.end.saturating_sub(main_stack_extent)), m.end);
         }
-        push_merged(&mut out, s, e);
-    }
-    out.sort_unstable();
-    out
-}
-
-/// Sorted, merged ranges of code that may also be read (`r-x`, `rwx`): with protection keys, a
-/// mapping made executable only cannot be read, and a read of it would fault.
-fn parse_readable_code(maps: &str) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for (s, e, perms, _) in mappings(maps) {
-        if perms.starts_with('r') && perms.as_bytes().get(2) == Some(&b'x') {
-            push_merged(&mut out, s, e);
+        let reservation = m.perms.starts_with(b"---") && m.path.is_empty();
+        if m.executable() || (reservation && (anonymous_code(i.checked_sub(1)) || anonymous_code(Some(i + 1)))) {
+            push_merged(&mut tables.code, m.start, m.end);
+        }
+        if m.executable() && m.perms.starts_with(b"r") {
+            push_merged(&mut tables.readable_code, m.start, m.end);
         }
     }
-    out.sort_unstable();
-    out
-}
-
-/// Sorted, merged ranges where code may run: every executable mapping, and the inaccessible
-/// anonymous reservations next to an anonymous executable one (V8's code range is a `---p`
-/// reservation whose pages turn `rwx`/`r-x` as it compiles).
-fn parse_code(maps: &str) -> Vec<(u64, u64)> {
-    let lines: Vec<(u64, u64, &str, &str)> = mappings(maps).collect();
-    let executable = |i: usize| lines[i].2.as_bytes().get(2) == Some(&b'x');
-    let reservation = |i: usize| lines[i].2.starts_with("---") && lines[i].3.is_empty();
-    let anonymous_code = |i: usize| executable(i) && lines[i].3.is_empty();
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for i in 0..lines.len() {
-        let next_to_code = |j: Option<usize>| j.is_some_and(|j| j < lines.len() && anonymous_code(j));
-        let grows_into = reservation(i) && (next_to_code(i.checked_sub(1)) || next_to_code(Some(i + 1)));
-        if executable(i) || grows_into {
-            push_merged(&mut out, lines[i].0, lines[i].1);
-        }
-    }
-    out.sort_unstable();
-    out
+    tables.stacks.sort_unstable();
+    tables.code.sort_unstable();
+    tables.readable_code.sort_unstable();
+    tables
 }
 
 fn push_merged(out: &mut Vec<(u64, u64)>, s: u64, e: u64) {
@@ -217,7 +221,7 @@ mod tests {
 7f2000000000-7f2000100000 rw-p 00000000 08:01 124 /usr/lib/libc.so.6\n\
 7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 [stack]\n";
         assert_eq!(
-            parse_maps(maps, 8 << 20),
+            parse(maps, 8 << 20).stacks,
             vec![(0x7f0000001000, 0x7f0000802000), (0x7ffc00021000 - (8 << 20), 0x7ffc00021000)]
         );
     }
@@ -251,9 +255,9 @@ mod tests {
 7fbedb7ff000-7fbefb600000 ---p 00000000 00:00 0 \n\
 7fbefb600000-7fbefb700000 rw-p 00000000 00:00 0 \n\
 7fbf02bc1000-7fbf02bc3000 r-xp 00000000 00:00 0 [vdso]\n";
-        assert_eq!(parse_code(maps), vec![(0x401000, 0x2000000), (0x7fbedb7c2000, 0x7fbefb600000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
+        assert_eq!(parse(maps, 8 << 20).code, vec![(0x401000, 0x2000000), (0x7fbedb7c2000, 0x7fbefb600000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
         // Only what may be read: no reservation, and no execute-only mapping.
         let maps = format!("{maps}7fbf03000000-7fbf03001000 --xp 00000000 08:01 9 /opt/xom.so\n");
-        assert_eq!(parse_readable_code(&maps), vec![(0x401000, 0x2000000), (0x7fbedb7c3000, 0x7fbedb7ff000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
+        assert_eq!(parse(&maps, 8 << 20).readable_code, vec![(0x401000, 0x2000000), (0x7fbedb7c3000, 0x7fbedb7ff000), (0x7fbf02bc1000, 0x7fbf02bc3000)]);
     }
 }
