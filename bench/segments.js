@@ -4,7 +4,12 @@
 // and without a way of profiling it, in turn, each marking the time of the build's hooks
 // (bench/entries/timeline.js); per segment, the median of each round's difference from the
 // unprofiled build of its round, with its 95% bootstrap interval.
-//   node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start] [--frequency 99]
+//   node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start] [--frequency 99] [--perf]
+//
+// With --perf each build runs under `perf record` (cpu-clock, every 250 µs of CPU, every thread), and
+// a second table gives the same paired difference for the CPU each module's code used (the kernel's
+// included): where the extra CPU goes, by the probe's own code, V8's, libc's, the kernel's and
+// Rspack's. perf's own sampling slows both builds of a round alike.
 //
 // Why: a whole build's wall time varies by ±5-25% from run to run on a shared virtual machine, which
 // hides a 1% effect behind dozens of rounds; the short segments where the JS thread runs the probe's
@@ -18,6 +23,9 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { median, bootstrapCi } = require('./stats');
+
+/** perf's sampling period (ns of a thread's CPU): 4 kHz, fine enough for a millisecond. */
+const PERF_PERIOD_NS = 250000;
 
 const ROOT = path.join(__dirname, '..');
 const RSPACK_CLI = fs.realpathSync(path.join(ROOT, 'node_modules', '.bin', 'rspack'));
@@ -36,23 +44,41 @@ const SEGMENTS = [
 ];
 
 function parseArgs(argv) {
-  const opts = { kind: 'libs', n: 3, rounds: 10, entry: 'plugin', frequency: 99 };
+  const opts = { kind: 'libs', n: 3, rounds: 10, entry: 'plugin', frequency: 99, perf: false };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--perf') {
+      opts.perf = true;
+      continue;
+    }
     const [key, value] = [argv[i], argv[++i]];
     if (key === '--kind') opts.kind = value;
     else if (key === '--n') opts.n = Number(value);
     else if (key === '--rounds') opts.rounds = Number(value);
     else if (key === '--entry') opts.entry = value;
     else if (key === '--frequency') opts.frequency = Number(value);
-    else throw new Error(`unknown argument ${key}; usage: node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start] [--frequency 99]`);
+    else throw new Error(`unknown argument ${key}; usage: node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start] [--frequency 99] [--perf]`);
   }
   if (!['plugin', 'start'].includes(opts.entry)) throw new Error(`--entry is "${opts.entry}"; accepted: plugin or start`);
   if (!(opts.rounds >= 3) || !(opts.frequency > 0)) throw new Error('--rounds takes 3 or more, --frequency a positive number');
   return opts;
 }
 
-/** One cold build; its marks in ms from the config's request for plugins. */
-function build(app, entry, frequency) {
+/** CPU ms by module (its file's name, or `kernel`) in a `perf record` file. */
+function cpuByModule(perfData) {
+  const r = spawnSync('perf', ['report', '-i', perfData, '--stdio', '-q', '-n', '--sort', 'dso', '-F', 'sample,dso'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`perf report exited ${r.status}: ${(r.stderr || '').slice(-400)}`);
+  const ms = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\s*(\d+)\s+(\S.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const module = m[2] === '[kernel.kallsyms]' ? 'kernel' : /^\[JIT\]/.test(m[2]) ? 'JIT code' : path.basename(m[2]);
+    ms[module] = (ms[module] || 0) + (Number(m[1]) * PERF_PERIOD_NS) / 1e6;
+  }
+  return ms;
+}
+
+/** One cold build; its marks in ms from the config's request for plugins (with `perf`, `cpuMs` by module). */
+function build(app, entry, frequency, perf) {
   fs.rmSync(path.join(app, 'dist'), { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perfprobe-segments-'));
   const marksFile = path.join(tmp, 'marks.json');
@@ -65,10 +91,14 @@ function build(app, entry, frequency) {
     BENCH_OUT: path.join(tmp, 'profiles'),
     BENCH_FREQUENCY: String(frequency),
   };
-  const r = spawnSync(process.execPath, [RSPACK_CLI, 'build', '-c', path.join(app, 'rspack.config.js')], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const command = [process.execPath, RSPACK_CLI, 'build', '-c', path.join(app, 'rspack.config.js')];
+  const perfData = path.join(tmp, 'perf.data');
+  if (perf) command.unshift('perf', 'record', '-q', '-e', 'cpu-clock', '-c', String(PERF_PERIOD_NS), '-o', perfData, '--');
+  const r = spawnSync(command[0], command.slice(1), { env, encoding: 'utf8', maxBuffer: 64 << 20 });
   try {
     if (r.status !== 0) throw new Error(`the build exited ${r.status}: ${(r.stderr || '').slice(-400)}`);
-    return JSON.parse(fs.readFileSync(marksFile, 'utf8'));
+    const marks = JSON.parse(fs.readFileSync(marksFile, 'utf8'));
+    return perf ? { ...marks, cpuMs: cpuByModule(perfData) } : marks;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -77,18 +107,24 @@ function build(app, entry, frequency) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
+  if (opts.perf) require(path.join(ROOT, 'scripts', 'setup.js')).aptInstall('perf', 'linux-perf');
   const app = generate({ kind: opts.kind, n: opts.n });
-  build(app, opts.entry, opts.frequency);
+  build(app, opts.entry, opts.frequency, false);
   const pairs = [];
   for (let round = 0; round < opts.rounds; round++) {
     // Alternating which goes first, so drift on the machine hits both alike.
     const order = round % 2 ? [opts.entry, null] : [null, opts.entry];
-    const [a, b] = order.map((entry) => build(app, entry, opts.frequency));
+    const [a, b] = order.map((entry) => build(app, entry, opts.frequency, opts.perf));
     const [none, probed] = order[0] ? [b, a] : [a, b];
     pairs.push({ none, probed });
     process.stderr.write(`segments: round ${round + 1}/${opts.rounds}: ${(none.exit - none.config).toFixed(0)} ms unprofiled, ${(probed.exit - probed.config).toFixed(0)} ms with the ${opts.entry}\n`);
   }
   const fmt = (x) => x.toFixed(1);
+  const row = (what, none, probed) => {
+    const diffs = none.map((x, i) => probed[i] - x);
+    const ci = bootstrapCi(diffs);
+    return `| ${what} | ${fmt(median(none))} | ${fmt(median(probed))} | ${median(diffs) >= 0 ? '+' : ''}${fmt(median(diffs))}${ci ? ` (${fmt(ci.low)} to ${fmt(ci.high)})` : ''} |`;
+  };
   const lines = [
     `${opts.kind} N=${opts.n}, the ${opts.entry} at ${opts.frequency} Hz against none, ${opts.rounds} rounds; Node ${process.versions.node}, ${os.cpus().length} CPUs (${os.cpus()[0].model.trim()}), Linux ${os.release()}.`,
     '',
@@ -97,9 +133,18 @@ function main() {
   ];
   for (const [from, to, what] of SEGMENTS) {
     const span = (m) => m[to] - m[from];
-    const diffs = pairs.map((p) => span(p.probed) - span(p.none));
-    const ci = bootstrapCi(diffs);
-    lines.push(`| ${what} | ${fmt(median(pairs.map((p) => span(p.none))))} | ${fmt(median(pairs.map((p) => span(p.probed))))} | ${diffs.length ? `${median(diffs) >= 0 ? '+' : ''}${fmt(median(diffs))}` : ''}${ci ? ` (${fmt(ci.low)} to ${fmt(ci.high)})` : ''} |`);
+    lines.push(row(what, pairs.map((p) => span(p.none)), pairs.map((p) => span(p.probed))));
+  }
+  if (opts.perf) {
+    const modules = [...new Set(pairs.flatMap((p) => [...Object.keys(p.none.cpuMs), ...Object.keys(p.probed.cpuMs)]))];
+    const cpu = (m, module) => m.cpuMs[module] || 0;
+    const diff = (module) => Math.abs(median(pairs.map((p) => cpu(p.probed, module) - cpu(p.none, module))));
+    lines.push('', '| CPU of the code of | unprofiled ms | profiled ms | difference ms (95% CI) |', '|---|---|---|---|');
+    for (const module of modules.sort((x, y) => diff(y) - diff(x)).filter((m) => diff(m) >= 0.5)) {
+      lines.push(row(module, pairs.map((p) => cpu(p.none, module)), pairs.map((p) => cpu(p.probed, module))));
+    }
+    const total = (m) => Object.values(m.cpuMs).reduce((a, b) => a + b, 0);
+    lines.push(row('all of them', pairs.map((p) => total(p.none)), pairs.map((p) => total(p.probed))));
   }
   console.log(lines.join('\n'));
   console.log(`\nCommand: \`node bench/segments.js ${process.argv.slice(2).join(' ')}\``.replace(/ `$/, '`'));

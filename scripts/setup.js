@@ -53,7 +53,7 @@ let aptUpdated = false;
 function aptInstall(command, pkg) {
   if (path.isAbsolute(command) ? fs.existsSync(command) : has(command)) return;
   if (typeof process.getuid !== 'function' || process.getuid() !== 0 || !has('apt-get')) {
-    throw new Error(`\`${command}\` is needed by the tests: install the Debian package \`${pkg}\` (or its equivalent)`);
+    throw new Error(`\`${command}\` is needed here: install the Debian package \`${pkg}\` (or its equivalent)`);
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
@@ -111,7 +111,7 @@ function main() {
   step(`node ${Object.keys(NODE_LINES).join(', ')} (JS stacks on each line)`, nodeLines);
 }
 
-module.exports = { DEBUG_RSPACK_DIR, CHROMIUM, NODE_LINES, nodeLineDir, nodeLines, installApart };
+module.exports = { DEBUG_RSPACK_DIR, CHROMIUM, NODE_LINES, nodeLineDir, nodeLines, installApart, aptInstall };
 
 if (require.main === module) {
   try {
