@@ -14,7 +14,7 @@ pub mod summary;
 use std::path::{Path, PathBuf};
 
 use crate::meta::ExportMeta;
-use crate::profile::{RawProfile, ThreadRole};
+use crate::profile::RawProfile;
 use crate::resolve::{resolve, ResolvedProfile};
 use crate::util::{monotonic_ns, write_atomic};
 
@@ -80,49 +80,49 @@ fn discard<T>(value: T, during_teardown: bool) {
 
 /// Writes the profile folder's files from `profile` into `dir` (which must exist).
 pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
-    // The three encodings are independent: build them side by side (post-processing time is what a
-    // user waits for after the build).
+    let write = |name: &str, bytes: Result<Vec<u8>, String>| -> Result<PathBuf, String> {
+        let path = dir.join(name);
+        bytes.and_then(|b| write_atomic(&path, &b).map_err(|e| format!("{}: {e}", path.display()))).map(|()| path)
+    };
+    // The three encodings are independent: each is built and written on a thread of its own
+    // (post-processing time is what a user waits for after the build, and each file's fsync then
+    // overlaps the others' work).
     let ((pprof, pprof_ms), (trace, trace_ms), ((flame, flamegraph_ms), per_role)) = std::thread::scope(|s| {
         let pprof = s.spawn(|| {
-            timed(|| {
+            let (bytes, ms) = timed(|| {
                 let message = pprof::build(profile);
                 let bytes = pprof::encode(&message);
                 discard(message, profile.meta.during_teardown);
                 Ok(bytes)
-            })
+            });
+            (write(PPROF_FILE, bytes), ms)
         });
-        let trace = s.spawn(|| timed(|| chrome::build(profile).map_err(|e| e.to_string())));
-        let flame = timed(|| flamegraph::svg(profile, None));
-        let per_role: Vec<(ThreadRole, Result<Vec<u8>, String>)> = if profile.meta.flamegraph_per_role {
-            profile.sampled_roles().into_iter().map(|role| (role, flamegraph::svg(profile, Some(role)))).collect()
+        let trace = s.spawn(|| {
+            let (bytes, ms) = timed(|| chrome::build(profile).map_err(|e| e.to_string()));
+            (write(TRACE_FILE, bytes), ms)
+        });
+        let (flame, ms) = timed(|| flamegraph::svg(profile, None));
+        let flame = (write(FLAMEGRAPH_FILE, flame), ms);
+        let per_role: Vec<Result<PathBuf, String>> = if profile.meta.flamegraph_per_role {
+            let svgs = profile.sampled_roles().into_iter().map(|role| (role, flamegraph::svg(profile, Some(role))));
+            svgs.map(|(role, svg)| write(&format!("flamegraph-{}.svg", role.as_str()), svg)).collect()
         } else {
             Vec::new()
         };
-        let join = |h: std::thread::ScopedJoinHandle<'_, (Result<Vec<u8>, String>, f64)>| {
+        let join = |h: std::thread::ScopedJoinHandle<'_, (Result<PathBuf, String>, f64)>| {
             h.join().unwrap_or_else(|_| (Err("the exporter panicked".to_string()), 0.0))
         };
         (join(pprof), join(trace), (flame, per_role))
     });
 
     let mut written = Written::default();
-    let mut put = |name: &str, bytes: Result<Vec<u8>, String>| -> Option<PathBuf> {
-        let path = dir.join(name);
-        match bytes.and_then(|b| write_atomic(&path, &b).map_err(|e| format!("{}: {e}", path.display()))) {
-            Ok(()) => Some(path),
-            Err(e) => {
-                written.errors.push(e);
-                None
-            }
-        }
-    };
-    written.pprof = put(PPROF_FILE, pprof);
-    written.trace = put(TRACE_FILE, trace);
-    written.flamegraph = put(FLAMEGRAPH_FILE, flame);
-    let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(|(role, svg)| put(&format!("flamegraph-{}.svg", role.as_str()), svg)).collect();
-    written.role_flamegraphs = role_flamegraphs;
+    let mut kept = |result: Result<PathBuf, String>| -> Option<PathBuf> { result.map_err(|e| written.errors.push(e)).ok() };
+    let (pprof, trace, flame) = (kept(pprof), kept(trace), kept(flame));
+    let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(&mut kept).collect();
     let summary = summary::build(profile, summary::Encodings { pprof_ms, trace_ms, flamegraph_ms });
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
-    written.summary = put(SUMMARY_FILE, serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string()));
+    let summary_file = kept(write(SUMMARY_FILE, serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string())));
+    (written.pprof, written.trace, written.flamegraph, written.role_flamegraphs, written.summary) = (pprof, trace, flame, role_flamegraphs, summary_file);
     written.summary_json = summary_json;
     written.warnings = warnings(&written.errors, &summary, profile.meta.unread.as_ref());
     written
