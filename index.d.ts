@@ -402,7 +402,8 @@ export interface Summary {
   /** Every loaded module: path, build id, and what its symbols allow. */
   modules: Array<{ path: string; baseAvma: number; start: number; limit: number; fileOffset: number; buildId: string | null; symbols: 'stripped' | 'symbols' | 'dwarf' | 'unreadable'; /** Set when the file was too damaged for the ELF/DWARF readers (also in the result's warnings). */ warning?: string }>;
   /**
-   * Time spent after the session, by stage: `jsMs` is the JS thread's part (V8's profile, spans),
+   * Time spent after the session, by stage: `pprofMs`, `traceMs` and `flamegraphMs` each build and
+   * write their file (side by side), `jsMs` is the JS thread's part (V8's profile, spans),
    * `totalMs` everything from the stop to the last file written.
    */
   postProcessing: {

@@ -18,9 +18,9 @@ use crate::symbolize::Symbolized;
 /// Width of the CPU counter buckets.
 const COUNTER_BUCKET_NS: u64 = 100_000_000;
 
-/// The trace as JSON bytes. Events are serialized one by one from typed values (a profile chunk
-/// of 100k nodes as a `serde_json::Value` tree costs more than the rest of the export together).
-pub fn build(p: &ResolvedProfile) -> serde_json::Result<Vec<u8>> {
+/// Writes the trace's JSON to `out`. Events are serialized one by one from typed values (a profile
+/// chunk of 100k nodes as a `serde_json::Value` tree costs more than the rest of the export together).
+pub fn write(p: &ResolvedProfile, out: &mut dyn std::io::Write) -> serde_json::Result<()> {
     let (raw, sym, extra_events) = (&p.raw, &p.symbols, p.trace_events());
     let pid = std::process::id();
     let mut events: Vec<Box<RawValue>> = Vec::new();
@@ -63,11 +63,14 @@ pub fn build(p: &ResolvedProfile) -> serde_json::Result<Vec<u8>> {
         display_time_unit: &'static str,
         other_data: Value,
     }
-    serde_json::to_vec(&Trace {
-        trace_events: &events,
-        display_time_unit: "ms",
-        other_data: json!({"producer": "rspack-perfprobe", "frequency": raw.frequency, "wallFrequency": raw.wall_frequency}),
-    })
+    serde_json::to_writer(
+        out,
+        &Trace {
+            trace_events: &events,
+            display_time_unit: "ms",
+            other_data: json!({"producer": "rspack-perfprobe", "frequency": raw.frequency, "wallFrequency": raw.wall_frequency}),
+        },
+    )
 }
 
 /// A metadata event. `cat` and `ts` are what Chrome itself writes: speedscope recognizes a trace
@@ -299,7 +302,9 @@ mod tests {
 
     fn events(raw: &RawProfile, extra: &[Value]) -> Vec<Value> {
         let trace_events = extra.iter().map(|e| serde_json::from_value(e.clone()).unwrap()).collect();
-        let trace: Value = serde_json::from_slice(&build(&resolve(raw.clone(), ExportMeta { trace_events, ..Default::default() })).unwrap()).unwrap();
+        let mut bytes = Vec::new();
+        write(&resolve(raw.clone(), ExportMeta { trace_events, ..Default::default() }), &mut bytes).unwrap();
+        let trace: Value = serde_json::from_slice(&bytes).unwrap();
         trace["traceEvents"].as_array().unwrap().clone()
     }
 

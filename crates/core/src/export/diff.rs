@@ -194,7 +194,9 @@ pub fn render(title: &str, kind: PrimaryKind, base: &[String], new: &[String]) -
         lines = String::from_utf8_lossy(&merged).lines().map(str::to_string).collect();
         lines.sort();
     }
-    flamegraph::render_with(&mut options, &lines, "[no samples in NEW] 1")
+    let mut svg = Vec::new();
+    flamegraph::render_with(&mut options, &lines, "[no samples in NEW] 1", &mut svg).map_err(|e| e.to_string())?;
+    Ok(svg)
 }
 
 #[cfg(test)]
@@ -234,7 +236,9 @@ mod tests {
     }
 
     fn pprof_bytes(raw: &RawProfile) -> Vec<u8> {
-        pprof::encode(&pprof::build(&resolve(raw.clone(), Default::default())))
+        let mut bytes = Vec::new();
+        pprof::write(&pprof::build(&resolve(raw.clone(), Default::default())), &mut bytes).unwrap();
+        bytes
     }
 
     fn folded_from_pprof(raw: &RawProfile) -> Folded {

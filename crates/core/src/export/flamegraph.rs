@@ -7,6 +7,8 @@
 //! naming the module: each address its own frame would shatter the graph into one-pixel towers. The
 //! addresses stay in pprof, where tools can symbolize them later.
 
+use std::io::Write;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use super::names::{LocationNames, Names};
@@ -18,12 +20,12 @@ use crate::resolve::ResolvedProfile;
 /// the SVG of a large build small (~200 kB for a react N=10000 build at 99 or 999 Hz).
 pub const MIN_WIDTH_PERCENT: f64 = 100.0 * 0.5 / 1200.0;
 
-/// `flamegraph.svg` (all threads), or `flamegraph-<role>.svg` with `role`.
-pub fn svg(p: &ResolvedProfile, role: Option<ThreadRole>) -> Result<Vec<u8>, String> {
+/// Writes `flamegraph.svg` (all threads), or `flamegraph-<role>.svg` with `role`, to `out`.
+pub fn svg(p: &ResolvedProfile, role: Option<ThreadRole>, out: &mut dyn Write) -> std::io::Result<()> {
     let name = if p.meta.name.is_empty() { "perfprobe" } else { &p.meta.name };
     let threads = role.map_or("all threads".to_string(), |r| format!("{} threads", r.as_str()));
     let kind = p.kind();
-    render(&format!("{name} — {}, {threads}", kind.what()), kind, &folded(p, role))
+    render_with(&mut options(&format!("{name} — {}, {threads}", kind.what()), kind), &folded(p, role), "[no samples] 1", out)
 }
 
 /// Folded lines (`a;b;c weight`), optionally for one thread role only. Frames that would be too
@@ -244,8 +246,11 @@ fn push_clean(line: &mut String, name: &str) {
     }));
 }
 
+/// The picture of folded `lines`, in memory.
 pub fn render(title: &str, kind: PrimaryKind, lines: &[String]) -> Result<Vec<u8>, String> {
-    render_with(&mut options(title, kind), lines, "[no samples] 1")
+    let mut svg = Vec::new();
+    render_with(&mut options(title, kind), lines, "[no samples] 1", &mut svg).map_err(|e| e.to_string())?;
+    Ok(svg)
 }
 
 /// The options both pictures share; `kind` names the weights in every tooltip.
@@ -260,15 +265,12 @@ pub fn options(title: &str, kind: PrimaryKind) -> inferno::flamegraph::Options<'
 
 /// inferno refuses empty input; an empty profile still gets a valid (empty) picture, drawn from
 /// `empty` (a folded line in the caller's format).
-pub fn render_with(options: &mut inferno::flamegraph::Options<'_>, lines: &[String], empty: &str) -> Result<Vec<u8>, String> {
-    let mut svg = Vec::new();
-    let result = if lines.is_empty() {
-        inferno::flamegraph::from_lines(options, [empty], &mut svg)
+pub fn render_with(options: &mut inferno::flamegraph::Options<'_>, lines: &[String], empty: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    if lines.is_empty() {
+        inferno::flamegraph::from_lines(options, [empty], out)
     } else {
-        inferno::flamegraph::from_lines(options, lines.iter().map(String::as_str), &mut svg)
-    };
-    result.map_err(|e| e.to_string())?;
-    Ok(svg)
+        inferno::flamegraph::from_lines(options, lines.iter().map(String::as_str), out)
+    }
 }
 
 #[cfg(test)]

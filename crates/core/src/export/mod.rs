@@ -11,12 +11,13 @@ pub mod pprof;
 pub mod proto;
 pub mod summary;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::meta::ExportMeta;
 use crate::profile::RawProfile;
 use crate::resolve::{resolve, ResolvedProfile};
-use crate::util::{monotonic_ns, write_atomic};
+use crate::util::{monotonic_ns, write_atomic_with};
 
 /// The files of a profile folder. JS reads the names from the addon (`constants()`).
 pub const PPROF_FILE: &str = "profile.pb.gz";
@@ -80,32 +81,30 @@ fn discard<T>(value: T, during_teardown: bool) {
 
 /// Writes the profile folder's files from `profile` into `dir` (which must exist).
 pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
-    let write = |name: &str, bytes: Result<Vec<u8>, String>| -> Result<PathBuf, String> {
+    // Each encoder streams into its file: the bytes are never all in memory at once.
+    let write = |name: &str, encode: &dyn Fn(&mut dyn Write) -> std::io::Result<()>| -> (Result<PathBuf, String>, f64) {
         let path = dir.join(name);
-        bytes.and_then(|b| write_atomic(&path, &b).map_err(|e| format!("{}: {e}", path.display()))).map(|()| path)
+        let (result, ms) = timed(|| write_atomic_with(&path, encode));
+        (result.map(|()| path.clone()).map_err(|e| format!("{}: {e}", path.display())), ms)
     };
-    // The three encodings are independent: each is built and written on a thread of its own
-    // (post-processing time is what a user waits for after the build, and each file's fsync then
-    // overlaps the others' work).
+    // The three encodings are independent: each is built and written on a thread of its own, since
+    // post-processing time is what a user waits for after the build.
     let ((pprof, pprof_ms), (trace, trace_ms), ((flame, flamegraph_ms), per_role)) = std::thread::scope(|s| {
         let pprof = s.spawn(|| {
-            let (bytes, ms) = timed(|| {
+            // Timed with building the message, as the other two are.
+            let ((written, _), ms) = timed(|| {
                 let message = pprof::build(profile);
-                let bytes = pprof::encode(&message);
+                let written = write(PPROF_FILE, &|out| pprof::write(&message, out));
                 discard(message, profile.meta.during_teardown);
-                Ok(bytes)
+                written
             });
-            (write(PPROF_FILE, bytes), ms)
+            (written, ms)
         });
-        let trace = s.spawn(|| {
-            let (bytes, ms) = timed(|| chrome::build(profile).map_err(|e| e.to_string()));
-            (write(TRACE_FILE, bytes), ms)
-        });
-        let (flame, ms) = timed(|| flamegraph::svg(profile, None));
-        let flame = (write(FLAMEGRAPH_FILE, flame), ms);
+        let trace = s.spawn(|| write(TRACE_FILE, &|out| chrome::write(profile, out).map_err(std::io::Error::from)));
+        let flame = write(FLAMEGRAPH_FILE, &|out| flamegraph::svg(profile, None, out));
         let per_role: Vec<Result<PathBuf, String>> = if profile.meta.flamegraph_per_role {
-            let svgs = profile.sampled_roles().into_iter().map(|role| (role, flamegraph::svg(profile, Some(role))));
-            svgs.map(|(role, svg)| write(&format!("flamegraph-{}.svg", role.as_str()), svg)).collect()
+            let roles = profile.sampled_roles().into_iter();
+            roles.map(|role| write(&format!("flamegraph-{}.svg", role.as_str()), &|out| flamegraph::svg(profile, Some(role), out)).0).collect()
         } else {
             Vec::new()
         };
@@ -121,7 +120,7 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
     let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(&mut kept).collect();
     let summary = summary::build(profile, summary::Encodings { pprof_ms, trace_ms, flamegraph_ms });
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
-    let summary_file = kept(write(SUMMARY_FILE, serde_json::to_vec_pretty(&summary_json).map_err(|e| e.to_string())));
+    let summary_file = kept(write(SUMMARY_FILE, &|out| serde_json::to_writer_pretty(out, &summary_json).map_err(std::io::Error::from)).0);
     (written.pprof, written.trace, written.flamegraph, written.role_flamegraphs, written.summary) = (pprof, trace, flame, role_flamegraphs, summary_file);
     written.summary_json = summary_json;
     written.warnings = warnings(&written.errors, &summary, profile.meta.unread.as_ref());

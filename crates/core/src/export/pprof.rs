@@ -178,11 +178,11 @@ pub fn build<'p>(p: &'p ResolvedProfile) -> proto::Profile {
     profile
 }
 
-/// The gzipped, encoded profile.
-pub fn encode(profile: &proto::Profile) -> Vec<u8> {
+/// Writes the gzipped, encoded profile to `out`.
+pub fn write(profile: &proto::Profile, out: &mut dyn Write) -> std::io::Result<()> {
     // The fastest level, as Go's runtime/pprof writes. A 999 Hz react N=10000 profile encodes to
     // 3.8 MB: deflate level 6 took 104 ms for 832 kB, level 1 40 ms for 903 kB (+9%).
-    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&profile.encode_to_vec()).expect("writing to memory");
-    gz.finish().expect("writing to memory")
+    let mut gz = GzEncoder::new(out, flate2::Compression::fast());
+    gz.write_all(&profile.encode_to_vec())?;
+    gz.finish().map(drop)
 }

@@ -84,7 +84,8 @@ pub struct JsProfilerSummary {
     pub error: Option<String>,
 }
 
-/// How long each encoding took: they run side by side before the summary is built.
+/// How long each encoding took, building and writing its file: they run side by side before the
+/// summary is built.
 #[derive(Default, Clone, Copy)]
 pub struct Encodings {
     pub pprof_ms: f64,
