@@ -251,6 +251,8 @@ pub fn start(options: NativeStartOptions) -> Result<NativeSession> {
         timer,
         ..defaults
     };
+    // Before the session reads modules ahead: the addon's own frames are named from its symbols.
+    perfprobe_core::symbolize::set_probe_code(start as fn(NativeStartOptions) -> Result<NativeSession> as usize as u64);
     let started = Session::start(config);
     perfprobe_core::symbolize::perfmap::remove_at_exit_if_ours();
     started

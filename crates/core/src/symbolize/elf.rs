@@ -105,7 +105,7 @@ impl ModuleSymbolizer {
             }
             None => {
                 me.symbols = covering_symbols(candidates(&file, &map, false), || candidates(&file, &map, true), &svmas);
-                if me.status == SymbolStatus::Dwarf {
+                if me.status == SymbolStatus::Dwarf && super::reads_dwarf(module) {
                     me.dwarf = dwarf_context(&file, &map);
                 }
             }
@@ -219,7 +219,7 @@ impl FileTables {
         catch_quietly(|| {
             let map = Arc::new(map_file(&module.path)?);
             let file = object::File::parse(&map[..]).ok()?;
-            let dwarf = if status_of_object(&file) == SymbolStatus::Dwarf { dwarf_context(&file, &map) } else { None };
+            let dwarf = if status_of_object(&file) == SymbolStatus::Dwarf && super::reads_dwarf(module) { dwarf_context(&file, &map) } else { None };
             let (symtab, dynsym) = (text_symbols(&file, &map, false), text_symbols(&file, &map, true));
             drop(file);
             Some(FileTables { map, symtab, dynsym, dwarf })
