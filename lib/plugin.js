@@ -5,7 +5,7 @@
 // to its owner.
 
 const { normalizeOptions, envValue } = require('./options');
-const { startSession, current } = require('./session');
+const { startSession, prepareSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
 const { PLUGIN_APPLIED: APPLIED, PLUGIN_JOIN_ONLY: JOIN_ONLY } = require('./keys');
@@ -55,6 +55,7 @@ class PerfprobePlugin {
     } catch (e) {
       say('warn', `labels are off: ${e.message}`);
     }
+    prepareSession();
     const contributor = { contribute: () => (spans ? spans.take() : { traceEvents: [], attribution: {} }) };
     const written = (result) => {
       this._record(result);
@@ -88,7 +89,7 @@ class PerfprobePlugin {
           onExitWritten: written,
         };
         try {
-          session = startSession({ ...this.options, quiet: true }, { owner });
+          session = startSession({ ...this.options, quiet: true }, { owner, rspackVersion });
         } catch (e) {
           say('warn', `profiling is off for this build: ${e.message}`);
           return;

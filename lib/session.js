@@ -86,7 +86,7 @@ function emptyResult(warnings) {
 
 class Session {
   /** @private use start() */
-  constructor(options, nativeSession, warn, owner) {
+  constructor(options, nativeSession, warn, owner, knownRspackVersion) {
     this.options = options;
     this.owner = owner;
     this.startedAt = new Date();
@@ -97,7 +97,8 @@ class Session {
     this.stopped = false;
     this.contributors = new Set();
     this.versions = { node: process.versions.node, v8: process.versions.v8, probe: PROBE_VERSION };
-    const rspack = rspackVersion();
+    // The plugin knows it from its compiler; resolving @rspack/core's package.json costs ~1 ms.
+    const rspack = knownRspackVersion || rspackVersion();
     if (rspack) this.versions.rspack = rspack;
   }
 
@@ -325,9 +326,9 @@ function current() {
  * Starts a session with validated options. If the sampler cannot start (no native build for this
  * platform, no free signal, another copy sampling), it warns and returns a session whose stop()
  * writes nothing: profiling is never a reason for the program to fail.
- * `owner`: who started it (see withOwnerDefaults).
+ * `owner`: who started it (see withOwnerDefaults); `rspackVersion`: when the starter knows it.
  */
-function startSession(options, { owner } = {}) {
+function startSession(options, { owner, rspackVersion: knownRspackVersion } = {}) {
   const started = process.hrtime.bigint();
   const warn = stderrWarn(options.quiet);
   const { binding, error } = loadNative();
@@ -345,7 +346,7 @@ function startSession(options, { owner } = {}) {
     }
   }
   if (nativeSession && nativeSession.timerFallback) warn(`option \`timer\`: '${options.timer}' is not available, the sampler thread times samples instead: ${nativeSession.timerFallback}`);
-  const session = new Session(options, nativeSession, warn, withOwnerDefaults(owner, options));
+  const session = new Session(options, nativeSession, warn, withOwnerDefaults(owner, options), knownRspackVersion);
   if (nativeSession && options.rspackSpans) session.rspackSpans = requestRspackSpans(binding, warn);
   // stop() hands it back with its result, so a caller that reads warnings learns why nothing came.
   session.offReason = offReason;
@@ -368,4 +369,13 @@ function startSession(options, { owner } = {}) {
   return session;
 }
 
-module.exports = { startSession, current, stderrWarn, PROBE_VERSION };
+/**
+ * For a starter that knows a session will start soon (the plugin, when applied): the addon builds
+ * what the session's start needs on a thread of its own meanwhile (`prepare_sampler`, src/lib.rs).
+ */
+function prepareSession() {
+  const { binding } = loadNative();
+  if (binding && !current()) binding.prepareSampler();
+}
+
+module.exports = { startSession, prepareSession, current, stderrWarn, PROBE_VERSION };

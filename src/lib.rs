@@ -227,6 +227,13 @@ impl Task for StopTask {
     }
 }
 
+/// Builds what the first session needs on a thread of its own (`perfprobe_core::sampler::prepare`):
+/// the plugin calls it when Rspack applies it, so the session's start on the JS thread is shorter.
+#[napi]
+pub fn prepare_sampler() {
+    perfprobe_core::sampler::prepare();
+}
+
 /// Starts the process's sampler. Fails (with a message naming what to change) if one runs already,
 /// another copy of the addon samples, or no real-time signal is free.
 #[napi]

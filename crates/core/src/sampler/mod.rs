@@ -187,6 +187,15 @@ pub trait Sampler: Send {
     }
 }
 
+/// Builds, on a thread of its own, what the first session's start would build on its caller's
+/// thread: on Linux the sample store's 4 MB, made resident (1.7-1.8 ms of page faults). For a
+/// caller that knows a session will start soon: the plugin, when Rspack applies it, ~15 ms before
+/// the build starts. Elsewhere there is nothing to build ahead.
+pub fn prepare() {
+    #[cfg(target_os = "linux")]
+    crate::platform::linux::prepare();
+}
+
 /// Starts the platform's sampler.
 pub fn start(config: SamplerConfig) -> Result<Box<dyn Sampler>, StartError> {
     #[cfg(target_os = "linux")]

@@ -63,6 +63,17 @@ const TIMED_TICK_NS: u64 = 20_000_000;
 /// /proc/self/task for a moment after (join returns when the kernel clears its tid word).
 static LAST_SAMPLER_TID: AtomicI32 = AtomicI32::new(0);
 
+/// See [`crate::sampler::prepare`]. A thread that cannot start leaves the store to the session's
+/// start, as without this.
+pub fn prepare() {
+    let _ = std::thread::Builder::new().name(PREPARE_THREAD_NAME.into()).spawn(|| {
+        Store::global();
+    });
+}
+
+/// `perfprobe-` marks the probe's own threads (their role is `perfprobe`).
+const PREPARE_THREAD_NAME: &str = "perfprobe-prepare";
+
 /// Starts the Linux sampler: installs the signal handler, then the sampler thread.
 pub fn start(config: SamplerConfig) -> Result<SamplerThread, StartError> {
     SamplerThread::start(|| {
