@@ -347,9 +347,11 @@ impl SamplerRun {
     fn finish(&mut self) -> RawProfile {
         let timed = self.tracked.values_mut().filter_map(|t| t.timer.take()).count();
         if timed > 0 {
-            // An overflow signalled just before its timer closed is queued by now, and handled at
-            // the thread's next return to user space: a millisecond lets running threads take it.
-            std::thread::sleep(Duration::from_millis(1));
+            // An overflow signalled just before its timer closed is queued by now. It was raised in
+            // an interrupt on the thread's own CPU and is taken on that interrupt's return, so its
+            // handler (~10 µs) has run unless the thread was preempted right then. Waiting longer
+            // only covers that rarer case, and every microsecond here delays the export.
+            std::thread::sleep(Duration::from_micros(200));
         }
         // Let signals already queued land (a handler takes microseconds), then take their records.
         let deadline = monotonic_ns() + 50_000_000;
