@@ -89,7 +89,7 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
     };
     // The three encodings are independent: each is built and written on a thread of its own, since
     // post-processing time is what a user waits for after the build.
-    let ((pprof, pprof_ms), (trace, trace_ms), ((flame, flamegraph_ms), per_role)) = std::thread::scope(|s| {
+    let ((pprof, pprof_ms), (trace, trace_ms), ((flame, flamegraph_ms), per_role), summary) = std::thread::scope(|s| {
         let pprof = s.spawn(|| {
             // Timed with building the message, as the other two are.
             let ((written, _), ms) = timed(|| {
@@ -108,17 +108,19 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
         } else {
             Vec::new()
         };
+        // Built while the other two encode; their times are set once they are done.
+        let summary = summary::build(profile, summary::Encodings::default());
         let join = |h: std::thread::ScopedJoinHandle<'_, (Result<PathBuf, String>, f64)>| {
             h.join().unwrap_or_else(|_| (Err("the exporter panicked".to_string()), 0.0))
         };
-        (join(pprof), join(trace), (flame, per_role))
+        (join(pprof), join(trace), (flame, per_role), summary)
     });
 
     let mut written = Written::default();
     let mut kept = |result: Result<PathBuf, String>| -> Option<PathBuf> { result.map_err(|e| written.errors.push(e)).ok() };
     let (pprof, trace, flame) = (kept(pprof), kept(trace), kept(flame));
     let role_flamegraphs: Vec<PathBuf> = per_role.into_iter().filter_map(&mut kept).collect();
-    let summary = summary::build(profile, summary::Encodings { pprof_ms, trace_ms, flamegraph_ms });
+    let summary = summary::Summary { post_processing: summary.post_processing.timed(profile, summary::Encodings { pprof_ms, trace_ms, flamegraph_ms }), ..summary };
     let summary_json = serde_json::to_value(&summary).unwrap_or_default();
     let summary_file = kept(write(SUMMARY_FILE, &|out| serde_json::to_writer_pretty(out, &summary_json).map_err(std::io::Error::from)).0);
     (written.pprof, written.trace, written.flamegraph, written.role_flamegraphs, written.summary) = (pprof, trace, flame, role_flamegraphs, summary_file);

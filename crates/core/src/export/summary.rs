@@ -84,13 +84,27 @@ pub struct JsProfilerSummary {
     pub error: Option<String>,
 }
 
-/// How long each encoding took, building and writing its file: they run side by side before the
-/// summary is built.
+/// How long each encoding took, building and writing its file (they run side by side).
 #[derive(Default, Clone, Copy)]
 pub struct Encodings {
     pub pprof_ms: f64,
     pub trace_ms: f64,
     pub flamegraph_ms: f64,
+}
+
+impl PostProcessing {
+    /// With the encodings' times, and the total up to now: the summary may be built while the
+    /// encodings still run, and these set once they are done.
+    pub fn timed(self, p: &ResolvedProfile, encodings: Encodings) -> PostProcessing {
+        PostProcessing {
+            pprof_ms: encodings.pprof_ms,
+            trace_ms: encodings.trace_ms,
+            flamegraph_ms: encodings.flamegraph_ms,
+            // Everything since the session stopped, this summary included.
+            total_ms: round_ms((crate::util::monotonic_ns() - p.started_ns) as f64 / 1e6 + p.meta.js_stop_ms),
+            ..self
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -344,14 +358,14 @@ pub fn build(p: &ResolvedProfile, encodings: Encodings) -> Summary {
         rspack_spans: p.rspack_spans.clone(),
         post_processing: PostProcessing {
             symbolize_ms: round_ms((p.resolved_ns - p.started_ns) as f64 / 1e6),
-            pprof_ms: encodings.pprof_ms,
-            trace_ms: encodings.trace_ms,
-            flamegraph_ms: encodings.flamegraph_ms,
+            pprof_ms: 0.0,
+            trace_ms: 0.0,
+            flamegraph_ms: 0.0,
             js_ms: round_ms(meta.js_stop_ms),
-            // Everything since the session stopped, this summary included.
-            total_ms: round_ms((crate::util::monotonic_ns() - p.started_ns) as f64 / 1e6 + meta.js_stop_ms),
+            total_ms: 0.0,
             during_teardown: meta.during_teardown,
-        },
+        }
+        .timed(p, encodings),
         start_ms: round_ms(meta.start_ms),
     }
 }
