@@ -3,8 +3,10 @@
 //! a profile only looks addresses up (and the names of the few symbols that cover one).
 //!
 //! Why: the export runs on the build's critical path (the plugin's `done` hook, or node's exit),
-//! and parsing is most of it: the addon's own 1,229 DWARF units took 18-23 ms, node's 3-10 ms and
-//! node's 86k symbols 4-8 ms of a 25-50 ms export (libs build, 2 cores), for a few dozen addresses.
+//! and parsing is most of it: node's DWARF took 3-10 ms and its 86k symbols 4-8 ms at the export
+//! (libs build, 2 cores), for a few dozen addresses. Symbols are sorted here too, so the export's
+//! lookup is a binary search. (The probe's own addon is named from its symbols alone: see
+//! `symbolize::set_probe_code`.)
 //! At idle priority the same work runs only on a core the build leaves idle.
 //!
 //! Tables stay here once read, for the process's later sessions (a watch build exports once per
