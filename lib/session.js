@@ -375,7 +375,11 @@ function startSession(options, { owner, rspackVersion: knownRspackVersion } = {}
  */
 function prepareSession() {
   const { binding } = loadNative();
-  if (binding && !current()) binding.prepareSampler();
+  try {
+    if (binding && !current()) binding.prepareSampler();
+  } catch {
+    // The session's start then builds it: slower, never a reason for apply() to throw.
+  }
 }
 
 module.exports = { startSession, prepareSession, current, stderrWarn, PROBE_VERSION };
