@@ -10,9 +10,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts sampling, and reads the symbol tables of the modules loaded now in the background,
-    /// for the export ([`crate::symbolize::prepared`]).
+    /// Starts sampling once earlier exports' memory is freed ([`crate::export::wait_for_released`]),
+    /// and reads the symbol tables of the modules loaded now in the background, for the export
+    /// ([`crate::symbolize::prepared`]).
     pub fn start(options: SessionOptions) -> Result<Session, StartError> {
+        crate::export::wait_for_released();
         let sampler = sampler::start(options)?;
         crate::symbolize::prepared::read_ahead(crate::unwind::known_modules());
         Ok(Session { sampler })
