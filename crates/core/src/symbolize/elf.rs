@@ -476,16 +476,22 @@ where
             }
         }
     }
-    let mut best = vec![None; svmas.len()];
-    cover(&mut best, svmas, symtab);
-    if best.iter().any(Option::is_none) {
-        cover(&mut best, svmas, dynsym());
-    }
-    svmas.iter().zip(best).map(|(&a, b)| (a, b.map(|(_, _, name)| name))).collect()
+    symtab_then_dynsym(svmas, |best| cover(best, svmas, symtab), |best| cover(best, svmas, dynsym()))
 }
 
 /// Per address: (start, size, name) of the best symbol so far.
 type Best = [Option<(u64, u64, (u32, u32))>];
+
+/// Each of `svmas` with its symbol's name: `.symtab`'s first, and `.dynsym`'s only where `.symtab`
+/// left an address unnamed (each `cover_*` improves the best symbol of each address).
+fn symtab_then_dynsym(svmas: &[u64], cover_symtab: impl FnOnce(&mut Best), cover_dynsym: impl FnOnce(&mut Best)) -> Vec<(u64, Option<(u32, u32)>)> {
+    let mut best = vec![None; svmas.len()];
+    cover_symtab(&mut best);
+    if best.iter().any(Option::is_none) {
+        cover_dynsym(&mut best);
+    }
+    svmas.iter().zip(best).map(|(&a, b)| (a, b.map(|(_, _, name)| name))).collect()
+}
 
 /// Whether a symbol at `start` of `size` names an address it covers rather than `best`: the
 /// innermost wins, i.e. the latest start, then the smallest size.
@@ -538,12 +544,7 @@ fn covering_sorted(symtab: &SortedSymbols, dynsym: &SortedSymbols, svmas: &[u64]
             }
         }
     }
-    let mut best = vec![None; svmas.len()];
-    cover(&mut best, svmas, symtab, |index| name(false, index));
-    if best.iter().any(Option::is_none) {
-        cover(&mut best, svmas, dynsym, |index| name(true, index));
-    }
-    svmas.iter().zip(best).map(|(&a, b)| (a, b.map(|(_, _, name)| name))).collect()
+    symtab_then_dynsym(svmas, |best| cover(best, svmas, symtab, |index| name(false, index)), |best| cover(best, svmas, dynsym, |index| name(true, index)))
 }
 
 #[cfg(test)]
