@@ -194,9 +194,7 @@ pub fn render(title: &str, kind: PrimaryKind, base: &[String], new: &[String]) -
         lines = String::from_utf8_lossy(&merged).lines().map(str::to_string).collect();
         lines.sort();
     }
-    let mut svg = Vec::new();
-    flamegraph::render_with(&mut options, &lines, "[no samples in NEW] 1", &mut svg).map_err(|e| e.to_string())?;
-    Ok(svg)
+    flamegraph::render_in_memory(&mut options, &lines, "[no samples in NEW] 1")
 }
 
 #[cfg(test)]

@@ -25,8 +25,11 @@ pub fn svg(p: &ResolvedProfile, role: Option<ThreadRole>, out: &mut dyn Write) -
     let name = if p.meta.name.is_empty() { "perfprobe" } else { &p.meta.name };
     let threads = role.map_or("all threads".to_string(), |r| format!("{} threads", r.as_str()));
     let kind = p.kind();
-    render_with(&mut options(&format!("{name} — {}, {threads}", kind.what()), kind), &folded(p, role), "[no samples] 1", out)
+    render_with(&mut options(&format!("{name} — {}, {threads}", kind.what()), kind), &folded(p, role), NO_SAMPLES, out)
 }
+
+/// The folded line an empty profile's picture is drawn from.
+const NO_SAMPLES: &str = "[no samples] 1";
 
 /// Folded lines (`a;b;c weight`), optionally for one thread role only. Frames that would be too
 /// narrow to draw are left out, their CPU kept in their caller's line: inferno would drop them
@@ -248,8 +251,13 @@ fn push_clean(line: &mut String, name: &str) {
 
 /// The picture of folded `lines`, in memory.
 pub fn render(title: &str, kind: PrimaryKind, lines: &[String]) -> Result<Vec<u8>, String> {
+    render_in_memory(&mut options(title, kind), lines, NO_SAMPLES)
+}
+
+/// [`render_with`], into memory.
+pub fn render_in_memory(options: &mut inferno::flamegraph::Options<'_>, lines: &[String], empty: &str) -> Result<Vec<u8>, String> {
     let mut svg = Vec::new();
-    render_with(&mut options(title, kind), lines, "[no samples] 1", &mut svg).map_err(|e| e.to_string())?;
+    render_with(options, lines, empty, &mut svg).map_err(|e| e.to_string())?;
     Ok(svg)
 }
 
