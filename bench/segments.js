@@ -4,7 +4,9 @@
 // and without a way of profiling it, in turn, each marking the time of the build's hooks
 // (bench/entries/timeline.js); per segment, the median of each round's difference from the
 // unprofiled build of its round, with its 95% bootstrap interval.
-//   node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start] [--frequency 99] [--perf]
+//   node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start|cli] [--frequency 99] [--perf]
+// `cli` is the CLI's way in: register.js preloaded through NODE_OPTIONS, as `perfprobe -- rspack build`
+// runs it. Segments run from node's start to the process's end as the bench sees it return.
 //
 // With --perf each build runs under `perf record` (cpu-clock, every 250 µs of CPU, every thread), and
 // a second table gives the same paired difference for the CPU each module's code used (the kernel's
@@ -30,6 +32,7 @@ const PERF_PERIOD_NS = 250000;
 const ROOT = path.join(__dirname, '..');
 const RSPACK_CLI = fs.realpathSync(path.join(ROOT, 'node_modules', '.bin', 'rspack'));
 const SEGMENTS = [
+  ['start', 'config', "node's start to the config (node, the CLI's preload, Rspack's CLI)"],
   ['config', 'loaded', 'loading the probe (require, constructor)'],
   ['loaded', 'beforeRun', 'config to beforeRun (apply)'],
   ['beforeRun', 'afterBeforeRun', 'beforeRun (the session starts)'],
@@ -40,7 +43,8 @@ const SEGMENTS = [
   ['finishMake', 'done', 'finishMake to done (seal, code generation, minification)'],
   ['done', 'shutdown', 'done (the session stops, the profile is written)'],
   ['shutdown', 'exit', 'shutdown to exit'],
-  ['config', 'exit', 'the whole build, from the config'],
+  ['exit', 'end', "exit to the process's end (node's teardown; the CLI's export)"],
+  ['start', 'end', 'the whole process'],
 ];
 
 function parseArgs(argv) {
@@ -58,7 +62,7 @@ function parseArgs(argv) {
     else if (key === '--frequency') opts.frequency = Number(value);
     else throw new Error(`unknown argument ${key}; usage: node bench/segments.js [--kind libs] [--n 3] [--rounds 10] [--entry plugin|start] [--frequency 99] [--perf]`);
   }
-  if (!['plugin', 'start'].includes(opts.entry)) throw new Error(`--entry is "${opts.entry}"; accepted: plugin or start`);
+  if (!['plugin', 'start', 'cli'].includes(opts.entry)) throw new Error(`--entry is "${opts.entry}"; accepted: plugin, start or cli`);
   if (!(opts.rounds >= 3) || !(opts.frequency > 0)) throw new Error('--rounds takes 3 or more, --frequency a positive number');
   return opts;
 }
@@ -77,7 +81,7 @@ function cpuByModule(perfData) {
   return ms;
 }
 
-/** One cold build; its marks in ms from the config's request for plugins (with `perf`, `cpuMs` by module). */
+/** One cold build; its marks in ms from node's start (with `perf`, `cpuMs` by module). */
 function build(app, entry, frequency, perf) {
   fs.rmSync(path.join(app, 'dist'), { recursive: true, force: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'perfprobe-segments-'));
@@ -87,17 +91,23 @@ function build(app, entry, frequency, perf) {
     NODE_OPTIONS: '',
     PERFPROBE_WORKLOAD_PLUGINS: path.join(__dirname, 'entries', 'timeline.js'),
     BENCH_TIMELINE_OUT: marksFile,
-    BENCH_TIMELINE_ENTRY: entry || '',
+    BENCH_TIMELINE_ENTRY: entry === 'cli' ? '' : entry || '',
     BENCH_OUT: path.join(tmp, 'profiles'),
     BENCH_FREQUENCY: String(frequency),
+    ...(entry === 'cli'
+      ? { NODE_OPTIONS: `--require ${path.join(ROOT, 'register.js')}`, PERFPROBE_OUT: path.join(tmp, 'profiles'), PERFPROBE_FREQUENCY: String(frequency), PERFPROBE_QUIET: '1' }
+      : {}),
   };
   const command = [process.execPath, RSPACK_CLI, 'build', '-c', path.join(app, 'rspack.config.js')];
   const perfData = path.join(tmp, 'perf.data');
   if (perf) command.unshift('perf', 'record', '-q', '-e', 'cpu-clock', '-c', String(PERF_PERIOD_NS), '-o', perfData, '--');
   const r = spawnSync(command[0], command.slice(1), { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ended = performance.timeOrigin + performance.now();
   try {
     if (r.status !== 0) throw new Error(`the build exited ${r.status}: ${(r.stderr || '').slice(-400)}`);
     const marks = JSON.parse(fs.readFileSync(marksFile, 'utf8'));
+    marks.start = 0;
+    marks.end = ended - marks.timeOrigin;
     return perf ? { ...marks, cpuMs: cpuByModule(perfData) } : marks;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -117,7 +127,7 @@ function main() {
     const [a, b] = order.map((entry) => build(app, entry, opts.frequency, opts.perf));
     const [none, probed] = order[0] ? [b, a] : [a, b];
     pairs.push({ none, probed });
-    process.stderr.write(`segments: round ${round + 1}/${opts.rounds}: ${(none.exit - none.config).toFixed(0)} ms unprofiled, ${(probed.exit - probed.config).toFixed(0)} ms with the ${opts.entry}\n`);
+    process.stderr.write(`segments: round ${round + 1}/${opts.rounds}: ${none.end.toFixed(0)} ms unprofiled, ${probed.end.toFixed(0)} ms with the ${opts.entry}\n`);
   }
   const fmt = (x) => x.toFixed(1);
   const row = (what, none, probed) => {

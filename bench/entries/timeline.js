@@ -1,19 +1,19 @@
 'use strict';
-// For bench/segments.js: marks the time of the build's hooks, from when rspack.config.js asks for
-// its plugins to the process's exit, then adds the way of profiling BENCH_TIMELINE_ENTRY names
-// (`plugin` or `start`, the files beside this one), or none. The marks go to BENCH_TIMELINE_OUT at
-// exit. Marks are taken at stages around every other tap, so each segment holds what the probe's
-// taps do in it.
+// For bench/segments.js: marks the time of the build's hooks, in ms since the process started, from
+// when rspack.config.js asks for its plugins to the process's exit, then adds the way of profiling
+// BENCH_TIMELINE_ENTRY names (`plugin` or `start`, the files beside this one), or none (the CLI's
+// preload comes through NODE_OPTIONS). The marks go to BENCH_TIMELINE_OUT at exit, with the
+// process's start in ms since the epoch (`timeOrigin`), for the bench to time the exit. Marks are
+// taken at stages around every other tap, so each segment holds what the probe's taps do in it.
 
 const fs = require('fs');
 const path = require('path');
 
 const EARLY = -1000;
 const LATE = 1000;
-const started = process.hrtime.bigint();
-const marks = {};
+const marks = { timeOrigin: performance.timeOrigin };
 const mark = (name) => {
-  marks[name] = Number(process.hrtime.bigint() - started) / 1e6;
+  marks[name] = performance.now();
 };
 process.on('exit', () => {
   mark('exit');
