@@ -61,4 +61,15 @@ function addonConstants() {
   return constants;
 }
 
-module.exports = { loadNative, addonConstants, platformTriple };
+/**
+ * For a starter that knows a session will start soon: the addon builds what the session's start
+ * needs on a thread of its own meanwhile (`prepare_sampler`, src/lib.rs). Building it twice is
+ * harmless (the second call finds it built); a failure only leaves the work to the start.
+ */
+function prepareSampler() {
+  try {
+    loadNative().binding?.prepareSampler();
+  } catch {}
+}
+
+module.exports = { loadNative, addonConstants, platformTriple, prepareSampler };

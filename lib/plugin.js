@@ -73,6 +73,7 @@ class PerfprobePlugin {
       let session = current();
       if (session && !pluginOwned(session)) {
         session.addContributor(contributor);
+        session.noteRspackVersion(rspackVersion);
         return;
       }
       if (!session && this[JOIN_ONLY]) {

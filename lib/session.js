@@ -5,7 +5,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { loadNative, addonConstants } = require('./native');
+const { loadNative, addonConstants, prepareSampler } = require('./native');
 const { startJsNames } = require('./v8-profile');
 const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
@@ -97,9 +97,18 @@ class Session {
     this.stopped = false;
     this.contributors = new Set();
     this.versions = { node: process.versions.node, v8: process.versions.v8, probe: PROBE_VERSION };
-    // The plugin knows it from its compiler; resolving @rspack/core's package.json costs ~1 ms.
-    const rspack = knownRspackVersion || rspackVersion();
-    if (rspack) this.versions.rspack = rspack;
+    // Rspack's version comes from a compiler: the plugin's at the start, or one that joins later
+    // (noteRspackVersion); resolving @rspack/core's package.json is left to a stop that has none.
+    // Resolving it when register.js starts the session, before Rspack loads, cost 4.7 ms.
+    if (knownRspackVersion) this.versions.rspack = knownRspackVersion;
+  }
+
+  /** A compiler joined this session: its Rspack's version goes into the profile. */
+  noteRspackVersion(version) {
+    if (!version || this.versions.rspack || !this.running) return;
+    this.versions.rspack = version;
+    // A signal that finds the JS thread busy writes the versions handed over when it was armed.
+    if (this.guard) armSignalExport(this, this.warn);
   }
 
   /** True until stop() is called (and while the sampler is not running, false). */
@@ -169,6 +178,10 @@ class Session {
   }
 
   _meta(extra = {}) {
+    if (!this.versions.rspack) {
+      const rspack = rspackVersion();
+      if (rspack) this.versions.rspack = rspack;
+    }
     const lag = this.counters ? this.counters.lag() : null;
     const traceEvents = [...(extra.traceEvents || []), ...(this.counters ? this.counters.stop() : [])];
     const attribution = {};
@@ -241,12 +254,12 @@ class Session {
     return this._stopNow(extra, (dir, meta) => this._result(dir, this.native.stopSync(dir, meta)));
   }
 
-  /** Stops on this turn of the event loop; `write(dir, meta)` hands the session to the addon. */
+  /** Stops on this turn of the event loop; `write(dir, metaJson)` hands the session to the addon. */
   _stopNow(extra, write) {
     const prepared = this._prepareStop(extra);
     if (prepared.error) return prepared.error;
     try {
-      return write(prepared.dir, prepared.meta);
+      return write(prepared.dir, JSON.stringify(prepared.meta));
     } catch (e) {
       this.warn(`writing the profile failed: ${e.message}`);
       return { ...emptyResult([e.message]), dir: prepared.dir };
@@ -369,17 +382,9 @@ function startSession(options, { owner, rspackVersion: knownRspackVersion } = {}
   return session;
 }
 
-/**
- * For a starter that knows a session will start soon (the plugin, when applied): the addon builds
- * what the session's start needs on a thread of its own meanwhile (`prepare_sampler`, src/lib.rs).
- */
+/** For the plugin, when applied: see `prepareSampler` (lib/native.js); nothing while a session runs. */
 function prepareSession() {
-  const { binding } = loadNative();
-  try {
-    if (binding && !current()) binding.prepareSampler();
-  } catch {
-    // The session's start then builds it: slower, never a reason for apply() to throw.
-  }
+  if (!current()) prepareSampler();
 }
 
 module.exports = { startSession, prepareSession, current, stderrWarn, PROBE_VERSION };

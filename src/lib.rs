@@ -50,8 +50,7 @@ impl NativeSession {
     /// Stops sampling and writes the four files into `dir` on a libuv worker thread, so the JS
     /// thread (a dev server, the next build) keeps running meanwhile.
     /// Resolves to the JSON text of what was written (paths, errors, summary). `meta` comes as JSON
-    /// text, read on the worker: walking the JS object through Node-API property by property cost
-    /// the JS thread 14 ms for a js-loaders build's 2000 spans, `JSON.stringify` 1-2 ms.
+    /// text (see `ExportMeta::from_json_text`), read on the worker.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn stop(&mut self, dir: String, meta: String) -> Result<AsyncTask<StopTask>> {
         let session = self.take()?;
@@ -60,9 +59,10 @@ impl NativeSession {
 
     /// The same, on the calling thread: for `process.on('exit')`, where nothing async runs.
     #[napi]
-    pub fn stop_sync(&mut self, dir: String, meta: serde_json::Value) -> Result<serde_json::Value> {
+    pub fn stop_sync(&mut self, dir: String, meta: String) -> Result<serde_json::Value> {
+        let meta = parse_meta_text(&meta)?;
         let session = self.take()?;
-        Ok(to_json(stop_and_write(session, &dir, parse_meta(meta)?)))
+        Ok(to_json(stop_and_write(session, &dir, meta)))
     }
 
     /// For the process's `exit` event: stops sampling now and writes the folder on a thread of its
@@ -70,10 +70,9 @@ impl NativeSession {
     /// `exit` in react builds), joined before the process ends. Warnings go to stderr unless quiet:
     /// nothing in JS runs any more by the time they are known.
     /// The folder is announced once written: "profile written to DIR" on stderr unless quiet, or a
-    /// line in `reportFile`.
+    /// line in `reportFile`. `meta` (JSON text) is read on the export's thread too.
     #[napi]
-    pub fn stop_at_exit(&mut self, dir: String, meta: serde_json::Value, quiet: bool, report_file: Option<String>) -> Result<()> {
-        let meta = ExportMeta { during_teardown: true, ..parse_meta(meta)? };
+    pub fn stop_at_exit(&mut self, dir: String, meta: String, quiet: bool, report_file: Option<String>) -> Result<()> {
         let raw = self.take()?.stop();
         exit_export::write_during_teardown(dir, raw, meta, exit_export::Announce { quiet, report_file });
         Ok(())
@@ -194,6 +193,10 @@ fn parse_meta(meta: serde_json::Value) -> Result<ExportMeta> {
     ExportMeta::from_js(meta).map_err(|e| Error::new(Status::InvalidArg, e))
 }
 
+fn parse_meta_text(meta: &str) -> Result<ExportMeta> {
+    ExportMeta::from_json_text(meta).map_err(|e| Error::new(Status::InvalidArg, e))
+}
+
 fn stop_and_write(session: StoppedSession, dir: &str, meta: ExportMeta) -> Written {
     let raw = session.stop();
     write_profile(std::path::Path::new(dir), raw, meta)
@@ -217,9 +220,9 @@ impl Task for StopTask {
     fn compute(&mut self) -> Result<Written> {
         let session = self.session.take().ok_or_else(|| Error::from_reason("session already stopped"))?;
         // Sampling stops whatever the metadata holds; what cannot be read is then the error.
-        let meta = serde_json::from_str(&std::mem::take(&mut self.meta)).map_err(|e| Error::new(Status::InvalidArg, format!("profile metadata: {e}")));
+        let meta = parse_meta_text(&std::mem::take(&mut self.meta));
         let raw = session.stop();
-        Ok(write_profile(std::path::Path::new(&self.dir), raw, parse_meta(meta?)?))
+        Ok(write_profile(std::path::Path::new(&self.dir), raw, meta?))
     }
 
     fn resolve(&mut self, _env: Env, output: Written) -> Result<String> {
