@@ -244,10 +244,13 @@ describe('register.js writes the profile however the process ends', () => {
   test('a write that fails during teardown still warns, and the exit code is kept', () => {
     const out = tmpDir('exit-teardown-fails');
     const report = path.join(out, 'report.txt');
-    // A later exit listener removes the folder the export is about to write into.
-    const r = runNode(`${burn}; process.on('exit', () => require('fs').rmSync(${folderNow(out)}, { recursive: true })); process.exitCode = 4`, {
+    // A later exit listener moves the folder the export is about to write into out of its place:
+    // in one step, so whatever the export writes by then is moved with it and the rest fails.
+    const moved = `${out}-moved`;
+    const r = runNode(`${burn}; process.on('exit', () => require('fs').renameSync(${folderNow(out)}, ${JSON.stringify(moved)})); process.exitCode = 4`, {
       env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_REPORT_FILE: report },
     });
+    fs.rmSync(moved, { recursive: true, force: true });
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/\[perfprobe\] warning: could not write .*profile\.pb\.gz/);
     expect(r.stderr).not.toMatch(/profile written to/);

@@ -243,7 +243,7 @@ describe("timer 'perf-event' where the kernel refuses perf events", () => {
 });
 
 describe('thread roles: the probe adds no threads of its own beside its sampler; worker_threads workers are js-worker', () => {
-  test("under `node -e`, starting a session adds only the probe's own threads (sampler, signal relay, and those that read symbol tables ahead and clean the outDir at idle priority, while they run), named perfprobe*", () => {
+  test("under `node -e`, starting a session adds only the probe's own threads (sampler, signal relay, the namer, and those that read symbol tables ahead and clean the outDir at idle priority, while they run), named perfprobe*", () => {
     const r = runNode(`
       const fs = require('fs');
       const names = () => fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim());
@@ -260,7 +260,7 @@ describe('thread roles: the probe adds no threads of its own beside its sampler;
     for (const n of r.json.before) added.splice(added.indexOf(n), 1);
     // The background threads end when their work is done, 200 ms in or later.
     const background = ['perfprobe-prep', 'perfprobe-clean'];
-    expect(added.filter((n) => !background.includes(n)).sort()).toEqual(['perfprobe', 'perfprobe-signa']);
+    expect(added.filter((n) => !background.includes(n)).sort()).toEqual(['perfprobe', 'perfprobe-names', 'perfprobe-signa']);
     expect(added.filter((n) => background.includes(n)).length).toBeLessThanOrEqual(2);
     // Without Rspack loaded, no thread of this process is Rspack's.
     expect(r.json.roles.filter(([, role]) => role === 'tokio' || role === 'rayon')).toEqual([]);

@@ -358,6 +358,16 @@ impl StackTable {
         self.nodes.len()
     }
 
+    /// The frame that called `node`'s (the next node toward the root), if any.
+    pub fn caller(&self, node: u32) -> Option<u32> {
+        self.nodes.get(node as usize).map(|&(parent, _)| parent).filter(|&p| p != NO_PARENT)
+    }
+
+    /// `node`'s address (0 for a node that does not exist).
+    pub fn address(&self, node: u32) -> u64 {
+        self.nodes.get(node as usize).map_or(0, |&(_, address)| address)
+    }
+
     /// Drops the lookup index once no stack will be added (it is as large as the nodes).
     pub fn seal(&mut self) {
         self.index = HashMap::default();

@@ -11,11 +11,13 @@ pub struct Session {
 
 impl Session {
     /// Starts sampling once earlier exports' memory is freed ([`crate::export::wait_for_released`]),
-    /// and reads the symbol tables of the modules loaded now in the background, for the export
-    /// ([`crate::symbolize::prepared`]).
+    /// and, in the background for the export, reads the symbol tables of the modules loaded now
+    /// ([`crate::symbolize::prepared`]) and names the addresses sampled ([`crate::symbolize::ahead`]).
     pub fn start(options: SessionOptions) -> Result<Session, StartError> {
         crate::export::wait_for_released();
         let sampler = sampler::start(options)?;
+        // The sampler thread's offers wait until the namer runs (see `Feed::offer_new`).
+        crate::symbolize::ahead::start();
         crate::symbolize::prepared::read_ahead(crate::unwind::known_modules());
         Ok(Session { sampler })
     }

@@ -45,12 +45,11 @@ pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 /// runs only on a core nothing else wants (Linux: SCHED_IDLE, which an unprivileged thread may
 /// always choose; macOS: the background QoS class): for work that can wait, such as reading symbol
 /// tables during a build. Names start with `perfprobe-`: the profile shows them as the probe's.
-pub fn spawn_at_idle_priority(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+pub fn spawn_at_idle_priority<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> std::io::Result<JoinHandle<T>> {
     std::thread::Builder::new().name(name.into()).spawn(move || {
         lower_to_idle_priority();
-        work();
-    })?;
-    Ok(())
+        work()
+    })
 }
 
 fn lower_to_idle_priority() {
@@ -167,6 +166,8 @@ pub fn sleep_until(deadline_ns: u64) {
 impl SamplerThread {
     fn stop_and_join(&mut self) -> Option<RawProfile> {
         let thread = self.thread.take()?;
+        // Nothing more to name ahead: the export names what is left.
+        crate::symbolize::ahead::close();
         self.stop.store(true, Ordering::Release);
         thread.thread().unpark();
         let profile = thread.join().ok();

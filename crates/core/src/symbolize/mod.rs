@@ -2,6 +2,7 @@
 //! inline frames (addr2line + object), Rust (v0 and legacy) and C++ demangling, V8 JIT names from
 //! `/tmp/perf-<pid>.map`. An address nothing names becomes `module+0xoffset`, never dropped.
 
+pub mod ahead;
 pub mod demangle;
 pub mod display;
 pub mod elf;
@@ -108,7 +109,14 @@ pub fn lookup_address(index: usize, address: u64) -> u64 {
     if index == 0 { address } else { address.saturating_sub(1) }
 }
 
+/// Names `raw`'s addresses: those the namer named while the session ran ([`ahead::finish`]), the
+/// rest here.
 pub fn symbolize(raw: &RawProfile) -> Symbolized {
+    symbolize_with(raw, ahead::finish())
+}
+
+/// The same, with `ahead` as the names found while the session ran.
+pub fn symbolize_with(raw: &RawProfile, mut ahead: ahead::NamedAhead) -> Symbolized {
     let mut modules: Vec<ModuleInfo> = raw.modules.clone();
     modules.sort_by_key(|m| m.start);
     let starts: Vec<(u64, u64)> = modules.iter().map(|m| (m.start, m.limit)).collect();
@@ -168,12 +176,35 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
     // all its segments.
     let mut files: HashMap<&str, Vec<(usize, Vec<usize>)>> = HashMap::default();
     for (module, members) in by_module {
-        match module {
-            Some(m) => files.entry(modules[m].path.as_str()).or_default().push((m, members)),
-            None => unmapped = members,
+        let Some(m) = module else {
+            unmapped = members;
+            continue;
+        };
+        let mut rest = Vec::new();
+        for i in members {
+            match ahead.take(&modules[m], addresses[i], lines_wanted[i]) {
+                Some(frames) => {
+                    locations[i].module = Some(m);
+                    locations[i].frames = frames;
+                }
+                None => rest.push(i),
+            }
+        }
+        if !rest.is_empty() {
+            files.entry(modules[m].path.as_str()).or_default().push((m, rest));
         }
     }
     let files: Vec<Vec<(usize, Vec<usize>)>> = files.into_values().collect();
+    // What the files the namer opened said; a file read again below says it again.
+    for m in 0..modules.len() {
+        if let Some(file) = ahead.module(&modules[m]) {
+            statuses[m] = file.status;
+            if modules[m].build_id.is_none() {
+                modules[m].build_id = file.fallback_id.clone();
+            }
+            warnings[m] = file.warning.clone();
+        }
+    }
     for read in read_files(&modules, &addresses, &lines_wanted, files) {
         for (m, module) in read {
             statuses[m] = module.status;
@@ -209,7 +240,8 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
         }
     }
     for loc in &mut locations {
-        for f in &mut loc.frames {
+        // Frames named ahead have theirs.
+        for f in loc.frames.iter_mut().filter(|f| f.short.is_empty()) {
             f.short = display::short_name(&f.function);
         }
     }

@@ -60,6 +60,11 @@ pub fn read_ahead(modules: Vec<ModuleInfo>) {
     }
 }
 
+/// Whether a reader thread is still reading tables.
+pub(super) fn reading() -> bool {
+    READING.load(Ordering::Acquire)
+}
+
 fn lock() -> std::sync::MutexGuard<'static, HashMap<String, FileTables>> {
     tables().lock().unwrap_or_else(|e| e.into_inner())
 }

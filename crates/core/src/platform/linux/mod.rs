@@ -202,6 +202,8 @@ struct SamplerRun {
     /// for or picked by `auto`, and allowed by the kernel).
     use_timers: bool,
     memory: MemoryReads,
+    /// The addresses offered to the namer ([`crate::symbolize::ahead`]).
+    names_ahead: crate::symbolize::ahead::Feed,
 }
 
 impl SamplerRun {
@@ -252,6 +254,7 @@ impl SamplerRun {
             count_moved_ns: 0,
             use_timers,
             memory: MemoryReads::default(),
+            names_ahead: Default::default(),
         }
     }
 
@@ -311,6 +314,7 @@ impl SamplerRun {
         // Drain before threads are forgotten, so a recycled slot never receives an old record.
         self.drain();
         self.memory.take(&mut self.profile, now, false);
+        self.names_ahead.offer_new(&self.profile, now);
         // With a tick as long as the interval, a tick a little earlier after its deadline than the
         // last one was would skip a discovery: allow a tenth early.
         if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS * 9 / 10 {

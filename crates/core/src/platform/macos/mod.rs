@@ -99,6 +99,8 @@ struct SamplerRun {
     last_discovery_ns: u64,
     start_process_cpu_ns: u64,
     memory: MemoryReads,
+    /// The addresses offered to the namer ([`crate::symbolize::ahead`]).
+    names_ahead: crate::symbolize::ahead::Feed,
 }
 
 impl SamplerRun {
@@ -131,6 +133,7 @@ impl SamplerRun {
             last_discovery_ns: 0,
             start_process_cpu_ns: process_cpu_ns(),
             memory: MemoryReads::default(),
+            names_ahead: Default::default(),
         }
     }
 
@@ -169,6 +172,7 @@ impl SamplerRun {
 
     fn tick(&mut self, now: u64) {
         self.memory.take(&mut self.profile, now, false);
+        self.names_ahead.offer_new(&self.profile, now);
         if now - self.last_discovery_ns >= DISCOVERY_INTERVAL_NS * 9 / 10 {
             self.last_discovery_ns = now;
             self.discover(now);

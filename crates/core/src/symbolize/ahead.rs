@@ -1,0 +1,239 @@
+//! Naming addresses while the session runs, so the export only names the few it has not seen.
+//!
+//! The sampler thread offers each address its new stacks hold, as the export will look it up
+//! ([`Feed`]); a thread at the lowest priority the OS has names them in batches with the tables
+//! [`super::prepared`] read ahead, and hands what it named to the export ([`finish`]), which looks up
+//! only the rest.
+//!
+//! Why: the export runs on the build's critical path (the plugin's `done` hook, or node's exit),
+//! and naming was its largest part when the session saw much of node's own code: the CLI's session,
+//! which starts before Rspack loads, sampled 260 of node's addresses, and naming them took 13-23 ms
+//! of its export at exit (libs build, 2 cores). At idle priority the same work runs on a core the
+//! build leaves idle; what the namer has not reached by the end is named by the export as before.
+//!
+//! Names are the export's own: the same [`ModuleSymbolizer`] calls on the same module files, with
+//! and without lines, so a profile reads the same whichever of the two named an address.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::elf::{status_of, DiskStatus, ModuleSymbolizer};
+use super::{lookup_address, Frame};
+use crate::profile::{ModuleInfo, RawProfile};
+
+/// Thread name: `perfprobe-` marks the probe's own threads (their role is `perfprobe`).
+const THREAD_NAME: &str = "perfprobe-names";
+/// How often the sampler thread offers new addresses, and the namer wakes for them: each batch
+/// opens every module it touches once, so a batch should hold more than a tick's few addresses.
+const BATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// An address named ahead: in which module (its path and start, which the export checks against
+/// the module it finds there), with its frames as the export would give them with lines and without.
+struct Named {
+    path: String,
+    start: u64,
+    frames: Vec<Frame>,
+    symbol_frames: Vec<Frame>,
+}
+
+/// What the namer named during a session, by lookup address.
+#[derive(Default)]
+pub struct NamedAhead {
+    locations: HashMap<u64, Named>,
+    /// What each module's file said (when opened for naming, or read for its status alone).
+    modules: HashMap<String, DiskStatus>,
+}
+
+impl NamedAhead {
+    /// The frames of `address` in `module`, with lines or from the symbol tables alone, if named
+    /// (taken out: an export looks each address up once).
+    pub(super) fn take(&mut self, module: &ModuleInfo, address: u64, lines: bool) -> Option<Vec<Frame>> {
+        let named = self.locations.get(&address)?;
+        if named.start != module.start || named.path != module.path {
+            return None;
+        }
+        let named = self.locations.remove(&address)?;
+        Some(if lines { named.frames } else { named.symbol_frames })
+    }
+
+    /// What `module`'s file said, if the namer read it.
+    pub(super) fn module(&self, module: &ModuleInfo) -> Option<&DiskStatus> {
+        self.modules.get(&module.path)
+    }
+
+    /// How many addresses were named.
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.locations.is_empty()
+    }
+
+    /// Reads the status of the files of `modules` not read yet, as the export does for the modules
+    /// nobody sampled (a user sees which ones are stripped).
+    fn read_statuses(&mut self, modules: &[ModuleInfo]) {
+        for module in modules {
+            if CLOSED.load(Ordering::Acquire) {
+                return;
+            }
+            if module.path.starts_with('/') && !self.modules.contains_key(&module.path) {
+                self.modules.insert(module.path.clone(), status_of(&module.path));
+            }
+        }
+    }
+
+    /// Names `addresses` (runtime lookup addresses) in `modules` as the export would, stopping early
+    /// once [`finish`] was called.
+    fn name(&mut self, modules: &[ModuleInfo], addresses: &[u64]) {
+        let mut modules: Vec<&ModuleInfo> = modules.iter().collect();
+        modules.sort_by_key(|m| m.start);
+        // Per file, as the export reads them: a file with several executable segments is opened once.
+        let mut by_file: HashMap<&str, (usize, Vec<u64>)> = HashMap::new();
+        for &address in addresses {
+            if self.locations.contains_key(&address) {
+                continue;
+            }
+            let i = modules.partition_point(|m| m.start <= address);
+            let Some(module) = i.checked_sub(1).map(|i| modules[i]).filter(|m| address < m.limit) else { continue };
+            by_file.entry(module.path.as_str()).or_insert_with(|| (i - 1, Vec::new())).1.push(address);
+        }
+        for (path, (first, wanted)) in by_file {
+            if CLOSED.load(Ordering::Acquire) {
+                return;
+            }
+            let symbols = ModuleSymbolizer::open(modules[first], &wanted);
+            self.modules.insert(path.to_string(), DiskStatus { status: symbols.status(), fallback_id: symbols.fallback_id.clone(), warning: symbols.warning() });
+            for address in wanted {
+                if CLOSED.load(Ordering::Acquire) {
+                    return;
+                }
+                let i = modules.partition_point(|m| m.start <= address) - 1;
+                let named = Named { path: path.to_string(), start: modules[i].start, frames: with_short_names(symbols.frames(address)), symbol_frames: with_short_names(symbols.symbol_frames(address)) };
+                self.locations.insert(address, named);
+            }
+        }
+    }
+}
+
+/// Frames with their short names (`display::short_name`), which the export would compute.
+fn with_short_names(mut frames: Vec<Frame>) -> Vec<Frame> {
+    for f in &mut frames {
+        f.short = super::display::short_name(&f.function);
+    }
+    frames
+}
+
+/// Set when no namer should name (none started, or [`finish`] / [`close`] called).
+static CLOSED: AtomicBool = AtomicBool::new(true);
+/// Addresses offered and not taken by the namer yet.
+static QUEUE: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// The running namer.
+static NAMER: Mutex<Option<JoinHandle<NamedAhead>>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts a namer for the session that starts now (an earlier one that was never finished is
+/// stopped first). Without a thread, the export names everything, as without this module.
+pub fn start() {
+    drop(finish());
+    lock(&QUEUE).clear();
+    CLOSED.store(false, Ordering::Release);
+    match crate::platform::spawn_at_idle_priority(THREAD_NAME, run) {
+        Ok(handle) => *lock(&NAMER) = Some(handle),
+        Err(_) => CLOSED.store(true, Ordering::Release),
+    }
+}
+
+/// The namer's loop: a batch every [`BATCH_INTERVAL`], once the tables read ahead are in place
+/// (naming before would parse each file a second time), until [`close`].
+fn run() -> NamedAhead {
+    let mut named = NamedAhead::default();
+    while !CLOSED.load(Ordering::Acquire) {
+        std::thread::park_timeout(BATCH_INTERVAL);
+        if super::prepared::reading() {
+            continue;
+        }
+        let batch = std::mem::take(&mut *lock(&QUEUE));
+        let modules = crate::unwind::known_modules();
+        if !batch.is_empty() {
+            named.name(&modules, &batch);
+        }
+        named.read_statuses(&modules);
+    }
+    named
+}
+
+/// Offers addresses to name (the sampler thread, through [`Feed`]). Dropped when no namer runs.
+pub fn offer(addresses: Vec<u64>) {
+    if CLOSED.load(Ordering::Acquire) {
+        return;
+    }
+    lock(&QUEUE).extend(addresses);
+}
+
+/// Stops the namer after the address it is naming: the session stopped.
+pub fn close() {
+    CLOSED.store(true, Ordering::Release);
+    if let Some(handle) = lock(&NAMER).as_ref() {
+        handle.thread().unpark();
+    }
+}
+
+/// Stops the namer and returns what it named (empty if none ran). The namer holds a module's
+/// tables for one address at most after this, so the export that calls it waits that long.
+pub fn finish() -> NamedAhead {
+    close();
+    let namer = lock(&NAMER).take();
+    lock(&QUEUE).clear();
+    namer.map(|handle| handle.join().unwrap_or_default()).unwrap_or_default()
+}
+
+/// What the sampler thread has offered so far: its profile's stacks up to `nodes` and samples up
+/// to `samples`, and the lookup addresses offered (each once).
+#[derive(Default)]
+pub struct Feed {
+    nodes: usize,
+    samples: usize,
+    offered: HashSet<u64>,
+    last_ns: u64,
+}
+
+impl Feed {
+    /// Offers the lookup addresses of `profile`'s stacks added since the last offer, at most every
+    /// [`BATCH_INTERVAL`]: a caller frame's return address - 1, a sample's leaf address as it is.
+    /// Sampler thread (a few hash lookups per new stack node and per sample).
+    pub fn offer_new(&mut self, profile: &RawProfile, now_ns: u64) {
+        if CLOSED.load(Ordering::Acquire) || now_ns.saturating_sub(self.last_ns) < BATCH_INTERVAL.as_nanos() as u64 {
+            return;
+        }
+        self.last_ns = now_ns;
+        let mut batch = Vec::new();
+        let stacks = &profile.stacks;
+        for node in self.nodes..stacks.node_count() {
+            // A node with a caller makes its caller's frame a return address.
+            if let Some(caller) = stacks.caller(node as u32) {
+                let address = lookup_address(1, stacks.address(caller));
+                if self.offered.insert(address) {
+                    batch.push(address);
+                }
+            }
+        }
+        self.nodes = stacks.node_count();
+        for sample in profile.samples.get(self.samples..).unwrap_or_default() {
+            let address = lookup_address(0, stacks.address(sample.stack));
+            if self.offered.insert(address) {
+                batch.push(address);
+            }
+        }
+        self.samples = profile.samples.len();
+        if !batch.is_empty() {
+            offer(batch);
+        }
+    }
+}
