@@ -2,8 +2,8 @@
 //!
 //! The sampler thread offers each address its new stacks hold, as the export will look it up
 //! ([`Feed`]); a thread at the lowest priority the OS has names them in batches with the tables
-//! [`super::prepared`] read ahead, and hands what it named to the export ([`finish`]), which looks up
-//! only the rest.
+//! [`super::prepared`] read ahead, reads the status of every loaded module's file, and hands all of
+//! it to the export ([`finish`]), which looks up only the rest.
 //!
 //! Why: the export runs on the build's critical path (the plugin's `done` hook, or node's exit),
 //! and naming was its largest part when the session saw much of node's own code: the CLI's session,

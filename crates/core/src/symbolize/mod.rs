@@ -195,7 +195,8 @@ pub fn symbolize_with(raw: &RawProfile, mut ahead: ahead::NamedAhead) -> Symboli
         }
     }
     let files: Vec<Vec<(usize, Vec<usize>)>> = files.into_values().collect();
-    // What the files the namer opened said; a file read again below says it again.
+    // What the namer read of each module's file (opened to name addresses, or for its status
+    // alone); a file read again below says it again.
     for m in 0..modules.len() {
         if let Some(file) = ahead.module(&modules[m]) {
             statuses[m] = file.status;
