@@ -16,12 +16,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::elf::{status_of, DiskStatus, ModuleSymbolizer};
-use super::{lookup_address, Frame};
+use super::{lookup_address, module_containing, Frame};
 use crate::profile::{ModuleInfo, RawProfile};
 
 /// Thread name: `perfprobe-` marks the probe's own threads (their role is `perfprobe`).
@@ -91,29 +91,32 @@ impl NamedAhead {
     fn name(&mut self, modules: &[ModuleInfo], addresses: &[u64]) {
         let mut modules: Vec<&ModuleInfo> = modules.iter().collect();
         modules.sort_by_key(|m| m.start);
-        // Per file, as the export reads them: a file with several executable segments is opened once.
-        let mut by_file: HashMap<&str, (usize, Vec<u64>)> = HashMap::new();
+        let ranges: Vec<(u64, u64)> = modules.iter().map(|m| (m.start, m.limit)).collect();
+        // Per file, as the export reads them: a file with several executable segments is opened
+        // once. Each address with the index of its module.
+        let mut by_file: HashMap<&str, Vec<(u64, usize)>> = HashMap::new();
         for &address in addresses {
             if self.locations.contains_key(&address) {
                 continue;
             }
-            let i = modules.partition_point(|m| m.start <= address);
-            let Some(module) = i.checked_sub(1).map(|i| modules[i]).filter(|m| address < m.limit) else { continue };
-            by_file.entry(module.path.as_str()).or_insert_with(|| (i - 1, Vec::new())).1.push(address);
+            if let Some(m) = module_containing(&ranges, address) {
+                by_file.entry(modules[m].path.as_str()).or_default().push((address, m));
+            }
         }
-        for (path, (first, wanted)) in by_file {
+        for (path, wanted) in by_file {
             if CLOSED.load(Ordering::Acquire) {
                 return;
             }
-            let symbols = ModuleSymbolizer::open(modules[first], &wanted);
+            let lookups: Vec<u64> = wanted.iter().map(|&(address, _)| address).collect();
+            let symbols = ModuleSymbolizer::open(modules[wanted[0].1], &lookups);
             self.modules.insert(path.to_string(), DiskStatus { status: symbols.status(), fallback_id: symbols.fallback_id.clone(), warning: symbols.warning() });
-            for address in wanted {
+            for (address, m) in wanted {
                 if CLOSED.load(Ordering::Acquire) {
                     return;
                 }
-                let i = modules.partition_point(|m| m.start <= address) - 1;
-                let named = Named { path: path.to_string(), start: modules[i].start, frames: with_short_names(symbols.frames(address)), symbol_frames: with_short_names(symbols.symbol_frames(address)) };
-                self.locations.insert(address, named);
+                let frames = with_short_names(symbols.frames(address));
+                let symbol_frames = with_short_names(symbols.symbol_frames(address));
+                self.locations.insert(address, Named { path: path.to_string(), start: modules[m].start, frames, symbol_frames });
             }
         }
     }
@@ -129,8 +132,18 @@ fn with_short_names(mut frames: Vec<Frame>) -> Vec<Frame> {
 
 /// Set when no namer should name (none started, or [`finish`] / [`close`] called).
 static CLOSED: AtomicBool = AtomicBool::new(true);
-/// Addresses offered and not taken by the namer yet.
-static QUEUE: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// What the sampler thread hands the namer: addresses not taken yet, and the modules loaded when
+/// it last handed some. The namer takes no lock the sampler thread waits for: at idle priority it
+/// can be preempted for long while holding one, and the sampler would stall behind it (each
+/// `unwind::known_modules` call from the namer did, at 999 Hz with both cores busy). The sampler
+/// thread only ever tries this lock ([`Feed::offer_new`]).
+struct Offered {
+    addresses: Vec<u64>,
+    modules: Vec<ModuleInfo>,
+}
+static OFFERED: Mutex<Offered> = Mutex::new(Offered { addresses: Vec::new(), modules: Vec::new() });
+
 /// The running namer.
 static NAMER: Mutex<Option<JoinHandle<NamedAhead>>> = Mutex::new(None);
 
@@ -142,7 +155,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// stopped first). Without a thread, the export names everything, as without this module.
 pub fn start() {
     drop(finish());
-    lock(&QUEUE).clear();
     CLOSED.store(false, Ordering::Release);
     match crate::platform::spawn_at_idle_priority(THREAD_NAME, run) {
         Ok(handle) => *lock(&NAMER) = Some(handle),
@@ -159,22 +171,16 @@ fn run() -> NamedAhead {
         if super::prepared::reading() {
             continue;
         }
-        let batch = std::mem::take(&mut *lock(&QUEUE));
-        let modules = crate::unwind::known_modules();
+        let (batch, modules) = {
+            let mut offered = lock(&OFFERED);
+            (std::mem::take(&mut offered.addresses), offered.modules.clone())
+        };
         if !batch.is_empty() {
             named.name(&modules, &batch);
         }
         named.read_statuses(&modules);
     }
     named
-}
-
-/// Offers addresses to name (the sampler thread, through [`Feed`]). Dropped when no namer runs.
-pub fn offer(addresses: Vec<u64>) {
-    if CLOSED.load(Ordering::Acquire) {
-        return;
-    }
-    lock(&QUEUE).extend(addresses);
 }
 
 /// Stops the namer after the address it is naming: the session stopped.
@@ -190,30 +196,35 @@ pub fn close() {
 pub fn finish() -> NamedAhead {
     close();
     let namer = lock(&NAMER).take();
-    lock(&QUEUE).clear();
+    let mut offered = lock(&OFFERED);
+    offered.addresses.clear();
+    offered.modules.clear();
+    drop(offered);
     namer.map(|handle| handle.join().unwrap_or_default()).unwrap_or_default()
 }
 
 /// What the sampler thread has offered so far: its profile's stacks up to `nodes` and samples up
-/// to `samples`, and the lookup addresses offered (each once).
+/// to `samples`, the lookup addresses found (each once), and those not handed over yet.
 #[derive(Default)]
 pub struct Feed {
     nodes: usize,
     samples: usize,
     offered: HashSet<u64>,
+    pending: Vec<u64>,
     last_ns: u64,
 }
 
 impl Feed {
     /// Offers the lookup addresses of `profile`'s stacks added since the last offer, at most every
     /// [`BATCH_INTERVAL`]: a caller frame's return address - 1, a sample's leaf address as it is.
-    /// Sampler thread (a few hash lookups per new stack node and per sample).
+    /// Sampler thread (a few hash lookups per new stack node and per sample). Never waits: when the
+    /// namer holds the hand-over, the addresses wait for the next offer.
     pub fn offer_new(&mut self, profile: &RawProfile, now_ns: u64) {
         if CLOSED.load(Ordering::Acquire) || now_ns.saturating_sub(self.last_ns) < BATCH_INTERVAL.as_nanos() as u64 {
             return;
         }
         self.last_ns = now_ns;
-        let mut batch = Vec::new();
+        let batch = &mut self.pending;
         let stacks = &profile.stacks;
         for node in self.nodes..stacks.node_count() {
             // A node with a caller makes its caller's frame a return address.
@@ -232,8 +243,16 @@ impl Feed {
             }
         }
         self.samples = profile.samples.len();
-        if !batch.is_empty() {
-            offer(batch);
+        if self.pending.is_empty() {
+            return;
         }
+        let modules = crate::unwind::known_modules();
+        let mut offered = match OFFERED.try_lock() {
+            Ok(offered) => offered,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        offered.addresses.append(&mut self.pending);
+        offered.modules = modules;
     }
 }

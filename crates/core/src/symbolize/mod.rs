@@ -109,6 +109,12 @@ pub fn lookup_address(index: usize, address: u64) -> u64 {
     if index == 0 { address } else { address.saturating_sub(1) }
 }
 
+/// Which of `ranges` (modules' `(start, limit)`, sorted by start) holds `address`.
+fn module_containing(ranges: &[(u64, u64)], address: u64) -> Option<usize> {
+    let i = ranges.partition_point(|m| m.0 <= address);
+    (i > 0 && address < ranges[i - 1].1).then(|| i - 1)
+}
+
 /// Names `raw`'s addresses: those the namer named while the session ran ([`ahead::finish`]), the
 /// rest here.
 pub fn symbolize(raw: &RawProfile) -> Symbolized {
@@ -119,11 +125,8 @@ pub fn symbolize(raw: &RawProfile) -> Symbolized {
 pub fn symbolize_with(raw: &RawProfile, mut ahead: ahead::NamedAhead) -> Symbolized {
     let mut modules: Vec<ModuleInfo> = raw.modules.clone();
     modules.sort_by_key(|m| m.start);
-    let starts: Vec<(u64, u64)> = modules.iter().map(|m| (m.start, m.limit)).collect();
-    let module_of = |addr: u64| -> Option<usize> {
-        let i = starts.partition_point(|m| m.0 <= addr);
-        (i > 0 && addr < starts[i - 1].1).then(|| i - 1)
-    };
+    let ranges: Vec<(u64, u64)> = modules.iter().map(|m| (m.start, m.limit)).collect();
+    let module_of = |addr: u64| module_containing(&ranges, addr);
 
     let mut index: HashMap<u64, u32> = HashMap::default();
     let mut addresses: Vec<u64> = Vec::new();
