@@ -244,19 +244,31 @@ describe('register.js writes the profile however the process ends', () => {
   test('a write that fails during teardown still warns, and the exit code is kept', () => {
     const out = tmpDir('exit-teardown-fails');
     const report = path.join(out, 'report.txt');
-    // A later exit listener moves the folder the export is about to write into out of its place:
-    // in one step, so whatever the export writes by then is moved with it and the rest fails.
-    const moved = `${out}-moved`;
-    const r = runNode(`${burn}; process.on('exit', () => require('fs').renameSync(${folderNow(out)}, ${JSON.stringify(moved)})); process.exitCode = 4`, {
+    // A file-size limit of 0 fails every write with EFBIG (node ignores SIGXFSZ), as a full disk
+    // would, whenever the export thread gets to it: the folder is made, no file in it can be.
+    const limited = `ulimit -f 0 && exec "$0" -e "$1"`;
+    const r = run('sh', ['-c', limited, process.execPath, `${burn}; process.exitCode = 4`], {
       env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out, PERFPROBE_REPORT_FILE: report },
     });
-    fs.rmSync(moved, { recursive: true, force: true });
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/\[perfprobe\] warning: could not write .*profile\.pb\.gz/);
     expect(r.stderr).not.toMatch(/profile written to/);
     expect(profileDirs(out)).toEqual([]);
     // A folder that was not written is never named.
     expect(fs.existsSync(report)).toBe(false);
+  });
+
+  test('a teardown whose stderr cannot take the warnings still ends cleanly and leaves no folder', () => {
+    const out = tmpDir('exit-teardown-no-stderr');
+    const stderrFile = path.join(tmpDir('exit-teardown-stderr'), 'stderr.txt');
+    // stderr is a file under the same limit of 0 bytes: no warning can be written either.
+    const limited = `ulimit -f 0 && exec "$0" -e "$1" 2>"$2"`;
+    const r = run('sh', ['-c', limited, process.execPath, `${burn}; process.exitCode = 4`, stderrFile], {
+      env: { NODE_OPTIONS: `--require ${register}`, PERFPROBE_OUT: out },
+    });
+    expect(r.status).toBe(4);
+    expect(fs.readFileSync(stderrFile, 'utf8')).toBe('');
+    expect(profileDirs(out)).toEqual([]);
   });
 
   test('process.exit(3): exit code kept, profile marked partial', () => {

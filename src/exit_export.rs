@@ -33,7 +33,7 @@ pub struct Announce {
 impl Announce {
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("[perfprobe] warning: {message}");
+            say(&format!("[perfprobe] warning: {message}"));
         }
     }
 
@@ -45,13 +45,19 @@ impl Announce {
             match appended {
                 Ok(()) => return,
                 // The path must reach the user even when quiet: it is the one thing they asked for.
-                Err(e) => eprintln!("[perfprobe] warning: cannot append to PERFPROBE_REPORT_FILE {file}: {}", describe_io(&e)),
+                Err(e) => say(&format!("[perfprobe] warning: cannot append to PERFPROBE_REPORT_FILE {file}: {}", describe_io(&e))),
             }
         } else if self.quiet {
             return;
         }
-        eprintln!("[perfprobe] profile written to {dir}");
+        say(&format!("[perfprobe] profile written to {dir}"));
     }
+}
+
+/// One line to stderr. `eprintln!` panics when stderr cannot take it (a reader that went away, a
+/// file over its size limit): the line is lost instead, and the folder is still finished or removed.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Writes the profile on a thread of its own, joined before the process ends; on the calling
