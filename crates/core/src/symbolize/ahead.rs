@@ -64,11 +64,7 @@ impl NamedAhead {
         self.modules.get(&module.path)
     }
 
-    /// How many addresses were named.
-    pub fn len(&self) -> usize {
-        self.locations.len()
-    }
-
+    /// Whether nothing was named (the namer did not run, or the session sampled nothing).
     pub fn is_empty(&self) -> bool {
         self.locations.is_empty()
     }
