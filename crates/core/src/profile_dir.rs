@@ -70,7 +70,7 @@ pub fn remove_stale_temps_in_background(out_dir: String) {
         }
         cleaned.push(out_dir.clone());
     }
-    let _ = crate::platform::spawn_at_idle_priority("perfprobe-clean", move || {
+    let _ = crate::platform::spawn_at_idle_priority("perfprobe-clean", out_dir, |out_dir| {
         remove_stale_temps(Path::new(&out_dir));
     });
 }

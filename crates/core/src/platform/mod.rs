@@ -41,14 +41,25 @@ pub use macos as os;
 /// The sampler thread's name: also how a second copy of the addon sees that one already runs.
 pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 
-/// Runs `work` on a thread of its own named `name`, at the lowest priority the OS has, so that it
-/// runs only on a core nothing else wants (Linux: SCHED_IDLE, which an unprivileged thread may
-/// always choose; macOS: the background QoS class): for work that can wait, such as reading symbol
-/// tables during a build. Names start with `perfprobe-`: the profile shows them as the probe's.
-pub fn spawn_at_idle_priority<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> std::io::Result<JoinHandle<T>> {
+/// Runs `work(input)` on a thread of its own named `name`, at the lowest priority the OS has, so
+/// that it runs only on a core nothing else wants (Linux: SCHED_IDLE, which an unprivileged thread
+/// may always choose; macOS: the background QoS class): for work that can wait, such as reading
+/// symbol tables during a build. Names start with `perfprobe-`: the profile shows them as the probe's.
+///
+/// Such a thread can wait long for a core while it holds a lock, and whoever waits for that lock
+/// waits with it. glibc frees a large block under the lock of the malloc arena it came from: the
+/// thread copies `input` and frees the caller's memory before it lowers its priority, so at idle
+/// priority it frees only its own. `work` should capture nothing else that owns memory.
+pub fn spawn_at_idle_priority<I, T>(name: &str, input: I, work: impl FnOnce(I) -> T + Send + 'static) -> std::io::Result<JoinHandle<T>>
+where
+    I: Clone + Send + 'static,
+    T: Send + 'static,
+{
     std::thread::Builder::new().name(name.into()).spawn(move || {
+        let own = input.clone();
+        drop(input);
         lower_to_idle_priority();
-        work()
+        work(own)
     })
 }
 
@@ -282,7 +293,7 @@ mod tests {
     #[test]
     fn work_that_can_wait_runs_at_idle_priority_on_a_named_thread() {
         let (tx, rx) = std::sync::mpsc::channel();
-        super::spawn_at_idle_priority("perfprobe-test", move || {
+        super::spawn_at_idle_priority("perfprobe-test", (), move |()| {
             // SAFETY: plain syscall on the calling thread.
             let policy = unsafe { libc::sched_getscheduler(0) };
             tx.send((policy, std::thread::current().name().map(str::to_string))).unwrap();

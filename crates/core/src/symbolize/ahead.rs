@@ -15,9 +15,10 @@
 //! and without lines, so a profile reads the same whichever of the two named an address.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, TryLockError};
-use std::thread::JoinHandle;
+use std::thread::Thread;
 use std::time::Duration;
 
 use super::elf::{status_of, DiskStatus, ModuleSymbolizer};
@@ -42,6 +43,8 @@ struct Named {
 /// What the namer named during a session, by lookup address.
 #[derive(Default)]
 pub struct NamedAhead {
+    /// The namer that names into it ([`RUNNING`]).
+    namer: u64,
     locations: HashMap<u64, Named>,
     /// What each module's file said (when opened for naming, or read for its status alone).
     modules: HashMap<String, DiskStatus>,
@@ -64,6 +67,10 @@ impl NamedAhead {
         self.modules.get(&module.path)
     }
 
+    fn told_to_stop(&self) -> bool {
+        RUNNING.load(Ordering::Acquire) != self.namer
+    }
+
     /// Whether nothing was named (the namer did not run, or the session sampled nothing).
     pub fn is_empty(&self) -> bool {
         self.locations.is_empty()
@@ -73,7 +80,7 @@ impl NamedAhead {
     /// nobody sampled (a user sees which ones are stripped).
     fn read_statuses(&mut self, modules: &[ModuleInfo]) {
         for module in modules {
-            if CLOSED.load(Ordering::Acquire) {
+            if self.told_to_stop() {
                 return;
             }
             if module.path.starts_with('/') && !self.modules.contains_key(&module.path) {
@@ -100,14 +107,14 @@ impl NamedAhead {
             }
         }
         for (path, wanted) in by_file {
-            if CLOSED.load(Ordering::Acquire) {
+            if self.told_to_stop() {
                 return;
             }
             let lookups: Vec<u64> = wanted.iter().map(|&(address, _)| address).collect();
             let symbols = ModuleSymbolizer::open(modules[wanted[0].1], &lookups);
             self.modules.insert(path.to_string(), DiskStatus { status: symbols.status(), fallback_id: symbols.fallback_id.clone(), warning: symbols.warning() });
             for (address, m) in wanted {
-                if CLOSED.load(Ordering::Acquire) {
+                if self.told_to_stop() {
                     return;
                 }
                 let frames = with_short_names(symbols.frames(address));
@@ -126,22 +133,37 @@ fn with_short_names(mut frames: Vec<Frame>) -> Vec<Frame> {
     frames
 }
 
-/// Set when no namer should name (none started, or [`finish`] / [`close`] called).
-static CLOSED: AtomicBool = AtomicBool::new(true);
+/// The namer that may name now, by number; 0 when none may (none started, or [`finish`] /
+/// [`close`] called). A namer that has not seen its stop when the next session starts one stops
+/// all the same: its number is no longer this.
+static RUNNING: AtomicU64 = AtomicU64::new(0);
+static LAST_NAMER: AtomicU64 = AtomicU64::new(0);
 
 /// What the sampler thread hands the namer: addresses not taken yet, and the modules loaded when
 /// it last handed some. The namer takes no lock the sampler thread waits for: at idle priority it
 /// can be preempted for long while holding one, and the sampler would stall behind it (each
 /// `unwind::known_modules` call from the namer did, at 999 Hz with both cores busy). The sampler
-/// thread only ever tries this lock ([`Feed::offer_new`]).
+/// thread only ever tries this lock ([`Feed::offer_new`]). For the same reason the namer copies
+/// what it takes and frees none of the sampler's memory: glibc frees a large block under the lock
+/// of the malloc arena it came from, the sampler thread's own.
 struct Offered {
     addresses: Vec<u64>,
     modules: Vec<ModuleInfo>,
 }
 static OFFERED: Mutex<Offered> = Mutex::new(Offered { addresses: Vec::new(), modules: Vec::new() });
 
-/// The running namer.
-static NAMER: Mutex<Option<JoinHandle<NamedAhead>>> = Mutex::new(None);
+/// The running namer: its thread, to wake it, and where it leaves what it named.
+struct Namer {
+    thread: Thread,
+    named: Receiver<NamedAhead>,
+}
+static NAMER: Mutex<Option<Namer>> = Mutex::new(None);
+
+/// How long [`finish`] waits for the namer to stop. It stops within one address of being told,
+/// once it has a core; at idle priority on a machine that other work keeps busy it may get none
+/// for long (with four busy threads on its CPU: 0.76-0.95 s, Linux 6.18 on the 2-core VM), and the
+/// export then names everything itself rather than wait.
+const STOP_WAIT: Duration = Duration::from_millis(20);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -151,25 +173,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// stopped first). Without a thread, the export names everything, as without this module.
 pub fn start() {
     drop(finish());
-    CLOSED.store(false, Ordering::Release);
-    match crate::platform::spawn_at_idle_priority(THREAD_NAME, run) {
-        Ok(handle) => *lock(&NAMER) = Some(handle),
-        Err(_) => CLOSED.store(true, Ordering::Release),
+    let namer = LAST_NAMER.fetch_add(1, Ordering::AcqRel) + 1;
+    RUNNING.store(namer, Ordering::Release);
+    let (give, named) = mpsc::channel();
+    // The channel is made here and handed over as the input, so the namer frees none of this
+    // thread's memory at idle priority.
+    match crate::platform::spawn_at_idle_priority(THREAD_NAME, (give, namer), |(give, namer)| {
+        // Nobody waits any more when the export stopped waiting: what was named is dropped.
+        let _ = give.send(run(namer));
+    }) {
+        Ok(handle) => *lock(&NAMER) = Some(Namer { thread: handle.thread().clone(), named }),
+        Err(_) => RUNNING.store(0, Ordering::Release),
     }
 }
 
 /// The namer's loop: a batch every [`BATCH_INTERVAL`], once the tables read ahead are in place
 /// (naming before would parse each file a second time), until [`close`].
-fn run() -> NamedAhead {
-    let mut named = NamedAhead::default();
-    while !CLOSED.load(Ordering::Acquire) {
+fn run(namer: u64) -> NamedAhead {
+    let mut named = NamedAhead { namer, ..NamedAhead::default() };
+    while !named.told_to_stop() {
         std::thread::park_timeout(BATCH_INTERVAL);
         if super::prepared::reading() {
             continue;
         }
         let (batch, modules) = {
             let mut offered = lock(&OFFERED);
-            (std::mem::take(&mut offered.addresses), offered.modules.clone())
+            let batch = offered.addresses.clone();
+            offered.addresses.clear();
+            (batch, offered.modules.clone())
         };
         if !batch.is_empty() {
             named.name(&modules, &batch);
@@ -181,22 +212,25 @@ fn run() -> NamedAhead {
 
 /// Stops the namer after the address it is naming: the session stopped.
 pub fn close() {
-    CLOSED.store(true, Ordering::Release);
-    if let Some(handle) = lock(&NAMER).as_ref() {
-        handle.thread().unpark();
+    RUNNING.store(0, Ordering::Release);
+    if let Some(namer) = lock(&NAMER).as_ref() {
+        namer.thread.unpark();
     }
 }
 
-/// Stops the namer and returns what it named (empty if none ran). The namer holds a module's
-/// tables for one address at most after this, so the export that calls it waits that long.
+/// Stops the namer and returns what it named: empty if none ran, or if it did not stop within
+/// [`STOP_WAIT`] (it is left to end by itself). The namer holds a module's tables for one address
+/// at most after this, so the export that calls it usually waits that long.
 pub fn finish() -> NamedAhead {
     close();
     let namer = lock(&NAMER).take();
-    let mut offered = lock(&OFFERED);
-    offered.addresses.clear();
-    offered.modules.clear();
-    drop(offered);
-    namer.map(|handle| handle.join().unwrap_or_default()).unwrap_or_default()
+    // Only tried: a namer left behind may hold it while it waits for a core. What it leaves here is
+    // offered to the next session's namer, whose names are checked against their modules as all are.
+    if let Ok(mut offered) = OFFERED.try_lock() {
+        offered.addresses.clear();
+        offered.modules.clear();
+    }
+    namer.and_then(|namer| namer.named.recv_timeout(STOP_WAIT).ok()).unwrap_or_default()
 }
 
 /// What the sampler thread has offered so far: its profile's stacks up to `nodes` and samples up
@@ -216,7 +250,7 @@ impl Feed {
     /// Sampler thread (a few hash lookups per new stack node and per sample). Never waits: when the
     /// namer holds the hand-over, the addresses wait for the next offer.
     pub fn offer_new(&mut self, profile: &RawProfile, now_ns: u64) {
-        if CLOSED.load(Ordering::Acquire) || now_ns.saturating_sub(self.last_ns) < BATCH_INTERVAL.as_nanos() as u64 {
+        if RUNNING.load(Ordering::Acquire) == 0 || now_ns.saturating_sub(self.last_ns) < BATCH_INTERVAL.as_nanos() as u64 {
             return;
         }
         self.last_ns = now_ns;

@@ -38,7 +38,7 @@ pub fn read_ahead(modules: Vec<ModuleInfo>) {
     if READING.swap(true, Ordering::AcqRel) {
         return;
     }
-    let spawned = crate::platform::spawn_at_idle_priority(THREAD_NAME, move || {
+    let spawned = crate::platform::spawn_at_idle_priority(THREAD_NAME, modules, |modules| {
         let mut seen: Vec<&str> = Vec::new();
         for module in &modules {
             let path = module.path.as_str();
