@@ -48,8 +48,9 @@ pub const SAMPLER_THREAD_NAME: &str = "perfprobe";
 ///
 /// Such a thread can wait long for a core while it holds a lock, and whoever waits for that lock
 /// waits with it. glibc frees a large block under the lock of the malloc arena it came from: the
-/// thread copies `input` and frees the caller's memory before it lowers its priority, so at idle
-/// priority it frees only its own. `work` should capture nothing else that owns memory.
+/// thread copies `input` and frees the caller's copy before it lowers its priority, so at idle
+/// priority it frees only its own (an input whose copies share memory, as a channel's ends do, is
+/// freed by whichever holder goes last). `work` should capture nothing else that owns memory.
 pub fn spawn_at_idle_priority<I, T>(name: &str, input: I, work: impl FnOnce(I) -> T + Send + 'static) -> std::io::Result<JoinHandle<T>>
 where
     I: Clone + Send + 'static,

@@ -176,8 +176,8 @@ pub fn start() {
     let namer = LAST_NAMER.fetch_add(1, Ordering::AcqRel) + 1;
     RUNNING.store(namer, Ordering::Release);
     let (give, named) = mpsc::channel();
-    // The channel is made here and handed over as the input, so the namer frees none of this
-    // thread's memory at idle priority.
+    // The channel's block is freed by whichever end goes last: the export's, unless the export
+    // stopped waiting for this namer.
     match crate::platform::spawn_at_idle_priority(THREAD_NAME, (give, namer), |(give, namer)| {
         // Nobody waits any more when the export stopped waiting: what was named is dropped.
         let _ = give.send(run(namer));
