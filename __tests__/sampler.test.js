@@ -23,13 +23,17 @@ const TICK_HZ = require('../lib/native').loadNative().binding.constants().kernel
 /** What option `timer` 'auto' picks at `frequency`: CPU-clock timers where the tick is twice the rate. */
 const autoTimer = (frequency) => (TICK_HZ && frequency * 2 <= TICK_HZ ? 'cpu-clock' : 'sampler-thread');
 /**
- * The least share of a burner's CPU its samples weigh. A perf-event sample weighs one period of the
- * task clock, whose hrtimer skips the periods it fired late by: at 4999 Hz (200 µs periods) a
- * loaded host costs whole periods, and a CI run measured 0.77 and 0.88 for a tokio burner (0.95-1.00
- * with three other busy processes on this 2-core VM). Every other timer's weights are its thread's
- * CPU clock.
+ * The least share of a burner's CPU its samples weigh (`leaf`: the samples in its burning function).
+ * - perf-event: a sample weighs one period of the task clock, whose hrtimer skips the periods it
+ *   fired late by: on this VM a burner now and then loses many (999 Hz: 0.83-0.92 in 3 of 30 runs,
+ *   4999 Hz: 0.77 and 0.88 in a CI run).
+ * - sampler-thread: weights are the thread's CPU clock, but a tick the sampler thread could not
+ *   take on time sends one signal weighing all the thread ran meanwhile, and it lands where the
+ *   thread is by then: past its burning function near its end (999 Hz, 300 ms burns: 0.90; 4999 Hz,
+ *   600 ms: 0.93, in CI runs).
+ * - cpu-clock: the kernel folds late expiries into the signal (`si_overrun`): exact.
  */
-const weightFloor = (ran, frequency) => (ran === 'perf-event' && frequency >= 4999 ? 0.7 : 0.95);
+const weightFloor = (ran, { leaf }) => ({ 'perf-event': 0.7, 'sampler-thread': leaf ? 0.85 : 0.95 })[ran] ?? 0.95;
 
 // The default timer (auto: CPU-clock timers at 99 Hz on this 250 Hz kernel, the sampler thread
 // above), each timer asked for by name, at 1 and 5 kHz where the timer reaches such rates.
@@ -72,7 +76,7 @@ describe.each([
     expect(rawSampleCount(out.result.files.pprof)).toBeGreaterThan(0);
   });
 
-  test.each(KINDS)('%s: sampled CPU is the thread\'s CPU ±5% (perf-event at 4999 Hz: down to -30%), at the asked rate (-25%, +10%)', (kind) => {
+  test.each(KINDS)('%s: sampled CPU is the thread\'s CPU (+5%; -5% CPU-clock, -15% sampler thread, -30% perf-event), at the asked rate (-50%, +10%)', (kind) => {
     const reports = out.reports.filter((r) => kindOf(r) === kind);
     expect(reports.length).toBeGreaterThan(0);
     const tids = new Set(reports.map((r) => r.tid));
@@ -89,22 +93,23 @@ describe.each([
     const rate = count / (expectedCpu / 1e9);
     const ran = timer === 'auto' ? autoTimer(frequency) : timer;
     const reachable = ran === 'cpu-clock' ? Math.min(frequency, TICK_HZ) : frequency;
-    expect(cpu / expectedCpu).toBeGreaterThan(weightFloor(ran, frequency));
+    expect(cpu / expectedCpu).toBeGreaterThan(weightFloor(ran, { leaf: true }));
     expect(cpu / expectedCpu).toBeLessThan(1.05);
     // Weights stay exact under load; the count dips when the sampler thread waits for a core, or
-    // (CPU-clock timers) when the kernel's tick finds another thread on the core: -17% at 4999 Hz
-    // with the 2-core machine at load 4, -20% at 999 Hz with the CPU-clock timer. At 4999 Hz (a
-    // tick every 200 µs) the rate fell to 0.6x with cargo's tests on the other core.
-    expect(rate / reachable).toBeGreaterThan(frequency >= 4999 ? 0.5 : 0.75);
+    // (CPU-clock timers) when the kernel's tick finds another thread on the core. Seven burners on
+    // this 2-core VM at 999 Hz: 0.96-1.00 alone, 0.72 (sampler thread) and 0.80 (CPU-clock) in CI
+    // runs, down to 0.49 with two more busy processes beside it, with the namer thread or without.
+    // At 4999 Hz (a tick every 200 µs) the rate fell to 0.6x with cargo's tests on the other core.
+    expect(rate / reachable).toBeGreaterThan(0.5);
     expect(rate / reachable).toBeLessThan(1.1);
   });
 
-  test('every burning thread is sampled for ±5% of its CPU clock (perf-event at 4999 Hz: down to -30%), and an idle thread not at all', () => {
+  test('every burning thread is sampled for its CPU clock (+5%; -5%, perf-event -30%), and an idle thread not at all', () => {
     const ran = timer === 'auto' ? autoTimer(frequency) : timer;
     for (const r of out.reports.filter((r) => kindOf(r) !== 'callback' && kindOf(r) !== 'js')) {
       const t = out.result.summary.threads.find((t) => t.tid === r.tid);
       expect(t).toBeDefined();
-      expect(t.sampledCpuMs / t.cpuMs).toBeGreaterThan(weightFloor(ran, frequency));
+      expect(t.sampledCpuMs / t.cpuMs).toBeGreaterThan(weightFloor(ran, { leaf: false }));
       // The sampler thread weighs samples by the thread's CPU clock, so they never exceed it. A
       // perf-event timer counts periods of the kernel's task clock, which also runs through the
       // interrupts and, on a virtual machine, the steal time that the CPU clock leaves out:
