@@ -276,13 +276,12 @@ impl Feed {
         if self.pending.is_empty() {
             return;
         }
-        let modules = crate::unwind::known_modules();
         let mut offered = match OFFERED.try_lock() {
             Ok(offered) => offered,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
         offered.addresses.append(&mut self.pending);
-        offered.modules = modules;
+        offered.modules = crate::unwind::known_modules();
     }
 }
