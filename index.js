@@ -1,30 +1,8 @@
 'use strict';
 // rspack-perfprobe: a sampling CPU profiler over every thread of an Rspack build.
-// The contract is index.d.ts; this file only wires the pieces together.
+// The contract is index.d.ts; the code is lib/api.js, loaded as lib/load.js says.
 
 const { LOAD_STARTED } = require('./lib/keys');
 
 globalThis[LOAD_STARTED] ??= process.hrtime.bigint();
-const { normalizeOptions } = require('./lib/options');
-const { current, stderrWarn } = require('./lib/session');
-const { PerfprobePlugin } = require('./lib/plugin');
-
-/**
- * Starts profiling the whole process and returns this caller's handle (lib/handles.js: callers
- * that overlap share the one sampler). Every Rspack compiler that runs meanwhile is labelled, as
- * under register.js.
- */
-function start(options) {
-  // Loaded here: the plugin, the README's first way, needs neither (1.7 ms of its process's start).
-  const { openHandle } = require('./lib/handles');
-  const { attachToRspackCompilers } = require('./lib/attach/compilers');
-  const normalized = normalizeOptions(options, 'perfprobe.start');
-  const handle = openHandle(normalized);
-  // A session owned elsewhere (register.js) has attached compilers with its owner's options.
-  if (handle.running && !handle.foreign) {
-    attachToRspackCompilers(normalized, stderrWarn(normalized.quiet));
-  }
-  return handle;
-}
-
-module.exports = { start, current, PerfprobePlugin };
+module.exports = require('./lib/load').api();

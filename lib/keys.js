@@ -13,8 +13,8 @@ module.exports = {
   REGISTERED: Symbol.for('rspack-perfprobe.registered'),
   /** The running session: the sampler is process-wide, and a plugin joins a session another copy started. */
   CURRENT_SESSION: Symbol.for('rspack-perfprobe.current-session'),
-  /** The `lib/attribution/` folder of every copy loaded: the summary folds all their frames into their callers. */
-  JS_DIRS: Symbol.for('rspack-perfprobe.js-dirs'),
+  /** The JS of every copy loaded (lib/own-code.js): the summary folds its frames into their callers. */
+  OWN_JS: Symbol.for('rspack-perfprobe.own-js'),
   /**
    * On a plugin: it may only join a session (compilers.js applies it under register.js or start()).
    * compilers.js sets it on plugins of its own copy, so no other copy reads it: it is here with the

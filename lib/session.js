@@ -11,16 +11,17 @@ const { startProcessCounters } = require('./process-counters');
 const { guardSession } = require('./exit-guard');
 const { sharedSpans } = require('./attribution/spans');
 const { requestRspackSpans } = require('./attribution/rspack-spans');
-const { CURRENT_SESSION: CURRENT, LOAD_STARTED, JS_DIRS: PROBE_JS_DIRS } = require('./keys');
+const { CURRENT_SESSION: CURRENT, LOAD_STARTED, OWN_JS: ALL_OWN_JS } = require('./keys');
+const { OWN_JS } = require('./own-code');
 
 // register.js and index.js set LOAD_STARTED before their requires: the first session's start-up cost
 // includes loading the probe, which a profiled command pays too.
 let loadNs = globalThis[LOAD_STARTED] === undefined ? 0n : process.hrtime.bigint() - globalThis[LOAD_STARTED];
 const msSince = (startNs) => Number(process.hrtime.bigint() - startNs) / 1e6;
 const PROBE_VERSION = require('../package.json').version;
-// The folders of the probe's JS wrappers, of every copy of this package loaded: the summary folds
-// their frames into their callers.
-(globalThis[PROBE_JS_DIRS] ??= new Set()).add(path.join(__dirname, 'attribution'));
+// The probe's JS, of every copy of this package loaded: the summary folds its frames (the wrappers
+// around taps, loaders and binding calls) into their callers.
+(globalThis[ALL_OWN_JS] ??= new Set()).add(OWN_JS);
 /** How soon a session that reached maxSamples or maxDuration is written by its owner. */
 const BOUND_POLL_MS = 100;
 
@@ -210,7 +211,7 @@ class Session {
       jsSourceReason: this.v8?.reason,
       flamegraphPerRole: this.options.flamegraphPerRole,
       rspackSpans: Boolean(this.rspackSpans),
-      probeJsDirs: [...globalThis[PROBE_JS_DIRS]],
+      probeJs: [...globalThis[ALL_OWN_JS]],
     };
   }
 
@@ -321,7 +322,7 @@ class Session {
 function armSignalExport(session, warn) {
   if (!session.native.armSignalExport) return;
   const { outDir, name, flamegraphPerRole } = session.options;
-  const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJsDirs: [...globalThis[PROBE_JS_DIRS]] };
+  const meta = { name, probeVersion: PROBE_VERSION, versions: session.versions, flamegraphPerRole, startMs: session.startMs, probeJs: [...globalThis[ALL_OWN_JS]] };
   try {
     session.native.armSignalExport(profileDirBase(outDir, name, session.startedAt), outDir, meta, session.owner.announceQuiet, session.owner.reportFile, session.guard.ending());
   } catch (e) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // Builds cdylib crates of the workspace in release mode and installs each as a `.node` file.
-//   node scripts/build.js            the addon -> perfprobe.<triple>.node (where index.js looks first)
+//   node scripts/build.js            the addon -> perfprobe.<triple>.node (where index.js looks first),
+//                                    and the JS bundle (scripts/bundle.js)
 //   node scripts/build.js --fixture  the test fixture -> __tests__/fixtures/burner/perfprobe_fixture.node
 // Idempotent: cargo does nothing when nothing changed, and an identical copy is not redone.
 
@@ -65,7 +66,8 @@ module.exports = { buildCdylib, buildAddon, buildFixture };
 if (require.main === module) {
   try {
     const quiet = process.argv.includes('--quiet');
-    console.log(process.argv.includes('--fixture') ? buildFixture({ quiet }) : buildAddon({ quiet }));
+    if (process.argv.includes('--fixture')) console.log(buildFixture({ quiet }));
+    else console.log(buildAddon({ quiet }), require('./bundle').bundle());
   } catch (e) {
     console.error(e.message);
     process.exit(1);

@@ -101,6 +101,7 @@ function main() {
   const { buildAddon, buildFixture } = require('./build');
   step('npm packages', npmPackages);
   step('native addon', () => buildAddon({ quiet: true }));
+  step('JS bundle', () => require('./bundle').bundle());
   if (!forTests) return;
   step('test fixture addon', () => buildFixture({ quiet: true }));
   step('go (go tool pprof)', () => aptInstall('go', 'golang-go'));

@@ -6,9 +6,8 @@
 // rejected, or handed to a callback) loses the probe's frames and is cut to the program's own
 // limit: the stack it would have printed without the probe.
 
-const path = require('path');
+const { OWN_FRAME } = require('../own-code');
 
-const LIB = path.join(__dirname, '..') + path.sep;
 /** More than the probe's frames in any nesting of wrappers (a tap calling a binding: ~10). */
 const ROOM = 32;
 const FRAME = /^\s+at /;
@@ -17,7 +16,7 @@ let depth = 0;
 /** Error.stackTraceLimit as the program set it (read whenever no wrapped call is running). */
 let programLimit = Error.stackTraceLimit;
 
-const ours = (line) => FRAME.test(line) && line.includes(LIB);
+const ours = (line) => FRAME.test(line) && line.includes(OWN_FRAME);
 
 /**
  * Removes the probe's frames from `error.stack` and cuts it to the program's limit. Anything that
@@ -27,7 +26,7 @@ function scrubStack(error) {
   try {
     if (!(error instanceof Error)) return;
     const stack = error.stack;
-    if (typeof stack !== 'string' || !stack.includes(LIB)) return;
+    if (typeof stack !== 'string' || !stack.includes(OWN_FRAME)) return;
     const lines = stack.split('\n');
     const kept = [];
     let frames = 0;

@@ -44,9 +44,10 @@ pub struct ExportMeta {
     pub js_source_reason: Option<String>,
     /// Also write `flamegraph-<role>.svg` for each thread role that has samples.
     pub flamegraph_per_role: bool,
-    /// Folders of the probe's own JS wrappers (`lib/attribution/` of each copy of the package loaded):
-    /// the user's top JS functions fold their frames into their callers.
-    pub probe_js_dirs: Vec<String>,
+    /// The probe's own JS, of each copy of the package loaded: its `lib/` folder, or the one file
+    /// `dist/perfprobe.js` built from it (`lib/own-code.js`). The user's top JS functions fold its
+    /// frames (the wrappers around taps, loaders and binding calls) into their callers.
+    pub probe_js: Vec<String>,
     /// What starting the session cost the JS thread (loading the probe, the sampler, V8's profiler).
     pub start_ms: f64,
     /// What stopping cost the JS thread before the export (V8's profile, spans, counters).
@@ -249,7 +250,7 @@ mod tests {
             "jsSourceReason": "V8 11.3: code events",
             "flamegraphPerRole": false,
             "rspackSpans": false,
-            "probeJsDirs": ["/app/node_modules/rspack-perfprobe/lib/attribution"],
+            "probeJs": ["/app/node_modules/rspack-perfprobe/dist/perfprobe.js"],
             "startMs": 12.5,
             "jsStopMs": 3.25,
         })
@@ -329,7 +330,7 @@ mod tests {
     #[test]
     fn the_addons_own_meta_and_an_empty_attribution_are_accepted() {
         // What `armSignalExport` hands over: no spans, no attribution.
-        let signal: ExportMeta = serde_json::from_value(json!({ "name": "p", "probeVersion": "0.1.0", "versions": {}, "flamegraphPerRole": true, "startMs": 3.0, "probeJsDirs": [] })).unwrap();
+        let signal: ExportMeta = serde_json::from_value(json!({ "name": "p", "probeVersion": "0.1.0", "versions": {}, "flamegraphPerRole": true, "startMs": 3.0, "probeJs": [] })).unwrap();
         assert_eq!((signal.attribution, signal.trace_events.len(), signal.flamegraph_per_role), (None, 0, true));
         // A session without the plugin's recorder: only the lag, or nothing.
         let bare: ExportMeta = serde_json::from_value(json!({ "attribution": {} })).unwrap();

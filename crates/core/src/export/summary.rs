@@ -204,21 +204,22 @@ fn pct(part: u64, total: u64) -> f64 {
 }
 
 /// Whether `location` is JS of the probe itself, named by V8 or by V8's perf map.
-fn probe_location(location: &Location, dirs: &[String]) -> bool {
+fn probe_location(location: &Location, own: &[String]) -> bool {
     let Some(frame) = location.frames.first() else { return false };
     match location.origin {
-        Origin::V8 => probe_js(frame, dirs),
+        Origin::V8 => probe_js(frame, own),
         // A perf-map name carries its file: `JS:~callThrough /…/lib/attribution/frames.js:12:3`.
-        Origin::PerfMap => js_function(&frame.function).is_some() && probe_js(&code_event_frame(&frame.function), dirs),
+        Origin::PerfMap => js_function(&frame.function).is_some() && probe_js(&code_event_frame(&frame.function), own),
         Origin::Module | Origin::Unknown => false,
     }
 }
 
-/// Whether `frame` is JS of the probe itself: its file lies in one of `dirs` (a path, or an ESM URL).
-fn probe_js(frame: &crate::symbolize::Frame, dirs: &[String]) -> bool {
+/// Whether `frame` is JS of the probe itself: its file (a path, or an ESM URL) is one of `own`, or
+/// lies in one of them.
+fn probe_js(frame: &crate::symbolize::Frame, own: &[String]) -> bool {
     let Some(file) = frame.file.as_deref() else { return false };
     let file = file.strip_prefix("file://").unwrap_or(file);
-    dirs.iter().any(|d| !d.is_empty() && file.strip_prefix(d.as_str()).is_some_and(|rest| rest.starts_with('/')))
+    own.iter().any(|o| !o.is_empty() && file.strip_prefix(o.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 pub fn build(p: &ResolvedProfile, encodings: Encodings) -> Summary {
@@ -282,7 +283,7 @@ pub fn build(p: &ResolvedProfile, encodings: Encodings) -> Summary {
             .iter()
             .map(|&l| &sym.locations[l as usize])
             // The probe's wrappers (callThrough, withPair, the binding wrapper): their time is their callers'.
-            .filter(|l| !probe_location(l, &meta.probe_js_dirs))
+            .filter(|l| !probe_location(l, &meta.probe_js))
             .filter_map(js_name)
             .collect();
         if let Some(innermost) = js.first() {
@@ -443,28 +444,39 @@ mod tests {
         assert_eq!((cpu.sample_type, serde_json::to_value(&cpu.top_functions_self[0]).unwrap()["cpuMs"].as_f64()), ("cpu", Some(10.0)));
     }
 
-    #[test]
-    fn the_probes_own_js_wrappers_are_folded_into_their_callers() {
+    /// A profile of `main -> userTap -> callThrough -> userWork` (60 ms) and `main -> userTap ->
+    /// withPair` (40 ms), V8's frames, the probe's two in `frames.js` and `labels.js` of `own`, or in
+    /// the one file `own` when `bundled`.
+    fn wrapped_user_work(own: &str, bundled: bool) -> ResolvedProfile {
         let ms = 1_000_000;
         let mut p = testing::profile(&[
             (vec![vec!["main"], vec!["userTap"], vec!["callThrough"], vec!["userWork"]], 60 * ms),
             (vec![vec!["main"], vec!["userTap"], vec!["withPair"]], 40 * ms),
         ]);
-        let probe = "/app/node_modules/rspack-perfprobe/lib/attribution";
         for l in &mut p.symbols.locations {
             l.origin = Origin::V8;
             let f = &mut l.frames[0];
+            let file = |name: &str| if bundled { own.to_string() } else { format!("{own}/{name}") };
             f.file = Some(match f.function.as_str() {
-                "callThrough" => format!("{probe}/frames.js"),
-                "withPair" => format!("file://{probe}/labels.js"),
-                _ => "/app/lib/attribution-user/tap.js".to_string(),
+                "callThrough" => file("attribution/frames.js"),
+                "withPair" => format!("file://{}", file("attribution/labels.js")),
+                // Beside the probe's, with names that start like its own.
+                _ if bundled => format!("{own}x"),
+                _ => format!("{own}-user/tap.js"),
             });
         }
-        p.meta.probe_js_dirs = vec![probe.to_string()];
-        let s = build(&p, Encodings::default());
-        let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
-        assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)]);
-        assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)]);
+        p.meta.probe_js = vec![own.to_string()];
+        p
+    }
+
+    #[test]
+    fn the_probes_own_js_wrappers_are_folded_into_their_callers() {
+        for (own, bundled) in [("/app/node_modules/rspack-perfprobe/lib", false), ("/app/node_modules/rspack-perfprobe/dist/perfprobe.js", true)] {
+            let s = build(&wrapped_user_work(own, bundled), Encodings::default());
+            let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
+            assert_eq!(names(&s.top_js_functions_self), vec![("userWork".to_string(), 60.0), ("userTap".to_string(), 40.0)], "{own}");
+            assert_eq!(names(&s.top_js_functions_cumulative), vec![("main".to_string(), 100.0), ("userTap".to_string(), 100.0), ("userWork".to_string(), 60.0)], "{own}");
+        }
     }
 
     #[test]
@@ -481,7 +493,7 @@ mod tests {
                 l.origin = Origin::PerfMap;
             }
         }
-        p.meta.probe_js_dirs = vec![probe.to_string()];
+        p.meta.probe_js = vec![probe.to_string()];
         let s = build(&p, Encodings::default());
         let names = |entries: &[Entry]| -> Vec<(String, f64)> { entries.iter().map(|e| (e.name.clone(), e.ms)).collect() };
         assert_eq!(names(&s.top_js_functions_self), vec![("userWork work.js:7".to_string(), 50.0), ("userTap tap.js:3".to_string(), 10.0)]);
