@@ -324,7 +324,8 @@ export interface Summary {
     /** ... that ran no JS (event loop, node C++), */
     nativeOnly: number;
     /** ... whose JS part got no names: no V8 sample within two intervals or V8 idle (`cpu-profiler`),
-     * or no JS frames V8 could name (`code-events`); the stack is kept native, */
+     * or no JS frames V8 could name, or taken before V8 listed its code with a collection between
+     * that may have moved it (`code-events`); the stack is kept native, */
     unmatched: number;
     /** ... already named by a perf map (`perfprobe --mixed`). */
     perfMapNamed: number;

@@ -258,3 +258,47 @@ describe("the probe's own JS wrappers in a plugin build", () => {
     expect(summary.topJsFunctionsCumulative.some((e) => /report-plugins\.js/.test(e.name))).toBe(true);
   });
 });
+
+describe('under register.js, which starts before Rspack loads', () => {
+  // V8 reports code from the build's start or the listing on (crates/core/src/js/jit.rs `start`):
+  // the samples of a script with no build are named from V8's listing at the session's end, unless
+  // V8 ran a collection that moves code before it: samples taken before that stay unnamed.
+  function registered(collectBetween) {
+    const out = tmpDir('js-register');
+    const code = `
+      const f = require(${JSON.stringify(BURNER)});
+      let sink = 0;
+      function beforeCollection(ms) {
+        const start = f.threadCpuNs();
+        while (f.threadCpuNs() - start < ms * 1e6) for (let i = 0; i < 2000; i++) sink = (sink * 31 + i) | 0;
+      }
+      function afterCollection(ms) {
+        const start = f.threadCpuNs();
+        while (f.threadCpuNs() - start < ms * 1e6) for (let i = 0; i < 2000; i++) sink = (sink * 31 + i) | 0;
+      }
+      for (let i = 0; i < 20; i++) beforeCollection(15);
+      ${collectBetween ? 'globalThis.gc();' : ''}
+      for (let i = 0; i < 20; i++) afterCollection(15);`;
+    const r = run(process.execPath, ['--expose-gc', '-r', path.join(ROOT, 'register.js'), '-e', code], {
+      env: { PERFPROBE_OUT: out, PERFPROBE_FREQUENCY: '499', PERFPROBE_QUIET: '1' },
+    });
+    expect(r.status).toBe(0);
+    const p = profileOf(out);
+    const ms = (name) => jsThreadMs(p, (frames) => frames.some((f) => f.name === name));
+    return { before: ms('beforeCollection'), after: ms('afterCollection'), js: p.summary.jsProfiler };
+  }
+
+  test("a script's JS functions are named from V8's listing", () => {
+    const { before, after, js } = registered(false);
+    expect(before).toBeGreaterThan(300 * 0.7);
+    expect(after).toBeGreaterThan(300 * 0.7);
+    expect(js.source).toBe('code-events');
+  });
+
+  test('samples taken before a full collection that precedes the listing stay unnamed', () => {
+    const { before, after, js } = registered(true);
+    expect(before).toBe(0);
+    expect(after).toBeGreaterThan(300 * 0.7);
+    expect(js.unmatched).toBeGreaterThan(0);
+  });
+});

@@ -8,6 +8,7 @@ const { normalizeOptions, envValue } = require('./options');
 const { startSession, prepareSession, current } = require('./session');
 const attribution = require('./attribution');
 const { consoleSummary } = require('./console-summary');
+const { reportCodeFromNow } = require('./v8-profile');
 const { PLUGIN_APPLIED: APPLIED, PLUGIN_JOIN_ONLY: JOIN_ONLY } = require('./keys');
 
 const PLUGIN_NAME = attribution.PLUGIN_NAME;
@@ -69,6 +70,8 @@ class PerfprobePlugin {
     // finish writes the profile. A session started otherwise (register, the CLI, the API) is only
     // joined.
     const begin = () => {
+      // A session register.js started before Rspack loaded has V8 report code from the build on.
+      reportCodeFromNow();
       if (this.session) return;
       let session = current();
       if (session && !pluginOwned(session)) {

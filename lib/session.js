@@ -92,7 +92,8 @@ class Session {
     this.owner = owner;
     this.startedAt = new Date();
     this.native = nativeSession;
-    this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn) : null;
+    // register.js starts before Rspack loads: see startJsNames.
+    this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn, { untilBuild: this.owner.kind === 'register' }) : null;
     this.counters = nativeSession ? startProcessCounters() : null;
     this.warn = warn;
     this.stopped = false;

@@ -95,16 +95,18 @@ function startV8Profiler(frequency, warn) {
 const JS_SOURCES = ['code-events', 'cpu-profiler'];
 
 /**
- * V8's listing of the code that exists when a session starts is a walk of its heap: 8-14 ms of the
- * JS thread with Rspack loaded, on the build's critical path when done at start. It is done instead
- * when the JS thread would wait for Rust anyway (after a compiler's last `make` tap), after this long at
- * the latest, and at stop otherwise; samples taken before it are named from it
- * (crates/core/src/js/jit.rs `list_existing`).
+ * V8's listing of the code that exists is a walk of its heap: 8-14 ms of the JS thread with Rspack
+ * loaded, on the build's critical path when done at start. It is done instead when the JS thread
+ * would wait for Rust anyway (after a compiler's last `make` tap), after this long at the latest,
+ * and at stop otherwise. V8 reports code from then on; samples taken before are named from the
+ * listing (crates/core/src/js/jit.rs `start`, `list_existing`).
  */
 const LIST_AT_THE_LATEST_MS = 2000;
 
 /** The binding of a session whose existing code V8 has not listed yet (no session: null). */
 let listingPending = null;
+/** The binding of a session whose code V8 does not report yet (see startJsNames). */
+let reportingPending = null;
 
 function listExistingCode() {
   const binding = listingPending;
@@ -119,6 +121,15 @@ function listExistingCodeSoon() {
   if (listingPending) setImmediate(listExistingCode);
 }
 
+/** A build starts: from here V8 reports the code it makes, if it did not yet. */
+function reportCodeFromNow() {
+  const binding = reportingPending;
+  reportingPending = null;
+  try {
+    binding?.reportCodeEvents();
+  } catch {}
+}
+
 /**
  * Names the JS thread's JS frames for the session just started; returns `{ stop() -> string | null,
  * reason }` (V8's profile for the exporter, null when the JS stacks come with the native samples;
@@ -128,8 +139,13 @@ function listExistingCodeSoon() {
  * handler (V8's `Isolate::GetStackSample`), named from V8's code events: no profiler thread, no
  * second signal, the JS stack of the sample's own moment. On a V8 whose structures perfprobe does
  * not know, or with PERFPROBE_JS_SOURCE=cpu-profiler, V8's CPU profiler runs instead.
+ *
+ * With `untilBuild`, V8 reports the code it makes only once a build starts (reportCodeFromNow) or
+ * its code is listed: register.js starts its session before Rspack loads, and V8 naming each
+ * function of Rspack's CLI and core as it compiles them cost ~14 ms of the libs build's JS thread
+ * (docs/performance.md). Their samples are named from the listing instead.
  */
-function startJsNames(frequency, warn) {
+function startJsNames(frequency, warn, { untilBuild = false } = {}) {
   if (!isMainThread) return null;
   let source = process.env.PERFPROBE_JS_SOURCE || 'code-events';
   if (!JS_SOURCES.includes(source)) {
@@ -139,14 +155,16 @@ function startJsNames(frequency, warn) {
   let reason = `PERFPROBE_JS_SOURCE=${source}`;
   if (source === 'code-events') {
     const { binding } = loadNative();
-    const refused = binding ? binding.startCodeEvents(process.versions.v8) : 'no native binding';
+    const refused = binding ? binding.startCodeEvents(process.versions.v8, !untilBuild) : 'no native binding';
     if (refused == null) {
       listingPending = binding;
+      reportingPending = untilBuild ? binding : null;
       // Not every session has a compiler whose `make` says when the JS thread waits.
       setTimeout(listExistingCode, LIST_AT_THE_LATEST_MS).unref();
       const stop = () => {
         // Stopping lists what was not listed yet (the addon's stop): nothing is pending any more.
         if (listingPending === binding) listingPending = null;
+        if (reportingPending === binding) reportingPending = null;
         return null;
       };
       return { stop, reason: `V8 ${process.versions.v8} is one whose structures perfprobe knows` };
@@ -157,4 +175,4 @@ function startJsNames(frequency, warn) {
   return profiler && Object.assign(profiler, { reason });
 }
 
-module.exports = { startJsNames, startV8Profiler, intervalFor, listExistingCodeSoon };
+module.exports = { startJsNames, startV8Profiler, intervalFor, listExistingCodeSoon, reportCodeFromNow };

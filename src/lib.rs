@@ -175,10 +175,18 @@ impl StoppedSession {
 
 /// Starts naming the main thread's JS frames from V8's code events, with JS stacks taken in the
 /// signal handler (`perfprobe_core::js::jit`). Call on the main thread after `start`; returns why
-/// it cannot (an unknown V8), and JS then runs V8's CPU profiler instead.
+/// it cannot (an unknown V8), and JS then runs V8's CPU profiler instead. Without `live`, V8
+/// reports code from `reportCodeEvents` or the listing on.
 #[napi]
-pub fn start_code_events(v8_version: String) -> Option<String> {
-    jit::start(&v8_version).err()
+pub fn start_code_events(v8_version: String, live: bool) -> Option<String> {
+    jit::start(&v8_version, live).err()
+}
+
+/// Has V8 report code from now on, for a session whose code events did not start `live`: JS calls
+/// it when a build starts. False when V8 already does or no session names JS frames.
+#[napi]
+pub fn report_code_events() -> bool {
+    jit::report_from_now()
 }
 
 /// Has V8 list the code that already exists (8-14 ms of the JS thread with Rspack loaded), once

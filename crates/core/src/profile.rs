@@ -106,12 +106,15 @@ pub enum CodeEvent {
     Added { time_ns: u64, start: u64, len: u64, name: Box<str> },
     Moved { time_ns: u64, from: u64, to: u64 },
     Removed { time_ns: u64, start: u64 },
+    /// V8 began a collection that may have moved or freed code before it reported code events
+    /// (`js/jit.rs`): JS stacks taken before `time_ns` cannot be named from its listing.
+    MovedUnseen { time_ns: u64 },
 }
 
 impl CodeEvent {
     pub fn time_ns(&self) -> u64 {
         match self {
-            CodeEvent::Added { time_ns, .. } | CodeEvent::Moved { time_ns, .. } | CodeEvent::Removed { time_ns, .. } => *time_ns,
+            CodeEvent::Added { time_ns, .. } | CodeEvent::Moved { time_ns, .. } | CodeEvent::Removed { time_ns, .. } | CodeEvent::MovedUnseen { time_ns } => *time_ns,
         }
     }
 }

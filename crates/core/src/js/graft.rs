@@ -127,6 +127,7 @@ pub fn graft_code_events(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> b
     let mut order: Vec<usize> = (0..samples.len()).filter(|&i| is_js_thread(samples[i].thread)).collect();
     order.sort_by_key(|&i| samples[i].time_ns);
     let mut resolver = Resolver::new(events);
+    let unnamable_before = events.iter().filter_map(|e| matches!(e, CodeEvent::MovedUnseen { .. }).then(|| e.time_ns())).max().unwrap_or(0);
     // Each distinct list of names is one key.
     let mut keys: HashMap<Vec<&str>, u64> = HashMap::default();
     let mut key_of: Vec<Option<u64>> = vec![None; samples.len()];
@@ -136,6 +137,10 @@ pub fn graft_code_events(samples: &mut [Sample], is_js_thread: impl Fn(u32) -> b
             continue;
         }
         stats.v8_samples += 1;
+        if sample.time_ns < unnamable_before {
+            // Unnamed (`unmatched`) rather than named after what lay there at the listing.
+            continue;
+        }
         let names = resolver.names(sample.time_ns, &js_stacks.frames(sample.js_stack));
         if !names.is_empty() {
             let next = keys.len() as u64;
@@ -265,6 +270,28 @@ mod tests {
         assert_eq!((stats.js_thread_samples, stats.grafted, stats.native_only, stats.unmatched), (6, 4, 1, 1));
         let hot = sym.locations.iter().find(|l| l.frames[0].function == "hot").unwrap();
         assert_eq!((hot.frames[0].file.as_deref(), hot.frames[0].line), (Some("/app/a.js"), Some(3)));
+    }
+
+    #[test]
+    fn stacks_taken_before_code_moved_unseen_stay_unnamed() {
+        // V8 listed `hot` at 0x1000, but a collection before the listing (at 3_000) may have moved
+        // what lay there when the first two samples were taken: they keep their native stacks.
+        let locations = vec![loc("rspack_fn", Origin::Module), loc("[unknown] 0x7f00", Origin::Unknown), loc("uv_run", Origin::Module)];
+        let mut sym = Symbolized { locations, stacks: vec![vec![0, 1, 2]], modules: vec![] };
+        let events = vec![
+            CodeEvent::Added { time_ns: 0, start: 0x1000, len: 0x100, name: "JS:*hot /app/a.js:3:1".into() },
+            CodeEvent::MovedUnseen { time_ns: 3_000 },
+        ];
+        let mut js = StackTable::default();
+        let in_hot = js.intern(&[0x1010]);
+        let sample = |time_ns: u64| Sample { thread: 0, time_ns, weight_ns: 10, kind: Default::default(), thread_labels: 0, process_labels: 0, stack: 0, js_stack: in_hot };
+        let mut samples = vec![sample(1_000), sample(2_999), sample(3_000), sample(4_000)];
+        let stats = graft_code_events(&mut samples, |t| t == 0, &mut sym, &js, &events);
+        assert_eq!((samples[0].stack, samples[1].stack), (0, 0));
+        for i in [2, 3] {
+            assert_eq!(names(&sym, samples[i].stack), ["rspack_fn", "hot a.js:3", "uv_run"], "sample {i}");
+        }
+        assert_eq!((stats.js_thread_samples, stats.grafted, stats.unmatched), (4, 2, 2));
     }
 
     #[test]

