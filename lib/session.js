@@ -92,8 +92,9 @@ class Session {
     this.owner = owner;
     this.startedAt = new Date();
     this.native = nativeSession;
-    // register.js starts before Rspack loads: see startJsNames.
-    this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn, { untilBuild: this.owner.kind === 'register' }) : null;
+    // From when V8 reports code: see startJsNames.
+    const reportCode = { register: 'at-build', plugin: 'at-listing' }[this.owner.kind] || 'now';
+    this.v8 = nativeSession && options.jsProfiler ? startJsNames(options.frequency, warn, { reportCode }) : null;
     this.counters = nativeSession ? startProcessCounters() : null;
     this.warn = warn;
     this.stopped = false;

@@ -140,12 +140,15 @@ function reportCodeFromNow() {
  * second signal, the JS stack of the sample's own moment. On a V8 whose structures perfprobe does
  * not know, or with PERFPROBE_JS_SOURCE=cpu-profiler, V8's CPU profiler runs instead.
  *
- * With `untilBuild`, V8 reports the code it makes only once a build starts (reportCodeFromNow) or
- * its code is listed: register.js starts its session before Rspack loads, and V8 naming each
- * function of Rspack's CLI and core as it compiles them cost ~14 ms of the libs build's JS thread
- * (docs/performance.md). Their samples are named from the listing instead.
+ * `reportCode` says from when V8 reports the code it makes: `now`; `at-build`, once a build starts
+ * (reportCodeFromNow) or the code is listed; `at-listing`. Each report costs the JS thread the
+ * code's name, script and line: register.js starts its session before Rspack loads, and V8
+ * naming each function of Rspack's CLI and core as it compiled them cost the libs build's JS thread
+ * ~15 ms (docs/js-stacks.md); the plugin's session starts at `beforeRun`, and what Rspack compiles
+ * until `make` is listed soon after. Samples taken before are named from the listing; the API's
+ * session (`start()`), which may run any script, has V8 report from its start.
  */
-function startJsNames(frequency, warn, { untilBuild = false } = {}) {
+function startJsNames(frequency, warn, { reportCode = 'now' } = {}) {
   if (!isMainThread) return null;
   let source = process.env.PERFPROBE_JS_SOURCE || 'code-events';
   if (!JS_SOURCES.includes(source)) {
@@ -155,10 +158,10 @@ function startJsNames(frequency, warn, { untilBuild = false } = {}) {
   let reason = `PERFPROBE_JS_SOURCE=${source}`;
   if (source === 'code-events') {
     const { binding } = loadNative();
-    const refused = binding ? binding.startCodeEvents(process.versions.v8, !untilBuild) : 'no native binding';
+    const refused = binding ? binding.startCodeEvents(process.versions.v8, reportCode === 'now') : 'no native binding';
     if (refused == null) {
       listingPending = binding;
-      reportingPending = untilBuild ? binding : null;
+      reportingPending = reportCode === 'at-build' ? binding : null;
       // Not every session has a compiler whose `make` says when the JS thread waits.
       setTimeout(listExistingCode, LIST_AT_THE_LATEST_MS).unref();
       const stop = () => {
