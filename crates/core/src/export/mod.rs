@@ -116,8 +116,8 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
         let (result, ms) = timed(|| write_atomic_with(&path, encode));
         (result.map(|()| path.clone()).map_err(|e| format!("{}: {e}", path.display())), ms)
     };
-    // The three encodings are independent: each is built and written on a thread of its own, since
-    // post-processing time is what a user waits for after the build.
+    // The three encodings and the summary are independent: each is built on a thread of its own,
+    // since post-processing time is what a user waits for after the build (the plugin's `done`).
     let ((pprof, pprof_ms), (trace, trace_ms), ((flame, flamegraph_ms), per_role), summary) = std::thread::scope(|s| {
         let pprof = s.spawn(|| {
             // Timed with building the message, as the other two are.
@@ -130,6 +130,8 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
             (written, ms)
         });
         let trace = s.spawn(|| write(TRACE_FILE, &|out| chrome::write(profile, out).map_err(std::io::Error::from)));
+        // Its encodings' times are set once they are done.
+        let summary = s.spawn(|| summary::build(profile, summary::Encodings::default()));
         let flame = write(FLAMEGRAPH_FILE, &|out| flamegraph::svg(profile, None, out));
         let per_role: Vec<Result<PathBuf, String>> = if profile.meta.flamegraph_per_role {
             let roles = profile.sampled_roles().into_iter();
@@ -137,11 +139,11 @@ pub fn write_files(dir: &Path, profile: &ResolvedProfile) -> Written {
         } else {
             Vec::new()
         };
-        // Built while the other two encode; their times are set once they are done.
-        let summary = summary::build(profile, summary::Encodings::default());
         let join = |h: std::thread::ScopedJoinHandle<'_, (Result<PathBuf, String>, f64)>| {
             h.join().unwrap_or_else(|_| (Err("the exporter panicked".to_string()), 0.0))
         };
+        // A panic building the summary is the export's, as it was on this thread.
+        let summary = summary.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (join(pprof), join(trace), (flame, per_role), summary)
     });
 

@@ -385,9 +385,9 @@ impl<'a> CodeMap<'a> {
     }
 
     fn insert(&mut self, start: u64, end: u64, named: usize) {
-        // Code now at [start, end) replaces whatever overlapped it.
-        let overlapping: Vec<u64> = self.ranges.range(..end).rev().take_while(|(_, &(e, _))| e > start).map(|(&s, _)| s).collect();
-        for s in overlapping {
+        // Code now at [start, end) replaces whatever overlapped it: ranges never overlap, so those
+        // are the last ones starting before `end`, as long as they end after `start`.
+        while let Some((&s, _)) = self.ranges.range(..end).next_back().filter(|(_, &(e, _))| e > start) {
             self.ranges.remove(&s);
         }
         self.ranges.insert(start, (end, named));
