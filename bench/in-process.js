@@ -71,6 +71,8 @@ async function build(rspack, app, extra) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  // What the builds load (lib/load.js), built from lib/ as it is now.
+  require(path.join(ROOT, 'scripts', 'bundle.js')).bundle();
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
   const app = generate({ kind: 'react', n: opts.n });
   const { rspack } = require(require.resolve('@rspack/core', { paths: [ROOT] }));

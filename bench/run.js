@@ -500,6 +500,8 @@ function scaling(opts, command, onNode) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
+  // What the builds load (lib/load.js), built from lib/ as it is now.
+  require(path.join(ROOT, 'scripts', 'bundle.js')).bundle();
   if (opts.node) NODE = opts.node;
   // Each node's results stand apart: Node 24's rows never replace the machine node's.
   const onNode = opts.node ? `/node-${spawnSync(NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout.trim()}` : '';

@@ -116,6 +116,8 @@ function build(app, entry, frequency, perf) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
+  // What the builds load (lib/load.js), built from lib/ as it is now.
+  require(path.join(ROOT, 'scripts', 'bundle.js')).bundle();
   const { generate } = require(path.join(ROOT, 'scripts', 'workloads.js'));
   if (opts.perf) require(path.join(ROOT, 'scripts', 'setup.js')).aptInstall('perf', 'linux-perf');
   const app = generate({ kind: opts.kind, n: opts.n });

@@ -143,8 +143,8 @@ function reportCodeFromNow() {
  * `reportCode` says from when V8 reports the code it makes: `now`; `at-build`, once a build starts
  * (reportCodeFromNow) or the code is listed; `at-listing`. Each report costs the JS thread the
  * code's name, script and line: register.js starts its session before Rspack loads, and V8
- * naming each function of Rspack's CLI and core as it compiled them cost the libs build's JS thread
- * ~15 ms (docs/js-stacks.md); the plugin's session starts at `beforeRun`, and what Rspack compiles
+ * naming each function of Rspack's CLI and core as it compiled them cost the CLI's start ~13 ms
+ * (docs/js-stacks.md); the plugin's session starts at `beforeRun`, and what Rspack compiles
  * until `make` is listed soon after. Samples taken before are named from the listing; the API's
  * session (`start()`), which may run any script, has V8 report from its start.
  */

@@ -165,8 +165,8 @@ fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
 ///
 /// With `live`, V8 reports each change to code as it happens from here (to name code made and
 /// dropped within the session); otherwise from [`report_from_now`] or the listing on: each event
-/// costs the JS thread the code's name, script and line, ~14 ms of Rspack's loading when the CLI's
-/// session started before it (docs/performance.md). V8 lists the code that exists only at
+/// costs the JS thread the code's name, script and line, ~13 ms of Rspack's loading when the CLI's
+/// session started before it (docs/js-stacks.md). V8 lists the code that exists only at
 /// [`list_existing`] (or [`stop`]): the listing is a walk of V8's heap, 8-14 ms of the JS thread
 /// with Rspack loaded, which the caller defers to a moment the JS thread would wait anyway. Samples
 /// taken before the listing in code V8 did not report are named from it, unless V8 ran a collection
