@@ -260,9 +260,11 @@ describe("the probe's own JS wrappers in a plugin build", () => {
 });
 
 describe('under register.js, which starts before Rspack loads', () => {
-  // V8 reports code from the build's start or the listing on (crates/core/src/js/jit.rs `start`):
-  // the samples of a script with no build are named from V8's listing at the session's end, unless
-  // V8 ran a collection that moves code before it: samples taken before that stay unnamed.
+  // Where V8's listing names optimized code, V8 reports code from the build's start or the listing
+  // on (crates/core/src/js/jit.rs `start`, LISTING_NAMES_OPTIMIZED_CODE): the samples of a script
+  // with no build are named from V8's listing at the session's end, unless V8 ran a collection that
+  // moves code before it: samples taken before that stay unnamed. Elsewhere V8 reports from the start.
+  const deferred = ['11.3', '12.4'].includes(process.versions.v8.split('.').slice(0, 2).join('.'));
   function registered(collectBetween) {
     const out = tmpDir('js-register');
     const code = `
@@ -288,17 +290,21 @@ describe('under register.js, which starts before Rspack loads', () => {
     return { before: ms('beforeCollection'), after: ms('afterCollection'), js: p.summary.jsProfiler };
   }
 
-  test("a script's JS functions are named from V8's listing", () => {
+  test("a script's JS functions are named, from V8's listing where it names optimized code", () => {
     const { before, after, js } = registered(false);
     expect(before).toBeGreaterThan(300 * 0.7);
     expect(after).toBeGreaterThan(300 * 0.7);
     expect(js.source).toBe('code-events');
   });
 
-  test('samples taken before a full collection that precedes the listing stay unnamed', () => {
+  test('samples taken before a full collection that precedes the listing stay unnamed (named where V8 reports from the start)', () => {
     const { before, after, js } = registered(true);
-    expect(before).toBe(0);
     expect(after).toBeGreaterThan(300 * 0.7);
-    expect(js.unmatched).toBeGreaterThan(0);
+    if (deferred) {
+      expect(before).toBe(0);
+      expect(js.unmatched).toBeGreaterThan(0);
+    } else {
+      expect(before).toBeGreaterThan(300 * 0.7);
+    }
   });
 });

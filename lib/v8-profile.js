@@ -146,7 +146,8 @@ function reportCodeFromNow() {
  * naming each function of Rspack's CLI and core as it compiled them cost the CLI's start ~13 ms
  * (docs/js-stacks.md); the plugin's session starts at `beforeRun`, and what Rspack compiles
  * until `make` is listed soon after. Samples taken before are named from the listing; the API's
- * session (`start()`), which may run any script, has V8 report from its start.
+ * session (`start()`), which may run any script, has V8 report from its start, and so does every
+ * session on a V8 whose listing leaves out optimized code (crates/core/src/js/jit.rs).
  */
 function startJsNames(frequency, warn, { reportCode = 'now' } = {}) {
   if (!isMainThread) return null;

@@ -7,8 +7,9 @@
 //! CPU in a 24 s build at 999 Hz, waking a thousand times a second) and no second signal on the JS
 //! thread, and each native sample gets the JS stack of its own moment instead of the nearest one.
 //!
-//! Until V8 lists the code that exists ([`list_existing`]), a GC prologue callback only notes when
-//! V8 ran a collection that moves code: the listing could then misname older samples.
+//! In a session that starts without V8's reports ([`start`]), until V8 lists the code that exists
+//! ([`list_existing`]), a GC prologue callback notes when V8 ran a collection that moves code: the
+//! listing could then misname older samples.
 //!
 //! None of these calls is in Node-API: they are V8's C++ API, found with `dlsym` in the node
 //! executable.
@@ -32,6 +33,12 @@ use crate::profile::{CodeEvent, StartRegs};
 /// `uint16_t`, V8 12.4), which shortens `SampleInfo`'s tail, not `frames_count`.
 /// `__tests__/v8-layouts.test.js` compiles each installed line's headers and compares.
 pub const SUPPORTED_V8: &[(u32, u32)] = &[(11, 3), (12, 4), (13, 6), (14, 6)];
+
+/// V8 versions whose listing of existing code ([`list_existing`]) names the code they optimized:
+/// only there can a session start without V8's reports ([`start`]). In `__tests__/js-stacks.test.js`
+/// a hot function that ran before the listing was named from it on V8 11.3 and 12.4 (Node 20, 22),
+/// and not at all on 13.6 and 14.6 (Node 24, 26).
+const LISTING_NAMES_OPTIMIZED_CODE: &[(u32, u32)] = &[(11, 3), (12, 4)];
 
 const GET_CURRENT: &str = "_ZN2v87Isolate10GetCurrentEv";
 const ADD_GC_PROLOGUE_CALLBACK: &str = "_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_";
@@ -171,8 +178,8 @@ fn parse_version(v8_version: &str) -> Option<(u32, u32)> {
 /// with Rspack loaded, which the caller defers to a moment the JS thread would wait anyway. Samples
 /// taken before the listing in code V8 did not report are named from it, unless V8 ran a collection
 /// that moves or frees code in between: their JS frames are then left unnamed rather than named
-/// after what lay there later. Code V8 does not list (on-stack replacement of a hot loop) goes
-/// unnamed where it was made before the events began.
+/// after what lay there later. Where V8's listing leaves out optimized code
+/// ([`LISTING_NAMES_OPTIMIZED_CODE`]), V8 reports from the start whatever `live` says.
 pub fn start(v8_version: &str, live: bool) -> Result<(), String> {
     let version = parse_version(v8_version).ok_or_else(|| format!("unreadable V8 version {v8_version:?}"))?;
     if !SUPPORTED_V8.contains(&version) {
@@ -182,6 +189,7 @@ pub fn start(v8_version: &str, live: bool) -> Result<(), String> {
     if !on_main_thread() {
         return Err("not called on the main thread".into());
     }
+    let live = live || !LISTING_NAMES_OPTIMIZED_CODE.contains(&version);
     let api = v8_api()?;
     // SAFETY: V8's functions, called on the isolate's thread.
     unsafe {
@@ -192,12 +200,12 @@ pub fn start(v8_version: &str, live: bool) -> Result<(), String> {
         drop(take_code_log());
         LISTED.store(false, Ordering::Release);
         UNSEEN_GC_NS.store(0, Ordering::Relaxed);
-        if !WATCHING_GC.swap(true, Ordering::AcqRel) {
-            (api.add_gc_callback)(isolate, on_gc_before_listing, std::ptr::null_mut(), GC_THAT_MOVES_CODE);
-        }
         REPORTING.store(live, Ordering::Release);
         if live {
             (api.set_handler)(isolate, DEFAULT_OPTIONS, Some(on_code_event));
+        } else if !WATCHING_GC.swap(true, Ordering::AcqRel) {
+            // Only samples of code V8 did not report can be misnamed by the listing.
+            (api.add_gc_callback)(isolate, on_gc_before_listing, std::ptr::null_mut(), GC_THAT_MOVES_CODE);
         }
         ISOLATE.store(isolate, Ordering::Release);
     }
