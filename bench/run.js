@@ -10,9 +10,11 @@
 // Prints a Markdown table and writes bench/results.json (every raw run + machine info). Asserts nothing.
 //
 // Method: one untimed warm-up build (fills the OS file cache), then --pairs rounds; each round runs
-// every configuration once, in an order rotated per round, so slow drift (thermal, other tenants)
-// hits all configurations alike. Ratios compare a run with the baseline of its own round; the
-// 95% intervals are bootstrapped over the rounds.
+// every configuration once, in an order rotated per round, each right after an unprofiled build,
+// and one more unprofiled build closes the last round. A run's ratio is to the geometric mean of the
+// unprofiled builds just before and after it, which cancels most of the machine's drift
+// (bench/bracketing.js has the measurements); the 95% intervals are block-bootstrapped over the
+// ratios in run order.
 
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -21,6 +23,7 @@ const path = require('path');
 const { buildCdylib } = require('../scripts/build');
 const { probeCosts } = require('../lib/report/costs');
 const { median, bootstrapCi } = require('./stats');
+const { schedule, bracketedRatios } = require('./bracketing');
 
 const ROOT = path.join(__dirname, '..');
 /** The node every build runs under: this one, or --node's. */
@@ -167,7 +170,7 @@ function parseArgs(argv) {
   if (opts.set === 'scaling') return { ...opts, ids: ['baseline', 'probe-999'] };
   let ids = opts.configs || SETS[opts.set];
   for (const id of ids) if (!CONFIGS[id]) throw new Error(`unknown configuration ${id}; known: ${Object.keys(CONFIGS).join(', ')}`);
-  // Every ratio is taken against the same round's baseline, so it always runs.
+  // Every ratio is taken against baseline builds, so they always run.
   if (!ids.includes('baseline')) ids = ['baseline', ...ids];
   if (!(opts.n > 0) || !(opts.pairs > 0)) throw new Error('--n and --pairs take positive numbers');
   return { ...opts, ids };
@@ -325,7 +328,6 @@ const range = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max
 function summarize(ids, runs, fixed) {
   const ok = runs.filter((r) => !r.error);
   const baseRuns = ok.filter((r) => r.id === 'baseline');
-  const base = Object.fromEntries(baseRuns.map((r) => [r.round, r]));
   const baseRss = median(baseRuns.map((r) => r.peakRssKb));
   const baseWallMs = baseRuns.length ? median(baseRuns.map((r) => r.wallMs)) : null;
   const parallelism = baseRuns.length ? median(baseRuns.map((r) => r.cpuMs / r.wallMs)) : 1;
@@ -333,11 +335,12 @@ function summarize(ids, runs, fixed) {
   const baseline = { wallMs: baseWallMs, exitTailMs: baseTails.length ? median(baseTails) : null };
   return ids.map((id) => {
     const mine = ok.filter((r) => r.id === id);
-    const paired = mine.filter((r) => base[r.round]);
     const opt = (xs) => (xs.length ? range(xs) : null);
     const fileNames = [...new Set(mine.flatMap((r) => Object.keys(r.sizes || {})))];
-    const wallRatios = paired.map((r) => r.wallMs / base[r.round].wallMs);
-    const cpuRatios = paired.map((r) => r.cpuMs / base[r.round].cpuMs);
+    // Two ratios of one configuration can share a baseline build (one configuration besides the
+    // baseline, or two): blocks of two keep that correlation in the bootstrap.
+    const wallRatios = bracketedRatios(runs, id, 'wallMs');
+    const cpuRatios = bracketedRatios(runs, id, 'cpuMs');
     const accounted = fixed && baseWallMs ? mine.filter((r) => r.costs).map((r) => accountedOverhead(r, fixed, baseline, parallelism, !CONFIGS[id].inProcess)) : [];
     return {
       id,
@@ -348,12 +351,12 @@ function summarize(ids, runs, fixed) {
       exitTailMs: opt(mine.filter((r) => r.exitTailMs != null).map((r) => r.exitTailMs)),
       otherCpuShare: opt(mine.map((r) => r.otherCpuShare)),
       wallRatio: opt(wallRatios),
-      wallRatioCi: id === 'baseline' ? null : bootstrapCi(wallRatios, median),
+      wallRatioCi: id === 'baseline' ? null : bootstrapCi(wallRatios, median, { block: 2 }),
       accounted: accounted.length
         ? { spread: range(accounted.map((a) => a.spread)), serial: range(accounted.map((a) => a.serial)), serialMs: median(accounted.map((a) => a.serialMs)), exitAddedMs: median(accounted.map((a) => a.exitAddedMs)), cpuMs: median(accounted.map((a) => a.cpuMs)) }
         : null,
       cpuRatio: opt(cpuRatios),
-      cpuRatioCi: id === 'baseline' ? null : bootstrapCi(cpuRatios, median),
+      cpuRatioCi: id === 'baseline' ? null : bootstrapCi(cpuRatios, median, { block: 2 }),
       peakRssDeltaMb: mine.length ? (median(mine.map((r) => r.peakRssKb)) - baseRss) / 1024 : null,
       fidelity: opt(mine.filter((r) => r.fidelity != null).map((r) => r.fidelity)),
       fidelityVsChildCpu: opt(mine.filter((r) => r.fidelityVsChildCpu != null).map((r) => r.fidelityVsChildCpu)),
@@ -393,20 +396,17 @@ function table(summary) {
   return rows.join('\n');
 }
 
-/** Interleaved rounds of `ids` on one app, after an untimed warm-up build. */
+/** Rounds of `ids` on one app in the order bench/bracketing.js gives, after an untimed warm-up build. */
 function runRounds(ids, app, pairs, label) {
   const warm = runOne('baseline', app, -1);
   console.log(`bench: ${label} warm-up ${warm.error ? `failed: ${warm.error}` : `${(warm.wallMs / 1000).toFixed(1)} s`}`);
   const runs = [];
-  for (let round = 0; round < pairs; round++) {
-    const k = round % ids.length;
-    for (const id of [...ids.slice(k), ...ids.slice(0, k)]) {
-      const r = runOne(id, app, round);
-      runs.push(r);
-      const extra = r.fidelity != null ? `, fidelity ${r.fidelity.toFixed(3)}` : '';
-      const other = r.otherCpuShare != null ? `, other load ${(r.otherCpuShare * 100).toFixed(0)}%` : '';
-      console.log(`bench: ${label} round ${round + 1}/${pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}${other}`}`);
-    }
+  for (const { id, round } of schedule(ids, pairs)) {
+    const r = runOne(id, app, round);
+    runs.push(r);
+    const extra = r.fidelity != null ? `, fidelity ${r.fidelity.toFixed(3)}` : '';
+    const other = r.otherCpuShare != null ? `, other load ${(r.otherCpuShare * 100).toFixed(0)}%` : '';
+    console.log(`bench: ${label} round ${round + 1}/${pairs} ${id}: ${r.error ? `FAILED ${r.error}` : `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU${extra}${other}`}`);
   }
   return { warm, runs };
 }
