@@ -9,6 +9,7 @@ const fs = require('fs');
 const path = require('path');
 const { renderReport, boundaryTotals } = require('../lib/report/report');
 const { renderDiff } = require('../lib/report/diff');
+const { probeCosts } = require('../lib/report/costs');
 const { readProfile, ProfileError } = require('../lib/report/read');
 const { loadNative } = require('../lib/native');
 const { tmpDir } = require('./helpers');
@@ -71,6 +72,22 @@ describe('report on a saved profile', () => {
     const source = summary.jsProfiler && summary.jsProfiler.source;
     expect(['code-events', 'cpu-profiler']).toContain(source);
     expect(out).toContain(`(${source})`);
+  });
+
+  test("the probe's own cost counts its other threads (the namer, the symbol tables read ahead)", () => {
+    // The saved profile predates those threads: the same profile with the two a session runs now.
+    const threads = [
+      ...summary.threads,
+      { name: 'perfprobe-names', role: 'perfprobe', cpuMs: 7.5, sampledCpuMs: 7, samples: 1, tid: 1, exited: false },
+      { name: 'perfprobe-prep', role: 'perfprobe', cpuMs: 30.25, sampledCpuMs: 30, samples: 3, tid: 2, exited: true },
+    ];
+    const withThreads = { ...summary, threads };
+    const costs = probeCosts(withThreads);
+    expect(costs.probeThreadsCpuMs).toBeCloseTo(37.75, 9);
+    expect(costs.duringCpuMs).toBeCloseTo(probeCosts(summary).duringCpuMs + 37.75, 9);
+    const text = renderReport(withThreads, { top: 5 });
+    expect(text).toMatch(/probe's other threads +37\.8 ms \([\d.]+% of process CPU\): perfprobe-names 7\.5 ms, perfprobe-prep 30\.3 ms\n/);
+    expect(out).not.toContain("probe's other threads");
   });
 });
 

@@ -117,6 +117,7 @@ describe('report', () => {
     expect(out).toMatch(new RegExp(`profile +new \\(${newDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
     expect(out).toMatch(/post-processing +[\d.,]+ ms after the session/);
     expect(out).toMatch(/sampler thread CPU +[\d.,]+ ms/);
+    expect(out).toMatch(/probe's other threads +[\d.,]+ ms \([\d.]+% of process CPU\): .*perfprobe-names [\d.,]+ ms/);
     expect(out).toMatch(/start-up +[\d.,]+ ms before the first sample/);
     expect(out).toMatch(/in all +[\d.,]+ ms of CPU during the session \([\d.]+% of process CPU\) \+ [\d.,]+ ms before and after it/);
   });

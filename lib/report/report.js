@@ -204,11 +204,12 @@ function probeCost(s) {
     const v = isNs ? nsOrMs / 1e6 : nsOrMs;
     return `${ms(v)} ms (${pct((v * 100) / Math.max(s.processCpuMs, 1e-9))} of process CPU)`;
   };
-  const { v8CpuMs, duringCpuMs, outsideMs } = probeCosts(s);
+  const { v8CpuMs, probeThreadsCpuMs, probeThreads, duringCpuMs, outsideMs } = probeCosts(s);
   const js = s.jsProfiler;
   const rows = [
     ...(typeof s.startMs === 'number' ? [['start-up', `${ms(s.startMs)} ms before the first sample (loading the probe, the sampler, JS naming)`]] : []),
     ['sampler thread CPU', share(st.samplerCpuNs, true)],
+    ...(probeThreads.length ? [["probe's other threads", `${share(probeThreadsCpuMs, false)}: ${probeThreads.map((t) => `${t.name} ${ms(t.cpuMs)} ms`).join(', ')}`]] : []),
     ...(typeof st.handlerNs === 'number' ? [['signal handler time', `${share(st.handlerNs, true)}, ${s.samples ? ((st.handlerNs / s.samples) / 1000).toFixed(1) : '0'} µs a sample`]] : []),
     // Which way JS frames were named decides whether V8's profiler thread is part of the cost.
     ...(js && js.source === 'code-events' ? [['JS stacks', `taken in the signal handler (code-events): ${int(js.v8Samples)} stacks, ${int(js.codeEvents)} code events, no V8 profiler thread${because(js)}`]] : []),
