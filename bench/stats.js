@@ -23,17 +23,17 @@ function bootstrapCi(xs, stat = median, { resamples = 4000, block = 1 } = {}) {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const b = Math.max(1, Math.min(block, xs.length));
+  const blockLength = Math.max(1, Math.min(block, xs.length));
   const stats = [];
   for (let i = 0; i < resamples; i++) {
     const sample = [];
     while (sample.length < xs.length) {
-      const start = Math.floor(random() * (xs.length - b + 1));
-      for (let j = start; j < start + b && sample.length < xs.length; j++) sample.push(xs[j]);
+      const start = Math.floor(random() * (xs.length - blockLength + 1));
+      for (let j = start; j < start + blockLength && sample.length < xs.length; j++) sample.push(xs[j]);
     }
     stats.push(stat(sample));
   }
-  stats.sort((a, b2) => a - b2);
+  stats.sort((a, b) => a - b);
   return { low: stats[Math.floor(resamples * 0.025)], high: stats[Math.ceil(resamples * 0.975) - 1] };
 }
 
