@@ -132,6 +132,28 @@ fn each_thread_is_sampled_in_proportion_to_its_cpu_at_99_999_and_4999_hz() {
     }
 }
 
+#[test]
+fn a_thread_that_exits_keeps_all_the_cpu_it_used_in_its_total() {
+    let _guard = serial();
+    // A thread's total is its CPU clock as the sampler thread last read it, once a tick (up to
+    // 100 ms apart while every thread has its own timer); a burner exits between two reads, and
+    // what it ran after the last one is known only from its timer's samples.
+    for timer in TIMERS {
+        let (raw, burners) = profile_burners(999, timer, 2, 300);
+        // The part of a period a thread ran after its last sample is in no sample: a period at most
+        // (cpu-clock timers fire at the kernel's tick).
+        let period_ns = 1_000_000_000 / u64::from(rate_bound(timer, 999));
+        for (tid, cpu) in burners {
+            let total = raw.threads.iter().find(|t| t.tid == tid).expect("burner thread was seen").cpu_ns;
+            let ratio = total as f64 / cpu as f64;
+            eprintln!("{timer:?}, tid {tid}: own CPU {cpu}, total {total} ({ratio:.3}) sampled {:?}", sampled_for(&raw, tid));
+            // A perf-event timer counts the task clock, a little more than the CPU clock (the
+            // interrupts, and steal time on a virtual machine: docs/sampling.md).
+            assert!(total + 2 * period_ns + cpu / 50 >= cpu && total <= cpu + cpu / 20 + 2_000_000, "{timer:?}: total {total} of own CPU {cpu}");
+        }
+    }
+}
+
 /// Burns `us` of this thread's CPU, in smaller steps than a chain.
 #[inline(never)]
 fn burst_leaf(us: u64) -> u64 {

@@ -22,6 +22,9 @@ impl SamplerRun {
                 continue;
             };
             let delta = t.cpu.observe(tick, cpu);
+            if let Some(unread) = &mut t.unread {
+                unread.clock_read(now);
+            }
             let info = &mut profile.threads[t.info];
             info.cpu_ns += delta;
             if delta > 0 {

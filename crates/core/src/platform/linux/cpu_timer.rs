@@ -160,6 +160,46 @@ impl Drop for CpuTimer {
     }
 }
 
+/// The CPU a thread's own timer reported after the sampler thread last read the thread's clock.
+/// A thread's total is its clock at the last read, and the sampler thread reads it once a tick: one
+/// that exits before the next read ran this much more, which only its samples tell.
+pub struct UnreadCpu {
+    /// When the clock was last read (monotonic ns; samples carry the handler's time).
+    read_ns: u64,
+    /// CPU of the samples taken since then.
+    since_read_ns: u64,
+    /// What the first timer sample carries from before the timer was opened: the first read already
+    /// counted it.
+    carry_ns: u64,
+}
+
+impl UnreadCpu {
+    /// A timer opened at `now` whose first sample also carries `carry_ns`.
+    pub fn new(carry_ns: u64, now: u64) -> UnreadCpu {
+        UnreadCpu { read_ns: now, since_read_ns: 0, carry_ns }
+    }
+
+    /// The thread's clock was read at `now`: what its samples carried is in its total.
+    pub fn clock_read(&mut self, now: u64) {
+        self.read_ns = now;
+        self.since_read_ns = 0;
+    }
+
+    /// A timer sample taken at `time_ns` weighing `weight_ns`.
+    pub fn sample(&mut self, time_ns: u64, weight_ns: u64) {
+        let carried = weight_ns.min(self.carry_ns);
+        self.carry_ns -= carried;
+        if time_ns > self.read_ns {
+            self.since_read_ns += weight_ns - carried;
+        }
+    }
+
+    /// CPU the timer reported beyond the thread's last clock read.
+    pub fn ns(&self) -> u64 {
+        self.since_read_ns
+    }
+}
+
 /// How often the kernel's scheduler tick runs (CONFIG_HZ): the resolution of the coarse clocks,
 /// which advance once a tick. None if the kernel does not say.
 pub fn tick_hz() -> Option<u32> {
@@ -177,4 +217,24 @@ pub fn available(timer: Timer, signal: i32) -> io::Result<()> {
     let tid = unsafe { libc::gettid() };
     // A period no thread reaches during the check; slot 0 is never looked up, as no signal comes.
     CpuTimer::open(timer, tid, 0, u64::MAX >> 2, signal).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnreadCpu;
+
+    #[test]
+    fn only_samples_after_the_last_read_are_unread_and_the_carry_counts_once() {
+        let mut unread = UnreadCpu::new(7_000_000, 100);
+        // The first sample carries 7 ms the thread ran before its timer: the first read counted it.
+        unread.sample(150, 8_000_000);
+        assert_eq!(unread.ns(), 1_000_000);
+        unread.clock_read(200);
+        assert_eq!(unread.ns(), 0);
+        // Drained after the read, taken before it: in the total already.
+        unread.sample(199, 1_000_000);
+        unread.sample(250, 1_000_000);
+        unread.sample(260, 3_000_000);
+        assert_eq!(unread.ns(), 4_000_000);
+    }
 }

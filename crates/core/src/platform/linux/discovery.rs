@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::cpu_timer::CpuTimer;
+use super::cpu_timer::{CpuTimer, UnreadCpu};
 use super::threads::{self, SLOTS};
 use super::wall::flush_wall_batch;
 use super::{SamplerRun, Tracked, WallState, BIRTH_TOLERANCE_NS, FULL_LIST_INTERVAL_NS, NAME_SETTLE_NS};
@@ -67,8 +67,11 @@ impl SamplerRun {
             self.profile.threads.push(ThreadInfo::found(tid, name, role, now));
             let info = self.profile.threads.len() - 1;
             let wall = WallState { last_cpu_ns: cpu, last_ns: now, ..Default::default() };
-            let timer = self.open_timer(tid, slot, cpu - last_cpu_ns);
-            self.tracked.insert(tid, Tracked { tid, slot, clock, cpu: CpuAccount::new(last_cpu_ns), info, wall, timer, waits: Default::default() });
+            let owed_ns = cpu - last_cpu_ns;
+            let timer = self.open_timer(tid, slot, owed_ns);
+            let unread = timer.as_ref().map(|_| UnreadCpu::new(owed_ns, now));
+            let account = CpuAccount::new(last_cpu_ns);
+            self.tracked.insert(tid, Tracked { tid, slot, clock, cpu: account, info, wall, timer, unread, waits: Default::default() });
             self.by_slot.insert(slot, tid);
             appeared = true;
         }
@@ -111,10 +114,12 @@ impl SamplerRun {
         }
     }
 
-    /// A thread that exited: its slot is freed, a signal it never handled counted as lost.
+    /// A thread that exited: its slot is freed, a signal it never handled counted as lost, and the
+    /// CPU its timer reported after its clock's last read is added to its total.
     pub(super) fn forget(&mut self, tid: i32, now: u64) {
         let Some(t) = self.untrack(tid) else { return };
         let info = &mut self.profile.threads[t.info];
+        info.cpu_ns += t.unread.as_ref().map_or(0, UnreadCpu::ns);
         info.exited = true;
         info.last_seen_ns = now;
     }

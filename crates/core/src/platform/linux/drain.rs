@@ -32,6 +32,9 @@ impl SamplerRun {
             let stack = profile.stacks.intern(frames);
             let js_stack = if js_frames.is_empty() { NO_JS_STACK } else { profile.js_stacks.intern(js_frames) };
             let (weight_ns, kind) = decode_weight(header.weight_ns);
+            if let (Some(unread), false) = (&mut t.unread, kind.is_wall()) {
+                unread.sample(header.time_ns, weight_ns);
+            }
             let sample = Sample {
                 thread: t.info as u32,
                 time_ns: header.time_ns,

@@ -33,7 +33,7 @@ use crate::sampler::{SamplerConfig, StartError, Timer};
 use crate::store::Store;
 use crate::unwind;
 use crate::util::{clock_ns, monotonic_ns, process_cpu_ns, thread_cpu_ns, unix_ns};
-use cpu_timer::CpuTimer;
+use cpu_timer::{CpuTimer, UnreadCpu};
 use handler::{encode_value, HANDLER_NS, PID, RECORDING, TIMER_PERIOD_NS, TIMER_SIGNALS};
 use threads::{SlotAllocator, SLOTS};
 
@@ -54,10 +54,23 @@ const NAME_SETTLE_NS: u64 = 100_000_000;
 /// Thread start times are in clock ticks (10 ms): a thread that started within one tick of the
 /// session's start counts as born during it.
 const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
-/// How often the sampler thread wakes when every thread has its own CPU timer and the thread count
-/// holds still: discovery runs at each wake-up, and the store's 1024 records hold 20 ms of samples
-/// from 50 busy threads at 1 kHz.
-const TIMED_TICK_NS: u64 = 20_000_000;
+/// How often, at most, the sampler thread wakes when every thread has its own CPU timer and the
+/// thread count holds still: discovery, draining the store and the resident-memory counter
+/// ([`crate::platform::MEMORY_INTERVAL_NS`]) run at each wake-up. A wake-up costs the build more
+/// than the sampler thread's own CPU: on the libs build (`npm run bench`, bracketed, 12 rounds,
+/// 2026-12-07) the preload at 1 Hz cost 1.024x CPU waking every 20 ms and 1.011x every 500 ms,
+/// where the sampler thread's own CPU was ~20 ms of ~10 s. A thread found later carries the CPU it
+/// used before into its first sample. Shorter where the store could fill first: [`timed_tick_ns`].
+const TIMED_TICK_NS: u64 = 100_000_000;
+
+/// The timed tick at `frequency`: half the store's records last longer, with every CPU the process
+/// may use running a sampled thread.
+fn timed_tick_ns(frequency: u32) -> u64 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let samples_per_second = u64::from(frequency.max(1)) * cpus;
+    let half_store_ns = (crate::store::CAPACITY as u64 / 2) * 1_000_000_000 / samples_per_second;
+    half_store_ns.clamp(1_000_000, TIMED_TICK_NS)
+}
 
 /// This copy's last sampler thread: joined when its session stopped, yet still listed in
 /// /proc/self/task for a moment after (join returns when the kernel clears its tid word).
@@ -146,6 +159,8 @@ struct Tracked {
     wall: WallState,
     /// The thread's own CPU timer; without one the sampler thread signals it.
     timer: Option<CpuTimer>,
+    /// With a timer: the CPU it reported since the thread's clock was last read.
+    unread: Option<UnreadCpu>,
     /// Where its CPU samples found at a wait go.
     waits: WaitMover,
 }
@@ -177,6 +192,8 @@ struct SamplerRun {
     /// twice a period below 250 Hz, as this did first, was not needed for the rate and cost
     /// 40 µs of CPU a wake-up on a virtual machine: half the sampler thread's CPU at 99 Hz.
     tick_ns: u64,
+    /// The tick while every thread has its own CPU timer and the thread count holds still.
+    timed_tick_ns: u64,
     slots: SlotAllocator,
     tracked: HashMap<i32, Tracked>,
     by_slot: HashMap<usize, i32>,
@@ -211,6 +228,7 @@ impl SamplerRun {
     /// they were asked for and not.
     fn new(config: SamplerConfig, signal: i32, use_timers: bool, timer_fallback: Option<String>) -> SamplerRun {
         let Periods { period_ns, wall_period_ns, tick_ns } = Periods::of(&config);
+        let timed_tick = timed_tick_ns(config.frequency);
         let now = monotonic_ns();
         let profile = RawProfile {
             frequency: config.frequency,
@@ -235,6 +253,7 @@ impl SamplerRun {
             own_tid,
             period_ns,
             tick_ns,
+            timed_tick_ns: timed_tick,
             slots: SlotAllocator::default(),
             tracked: HashMap::new(),
             by_slot: HashMap::new(),
@@ -266,7 +285,7 @@ impl SamplerRun {
             return self.tick_ns;
         }
         let churning = now.saturating_sub(self.count_moved_ns) < FULL_LIST_INTERVAL_NS;
-        let tick = if churning { DISCOVERY_INTERVAL_NS } else { TIMED_TICK_NS };
+        let tick = if churning { DISCOVERY_INTERVAL_NS } else { self.timed_tick_ns };
         self.wall_period_ns.map_or(tick, |wall| wall.min(tick))
     }
 
@@ -286,6 +305,10 @@ impl SamplerRun {
                     // Fell behind (the machine was overloaded): skip the missed ticks, the CPU
                     // they stand for is still carried by the next signals' weights.
                     deadline = now + tick_ns;
+                }
+                // A long tick must not carry sampling past maxDuration.
+                if let Some(max) = self.config.max_duration_ns {
+                    deadline = deadline.min(self.profile.start_ns.saturating_add(max).max(now));
                 }
                 if self.bound_reached() {
                     finished.store(true, Ordering::Release);
@@ -369,9 +392,11 @@ impl SamplerRun {
         self.drain();
         // Account the CPU used since the last tick, so thread totals cover the whole session.
         for t in self.tracked.values() {
-            if let Some(cpu) = clock_ns(t.clock) {
-                self.profile.threads[t.info].cpu_ns += cpu.saturating_sub(t.cpu.last_cpu_ns);
-            }
+            let since_read = match clock_ns(t.clock) {
+                Some(cpu) => cpu.saturating_sub(t.cpu.last_cpu_ns),
+                None => t.unread.as_ref().map_or(0, UnreadCpu::ns),
+            };
+            self.profile.threads[t.info].cpu_ns += since_read;
         }
         // Names change after the first moments too (a pool renaming its threads): the live ones' last word.
         self.settle_names(0);
