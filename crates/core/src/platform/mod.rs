@@ -100,11 +100,14 @@ impl MemoryReads {
     /// Adds a point to `profile` if one is due at `now`; `last` takes one whatever the time.
     pub fn take(&mut self, profile: &mut RawProfile, now: u64, last: bool) {
         // A tenth early is on time: a tick as long as the interval may come a little earlier after
-        // its deadline than the last one did, and would otherwise skip a point.
+        // its deadline than the last one did, and would otherwise skip a point. The next point is
+        // due an interval after this one was due (short ticks still take one every interval), and
+        // half an interval from now at the soonest (after a late tick).
         if now + MEMORY_INTERVAL_NS / 10 < self.next_ns && !last {
             return;
         }
-        self.next_ns = now + MEMORY_INTERVAL_NS;
+        let due = if self.next_ns == 0 { now } else { self.next_ns };
+        self.next_ns = (due + MEMORY_INTERVAL_NS).max(now + MEMORY_INTERVAL_NS / 2);
         if let Some(rss_bytes) = os::resident_bytes() {
             profile.memory.push(MemoryPoint { time_ns: now, rss_bytes });
         }

@@ -4,7 +4,7 @@
 
 use super::{SamplerRun, Sent};
 use crate::profile::SampleKind;
-use crate::util::clock_ns;
+use crate::util::{clock_ns, monotonic_ns};
 
 impl SamplerRun {
     /// Signals every thread that used at least one period of CPU since its last sample.
@@ -17,13 +17,16 @@ impl SamplerRun {
             if !t.cpu.due_for_read(tick) {
                 continue;
             }
+            // Taken just before the read, not the tick's start: a timer sample in between is in
+            // the read, and would be counted again for a thread that exits before the next one.
+            let read_ns = if t.unread.is_some() { monotonic_ns() } else { now };
             let Some(cpu) = clock_ns(t.clock) else {
                 gone.push(t.tid);
                 continue;
             };
             let delta = t.cpu.observe(tick, cpu);
             if let Some(unread) = &mut t.unread {
-                unread.clock_read(now);
+                unread.clock_read(read_ns);
             }
             let info = &mut profile.threads[t.info];
             info.cpu_ns += delta;
@@ -41,8 +44,6 @@ impl SamplerRun {
                 Sent::Gone => gone.push(t.tid),
             }
         }
-        for tid in gone {
-            self.forget(tid, now);
-        }
+        self.forget_all(gone, now);
     }
 }

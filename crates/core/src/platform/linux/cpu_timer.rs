@@ -161,15 +161,16 @@ impl Drop for CpuTimer {
 }
 
 /// The CPU a thread's own timer reported after the sampler thread last read the thread's clock.
-/// A thread's total is its clock at the last read, and the sampler thread reads it once a tick: one
-/// that exits before the next read ran this much more, which only its samples tell.
+/// A thread's total is its clock at the last read (each tick, or every few ticks while it idles):
+/// one that exits before the next read ran this much more, which only its samples tell.
 pub struct UnreadCpu {
-    /// When the clock was last read (monotonic ns; samples carry the handler's time).
+    /// When the clock was last read, taken just before the read (monotonic ns; samples carry the
+    /// time their handler recorded them, a few µs after the timer fired).
     read_ns: u64,
     /// CPU of the samples taken since then.
     since_read_ns: u64,
-    /// What the first timer sample carries from before the timer was opened: the first read already
-    /// counted it.
+    /// What the thread used before its timer was opened: its first clock read counted it, and the
+    /// sample that takes it ([`super::handler::carries_owed`]) must not count it again.
     carry_ns: u64,
 }
 
@@ -179,18 +180,17 @@ impl UnreadCpu {
         UnreadCpu { read_ns: now, since_read_ns: 0, carry_ns }
     }
 
-    /// The thread's clock was read at `now`: what its samples carried is in its total.
-    pub fn clock_read(&mut self, now: u64) {
-        self.read_ns = now;
+    /// The thread's clock was read at `read_ns`: what its samples carried up to then is in its total.
+    pub fn clock_read(&mut self, read_ns: u64) {
+        self.read_ns = read_ns;
         self.since_read_ns = 0;
     }
 
-    /// A timer sample taken at `time_ns` weighing `weight_ns`.
-    pub fn sample(&mut self, time_ns: u64, weight_ns: u64) {
-        let carried = weight_ns.min(self.carry_ns);
-        self.carry_ns -= carried;
+    /// A timer sample taken at `time_ns` weighing `weight_ns`, `carried` when it took the carry.
+    pub fn sample(&mut self, time_ns: u64, weight_ns: u64, carried: bool) {
+        let carried_ns = if carried { std::mem::take(&mut self.carry_ns).min(weight_ns) } else { 0 };
         if time_ns > self.read_ns {
-            self.since_read_ns += weight_ns - carried;
+            self.since_read_ns += weight_ns - carried_ns;
         }
     }
 
@@ -226,15 +226,24 @@ mod tests {
     #[test]
     fn only_samples_after_the_last_read_are_unread_and_the_carry_counts_once() {
         let mut unread = UnreadCpu::new(7_000_000, 100);
-        // The first sample carries 7 ms the thread ran before its timer: the first read counted it.
-        unread.sample(150, 8_000_000);
+        // The sample that took the 7 ms the thread ran before its timer: its first read counted them.
+        unread.sample(150, 8_000_000, true);
         assert_eq!(unread.ns(), 1_000_000);
         unread.clock_read(200);
         assert_eq!(unread.ns(), 0);
         // Drained after the read, taken before it: in the total already.
-        unread.sample(199, 1_000_000);
-        unread.sample(250, 1_000_000);
-        unread.sample(260, 3_000_000);
+        unread.sample(199, 1_000_000, false);
+        unread.sample(250, 1_000_000, false);
+        unread.sample(260, 3_000_000, false);
         assert_eq!(unread.ns(), 4_000_000);
+    }
+
+    #[test]
+    fn a_carry_whose_sample_was_lost_takes_nothing_from_later_samples() {
+        // The store was full when the carrying sample came: later ones carry one period each.
+        let mut unread = UnreadCpu::new(50_000_000, 100);
+        unread.sample(150, 1_000_000, false);
+        unread.sample(160, 1_000_000, false);
+        assert_eq!(unread.ns(), 2_000_000);
     }
 }

@@ -37,9 +37,7 @@ impl SamplerRun {
             None => tids = threads::list_tids(),
         }
         let gone: Vec<i32> = self.tracked.keys().copied().filter(|t| !tids.contains(t)).collect();
-        for tid in gone {
-            self.forget(tid, now);
-        }
+        self.forget_all(gone, now);
         let mut appeared = false;
         let mut new_tids: Vec<i32> = tids.iter().copied().filter(|t| *t != self.own_tid && !self.tracked.contains_key(t)).collect();
         self.tids = tids;
@@ -114,9 +112,21 @@ impl SamplerRun {
         }
     }
 
+    /// Threads that exited. The records they published since this tick's drain are taken first: as
+    /// their samples, and before a thread found next can be given one of their slots.
+    pub(super) fn forget_all(&mut self, gone: Vec<i32>, now: u64) {
+        if gone.is_empty() {
+            return;
+        }
+        self.drain();
+        for tid in gone {
+            self.forget(tid, now);
+        }
+    }
+
     /// A thread that exited: its slot is freed, a signal it never handled counted as lost, and the
     /// CPU its timer reported after its clock's last read is added to its total.
-    pub(super) fn forget(&mut self, tid: i32, now: u64) {
+    fn forget(&mut self, tid: i32, now: u64) {
         let Some(t) = self.untrack(tid) else { return };
         let info = &mut self.profile.threads[t.info];
         info.cpu_ns += t.unread.as_ref().map_or(0, UnreadCpu::ns);

@@ -3,7 +3,7 @@
 //! sample that found its thread at a wait gives its weight to the thread's last one taken where it
 //! ran ([`crate::sampler::policy::WaitMover`]).
 
-use super::handler::decode_weight;
+use super::handler::{carries_owed, decode_weight};
 use super::SamplerRun;
 use crate::profile::{Sample, NO_JS_STACK};
 use crate::store::Store;
@@ -33,7 +33,7 @@ impl SamplerRun {
             let js_stack = if js_frames.is_empty() { NO_JS_STACK } else { profile.js_stacks.intern(js_frames) };
             let (weight_ns, kind) = decode_weight(header.weight_ns);
             if let (Some(unread), false) = (&mut t.unread, kind.is_wall()) {
-                unread.sample(header.time_ns, weight_ns);
+                unread.sample(header.time_ns, weight_ns, carries_owed(header.weight_ns));
             }
             let sample = Sample {
                 thread: t.info as u32,

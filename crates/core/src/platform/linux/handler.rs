@@ -56,13 +56,15 @@ struct ClockTimerInfo {
 }
 
 /// The value a sample signal carries: slot index in the top 16 bits, then the sample's kind in two
-/// flags (wall-clock sample; the thread ran), then the weight in ns (up to 19 hours). The handler
-/// records the low 48 bits as they came; the sampler thread decodes them ([`decode_weight`]).
+/// flags (wall-clock sample; the thread ran), a flag the handler sets on a timer sample that took
+/// its thread's carry ([`carries_owed`]), then the weight in ns (up to 9 hours). The handler records
+/// the low 48 bits; the sampler thread decodes them ([`decode_weight`]).
 pub const WEIGHT_BITS: u32 = 48;
 pub const WEIGHT_MASK: u64 = (1 << WEIGHT_BITS) - 1;
 const WALL_FLAG: u64 = 1 << 47;
 const RUNNING_FLAG: u64 = 1 << 46;
-const WEIGHT_NS_MASK: u64 = RUNNING_FLAG - 1;
+const CARRIED_FLAG: u64 = 1 << 45;
+const WEIGHT_NS_MASK: u64 = CARRIED_FLAG - 1;
 
 pub fn encode_value(slot: usize, weight_ns: u64, kind: SampleKind) -> u64 {
     let flags = match kind {
@@ -81,6 +83,12 @@ pub fn decode_weight(recorded: u64) -> (u64, SampleKind) {
         (true, false) => SampleKind::WallWaiting,
     };
     (recorded & WEIGHT_NS_MASK, kind)
+}
+
+/// Whether a recorded timer sample's weight includes the CPU its thread used before its timer was
+/// opened (`Slot::timer_carry_ns`), which the thread's first clock read already counted.
+pub fn carries_owed(recorded: u64) -> bool {
+    recorded & CARRIED_FLAG != 0
 }
 
 pub extern "C" fn on_signal(_signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
@@ -159,10 +167,12 @@ unsafe fn handle_timer(slot_index: usize, overrun: u64, context: *mut libc::c_vo
     if slot.tid.load(Ordering::Acquire) != libc::gettid() || !RECORDING.load(Ordering::Acquire) {
         return;
     }
-    let weight_ns = TIMER_PERIOD_NS.load(Ordering::Relaxed) * (1 + overrun) + slot.timer_carry_ns.swap(0, Ordering::Relaxed);
+    let carry_ns = slot.timer_carry_ns.swap(0, Ordering::Relaxed);
+    let weight_ns = TIMER_PERIOD_NS.load(Ordering::Relaxed) * (1 + overrun) + carry_ns;
+    let carried = if carry_ns > 0 { CARRIED_FLAG } else { 0 };
     // Counted like a sent signal: each becomes a kept sample or a counted loss.
     TIMER_SIGNALS.fetch_add(1, Ordering::Relaxed);
-    take_sample(slot_index, encode_value(slot_index, weight_ns, SampleKind::Cpu) & WEIGHT_MASK, slot, context, false);
+    take_sample(slot_index, (encode_value(slot_index, weight_ns, SampleKind::Cpu) | carried) & WEIGHT_MASK, slot, context, false);
 }
 
 /// Stack a walk may need below the handler's first frame: 18.6 KiB measured for the whole signal
@@ -248,6 +258,10 @@ mod tests {
             let value = encode_value(4095, 20_408_163, kind);
             assert_eq!((value >> WEIGHT_BITS) as usize, 4095);
             assert_eq!(decode_weight(value & WEIGHT_MASK), (20_408_163, kind));
+            assert!(!carries_owed(value & WEIGHT_MASK));
         }
+        let carried = (encode_value(7, 30_000_000, SampleKind::Cpu) | CARRIED_FLAG) & WEIGHT_MASK;
+        assert_eq!(decode_weight(carried), (30_000_000, SampleKind::Cpu));
+        assert!(carries_owed(carried));
     }
 }

@@ -59,12 +59,15 @@ const BIRTH_TOLERANCE_NS: u64 = 10_000_000;
 /// ([`crate::platform::MEMORY_INTERVAL_NS`]) run at each wake-up. A wake-up costs the build more
 /// than the sampler thread's own CPU: on the libs build (`npm run bench`, bracketed, 12 rounds,
 /// 2026-12-07) the preload at 1 Hz cost 1.024x CPU waking every 20 ms and 1.011x every 500 ms,
-/// where the sampler thread's own CPU was ~20 ms of ~10 s. A thread found later carries the CPU it
-/// used before into its first sample. Shorter where the store could fill first: [`timed_tick_ns`].
+/// where the sampler thread's own CPU was ~20 ms of ~10 s. 100 ms keeps the resident-memory
+/// series at its interval, and ten wake-ups a second are ~0.3% of CPU by that measure. A thread
+/// found later carries the CPU it used before into its first sample; one that starts and ends
+/// within a tick is missed whole (its CPU stays in the process's total). Shorter where the store
+/// could fill first: [`timed_tick_ns`].
 const TIMED_TICK_NS: u64 = 100_000_000;
 
-/// The timed tick at `frequency`: half the store's records last longer, with every CPU the process
-/// may use running a sampled thread.
+/// The timed tick at `frequency`: shortened to the time half the store's records last when every
+/// CPU the process may use runs a sampled thread.
 fn timed_tick_ns(frequency: u32) -> u64 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let samples_per_second = u64::from(frequency.max(1)) * cpus;
@@ -390,7 +393,8 @@ impl SamplerRun {
         RECORDING.store(false, Ordering::Release);
         let now = monotonic_ns();
         self.drain();
-        // Account the CPU used since the last tick, so thread totals cover the whole session.
+        // Account the CPU used since the last tick, so thread totals cover the whole session: the
+        // clock where it can still be read, else (the thread exited) what its timer reported.
         for t in self.tracked.values() {
             let since_read = match clock_ns(t.clock) {
                 Some(cpu) => cpu.saturating_sub(t.cpu.last_cpu_ns),

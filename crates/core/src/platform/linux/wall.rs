@@ -51,9 +51,7 @@ impl SamplerRun {
                 }
             }
         }
-        for tid in gone {
-            self.forget(tid, now);
-        }
+        self.forget_all(gone, now);
     }
 }
 
