@@ -96,10 +96,16 @@ fn rate_bound(timer: Timer, frequency: u32) -> u32 {
 }
 
 fn profile_burners(frequency: u32, timer: Timer, threads: usize, ms: u64) -> (RawProfile, Vec<(i32, u64)>) {
+    profile_burners_then_wait(frequency, timer, threads, ms, 0)
+}
+
+/// As [`profile_burners`], stopping the session `linger_ms` after the burners have exited.
+fn profile_burners_then_wait(frequency: u32, timer: Timer, threads: usize, ms: u64, linger_ms: u64) -> (RawProfile, Vec<(i32, u64)>) {
     let session = Session::start(SessionOptions { frequency, timer, ..Default::default() }).expect("start");
     // Give the sampler a discovery pass before the burners start; they are found within 10 ms anyway.
     std::thread::sleep(Duration::from_millis(20));
     let burners = burn_threads(threads, ms);
+    std::thread::sleep(Duration::from_millis(linger_ms));
     (session.stop(), burners)
 }
 
@@ -140,11 +146,7 @@ fn a_thread_that_exits_keeps_all_the_cpu_it_used_in_its_total() {
     // what it ran after the last one is known only from its timer's samples. Stopped at once, the
     // session's end accounts for the gone burners; stopped later, the discovery that finds them gone.
     for (timer, linger_ms) in TIMERS.into_iter().flat_map(|t| [(t, 0u64), (t, 250)]) {
-        let session = Session::start(SessionOptions { frequency: 999, timer, ..Default::default() }).expect("start");
-        std::thread::sleep(Duration::from_millis(20));
-        let burners = burn_threads(2, 300);
-        std::thread::sleep(Duration::from_millis(linger_ms));
-        let raw = session.stop();
+        let (raw, burners) = profile_burners_then_wait(999, timer, 2, 300, linger_ms);
         assert_eq!(raw.timer, timer.name());
         // Short by at most the part of a period run after the last sample (cpu-clock timers fire at
         // the kernel's tick) and a 2% margin; a perf-event timer's samples also lack the periods
